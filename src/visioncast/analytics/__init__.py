@@ -1,0 +1,1 @@
+"""Analytics fed by Results: tracking, line and zone counting, dwell time, events. Pure."""

@@ -1,0 +1,1 @@
+"""The command line: one module per command group; the only place (with server/) that prints."""

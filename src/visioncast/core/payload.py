@@ -1,0 +1,160 @@
+"""Result ⇄ JSON payload, the one wire format of every channel (HTTP, MQTT, JSON lines). Pure, no I/O.
+
+The payload carries ``schema_version``; :data:`RESULT_SCHEMA` is its JSON Schema (draft 2020-12), published by
+the server and checked by the tests. Scores are rounded to 4 decimals and boxes to 0.1 px for compact messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+import numpy as np
+
+from visioncast.core.types import Classification, Detections, Result
+from visioncast.errors import InputError
+
+SCHEMA_VERSION = 1
+
+
+class DetectionPayload(TypedDict, total=False):
+    box: list[float]
+    class_id: int
+    label: str
+    score: float
+    track_id: int
+    keypoints: list[list[float]]
+
+
+class PredictionPayload(TypedDict):
+    label: str
+    class_id: int
+    score: float
+
+
+def result_to_payload(result: Result, **extra: Any) -> dict[str, Any]:
+    """The JSON-ready dict of a Result; ``extra`` (source, frame, timestamp…) is merged in."""
+    out: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "task": result.task,
+        "model": result.model,
+        "width": result.width,
+        "height": result.height,
+    }
+    if result.detections is not None:
+        out["detections"] = detections_to_payload(result.detections)
+    if result.classification is not None:
+        out["predictions"] = predictions_to_payload(result.classification)
+    out["timings_ms"] = {k: round(float(v), 3) for k, v in result.timings_ms.items()}
+    out.update(extra)
+    return out
+
+
+def detections_to_payload(dets: Detections) -> list[DetectionPayload]:
+    """One dict per detection: box [x1, y1, x2, y2] in pixels, class_id, label, score (+ track_id, keypoints)."""
+    items: list[DetectionPayload] = []
+    for i in range(len(dets)):
+        item: DetectionPayload = {
+            "box": [round(float(v), 1) for v in dets.xyxy[i]],
+            "class_id": int(dets.class_id[i]),
+            "label": dets.labels[i],
+            "score": round(float(dets.score[i]), 4),
+        }
+        if dets.track_id is not None and dets.track_id[i] >= 0:
+            item["track_id"] = int(dets.track_id[i])
+        if dets.keypoints is not None:
+            item["keypoints"] = [[round(float(v), 2) for v in kp] for kp in dets.keypoints[i]]
+        items.append(item)
+    return items
+
+
+def predictions_to_payload(cls: Classification) -> list[PredictionPayload]:
+    return [
+        {"label": cls.labels[i], "class_id": int(cls.class_id[i]), "score": round(float(cls.score[i]), 4)}
+        for i in range(len(cls.class_id))
+    ]
+
+
+def result_from_payload(data: dict[str, Any]) -> Result:
+    """Rebuild a Result from its payload (e.g. a server answer); raises InputError naming the bad field."""
+    try:
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise InputError(f"schema_version must be {SCHEMA_VERSION}, got {version!r}")
+        dets = cls = None
+        if "detections" in data:
+            items = data["detections"]
+            dets = Detections(
+                np.array([d["box"] for d in items], dtype=np.float32).reshape(-1, 4),
+                [d["class_id"] for d in items],
+                [d["score"] for d in items],
+                [d["label"] for d in items],
+                np.array([d.get("track_id", -1) for d in items]) if any("track_id" in d for d in items) else None,
+            )
+        if "predictions" in data:
+            items = data["predictions"]
+            cls = Classification([p["class_id"] for p in items], [p["score"] for p in items],
+                                 [p["label"] for p in items])
+        task = data.get("task") or ("detect" if dets is not None else "classify")
+        return Result(task, str(data["model"]), int(data["width"]), int(data["height"]), dets, cls,
+                      dict(data.get("timings_ms", {})))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"result payload is malformed: {type(exc).__name__}: {exc}") from exc
+
+
+_BOX = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
+
+RESULT_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://visioncast.invalid/schemas/result.json",
+    "title": "visioncast result",
+    "description": "One inference result, as answered by the HTTP API and published on MQTT `{prefix}/{source}/result`.",
+    "type": "object",
+    "required": ["schema_version", "task", "model", "width", "height", "timings_ms"],
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "task": {"enum": ["detect", "classify"]},
+        "model": {"type": "string"},
+        "width": {"type": "integer", "minimum": 1},
+        "height": {"type": "integer", "minimum": 1},
+        "detections": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["box", "class_id", "label", "score"],
+                "properties": {
+                    "box": _BOX,
+                    "class_id": {"type": "integer", "minimum": 0},
+                    "label": {"type": "string"},
+                    "score": {"type": "number", "minimum": 0, "maximum": 1},
+                    "track_id": {"type": "integer", "minimum": 0},
+                    "keypoints": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+                },
+                "additionalProperties": False,
+            },
+        },
+        "predictions": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["label", "class_id", "score"],
+                "properties": {
+                    "label": {"type": "string"},
+                    "class_id": {"type": "integer", "minimum": 0},
+                    "score": {"type": "number", "minimum": 0, "maximum": 1},
+                },
+                "additionalProperties": False,
+            },
+        },
+        "timings_ms": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+        "source": {"type": "string", "description": "the channel that produced the result (mqtt, pipelines)"},
+        "frame": {"type": "integer", "minimum": 0, "description": "frame index in the source"},
+        "timestamp": {"type": "number", "description": "media time in seconds (video) or Unix time"},
+        "image": {"type": "string", "description": "annotated image as base64 JPEG (render=base64)"},
+        "image_url": {"type": "string", "description": "URL of the saved annotated image (render=url)"},
+    },
+    "allOf": [
+        {"if": {"properties": {"task": {"const": "detect"}}}, "then": {"required": ["detections"]}},
+        {"if": {"properties": {"task": {"const": "classify"}}}, "then": {"required": ["predictions"]}},
+    ],
+}

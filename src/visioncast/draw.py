@@ -1,0 +1,93 @@
+"""Annotate images with results: boxes, labels and scores readable at any size, CJK labels included.
+
+No I/O except loading the bundled font once. Boxes are drawn with OpenCV; text is rendered with Pillow and the
+bundled WenQuanYi Micro Hei font (Apache-2.0, covers Latin and CJK), because OpenCV's Hershey fonts are ASCII only.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from visioncast.core.types import Result
+
+FONT_FILE = "wqy-microhei.ttc"
+
+
+def palette(class_id: int) -> tuple[int, int, int]:
+    """A stable, distinct BGR colour per class id (golden-ratio hue walk)."""
+    hue = int((class_id * 0.618033988749895 % 1.0) * 179)
+    hsv = np.array([[[hue, 200, 255]]], dtype=np.uint8)
+    b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
+    return int(b), int(g), int(r)
+
+
+@functools.lru_cache(maxsize=16)
+def font(size_px: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The bundled CJK-capable font at ``size_px``."""
+    path = resources.files("visioncast") / "assets" / FONT_FILE
+    with resources.as_file(path) as real:
+        return ImageFont.truetype(str(real), size_px)
+
+
+@functools.lru_cache(maxsize=2048)
+def _text_patch(text: str, size_px: int) -> np.ndarray:
+    """White text on transparent, as an alpha mask (H×W uint8), cached because labels repeat every frame."""
+    f = font(size_px)
+    left, top, right, bottom = f.getbbox(text)
+    w, h = max(1, right - left), max(1, bottom - top)
+    img = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(img).text((-left, -top), text, fill=255, font=f)
+    return np.asarray(img)
+
+
+def scale_for(width: int, height: int) -> tuple[int, int]:
+    """(line thickness px, font size px) that stay readable from thumbnails to 4K."""
+    side = max(min(width, height), 1)
+    return max(1, round(side / 300)), max(12, round(side / 40))
+
+
+def put_label(image: np.ndarray, text: str, x: int, y: int, color: tuple[int, int, int], size_px: int) -> None:
+    """Draw ``text`` on a filled ``color`` tag whose bottom-left is at (x, y), kept inside the image. In place."""
+    mask = _text_patch(text, size_px)
+    pad = max(2, size_px // 5)
+    h, w = mask.shape[0] + 2 * pad, mask.shape[1] + 2 * pad
+    ih, iw = image.shape[:2]
+    x = int(min(max(x, 0), max(iw - w, 0)))
+    y0 = int(y - h if y - h >= 0 else min(y, max(ih - h, 0)))
+    tag = image[y0 : y0 + h, x : x + w]
+    tag[:] = color
+    m = mask[: tag.shape[0] - pad, : tag.shape[1] - pad]
+    ink = (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
+    region = tag[pad : pad + m.shape[0], pad : pad + m.shape[1]]
+    alpha = (m.astype(np.float32) / 255)[..., None]
+    region[:] = (region * (1 - alpha) + np.array(ink, np.float32) * alpha).astype(np.uint8)
+
+
+def draw_result(image: np.ndarray, result: Result, *, labels: bool = True, scores: bool = True) -> np.ndarray:
+    """A copy of ``image`` (BGR) with the result drawn: boxes + tags for detections, a top-k panel otherwise."""
+    out = image.copy()
+    h, w = out.shape[:2]
+    thick, size = scale_for(w, h)
+    if result.detections is not None:
+        dets = result.detections
+        for i in range(len(dets)):
+            x1, y1, x2, y2 = (round(float(v)) for v in dets.xyxy[i])
+            color = palette(int(dets.class_id[i]))
+            cv2.rectangle(out, (x1, y1), (x2, y2), color, thick, cv2.LINE_AA)
+            if labels or scores:
+                tid = "" if dets.track_id is None or dets.track_id[i] < 0 else f"#{dets.track_id[i]} "
+                text = " ".join(p for p in (tid + dets.labels[i] if labels else tid.strip(),
+                                            f"{dets.score[i]:.2f}" if scores else "") if p)
+                put_label(out, text, x1, y1, color, size)
+    if result.classification is not None:
+        cls = result.classification
+        for rank in range(len(cls.labels)):
+            text = f"{cls.labels[rank]} {cls.score[rank]:.1%}" if scores else cls.labels[rank]
+            put_label(out, text, 0, (rank + 1) * (size + 2 * max(2, size // 5)),
+                      palette(int(cls.class_id[rank])), size)
+    return out

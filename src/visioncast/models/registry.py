@@ -1,0 +1,150 @@
+"""The model registry: shipped defaults, pulled models in the cache, and any local ONNX path.
+
+I/O: reads model files and the cache index. ``load_model`` turns a name or a path into a ready Detector or
+Classifier, choosing the labels (explicit file → model metadata → built-in set) and the preprocessing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+
+from visioncast.errors import ModelError, NotFoundError
+from visioncast.models.labels import BUILTIN, parse_names, read_labels_file
+from visioncast.runtimes import open_runtime
+from visioncast.runtimes.base import Runtime
+from visioncast.tasks.classify import Classifier, ClassifySpec
+from visioncast.tasks.detect import DetectOptions, Detector
+from visioncast.tasks.family import describe_io, make_decoder
+
+DATA = resources.files("visioncast") / "models" / "data"
+DEFAULT_DETECT = "yolox-nano"
+DEFAULT_CLASSIFY = "resnet56-cifar10"
+INDEX_NAME = "index.json"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model visioncast knows by name. ``path`` is absolute; ``labels`` names a built-in set or a file."""
+
+    name: str
+    task: str
+    path: Path
+    family: str | None = None
+    labels: str | None = None
+    licence: str = "unknown"
+    origin: str = "local"
+    spec: ClassifySpec | None = None
+
+    @property
+    def size_bytes(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+
+def shipped_models() -> tuple[ModelInfo, ...]:
+    """The models inside the package (permissive licences; texts in models/data/LICENSE-*)."""
+    base = Path(str(DATA))
+    return (
+        ModelInfo("yolox-nano", "detect", base / "yolox_nano_416_coco.onnx", "yolox", "coco80",
+                  "Apache-2.0", "shipped"),
+        ModelInfo("resnet56-cifar10", "classify", base / "resnet56_cifar10.onnx", None, "cifar10",
+                  "BSD-2-Clause", "shipped", ClassifySpec((32, 32))),
+    )
+
+
+def cached_models(cache_dir: Path | None) -> tuple[ModelInfo, ...]:
+    """Models pulled into ``cache_dir`` (listed in its index.json)."""
+    if cache_dir is None or not (cache_dir / INDEX_NAME).is_file():
+        return ()
+    try:
+        index = json.loads((cache_dir / INDEX_NAME).read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ModelError(f"model cache index '{cache_dir / INDEX_NAME}' is not valid JSON: {exc}") from exc
+    return tuple(
+        ModelInfo(name, entry.get("task", "detect"), cache_dir / entry["file"], entry.get("family"),
+                  entry.get("labels"), entry.get("licence", "unknown"), "pulled")
+        for name, entry in sorted(index.items())
+    )
+
+
+def list_models(cache_dir: Path | None = None) -> tuple[ModelInfo, ...]:
+    return shipped_models() + cached_models(cache_dir)
+
+
+def find_model(ref: str | Path, cache_dir: Path | None = None) -> ModelInfo:
+    """A known model by name, or a local ONNX file by path; NotFoundError listing the known names."""
+    for info in list_models(cache_dir):
+        if info.name == str(ref):
+            return info
+    path = Path(ref).expanduser()
+    if path.suffix.lower() == ".onnx" or path.exists():
+        if not path.is_file():
+            raise NotFoundError(f"model file not found: '{path}'")
+        return ModelInfo(path.stem, "", path.resolve())
+    names = ", ".join(i.name for i in list_models(cache_dir))
+    raise NotFoundError(f"unknown model {str(ref)!r}: expected one of {names} or a path to an .onnx file")
+
+
+def guess_task(runtime: Runtime) -> str:
+    """classify when the single output is [N, classes]; detect otherwise."""
+    outs = runtime.outputs
+    return "classify" if len(outs) == 1 and len(outs[0].shape) == 2 else "detect"
+
+
+def classify_spec_from(runtime: Runtime) -> ClassifySpec:
+    """Preprocessing of an unknown classifier from its input tensor and metadata (mean, std, color_order)."""
+    spec = runtime.inputs[0]
+    nhwc = spec.shape[-1] == 3
+    h, w = (spec.static_dim(1), spec.static_dim(2)) if nhwc else (spec.static_dim(2), spec.static_dim(3))
+    meta = runtime.metadata
+    out = ClassifySpec((w or 224, h or 224), nhwc=nhwc, dtype=spec.dtype)
+    if spec.dtype == "uint8":
+        out = replace(out, mean=None, std=None)
+    if "mean" in meta and "std" in meta:
+        out = replace(out, mean=tuple(json.loads(meta["mean"])), std=tuple(json.loads(meta["std"])))
+    if meta.get("color_order", "").lower() == "bgr":
+        out = replace(out, rgb=False)
+    return out
+
+
+def resolve_labels(info: ModelInfo, runtime: Runtime, task: str, labels: str | Path | None) -> tuple[str, ...]:
+    """Explicit labels (file or built-in name) → metadata ``names`` → the model's set → COCO-80 / CIFAR-10."""
+    choice = labels or (None if "names" in runtime.metadata else info.labels)
+    if choice is None and "names" in runtime.metadata:
+        return parse_names(runtime.metadata["names"])
+    if choice is None:
+        choice = "coco80" if task == "detect" else "cifar10"
+    if str(choice) in BUILTIN:
+        return BUILTIN[str(choice)]
+    return read_labels_file(choice)
+
+
+def load_model(
+    ref: str | Path,
+    *,
+    task: str | None = None,
+    engine: str = "onnxruntime",
+    device: str = "CPU",
+    precision: str = "f32",
+    threads: int | None = None,
+    family: str | None = None,
+    labels: str | Path | None = None,
+    cache_dir: Path | None = None,
+    options: DetectOptions | None = None,
+) -> Detector | Classifier:
+    """A ready Detector or Classifier for a model name or ONNX path."""
+    info = find_model(ref, cache_dir)
+    runtime = open_runtime(info.path, engine, device=device, precision=precision, threads=threads)
+    actual = info.task or guess_task(runtime)
+    if task and task != actual and info.task:
+        raise ModelError(f"model {info.name!r} is a {actual} model, not {task}")
+    actual = task or actual
+    names = resolve_labels(info, runtime, actual, labels)
+    if actual == "classify":
+        if len(runtime.outputs) != 1:
+            raise ModelError(f"a classifier needs one output, got {describe_io(runtime)}")
+        return Classifier(runtime, info.spec or classify_spec_from(runtime), names, name=info.name)
+    return Detector(runtime, make_decoder(runtime, family or info.family), names, name=info.name,
+                    options=options)

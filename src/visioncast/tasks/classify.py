@@ -1,0 +1,105 @@
+"""Image classification task: resize, normalise, softmax, top-k. No I/O.
+
+The preprocessing comes from a :class:`ClassifySpec` (input size, channel order, mean/std, layout), filled by
+the model registry from the model's config or metadata, so any classifier ONNX of these layouts works:
+float NCHW with mean/std (CIFAR ResNets) and uint8 NHWC with probabilities as 0–255 (quantised MobileNets).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from visioncast.core.types import Classification, Result
+from visioncast.errors import InputError
+from visioncast.runtimes.base import Runtime
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ClassifySpec:
+    """size_wh: model input (w, h); rgb: channel order; mean/std: per channel, applied to x/255 (None = raw
+    0–255); nhwc: input layout; dtype: input tensor type (uint8 inputs skip normalisation)."""
+
+    size_wh: tuple[int, int]
+    rgb: bool = True
+    mean: tuple[float, float, float] | None = IMAGENET_MEAN
+    std: tuple[float, float, float] | None = IMAGENET_STD
+    nhwc: bool = False
+    dtype: str = "float32"
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable softmax over the last axis."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def to_probabilities(raw: np.ndarray) -> np.ndarray:
+    """Model output → probabilities: uint8 → /255; already a distribution → as is; else softmax."""
+    if raw.dtype == np.uint8:
+        return raw.astype(np.float32) / 255.0
+    raw = raw.astype(np.float32)
+    if raw.min() >= 0 and abs(float(raw.sum()) - 1.0) < 1e-3:
+        return raw
+    return softmax(raw)
+
+
+class Classifier:
+    """Runs a classifier model: ``classify(image_bgr, top=5)`` → Result(task="classify")."""
+
+    task = "classify"
+
+    def __init__(self, runtime: Runtime, spec: ClassifySpec, labels: Sequence[str], *,
+                 name: str = "classifier", top: int = 5) -> None:
+        self.runtime = runtime
+        self.spec = spec
+        self.labels = tuple(labels)
+        self.name = name
+        self.top = top
+        self._input = runtime.inputs[0].name
+        self._mean = np.array(spec.mean or (0, 0, 0), np.float32) * 255
+        self._inv_std = 1 / (np.array(spec.std or (1, 1, 1), np.float32) * 255)
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """BGR image → the model's input tensor (batch of one)."""
+        h, w = image.shape[:2]
+        tw, th = self.spec.size_wh
+        interp = cv2.INTER_AREA if (w > tw or h > th) else cv2.INTER_LINEAR
+        img = cv2.resize(image, (tw, th), interpolation=interp) if (w, h) != (tw, th) else image
+        if self.spec.rgb:
+            img = img[:, :, ::-1]
+        if self.spec.dtype == "uint8":
+            x = np.ascontiguousarray(img)
+        else:
+            x = (img.astype(np.float32) - self._mean) * self._inv_std
+        x = x[None] if self.spec.nhwc else x.transpose(2, 0, 1)[None]
+        return np.ascontiguousarray(x)
+
+    def classify(self, image: np.ndarray, top: int | None = None) -> Result:
+        """Classify a BGR uint8 H×W×3 image; top-k classes best first."""
+        k = self.top if top is None else top
+        if k < 1:
+            raise InputError(f"top must be at least 1, got {k}")
+        t0 = time.perf_counter()
+        x = self.preprocess(image)
+        t1 = time.perf_counter()
+        raw = self.runtime.run({self._input: x})[0]
+        t2 = time.perf_counter()
+        probs = to_probabilities(raw.reshape(-1))
+        ids = np.argsort(-probs, kind="stable")[: min(k, len(probs))]
+        names = [self.labels[i] if i < len(self.labels) else f"class{i}" for i in ids]
+        cls = Classification(ids, probs[ids], names)
+        t3 = time.perf_counter()
+        timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
+        return Result("classify", self.name, image.shape[1], image.shape[0], classification=cls,
+                      timings_ms=timings)
+
+    __call__ = classify

@@ -1,0 +1,39 @@
+"""Image → model-input tensors: letterbox, colour order, scaling, layout. No I/O (OpenCV for resizing only)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from visioncast.core.boxes import Letterbox
+
+
+def letterbox_image(
+    image: np.ndarray, size_wh: tuple[int, int], *, center: bool, fill: int = 114
+) -> tuple[np.ndarray, Letterbox]:
+    """Resize ``image`` (bilinear, as YOLOX and Ultralytics do) keeping its aspect into a ``size_wh`` canvas filled with ``fill``; returns (canvas, geometry)."""
+    h, w = image.shape[:2]
+    box = Letterbox.fit(w, h, size_wh[0], size_wh[1], center=center)
+    new_w, new_h = box.resized_size
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR) if (new_w, new_h) != (w, h) else image
+    canvas = np.full((size_wh[1], size_wh[0], 3), fill, dtype=np.uint8)
+    # Centred padding rounds like Ultralytics: left/top get the floor of the half after a −0.1 nudge.
+    left = round(box.pad_x - 0.1) if center else 0
+    top = round(box.pad_y - 0.1) if center else 0
+    canvas[top : top + new_h, left : left + new_w] = resized
+    if center:
+        box = Letterbox(box.src_w, box.src_h, box.dst_w, box.dst_h, box.scale, float(left), float(top))
+    return canvas, box
+
+
+def to_nchw(image: np.ndarray, *, rgb: bool, scale: float = 1.0, dtype: str = "float32") -> np.ndarray:
+    """HWC BGR uint8 → 1×3×H×W tensor, optionally RGB and multiplied by ``scale``."""
+    if rgb:
+        image = image[:, :, ::-1]
+    chw = image.transpose(2, 0, 1)[None]
+    if dtype == "uint8":
+        return np.ascontiguousarray(chw)
+    out = np.ascontiguousarray(chw, dtype=np.float32)
+    if scale != 1.0:
+        out *= scale
+    return out.astype(dtype, copy=False)

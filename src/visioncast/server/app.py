@@ -1,0 +1,37 @@
+"""The Flask application factory. I/O: none by itself (blueprints and services do theirs).
+
+``create_app(config)`` builds the shared :class:`Services` once into ``app.extensions["visioncast"]`` and
+registers one blueprint per feature. Errors of the visioncast tree become JSON under /api/ and HTML elsewhere.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from visioncast.config import Config
+from visioncast.config import load as load_config
+from visioncast.server.services import Services
+
+EXTENSION = "visioncast"
+
+
+def services() -> Services:
+    """The Services of the running app (inside a request or app context)."""
+    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+
+
+def create_app(config: Config | None = None, *, services_: Services | None = None) -> Flask:
+    """The visioncast Flask app for ``config`` (default: ``config.load()``)."""
+    config = config or load_config()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = int(config.server.max_body_mb * 1024 * 1024)
+    app.extensions[EXTENSION] = services_ or Services(config)
+    _register_blueprints(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    # One line per feature; each module exposes ``register(app)``.
+    from visioncast.server import errors
+
+    errors.register(app)

@@ -1,0 +1,66 @@
+"""Video files in: OpenCV decoding into Frames with their media timestamps. I/O: reads files.
+
+``open_video(path)`` checks the file opens and has frames before anything else runs, so a truncated or
+non-video file is refused with a clear SourceError up front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+
+from visioncast.core.types import Frame
+from visioncast.errors import SourceError
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
+
+
+class VideoFileSource:
+    """Frames of a video file, in order: ``for frame in source``. Use as a context manager to release it."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SourceError(f"video file not found: '{self.path}'")
+        self._cap = cv2.VideoCapture(str(self.path))
+        if not self._cap.isOpened():
+            raise SourceError(f"cannot open '{self.path.name}' as a video (OpenCV could not decode it)")
+        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS)) or 25.0
+        self.frame_count = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+        self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.name = self.path.name
+        if self.width <= 0 or self.height <= 0:
+            self.close()
+            raise SourceError(f"'{self.path.name}' has no video stream")
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        while True:
+            ok, image = self._cap.read()
+            if not ok or image is None:
+                return
+            yield Frame(image, index, index / self.fps, self.name)
+            index += 1
+
+    def close(self) -> None:
+        self._cap.release()
+
+    def __enter__(self) -> VideoFileSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_video(path: str | Path) -> VideoFileSource:
+    """Open a video file; SourceError when it is missing, undecodable or has no frame."""
+    source = VideoFileSource(path)
+    ok, _ = source._cap.read()
+    if not ok:
+        source.close()
+        raise SourceError(f"'{source.name}' contains no decodable video frame")
+    source._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+    return source

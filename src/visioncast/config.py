@@ -72,11 +72,64 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class BrokerConfig:
+    """The embedded MQTT broker (``visioncast serve`` / ``visioncast broker``).
+
+    ws_port 0 disables MQTT over WebSocket; password "" means generated once and kept in the data dir;
+    preset "siot" logs clients in as siot/dfrobot like SIoT. Anonymous clients only when ``anonymous`` is true.
+    """
+
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: int = 1883
+    ws_port: int = 8083
+    username: str = "visioncast"
+    password: str = ""
+    anonymous: bool = False
+    preset: str = ""
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """MQTT push (one sink for every channel). url "" means the embedded broker (host/port/user/password).
+
+    preset: "" | "siot" | "people-counter"; payload: "label" | "json" | "template" (label topic);
+    label_map: "label=message" entries; policy: "every" | "change" (debounce_frames consecutive, or a majority
+    of ``window`` frames when window > 0) | "rate" (at most max_rate_hz results/s per source).
+    """
+
+    enabled: bool = True
+    url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str = ""
+    password: str = ""
+    prefix: str = "visioncast"
+    preset: str = ""
+    source: str = ""
+    payload: str = "label"
+    template: str = ""
+    label_map: tuple[str, ...] = ()
+    empty_label: str = "none"
+    policy: str = "every"
+    debounce_frames: int = 3
+    window: int = 0
+    max_rate_hz: float = 5.0
+    qos: int = 0
+    retain: bool = False
+    queue_size: int = 1000
+    keepalive_s: int = 30
+    reconnect_max_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration tree."""
 
     models: ModelsConfig = field(default_factory=ModelsConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     data_dir: str = ""
 
 

@@ -123,6 +123,23 @@ class MqttConfig:
 
 
 @dataclass(frozen=True)
+class VideosConfig:
+    """Video jobs (upload → per-frame detection → AVI render). dir "" means <data_dir>/videos.
+
+    workers: jobs detecting at once (others queue); max_jobs: jobs kept (any state) before uploads are
+    refused; abandon_after_s: a job nobody watches (no results stream, no status poll) for this long is
+    cancelled; keep_s: a finished job and its files are removed this long after it ended.
+    """
+
+    dir: str = ""
+    max_upload_mb: float = 500.0
+    workers: int = 2
+    max_jobs: int = 16
+    abandon_after_s: float = 30.0
+    keep_s: float = 3600.0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration tree."""
 
@@ -130,6 +147,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    videos: VideosConfig = field(default_factory=VideosConfig)
     data_dir: str = ""
 
 

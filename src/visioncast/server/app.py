@@ -35,3 +35,6 @@ def _register_blueprints(app: Flask) -> None:
     from visioncast.server import errors
 
     errors.register(app)
+    from visioncast.server import api  # noqa: PLC0415 (api imports app) — /api/v1, /healthz, /metrics…
+
+    api.register(app)

@@ -1,0 +1,186 @@
+"""`visioncast serve`: the HTTP service (API, pages, /metrics) on cheroot. I/O: sockets, prints to stdout.
+
+Made to be extended with small edits by the features that plug into the server:
+
+* a flag → one ``add_argument`` in :func:`add_server_options` and one line in :func:`config_overrides`;
+* a step before listening (start a broker, attach a sink) → a function ``step(ctx)`` appended to ``STARTUP``;
+  a step after the port is open (print something) → ``AFTER_LISTEN``;
+* TLS → :func:`make_server` passes an ``ssl_adapter`` to :class:`HttpServer`.
+
+Every request prints one line (time, client, method, path, status, latency, result summary), like the seed's
+server window. Ctrl-C (or SIGTERM) stops cleanly: the server drains, then ``services.close()`` closes
+the sinks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import qrcode
+from flask import Flask
+
+from visioncast import __version__
+from visioncast.cli.options import add_model_options, load_config
+from visioncast.config import Config
+from visioncast.errors import InputError
+from visioncast.server import create_app
+from visioncast.server.app import EXTENSION as SERVICES
+from visioncast.server.health import warm_up
+from visioncast.server.metrics import access_log
+from visioncast.server.wsgi import HttpServer
+
+ANY_HOSTS = ("0.0.0.0", "::", "")
+# connect() on a UDP socket sends nothing: it only asks the kernel which local address routes there.
+# 192.0.2.1 is TEST-NET-1 (RFC 5737), so nothing would answer even if a packet were sent.
+ROUTE_PROBE = ("192.0.2.1", 9)
+
+
+@dataclass
+class ServeContext:
+    """What the startup steps share: the parsed flags, the config, the app, the output, the server."""
+
+    args: argparse.Namespace
+    config: Config
+    app: Flask
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    server: HttpServer | None = None
+
+
+Step = Callable[[ServeContext], None]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
+    p = sub.add_parser("serve", help="run the HTTP service: JSON API, web pages, /metrics",
+                       description="Run the HTTP service (API under /api/v1, pages, /openapi.json, /metrics) "
+                                   "on cheroot. The default models load before the port opens.")
+    add_server_options(p)
+    add_model_options(p)
+    p.set_defaults(handler=run)
+
+
+def add_server_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("server")
+    g.add_argument("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0 = every network, "
+                                  "prints the LAN URLs and a QR code)")
+    g.add_argument("--port", type=int, help="TCP port (default 5000; 0 = any free port)")
+    g.add_argument("--detect-model", help="default detection model (default yolox-nano)")
+    g.add_argument("--classify-model", help="default classification model (default resnet56-cifar10)")
+    g.add_argument("--workers", type=int, help="request threads (default 8)")
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Dotted config keys set by the serve flags (None = not given)."""
+    return {
+        "server.host": args.host,
+        "server.port": args.port,
+        "server.workers": args.workers,
+        "models.detect": args.detect_model,
+        "models.classify": args.classify_model,
+    }
+
+
+def load_models(ctx: ServeContext) -> None:
+    models = ctx.config.models
+    print(f"visioncast {__version__}: loading {models.detect} (detect) and {models.classify} (classify) "
+          f"on {models.engine}…", file=ctx.out, flush=True)
+    print(f"models loaded in {warm_up(ctx.app):.1f} s", file=ctx.out, flush=True)
+
+
+def lan_addresses() -> list[str]:
+    """This machine's IPv4 addresses other than loopback, the one of the default route first. No traffic."""
+    found: list[str] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(ROUTE_PROBE)
+            found.append(probe.getsockname()[0])
+        except OSError:
+            pass  # no default route: only the host name's addresses remain
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET, socket.SOCK_STREAM)
+    except OSError:
+        infos = []
+    found += [str(info[4][0]) for info in infos]
+    return list(dict.fromkeys(ip for ip in found if not ip.startswith(("127.", "0."))))
+
+
+def print_qr(url: str, out: TextIO) -> None:
+    """``url`` as a QR code drawn with text blocks, for a phone camera."""
+    qr = qrcode.QRCode(border=1)
+    qr.add_data(url)
+    try:
+        qr.print_ascii(out=out, invert=True)
+    except UnicodeEncodeError:
+        print("(this terminal cannot draw the QR code; type the URL instead)", file=out)
+
+
+def print_urls(ctx: ServeContext) -> None:
+    assert ctx.server is not None  # set by run() before AFTER_LISTEN
+    server, out = ctx.server, ctx.out
+    scheme = server.url.split(":", 1)[0]
+    if ctx.config.server.host in ANY_HOSTS:
+        urls = [f"{scheme}://{ip}:{server.port}/" for ip in lan_addresses()]
+        print(f"listening on every network, port {server.port}:", file=out)
+        print(f"  {scheme}://127.0.0.1:{server.port}/  (this machine)", file=out)
+        for url in urls:
+            print(f"  {url}  (phones and computers on the same network)", file=out)
+        if urls:
+            print_qr(urls[0], out)
+    else:
+        print(f"listening on {server.url}/", file=out)
+    print(f"API {server.url}/api/v1 (docs {server.url}/openapi.json), metrics {server.url}/metrics", file=out)
+    print("press Ctrl-C to stop", file=out, flush=True)
+
+
+STARTUP: list[Step] = [load_models]
+AFTER_LISTEN: list[Step] = [print_urls]
+
+
+def make_server(ctx: ServeContext) -> HttpServer:
+    cfg = ctx.config.server
+    return HttpServer(ctx.app, cfg.host, cfg.port, workers=cfg.workers)
+
+
+def show_requests(out: TextIO) -> None:
+    """Print the access log (one line per request) to ``out``."""
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    access_log.handlers[:] = [handler]
+    access_log.setLevel(logging.INFO)
+    access_log.propagate = False
+
+
+def _raise_interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.model:
+        raise InputError(f"serve takes --detect-model and --classify-model, not --model {args.model!r}")
+    cfg = load_config(args, config_overrides(args))
+    ctx = ServeContext(args, cfg, create_app(cfg))
+    show_requests(ctx.out)
+    try:
+        for step in STARTUP:
+            step(ctx)
+        ctx.server = make_server(ctx).start()
+        for step in AFTER_LISTEN:
+            step(ctx)
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        ctx.server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopping…", file=ctx.out, flush=True)
+    finally:
+        t0 = time.perf_counter()
+        if ctx.server is not None:
+            ctx.server.stop()
+        ctx.app.extensions[SERVICES].close()
+        print(f"stopped in {time.perf_counter() - t0:.1f} s", file=ctx.out, flush=True)
+    return 0

@@ -1,0 +1,71 @@
+"""The image of an HTTP request, in any of the three accepted forms. I/O: reads the request body.
+
+1. multipart/form-data with a file field ``image`` (an HTML form, ``curl -F image=@bus.jpg``);
+2. JSON ``{"image": "<base64>"}`` or ``{"image": "data:image/jpeg;base64,…"}`` (the browser's compressed
+   canvas upload);
+3. anything else: the raw body is the image (``curl --data-binary @bus.jpg``, even with curl's default
+   form content type).
+
+The bytes are then decoded by :func:`visioncast.sources.image.decode_image`, the same path as
+``visioncast detect``, so both give the same pixels and therefore the same detections. The body size limit is
+Flask's ``MAX_CONTENT_LENGTH`` (413 before the body is read).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import numpy as np
+from flask import Request
+
+from visioncast.errors import InputError, UnsupportedMediaError
+from visioncast.sources.image import decode_image
+
+FIELD = "image"
+HOW = "send a multipart file field 'image', a raw image body, or JSON {\"image\": \"<base64 or data: URL>\"}"
+
+
+def upload_bytes(req: Request) -> tuple[bytes, str]:
+    """(encoded image bytes, a name for messages) from ``req``."""
+    if req.mimetype == "multipart/form-data":
+        file = req.files.get(FIELD)
+        if file is None:
+            got = sorted({*req.files, *req.form}) or "none"
+            raise InputError(f"multipart form has no file field 'image' (fields: {got}); {HOW}")
+        return file.read(), f"uploaded file {file.filename or FIELD!r}"
+    if req.is_json:
+        return image_from_json(req.get_json(silent=True)), "JSON field 'image'"
+    data = req.get_data(cache=False)
+    if not data:
+        raise InputError(f"the request has no image (empty body); {HOW}")
+    return data, "request body"
+
+
+def image_from_json(body: Any) -> bytes:
+    """The bytes of ``{"image": base64 | data URL}``; InputError naming what came instead."""
+    if not isinstance(body, dict):
+        raise InputError(f"JSON body must be an object like {{\"image\": \"<base64>\"}}, "
+                         f"got {type(body).__name__ if body is not None else 'invalid JSON'}")
+    text = body.get(FIELD)
+    if not isinstance(text, str):
+        got = f"keys {sorted(body)}" if FIELD not in body else f"a {type(text).__name__}"
+        raise InputError(f"JSON body must have a string 'image' (base64 or data: URL), got {got}")
+    if text.startswith("data:"):
+        header, sep, text = text.partition(",")
+        mime = header[5:].split(";")[0].strip().lower()
+        if not sep or ";base64" not in header.lower():
+            raise InputError(f"data URL must be 'data:image/<type>;base64,<data>', got {header[:60]!r}")
+        if not mime.startswith("image/"):
+            raise UnsupportedMediaError(f"data URL must hold an image/* type, got {mime or 'no type'!r}")
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InputError(f"JSON field 'image' is not valid base64 ({len(text)} characters): {exc}") from exc
+
+
+def read_upload(req: Request, *, max_pixels: int) -> np.ndarray:
+    """The request's image decoded to BGR uint8 H×W×3 (InputError 400 / 413 / 415 on bad input)."""
+    data, name = upload_bytes(req)
+    return decode_image(data, name=name, max_pixels=max_pixels)

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from visioncast.cli.options import load_config
-from visioncast.models.registry import ModelInfo, list_models
+from visioncast.errors import ModelError
+from visioncast.models.registry import ModelInfo, guess_task, list_models
 from visioncast.runtimes import open_runtime
 from visioncast.tasks.family import detect_family, input_size
 
@@ -31,15 +32,18 @@ def describe(info: ModelInfo) -> tuple[str, str, str]:
     runtime = open_runtime(info.path, threads=1)
     try:
         spec = runtime.inputs[0]
-        task = info.task or ("classify" if len(runtime.outputs[0].shape) == 2 else "detect")
+        task = info.task or guess_task(runtime)
         if task == "detect":
-            family = info.family or detect_family(runtime)
             w, h = input_size(runtime, spec)
+            try:
+                family = info.family or detect_family(runtime)
+            except ModelError:
+                family = "? (use --family)"
         else:
             family = "-"
             nhwc = spec.shape[-1] == 3
-            h, w = (spec.shape[1], spec.shape[2]) if nhwc else (spec.shape[2], spec.shape[3])
-        return task, family, f"{w}x{h}"
+            h, w = (spec.static_dim(1), spec.static_dim(2)) if nhwc else (spec.static_dim(2), spec.static_dim(3))
+        return task, family, f"{w or '?'}x{h or '?'}"
     finally:
         runtime.close()
 

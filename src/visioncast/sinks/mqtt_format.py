@@ -1,0 +1,255 @@
+"""MQTT topics, presets and payloads: what goes on the wire, built in one place. Pure (no sockets, no paho).
+
+Every topic comes from :data:`TOPICS`, one template table per preset. The default preset (prefix
+``visioncast``) publishes per source ``{prefix}/{source}/result`` (the HTTP JSON + source, frame, timestamp),
+``{prefix}/{source}/label`` (the top label as plain UTF-8, JSON or a user template, after the label→message
+map), ``{prefix}/{source}/count/{label}`` (an integer), ``{prefix}/{source}/stats`` and ``…/event``
+(analytics), and ``{prefix}/status`` (online/offline, retained, the last will). ``siot`` publishes the label
+text on ``siot/{source}`` as SIoT and Mind+ expect; ``people-counter`` publishes ``person`` {"count", "total"}
+and ``person/duration`` {"duration"} as the OpenVINO course UI expects. The JSON Schemas of every payload live
+here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import string
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from visioncast.config import MqttConfig
+from visioncast.core.payload import result_to_payload
+from visioncast.core.types import Result
+from visioncast.errors import ConfigError
+
+PRESETS = ("", "siot", "people-counter")
+PAYLOADS = ("label", "json", "template")
+TEMPLATE_FIELDS = ("label", "message", "score", "count", "source", "frame", "timestamp")
+_COMMAND = {"cmd": "{prefix}/{source}/cmd", "reply": "{prefix}/{source}/cmd/reply",
+            "status": "{prefix}/status"}
+TOPICS: dict[str, dict[str, str]] = {
+    "": {"result": "{prefix}/{source}/result", "label": "{prefix}/{source}/label",
+         "count": "{prefix}/{source}/count/{label}", "stats": "{prefix}/{source}/stats",
+         "event": "{prefix}/{source}/event", **_COMMAND},
+    "siot": {"label": "siot/{source}", **{k: v.replace("{prefix}", "siot") for k, v in _COMMAND.items()}},
+    "people-counter": {"person": "person", "duration": "person/duration", **_COMMAND},
+}
+_UNSAFE = re.compile(r"[+#/\x00]")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One MQTT message to send."""
+
+    topic: str
+    payload: bytes
+    qos: int = 0
+    retain: bool = False
+
+
+def topic(cfg: MqttConfig, kind: str, source: str = "", label: str = "") -> str | None:
+    """The topic of ``kind`` for this config (None when the preset does not publish that kind)."""
+    template = TOPICS[cfg.preset].get(kind)
+    if template is None:
+        return None
+    return template.format(prefix=cfg.prefix, source=_safe(source), label=_safe(label))
+
+
+def command_filter(cfg: MqttConfig) -> str:
+    """The subscription that receives the commands of every source."""
+    return TOPICS[cfg.preset]["cmd"].format(prefix=cfg.prefix, source="+")
+
+
+def command_source(cfg: MqttConfig, name: str) -> str | None:
+    """The source a command topic addresses, or None when ``name`` is not a command topic."""
+    head, _, tail = TOPICS[cfg.preset]["cmd"].format(prefix=cfg.prefix, source="\0").partition("\0")
+    if not (name.startswith(head) and name.endswith(tail)) or len(name) <= len(head) + len(tail):
+        return None
+    source = name[len(head): len(name) - len(tail)]
+    return None if "/" in source else source
+
+
+def resolve(cfg: MqttConfig) -> MqttConfig:
+    """``cfg`` checked, with ``url`` (mqtt://user:pass@host:port) and preset credentials spelled out."""
+    if cfg.url:
+        cfg = dataclasses.replace(cfg, url="", **parse_url(cfg.url))
+    if cfg.preset == "siot" and not cfg.username:
+        cfg = dataclasses.replace(cfg, username="siot", password=cfg.password or "dfrobot")
+    return check(cfg)
+
+
+def parse_url(url: str) -> dict[str, Any]:
+    """host, port, username, password of ``mqtt://[user[:password]@]host[:port]``; ConfigError otherwise."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 1883
+    except ValueError as exc:
+        raise ConfigError(f"--mqtt must look like mqtt://user:pass@host:port, got {url!r}: {exc}") from exc
+    if parts.scheme != "mqtt" or not parts.hostname or parts.path not in ("", "/"):
+        raise ConfigError(f"--mqtt must look like mqtt://user:pass@host:port (or 'off'), got {url!r}")
+    return {"host": parts.hostname, "port": port, "username": unquote(parts.username or ""),
+            "password": unquote(parts.password or "")}
+
+
+def _safe(part: str) -> str:
+    """A topic level: wildcards and separators replaced, never empty."""
+    return _UNSAFE.sub("_", part) or "_"
+
+
+def label_map(cfg: MqttConfig) -> dict[str, str]:
+    """The label→message map from 'label=message' entries."""
+    out: dict[str, str] = {}
+    for entry in cfg.label_map:
+        label, sep, message = entry.partition("=")
+        if not sep or not label.strip():
+            raise ConfigError(f"mqtt.label_map entries must look like 'label=message', got {entry!r}")
+        out[label.strip()] = message.strip()
+    return out
+
+
+def check(cfg: MqttConfig) -> MqttConfig:
+    """``cfg`` when every MQTT setting is usable; ConfigError naming the first wrong one."""
+    _one_of("mqtt.preset", cfg.preset, PRESETS)
+    _one_of("mqtt.payload", cfg.payload, PAYLOADS)
+    _one_of("mqtt.qos", cfg.qos, (0, 1))
+    if not 0 < cfg.port < 65536:
+        raise ConfigError(f"mqtt.port must be 1–65535, got {cfg.port}")
+    if not cfg.prefix or _UNSAFE.search(cfg.prefix.replace("/", "")):
+        raise ConfigError(f"mqtt.prefix must be a non-empty topic without + or #, got {cfg.prefix!r}")
+    if cfg.queue_size < 1:
+        raise ConfigError(f"mqtt.queue_size must be >= 1, got {cfg.queue_size}")
+    if cfg.payload == "template":
+        _check_template(cfg.template)
+    label_map(cfg)
+    return cfg
+
+
+def _one_of(name: str, value: object, allowed: tuple[object, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}")
+
+
+def _check_template(template: str) -> None:
+    if not template:
+        raise ConfigError("mqtt.template must not be empty when payload is 'template'")
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise ConfigError(f"mqtt.template is not a valid template: {exc}") from exc
+    unknown = [n for n in names if n not in TEMPLATE_FIELDS]
+    if unknown:
+        raise ConfigError(f"mqtt.template may use {{{'}, {'.join(TEMPLATE_FIELDS)}}}, got {{{unknown[0]}}}")
+
+
+def _json(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def result_messages(cfg: MqttConfig, result: Result, label: str, fields: dict[str, Any],
+                    previous_labels: set[str]) -> list[Message]:
+    """The messages of one published result. ``fields``: source, frame, timestamp (+ extra JSON keys).
+
+    ``label`` is the label the policy decided on; counts of labels seen before but absent now are sent as 0.
+    """
+    source = fields["source"]
+    out: list[Message] = []
+    if (name := topic(cfg, "result", source)) is not None:
+        out.append(Message(name, _json(result_to_payload(result, **fields)), cfg.qos, cfg.retain))
+    if (name := topic(cfg, "label", source)) is not None:
+        out.append(Message(name, label_payload(cfg, result, label, fields), cfg.qos, cfg.retain))
+    if topic(cfg, "count", source) is not None:
+        counts = result.counts()
+        for gone in sorted(previous_labels - set(counts)):
+            counts[gone] = 0
+        for name_, n in counts.items():
+            out.append(Message(str(topic(cfg, "count", source, name_)), str(n).encode(), cfg.qos, cfg.retain))
+    return out
+
+
+def label_payload(cfg: MqttConfig, result: Result, label: str, fields: dict[str, Any]) -> bytes:
+    """The label message in the configured format (plain text, JSON or the user's template)."""
+    message = label_map(cfg).get(label, label)
+    if cfg.payload == "label":
+        return message.encode("utf-8")
+    values = {"label": label, "message": message, "score": top_score(result, label),
+              "count": result.counts().get(label, 0), "source": fields["source"], "frame": fields["frame"],
+              "timestamp": fields["timestamp"]}
+    if cfg.payload == "json":
+        return _json(values)
+    return cfg.template.format_map(values).encode("utf-8")
+
+
+def top_score(result: Result, label: str) -> float:
+    """The best score of ``label`` in ``result`` (0.0 when absent)."""
+    if result.classification is not None:
+        pairs = zip(result.classification.score, result.classification.labels, strict=True)
+    elif result.detections is not None:
+        pairs = zip(result.detections.score, result.detections.labels, strict=True)
+    else:
+        return 0.0
+    return round(max((float(s) for s, n in pairs if n == label), default=0.0), 4)
+
+
+def stats_messages(cfg: MqttConfig, stats: dict[str, Any], source: str) -> list[Message]:
+    """Messages of one analytics snapshot (the contract's stats schema)."""
+    if cfg.preset == "people-counter":
+        value = {"count": int(stats.get("counts", {}).get("person", 0)),
+                 "total": int(stats.get("totals", {}).get("person", 0))}
+        return [Message("person", _json(value), cfg.qos, cfg.retain)]
+    name = topic(cfg, "stats", source)
+    return [] if name is None else [Message(name, _json(stats), cfg.qos, cfg.retain)]
+
+
+def event_messages(cfg: MqttConfig, event: dict[str, Any], source: str) -> list[Message]:
+    """Messages of one analytics event (track_left, state)."""
+    if cfg.preset == "people-counter":
+        if event.get("type") == "track_left" and event.get("label") == "person":
+            value = {"duration": float(event.get("duration_s", 0.0))}
+            return [Message("person/duration", _json(value), cfg.qos, False)]
+        return []
+    name = topic(cfg, "event", source)
+    return [] if name is None else [Message(name, _json({**event, "source": source}), cfg.qos, False)]
+
+
+def status_message(cfg: MqttConfig, online: bool) -> Message:
+    """``{prefix}/status`` online/offline, retained, QoS 1 (also the last will)."""
+    return Message(str(topic(cfg, "status")), b"online" if online else b"offline", 1, True)
+
+
+def reply_message(cfg: MqttConfig, source: str, reply: dict[str, Any]) -> Message:
+    return Message(str(topic(cfg, "reply", source)), _json(reply), 1, False)
+
+
+LABEL_JSON_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "label message (payload = json)",
+    "type": "object",
+    "required": ["label", "message", "score", "count", "source", "frame", "timestamp"],
+    "properties": {
+        "label": {"type": "string"}, "message": {"type": "string"},
+        "score": {"type": "number", "minimum": 0, "maximum": 1}, "count": {"type": "integer", "minimum": 0},
+        "source": {"type": "string"}, "frame": {"type": "integer", "minimum": 0},
+        "timestamp": {"type": "number"},
+    },
+    "additionalProperties": False,
+}
+COUNT_SCHEMA: dict[str, Any] = {"title": "count message (decoded as JSON)", "type": "integer", "minimum": 0}
+STATUS_SCHEMA: dict[str, Any] = {"title": "status message (text)", "enum": ["online", "offline"]}
+PERSON_SCHEMA: dict[str, Any] = {
+    "title": "people-counter `person`", "type": "object", "required": ["count", "total"],
+    "properties": {"count": {"type": "integer", "minimum": 0}, "total": {"type": "integer", "minimum": 0}},
+    "additionalProperties": False,
+}
+DURATION_SCHEMA: dict[str, Any] = {
+    "title": "people-counter `person/duration`", "type": "object", "required": ["duration"],
+    "properties": {"duration": {"type": "number", "minimum": 0}}, "additionalProperties": False,
+}
+REPLY_SCHEMA: dict[str, Any] = {
+    "title": "command reply on {prefix}/{source}/cmd/reply", "type": "object", "required": ["ok"],
+    "properties": {"ok": {"type": "boolean"}, "cmd": {"type": ["string", "null"]},
+                   "error": {"type": "string"}, "message": {"type": "string"}},
+    "if": {"properties": {"ok": {"const": False}}}, "then": {"required": ["ok", "error", "message"]},
+}

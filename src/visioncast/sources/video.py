@@ -1,11 +1,14 @@
 """Video files in: OpenCV decoding into Frames with their media timestamps. I/O: reads files.
 
 ``open_video(path)`` checks the file opens and has frames before anything else runs, so a truncated or
-non-video file is refused with a clear SourceError up front.
+non-video file is refused with a clear SourceError up front. A frame that cannot be decoded in the middle of a
+file (the container says more frames follow) is counted in ``bad_frames`` and skipped, up to
+``MAX_BAD_IN_ROW`` in a row; ``stop()`` ends the iteration from another thread.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,13 +18,18 @@ from visioncast.core.types import Frame
 from visioncast.errors import SourceError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
+MAX_BAD_IN_ROW = 25
 
 
 class VideoFileSource:
     """Frames of a video file, in order: ``for frame in source``. Use as a context manager to release it."""
 
+    live = False
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.bad_frames = 0
+        self._stop = threading.Event()
         if not self.path.is_file():
             raise SourceError(f"video file not found: '{self.path}'")
         self._cap = cv2.VideoCapture(str(self.path))
@@ -37,13 +45,27 @@ class VideoFileSource:
             raise SourceError(f"'{self.path.name}' has no video stream")
 
     def __iter__(self) -> Iterator[Frame]:
-        index = 0
-        while True:
+        index, bad_in_row = 0, 0
+        while not self._stop.is_set():
             ok, image = self._cap.read()
-            if not ok or image is None:
+            if ok and image is not None:
+                bad_in_row = 0
+                yield Frame(image, index, index / self.fps, self.name)
+                index += 1
+                continue
+            # A failed read before the announced end is a damaged frame: skip it (counted), else the end.
+            if index >= self.frame_count - 1 or bad_in_row >= MAX_BAD_IN_ROW:
                 return
-            yield Frame(image, index, index / self.fps, self.name)
+            self.bad_frames += 1
+            bad_in_row += 1
             index += 1
+
+    def stop(self) -> None:
+        """End the iteration from another thread."""
+        self._stop.set()
+
+    def counters(self) -> dict[str, int]:
+        return {"bad_frames": self.bad_frames, "gaps": 0, "reconnects": 0}
 
     def close(self) -> None:
         self._cap.release()

@@ -1,0 +1,343 @@
+"""The edge pipeline: Source → Detector → Analytics → Sinks on four threads joined by bounded queues. I/O.
+
+Stages overlap so the model never waits for decoding, drawing or encoding:
+
+1. **read**: pull frames from the source (and, in every-frame mode, letterbox them for the model);
+2. **infer**: run the model — one onnxruntime call at a time using all intra-op threads, or several
+   requests in flight on OpenVINO's async infer queue, re-ordered so results leave in frame order;
+3. **post**: decode boxes, NMS, tracking and statistics (:class:`~visioncast.analytics.Analytics`), drawing;
+4. **output**: the sinks (video file, JSON lines, MJPEG) and the stats publishers (MQTT, the dashboard).
+
+**every-frame** mode (files, the default for them) blocks the reader when the queues are full, so every frame
+is processed. **latest-frame** mode (live sources) keeps only the newest frame waiting for the model: a frame
+that is replaced before the model takes it is *stale*, skipped and counted. A frame that fails in a stage is
+counted and logged (``failed``); an error of the visioncast tree (a sink that cannot write, a broken model)
+stops the run and is raised by :meth:`Pipeline.run`. ``stop()`` (Ctrl-C) drains the queues and closes the
+sinks, so files are finalised.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from visioncast.analytics import Analytics, StatsSnapshot, empty_snapshot
+from visioncast.core.types import Frame, Result
+from visioncast.draw import draw_result
+from visioncast.errors import InputError, VisioncastError
+from visioncast.overlay import draw_overlay
+from visioncast.sources import Source
+from visioncast.tasks.detect import Detector, finish
+
+log = logging.getLogger(__name__)
+
+MODES = ("auto", "every", "latest")
+END = object()  # the end-of-stream marker passed down the queues
+_POLL_S = 0.2
+
+
+class FrameSink(Protocol):
+    """Consumes every processed frame (video file, JSON lines, MJPEG); ``needs_image``: wants the drawing."""
+
+    needs_image: bool
+
+    def write(self, frame: Frame, result: Result, *, annotated: np.ndarray | None, stats: StatsSnapshot,
+              events: list[dict[str, Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class StatsPublisher(Protocol):
+    """Receives statistics snapshots and events (MqttSink, the dashboard's stream registry)."""
+
+    def publish_stats(self, stats: dict[str, Any], *, source: str) -> None: ...
+
+    def publish_event(self, event: dict[str, Any], *, source: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """mode: auto (latest for live sources, every otherwise) | every | latest; queue_size bounds each queue;
+    async_jobs: OpenVINO requests in flight (0 = the plugin's optimum); max_frames stops after that many."""
+
+    mode: str = "auto"
+    queue_size: int = 4
+    async_jobs: int = 0
+    max_frames: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InputError(f"pipeline mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.queue_size < 1:
+            raise InputError(f"queue_size must be at least 1, got {self.queue_size}")
+
+
+@dataclass
+class _Item:
+    """One frame on its way through the stages."""
+
+    frame: Frame
+    t_read: float
+    feeds: dict[str, np.ndarray] | None = None
+    box: Any = None
+    outputs: list[np.ndarray] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    result: Result | None = None
+    annotated: np.ndarray | None = None
+    stats: StatsSnapshot | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Rate:
+    """Frames per second and mean latency over the last ``window`` output frames (wall clock)."""
+
+    def __init__(self, window: int = 30) -> None:
+        self._t: deque[float] = deque(maxlen=window)
+        self._lat: deque[float] = deque(maxlen=window)
+
+    def add(self, now: float, latency_s: float) -> None:
+        self._t.append(now)
+        self._lat.append(latency_s)
+
+    @property
+    def fps(self) -> float:
+        span = self._t[-1] - self._t[0] if len(self._t) > 1 else 0.0
+        return (len(self._t) - 1) / span if span > 0 else 0.0
+
+    @property
+    def latency_ms(self) -> float:
+        return 1000 * sum(self._lat) / len(self._lat) if self._lat else 0.0
+
+
+class Pipeline:
+    """One running stream. ``run()`` blocks until the source ends or ``stop()``; ``start()`` + ``join()`` for
+    a background run. ``stats`` is the latest snapshot; ``counters()`` the run-time counters."""
+
+    def __init__(self, source: Source, detector: Detector, *, analytics: Analytics | None = None,
+                 sinks: Sequence[FrameSink] = (), publishers: Sequence[StatsPublisher] = (),
+                 options: PipelineOptions | None = None,
+                 on_frame: Callable[[StatsSnapshot, list[dict[str, Any]]], None] | None = None) -> None:
+        self.source, self.detector = source, detector
+        self.analytics = analytics or Analytics(source=source.name)
+        self.sinks, self.publishers = list(sinks), list(publishers)
+        self.options = options or PipelineOptions()
+        mode = self.options.mode
+        self.mode = ("latest" if source.live else "every") if mode == "auto" else mode
+        self.on_frame = on_frame
+        self.draw = any(getattr(s, "needs_image", True) for s in self.sinks)
+        size = self.options.queue_size
+        self.q_infer: queue.Queue[Any] = queue.Queue(1 if self.mode == "latest" else size)
+        self.q_post: queue.Queue[Any] = queue.Queue(size)
+        self._q_out: queue.Queue[Any] = queue.Queue(size)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._rate = _Rate()
+        self._lock = threading.Lock()
+        self.error: VisioncastError | None = None
+        self.frames_in = self.frames_out = self.stale = self.failed = 0
+        self.stats: StatsSnapshot = empty_snapshot(self.analytics.source)
+        self.final_events: list[dict[str, Any]] = []
+
+    # -- control -------------------------------------------------------------------------------------------
+    def start(self) -> Pipeline:
+        from visioncast.pipeline.infer import infer_loop  # noqa: PLC0415 — the stage module imports this one
+
+        stages = (("read", self._read_loop), ("infer", lambda: infer_loop(self)),
+                  ("post", self._post_loop), ("output", self._output_loop))
+        for name, target in stages:
+            t = threading.Thread(target=self._guard, args=(target,), name=f"visioncast-{name}", daemon=True)
+            self._threads.append(t)
+            t.start()
+        return self
+
+    def _guard(self, target: Callable[[], None]) -> None:
+        try:
+            target()
+        except VisioncastError as exc:
+            self.fail(exc)
+
+    def fail(self, exc: VisioncastError) -> None:
+        """Record the first fatal error and stop the run."""
+        log.error("pipeline stopped: %s", exc)
+        with self._lock:
+            self.error = self.error or exc
+        self.stop()
+
+    def stop(self) -> None:
+        """Ask the run to end: the source stops, queued frames drain, sinks close."""
+        self._stop.set()
+        self.source.stop()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def join(self, timeout_s: float | None = None) -> bool:
+        """Wait for the threads; True when all have ended."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        for t in self._threads:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            t.join(left)
+        return not any(t.is_alive() for t in self._threads)
+
+    def run(self) -> StatsSnapshot:
+        """Start, wait until the end (Ctrl-C stops cleanly), raise the fatal error if any; the last stats."""
+        self.start()
+        try:
+            while not self.join(_POLL_S):
+                pass
+        except KeyboardInterrupt:
+            self.stop()
+            self.join(10.0)
+            raise
+        if self.error is not None:
+            raise self.error
+        return self.stats
+
+    @property
+    def alive(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def counters(self) -> dict[str, int]:
+        """Run-time counters: frames in/out, stale (skipped in latest mode), failed, + the source's."""
+        return {"frames_in": self.frames_in, "frames_out": self.frames_out, "stale": self.stale,
+                "failed": self.failed, **self.source.counters()}
+
+    @property
+    def dropped(self) -> int:
+        src = self.source.counters()
+        return self.stale + self.failed + src.get("bad_frames", 0)
+
+    # -- stages --------------------------------------------------------------------------------------------
+    def put(self, q: queue.Queue[Any], item: Any) -> None:
+        """Blocking put; after a fatal error it gives up when the queue stays full (its consumer may be gone)."""
+        while True:
+            try:
+                q.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                if self.error is not None:
+                    return
+
+    def prepare(self, item: _Item) -> None:
+        t0 = time.perf_counter()
+        item.feeds, item.box = self.detector.decoder.prepare(item.frame.image)
+        item.timings["preprocess"] = (time.perf_counter() - t0) * 1e3
+
+    def _read_loop(self) -> None:
+        limit = self.options.max_frames
+        try:
+            for frame in self.source:
+                if self._stop.is_set():
+                    break
+                self.frames_in += 1
+                item = _Item(frame, time.perf_counter())
+                if self.mode == "latest":
+                    self._offer_latest(item)
+                else:
+                    if not self.step("preprocess", self.prepare, item):
+                        continue
+                    self.put(self.q_infer, item)
+                if limit is not None and self.frames_in >= limit:
+                    break
+        finally:
+            self.source.close()
+            self.put(self.q_infer, END)
+
+    def _offer_latest(self, item: _Item) -> None:
+        """Keep only the newest frame waiting for the model; the one it replaces is stale (counted)."""
+        try:
+            self.q_infer.put_nowait(item)
+        except queue.Full:
+            try:
+                self.q_infer.get_nowait()
+                self.stale += 1
+            except queue.Empty:
+                pass
+            self.put(self.q_infer, item)
+
+    def step(self, stage: str, fn: Callable[[_Item], None], item: _Item) -> bool:
+        """Run one stage on one frame; a non-visioncast failure is counted and the frame dropped."""
+        try:
+            fn(item)
+        except VisioncastError:
+            raise
+        except Exception:  # the per-frame guard: count, log, keep the stream going
+            self.failed += 1
+            log.exception("frame %d failed in %s", item.frame.index, stage)
+            return False
+        return True
+
+    def _post_loop(self) -> None:
+        try:
+            while (item := self.q_post.get()) is not END:
+                if self.error is None and self.step("post-processing", self._postprocess, item):
+                    self.put(self._q_out, item)
+        finally:
+            self.put(self._q_out, END)
+
+    def _postprocess(self, item: _Item) -> None:
+        t0 = time.perf_counter()
+        det, opts = self.detector, self.detector.options
+        dets = finish(det.decoder.decode(item.outputs or [], item.box, opts.conf), item.box, opts, det.labels)
+        item.timings["postprocess"] = (time.perf_counter() - t0) * 1e3
+        frame = item.frame
+        result = Result("detect", det.name, frame.width, frame.height, detections=dets, timings_ms=item.timings)
+        item.result, item.stats, item.events = self.analytics.update(result, frame.index, frame.timestamp_s)
+        if self.draw:
+            image = draw_result(frame.image, item.result)
+            item.annotated = draw_overlay(image, item.stats, self.analytics.lines, self.analytics.zones)
+
+    def _output_loop(self) -> None:
+        try:
+            while (item := self._q_out.get()) is not END:
+                if self.error is None:
+                    self._emit(item)
+            self.final_events = self.analytics.finish()
+            for event in self.final_events:
+                self._publish_event(event)
+            for sink in self.sinks:
+                if hasattr(sink, "write_events"):
+                    sink.write_events(self.final_events)
+        finally:
+            for sink in self.sinks:
+                sink.close()
+
+    def _emit(self, item: _Item) -> None:
+        now = time.perf_counter()
+        self._rate.add(now, now - item.t_read)
+        if item.stats is None or item.result is None:  # cannot happen: _postprocess sets both
+            return
+        stats = replace_stats(item.stats, fps=round(self._rate.fps, 2),
+                              latency_ms=round(self._rate.latency_ms, 1), dropped=self.dropped)
+        for sink in self.sinks:
+            sink.write(item.frame, item.result, annotated=item.annotated, stats=stats, events=item.events)
+        for pub in self.publishers:
+            pub.publish_stats(dict(stats), source=stats["source"])
+        for event in item.events:
+            self._publish_event(event)
+        self.stats = stats
+        self.frames_out += 1
+        if self.on_frame is not None:
+            self.on_frame(stats, item.events)
+
+    def _publish_event(self, event: dict[str, Any]) -> None:
+        for pub in self.publishers:
+            pub.publish_event(event, source=self.analytics.source)
+
+
+def replace_stats(stats: StatsSnapshot, **changes: Any) -> StatsSnapshot:
+    """A copy of a snapshot with run-time fields filled in."""
+    out = dict(stats)
+    out.update(changes)
+    return out  # type: ignore[return-value]
+
+

@@ -1,0 +1,93 @@
+"""The inference stage of the pipeline: synchronous onnxruntime, or OpenVINO's async infer queue. I/O: none.
+
+onnxruntime: one call at a time, each using every intra-op thread (the session is tuned in
+``runtimes/onnx.py``: intra-op = available CPUs, sequential execution); the other stages overlap with it.
+OpenVINO: ``runtime.open_async`` keeps several requests in flight on the throughput-compiled model; results
+complete out of order on OpenVINO's threads and a re-order buffer releases them in frame order.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from visioncast.pipeline import END
+
+if TYPE_CHECKING:
+    from visioncast.pipeline import Pipeline, _Item
+
+
+def infer_loop(p: Pipeline) -> None:
+    """Consume prepared frames, run the model, pass them on in order; always passes the end marker on."""
+    try:
+        runtime = p.detector.runtime
+        if getattr(runtime, "engine", "") == "openvino" and hasattr(runtime, "open_async"):
+            _async_loop(p, runtime)
+        else:
+            _sync_loop(p)
+    finally:
+        p.put(p.q_post, END)
+
+
+def _next(p: Pipeline) -> Any:
+    """The next frame ready for the model (prepared here in latest-frame mode), or END."""
+    while (item := p.q_infer.get()) is not END:
+        if p.error is not None:
+            continue
+        if item.feeds is not None or p.step("preprocess", p.prepare, item):
+            return item
+    return END
+
+
+def _sync_loop(p: Pipeline) -> None:
+    run = p.detector.runtime.run
+
+    def infer(item: _Item) -> None:
+        t0 = time.perf_counter()
+        item.outputs = run(item.feeds or {})
+        item.timings["inference"] = (time.perf_counter() - t0) * 1e3
+        item.feeds = None
+
+    while (item := _next(p)) is not END:
+        if p.step("inference", infer, item):
+            p.put(p.q_post, item)
+
+
+class _Reorder:
+    """Releases completed frames in submission order (sequence numbers 0, 1, 2…)."""
+
+    def __init__(self, p: Pipeline) -> None:
+        self._p = p
+        self._lock = threading.Lock()
+        self._pending: dict[int, Any] = {}
+        self._next = 0
+
+    def done(self, seq: int, item: Any) -> None:
+        with self._lock:
+            self._pending[seq] = item
+            while self._next in self._pending:
+                ready = self._pending.pop(self._next)
+                self._next += 1
+                self._p.put(self._p.q_post, ready)
+
+
+def _async_loop(p: Pipeline, runtime: Any) -> None:
+    reorder = _Reorder(p)
+    started: dict[int, float] = {}
+
+    def on_result(outputs: list[np.ndarray], userdata: Any) -> None:
+        seq, item = userdata
+        item.outputs = outputs
+        item.timings["inference"] = (time.perf_counter() - started.pop(seq)) * 1e3
+        item.feeds = None
+        reorder.done(seq, item)
+
+    with runtime.open_async(p.options.async_jobs, on_result) as jobs:
+        seq = 0
+        while (item := _next(p)) is not END:
+            started[seq] = time.perf_counter()
+            jobs.submit(item.feeds, (seq, item))
+            seq += 1

@@ -140,6 +140,28 @@ class VideosConfig:
 
 
 @dataclass(frozen=True)
+class PipelineConfig:
+    """The edge pipeline (`visioncast run`, streams started from the server); see docs/pipeline.md.
+
+    mode: auto (latest-frame for cameras/streams, every-frame for files) | every | latest. lines / zones /
+    events: specs ``x1,y1,x2,y2[:name]``, ``x1,y1,x2,y2,x3,y3,...[:name]``, ``person>=3[:name]`` (TOML lists;
+    the environment cannot express them). lost_frames: frames a track may go unseen before it has left.
+    """
+
+    mode: str = "auto"
+    queue_size: int = 4
+    async_jobs: int = 0
+    lines: tuple[str, ...] = ()
+    zones: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    track: bool = True
+    lost_frames: int = 30
+    folder_fps: float = 1.0
+    jpeg_quality: int = 80
+    max_streams: int = 4
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration tree."""
 
@@ -148,6 +170,7 @@ class Config:
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     videos: VideosConfig = field(default_factory=VideosConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     data_dir: str = ""
 
 

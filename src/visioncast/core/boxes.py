@@ -104,6 +104,8 @@ def batched_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, io
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     if not len(boxes):
         return np.zeros(0, dtype=np.int64)
-    # Offset each class into its own region of the plane so one NMS pass handles every class.
-    offset = (np.asarray(class_ids, dtype=np.float32) * (float(boxes.max()) + 1.0))[:, None]
+    # Offset each class into its own region of the plane so one NMS pass handles every class. The step is the
+    # coordinates' whole span (not just their max): decoded boxes may have negative coordinates.
+    span = float(boxes.max() - boxes.min()) + 1.0
+    offset = (np.asarray(class_ids, dtype=np.float32) * span)[:, None]
     return nms(boxes + offset, scores, iou_threshold)

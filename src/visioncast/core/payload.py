@@ -89,6 +89,8 @@ def result_from_payload(data: dict[str, Any]) -> Result:
                 [d["score"] for d in items],
                 [d["label"] for d in items],
                 np.array([d.get("track_id", -1) for d in items]) if any("track_id" in d for d in items) else None,
+                np.array([d["keypoints"] for d in items], dtype=np.float32)
+                if items and all("keypoints" in d for d in items) else None,
             )
         if "predictions" in data:
             items = data["predictions"]

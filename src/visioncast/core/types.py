@@ -143,6 +143,7 @@ class Classification:
         _check(len(self.score) == k and len(self.labels) == k,
                f"classification arrays must all have {k} entries, got scores {len(self.score)}, "
                f"labels {len(self.labels)}")
+        _check(bool(np.all((self.score >= 0) & (self.score <= 1))), "classification.score must lie in [0, 1]")
         _check(bool(np.all(np.diff(self.score) <= 1e-6)), "classification scores must be sorted best first")
 
     @property

@@ -38,3 +38,6 @@ def _register_blueprints(app: Flask) -> None:
     from visioncast.server import api  # noqa: PLC0415 (api imports app) — /api/v1, /healthz, /metrics…
 
     api.register(app)
+    from visioncast.server import pages  # noqa: PLC0415 — /, /classify, /detect and the nav of every page
+
+    pages.register(app)

@@ -41,3 +41,9 @@ def _register_blueprints(app: Flask) -> None:
     from visioncast.server import pages  # noqa: PLC0415 — /, /classify, /detect and the nav of every page
 
     pages.register(app)
+    from visioncast.server import mqtt  # noqa: PLC0415 — /api/v1/mqtt, /mqtt page, MQTT /metrics
+
+    mqtt.register(app)
+    from visioncast.server import videos  # noqa: PLC0415 — /api/v1/videos, /video and /webcam pages
+
+    videos.register(app)

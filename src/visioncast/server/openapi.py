@@ -29,7 +29,7 @@ replaced by a ``$ref`` and defined once under ``components/schemas``; a page tha
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -44,14 +44,20 @@ OPENAPI_VERSION = "3.1.0"
 IGNORED_ENDPOINTS = ("static",)  # Flask's own static files
 _CONVERTER = re.compile(r"<(?:(?P<conv>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 _TYPES = {"int": "integer", "float": "number"}
+_REF_PREFIX = "#/components/schemas/"
+_KNOWN: dict[str, list[Schema]] = {}  # every Schema by name, to resolve bare ``schema.ref`` uses
 
 
 @dataclass(frozen=True)
 class Schema:
-    """A named JSON Schema: defined once under components/schemas and referenced wherever it is used."""
+    """A named JSON Schema: defined once under components/schemas and referenced wherever it is used
+    (as the object itself or as ``schema.ref``; every Schema made is known by name to :func:`build_spec`)."""
 
     name: str
     schema: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        _KNOWN.setdefault(self.name, []).append(self)
 
     @property
     def ref(self) -> dict[str, str]:
@@ -169,8 +175,36 @@ def build_spec(app: Flask) -> dict[str, Any]:
                  "description": "Vision models as a JSON API: detection, classification and their results."},
         "paths": _hoist(paths, components),
     }
+    _add_referenced(spec, components)
     spec["components"] = {"schemas": components}
     return spec
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, Mapping):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_REF_PREFIX):
+            yield ref[len(_REF_PREFIX):]
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def _add_referenced(spec: dict[str, Any], components: dict[str, Any]) -> None:
+    """Define every schema referenced only as ``Schema.ref`` (not as the Schema object itself)."""
+    missing = [name for name in (*_refs(spec), *_refs(components)) if name not in components]
+    while missing:
+        name = missing.pop()
+        if name in components:
+            continue
+        known = _KNOWN.get(name)
+        if not known or len({repr(k.schema) for k in known}) > 1:
+            raise ValueError(f"OpenAPI schema {name!r} is referenced but "
+                             f"{'never defined' if not known else 'defined twice, differently'}")
+        components[name] = _hoist(dict(known[0].schema), components)
+        missing += [n for n in _refs(components[name]) if n not in components]
 
 
 @document("This OpenAPI document", tags=["meta"],

@@ -104,7 +104,7 @@ def results_of(app: Flask) -> ResultsFolder:
     return folder
 
 
-@bp.get("/results/<path:name>")
+@bp.get("/results/<path:name>", merge_slashes=False)  # no 308 redirect for //etc/passwd
 @document("A saved annotated image (render=url)", tags=["results"],
           description="Serves only files inside the results folder; traversal attempts answer 400 or 404.",
           responses={200: response("the image", {"type": "string", "format": "binary"},

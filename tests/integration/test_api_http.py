@@ -1,0 +1,251 @@
+"""The /api/v1 service through Flask's test client: every input form, option, error code, and the side routes
+(/healthz, /readyz, /metrics, /api/v1/models), with the real shipped models."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from visioncast import config
+from visioncast.cli.main import main as cli_main
+from visioncast.core.payload import RESULT_SCHEMA
+from visioncast.core.types import Detections, Result
+from visioncast.server import create_app
+from visioncast.server.api import summarize
+from visioncast.server.health import warm_up
+from visioncast.server.metrics import metrics_of
+
+jsonschema = pytest.importorskip("jsonschema")
+
+
+class RecordingSink:
+    """A real Sink that keeps what it is given (the Services sink seam)."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[Result, str]] = []
+
+    def publish(self, result: Result, *, source: str, frame: Any = None, **extra: Any) -> None:
+        self.published.append((result, source))
+
+    def close(self) -> None:
+        pass
+
+
+def make_app(tmp: Path, **server: Any):
+    overrides = {"data_dir": str(tmp), **{f"server.{k}": v for k, v in server.items()}}
+    return create_app(config.load(env={}, overrides=overrides))
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    app = make_app(tmp_path_factory.mktemp("api"))
+    warm_up(app)
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def bus(data_dir) -> bytes:
+    return (data_dir / "bus.jpg").read_bytes()
+
+
+def labels_of(payload: dict[str, Any]) -> list[str]:
+    return [d["label"] for d in payload["detections"]]
+
+
+def test_detect_raw_body_finds_the_bus_and_people(client, bus):
+    resp = client.post("/api/v1/detect", data=bus, content_type="image/jpeg")
+    assert resp.status_code == 200, resp.json
+    body = resp.json
+    jsonschema.validate(body, RESULT_SCHEMA)
+    assert body["width"] == 810 and body["height"] == 1080 and body["model"] == "yolox-nano"
+    assert labels_of(body)[0] == "bus" and labels_of(body).count("person") >= 3
+    assert {"preprocess", "inference", "postprocess"} <= set(body["timings_ms"])
+
+
+def test_the_three_upload_forms_give_the_same_answer(client, bus):
+    raw = client.post("/api/v1/detect", data=bus, content_type="application/octet-stream").json
+    multipart = client.post("/api/v1/detect", data={"image": (__import__("io").BytesIO(bus), "bus.jpg")}).json
+    b64 = base64.b64encode(bus).decode()
+    as_json = client.post("/api/v1/detect", json={"image": b64}).json
+    data_url = client.post("/api/v1/detect", json={"image": f"data:image/jpeg;base64,{b64}"}).json
+    curl_default = client.post("/api/v1/detect", data=bus,
+                               content_type="application/x-www-form-urlencoded").json
+    for other in (multipart, as_json, data_url, curl_default):
+        assert other["detections"] == raw["detections"]
+
+
+def test_api_detections_equal_the_detect_command(client, bus, data_dir, capsys):
+    for query, flags in (("", []), ("?conf=0.5&iou=0.3", ["--conf", "0.5", "--iou", "0.3"]),
+                         ("?classes=person", ["--classes", "person"])):
+        api = client.post(f"/api/v1/detect{query}", data=bus).json
+        capsys.readouterr()
+        assert cli_main(["detect", str(data_dir / "bus.jpg"), "--json", "--no-save", *flags]) == 0
+        local = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert api["detections"] == local["detections"], query
+        assert api["detections"], query
+
+
+@pytest.mark.parametrize(("query", "check"), [
+    ("conf=0.8", lambda b: all(d["score"] >= 0.8 for d in b["detections"]) and len(b["detections"]) == 3),
+    ("classes=bus", lambda b: labels_of(b) == ["bus"]),
+    ("classes=0", lambda b: set(labels_of(b)) == {"person"}),
+    ("classes=5,person", lambda b: set(labels_of(b)) == {"bus", "person"}),
+    ("max_det=2", lambda b: len(b["detections"]) == 2),
+])
+def test_detect_query_options(client, bus, query, check):
+    resp = client.post(f"/api/v1/detect?{query}", data=bus)
+    assert resp.status_code == 200 and check(resp.json), resp.json
+
+
+def test_classify_answers_top_k(client, data_dir):
+    png = (data_dir / "cifar10" / "cifar10_00_3.png").read_bytes()
+    body = client.post("/api/v1/classify?top=3", data=png).json
+    jsonschema.validate(body, RESULT_SCHEMA)
+    assert [p["label"] for p in body["predictions"]][0] == "cat" and len(body["predictions"]) == 3
+    assert len(client.post("/api/v1/classify", data=png).json["predictions"]) == 5
+
+
+def test_render_base64_is_a_jpeg_of_the_image(client, bus):
+    body = client.post("/api/v1/detect?render=base64", data=bus).json
+    jpeg = base64.b64decode(body["image"])
+    assert jpeg[:3] == b"\xff\xd8\xff"
+    import cv2
+    import numpy as np
+
+    assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (1080, 810, 3)
+
+
+def test_render_url_saves_in_the_results_folder(app, client, bus):
+    body = client.post("/api/v1/classify?render=url", data=bus).json
+    url = body["image_url"]
+    assert url.startswith("/results/") and url.endswith(".jpg")
+    saved = Path(app.extensions["visioncast"].config.server.results_dir) / url.rsplit("/", 1)[1]
+    assert saved.is_file()
+    with client.get(url) as got:
+        assert got.status_code == 200 and got.mimetype == "image/jpeg" and got.data == saved.read_bytes()
+
+
+def test_every_result_is_published_with_its_source(app, client, bus):
+    sink = RecordingSink()
+    app.extensions["visioncast"].sinks.append(sink)
+    try:
+        client.post("/api/v1/detect?source=webcam", data=bus)
+        client.post("/api/v1/classify", data=bus)
+        client.post("/api/v1/detect", data=b"not an image")
+    finally:
+        app.extensions["visioncast"].sinks.remove(sink)
+    assert [(r.task, s) for r, s in sink.published] == [("detect", "webcam"), ("classify", "api")]
+
+
+BAD = [
+    ("/api/v1/detect", {"data": b"hello, world", "content_type": "text/plain"}, 415, "got text"),
+    ("/api/v1/classify", {"data": bytes(range(256)) * 4}, 415, "JPEG/PNG"),
+    ("/api/v1/detect", {"json": {"image": "data:text/plain;base64,aGVsbG8="}}, 415, "text/plain"),
+    ("/api/v1/detect", {"data": b""}, 400, "empty body"),
+    ("/api/v1/detect", {"json": {"picture": "x"}}, 400, "'image'"),
+    ("/api/v1/detect", {"json": {"image": "@@not base64@@"}}, 400, "base64"),
+    ("/api/v1/detect", {"data": b"{not json", "content_type": "application/json"}, 400, "invalid JSON"),
+    ("/api/v1/detect", {"data": {"file": (__import__("io").BytesIO(b"x"), "a.jpg")}}, 400, "field 'image'"),
+    ("/api/v1/detect?conf=abc", {}, 400, "'conf' must be a number between 0 and 1, got 'abc'"),
+    ("/api/v1/detect?conf=1.5", {}, 400, "'conf'"),
+    ("/api/v1/detect?conf=nan", {}, 400, "'conf'"),
+    ("/api/v1/detect?iou=-0.1", {}, 400, "'iou'"),
+    ("/api/v1/detect?max_det=0", {}, 400, "'max_det'"),
+    ("/api/v1/detect?classes=unicorn", {}, 400, "'unicorn'"),
+    ("/api/v1/detect?classes=80", {}, 400, "0–79"),
+    ("/api/v1/detect?render=png", {}, 400, "'render' must be one of base64, url, got 'png'"),
+    ("/api/v1/detect?source=a/b", {}, 400, "'source'"),
+    ("/api/v1/classify?top=0", {}, 400, "'top'"),
+    ("/api/v1/classify?top=two", {}, 400, "'top'"),
+    ("/api/v1/detect?model=resnet56-cifar10", {}, 400, "classify model"),
+    ("/api/v1/detect?model=nope", {}, 404, "unknown model 'nope'"),
+    ("/api/v1/classify?model=/etc/passwd", {}, 404, "unknown model"),
+]
+
+
+@pytest.mark.parametrize(("url", "kwargs", "status", "words"), BAD, ids=[f"{b[2]}-{i}" for i, b in enumerate(BAD)])
+def test_bad_input_is_answered_and_the_server_keeps_serving(client, bus, url, kwargs, status, words):
+    kwargs = kwargs or {"data": bus}
+    resp = client.post(url, **kwargs)
+    assert resp.status_code == status, resp.json
+    assert set(resp.json) == {"error", "message"} and words in resp.json["message"]
+    assert client.get("/healthz").json == {"status": "ok"}
+
+
+def test_corrupt_image_is_400(client, bus):
+    resp = client.post("/api/v1/detect", data=bus[: len(bus) // 2])
+    assert resp.status_code == 400 and "corrupt" in resp.json["message"]
+    assert client.get("/healthz").status_code == 200
+
+
+def test_limits_give_413(tmp_path, bus):
+    small = make_app(tmp_path, max_body_mb=0.05, max_pixels=500_000).test_client()
+    body = small.post("/api/v1/detect", data=bus)
+    assert body.status_code == 413 and "larger than the limit" in body.json["message"]
+    tiny_jpeg = small.post("/api/v1/classify", data=_jpeg(900, 700))
+    assert tiny_jpeg.status_code == 413 and "megapixels" in tiny_jpeg.json["message"]
+    assert small.get("/healthz").status_code == 200
+
+
+def test_default_limits_come_from_config():
+    cfg = config.load(env={})
+    app = create_app(cfg)
+    assert app.config["MAX_CONTENT_LENGTH"] == 20 * 1024 * 1024 and cfg.server.max_pixels == 40_000_000
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    import cv2
+    import numpy as np
+
+    return cv2.imencode(".jpg", np.full((height, width, 3), 127, np.uint8))[1].tobytes()
+
+
+def test_models_lists_the_shipped_models(client):
+    body = client.get("/api/v1/models").json
+    assert body["defaults"] == {"detect": "yolox-nano", "classify": "resnet56-cifar10"}
+    assert {("yolox-nano", "detect"), ("resnet56-cifar10", "classify")} <= {(m["name"], m["task"])
+                                                                            for m in body["models"]}
+
+
+def test_readyz_follows_warm_up(tmp_path, client):
+    cold = make_app(tmp_path).test_client()
+    assert cold.get("/readyz").status_code == 503 and cold.get("/readyz").json["ready"] is False
+    assert client.get("/readyz").status_code == 200 and client.get("/readyz").json["ready"] is True
+
+
+def test_metrics_count_requests_errors_and_model_time(app, client, bus):
+    metrics_of(app).add_callback("visioncast_test_dropped", "a feature's counter", lambda: 7, kind="counter")
+    client.post("/api/v1/detect", data=bus)
+    client.post("/api/v1/detect", data=b"text", content_type="text/plain")
+    client.get("/no/such/page")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'visioncast_http_requests_total{method="POST",route="/api/v1/detect",status="200"}' in text
+    assert 'visioncast_errors_total{kind="unsupported_media"}' in text
+    assert 'route="<unmatched>"' in text and "/no/such/page" not in text
+    assert 'visioncast_inference_seconds_count{model="yolox-nano",stage="inference",task="detect"}' in text
+    assert 'visioncast_http_request_duration_seconds_bucket{le="0.5",route="/api/v1/detect"}' in text
+    assert "visioncast_test_dropped_total 7.0" in text
+
+
+def test_one_access_log_line_per_request_with_a_summary(client, bus, caplog):
+    with caplog.at_level(logging.INFO, logger="visioncast.server.access"):
+        client.post("/api/v1/detect?conf=0.5", data=bus)
+    lines = [r.getMessage() for r in caplog.records if r.name == "visioncast.server.access"]
+    assert len(lines) == 1
+    assert "POST /api/v1/detect?conf=0.5 200" in lines[0] and lines[0].endswith("bus 0.91, person×3")
+
+
+def test_summarize_reads_like_the_seed_window():
+    one = Result("detect", "m", 10, 10, detections=Detections([[0, 0, 1, 1]], [0], [0.8512], ["person"]))
+    none = Result("detect", "m", 10, 10, detections=Detections([], [], [], []))
+    assert summarize(one) == "person 0.85" and summarize(none) == "nothing detected"

@@ -44,3 +44,6 @@ def _register_blueprints(app: Flask) -> None:
     from visioncast.server import mqtt  # noqa: PLC0415 — /api/v1/mqtt, /mqtt page, MQTT /metrics
 
     mqtt.register(app)
+    from visioncast.server import videos  # noqa: PLC0415 — /api/v1/videos, /video and /webcam pages
+
+    videos.register(app)

@@ -1,0 +1,357 @@
+"""Video jobs: an uploaded video detected frame by frame in the background. I/O: files, worker threads.
+
+A :class:`JobManager` owns a bounded pool of worker threads (``videos.workers`` jobs at once, the rest
+queue). A job decodes its file with :class:`visioncast.sources.video.VideoFileSource`, runs every frame
+through ``detect`` (the server's detector: the same model and options as ``POST /api/v1/detect``), appends
+the frame's payload ``result_to_payload(result, frame=i, timestamp=t)`` to its results and wakes whoever
+waits for them (the results stream). Every result also goes to ``publish`` (``Services.publish``: MQTT and
+the other sinks) as source ``video-<id>``.
+
+Life of a job: queued → running → done | failed | cancelled. A job nobody watches (no open results stream
+and no status poll for ``abandon_after_s``) is cancelled, so closing the page frees the CPU; a finished job
+and its folder are removed ``keep_s`` after it ended. A reaper thread does both. The annotated AVI (MJPG,
+boxes drawn by :func:`visioncast.draw.draw_result`) is rendered on request, on the same pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from visioncast.config import VideosConfig
+from visioncast.core.payload import result_from_payload, result_to_payload
+from visioncast.core.types import Frame, Result
+from visioncast.draw import draw_result
+from visioncast.errors import ConfigError, NotFoundError, SinkError, VisioncastError
+from visioncast.sinks.video import VideoFileSink
+from visioncast.sources.video import VideoFileSource
+
+log = logging.getLogger(__name__)
+FINAL = ("done", "failed", "cancelled")
+REAP_INTERVAL_S = 1.0
+Detect = Callable[[np.ndarray], Result]
+Publish = Callable[..., None]
+
+
+class VideoJob:
+    """One uploaded video and its per-frame results. Thread-safe through ``cond``."""
+
+    def __init__(self, job_id: str, folder: Path, source: Path, video: VideoFileSource, name: str) -> None:
+        self.id, self.folder, self.source_path, self.name = job_id, folder, source, name
+        self.fps, self.width, self.height = video.fps, video.width, video.height
+        self.frames_total: int | None = video.frame_count or None
+        self.state = "queued"
+        self.error = ""
+        self.results: list[dict[str, Any]] = []
+        self.frames_failed = 0
+        self.created = time.time()
+        self.started_s = self.ended_s = math.nan
+        self.last_seen_s = time.monotonic()
+        self.watchers = 0
+        self.cancelled = threading.Event()
+        self.cond = threading.Condition()
+        self.future: Future[None] | None = None
+        self.render = {"state": "idle", "frames_done": 0, "error": ""}
+        self.render_future: Future[None] | None = None
+
+    @property
+    def source(self) -> str:
+        """The channel name its results are published under."""
+        return f"video-{self.id}"
+
+    @property
+    def avi_path(self) -> Path:
+        return self.folder / "annotated.avi"
+
+    def touch(self) -> None:
+        """Someone is watching: postpone abandonment."""
+        self.last_seen_s = time.monotonic()
+
+    def watch(self, delta: int) -> None:
+        with self.cond:
+            self.watchers += delta
+            self.touch()
+
+    def set_state(self, state: str, error: str = "") -> None:
+        with self.cond:
+            if self.state in FINAL:
+                return
+            self.state, self.error = state, error
+            if state == "running":
+                self.started_s = time.monotonic()
+            if state in FINAL:
+                self.ended_s = time.monotonic()
+                if state == "done":
+                    self.frames_total = len(self.results)
+            self.cond.notify_all()
+
+    def add(self, payload: dict[str, Any], *, failed: bool = False) -> None:
+        with self.cond:
+            self.results.append(payload)
+            self.frames_failed += failed
+            self.cond.notify_all()
+
+    def wait(self, after: int, timeout_s: float) -> tuple[list[dict[str, Any]], bool]:
+        """(results from position ``after`` on, whether the job ended); waits up to ``timeout_s`` for news."""
+        with self.cond:
+            if len(self.results) <= after and self.state not in FINAL:
+                self.cond.wait(timeout_s)
+            return self.results[after:], self.state in FINAL
+
+    def position_after(self, frame: int) -> int:
+        """How many results have frame index ≤ ``frame``: where a stream resumes after event id ``frame``."""
+        with self.cond:
+            return sum(1 for p in self.results if p["frame"] <= frame)
+
+    def detect_fps(self) -> float:
+        """Frames detected per second of running time (0 before the first frame)."""
+        end = self.ended_s if not math.isnan(self.ended_s) else time.monotonic()
+        elapsed = end - self.started_s
+        return round(len(self.results) / elapsed, 2) if elapsed > 0 and self.results else 0.0
+
+    def snapshot(self) -> dict[str, Any]:
+        """The job status as JSON (``GET /api/v1/videos/<id>``)."""
+        with self.cond:
+            done = len(self.results)
+            render = dict(self.render)
+            total = self.frames_total
+            render["progress"] = round(render["frames_done"] / total, 4) if total else 0.0
+            return {"id": self.id, "name": self.name, "state": self.state, "frames_done": done,
+                    "frames_total": total, "frames_failed": self.frames_failed, "fps": self.fps,
+                    "width": self.width, "height": self.height, "detect_fps": self.detect_fps(),
+                    "source": self.source, "error": self.error, "created": self.created,
+                    "watchers": self.watchers, "render": render}
+
+
+class JobManager:
+    """The video jobs of one app: create, run, watch, render, cancel, expire. Thread-safe."""
+
+    def __init__(self, cfg: VideosConfig, root: Path, *, publish: Publish) -> None:
+        if cfg.workers < 1:
+            raise ConfigError(f"videos.workers must be at least 1, got {cfg.workers}")
+        self.cfg, self.root, self.publish = cfg, root, publish
+        self._jobs: dict[str, VideoJob] = {}
+        self._doomed: list[VideoJob] = []
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="visioncast-video")
+        self._stop = threading.Event()
+        self._reaper: threading.Thread | None = None
+        self.counts = {"cancelled_abandoned": 0, "expired": 0, "frames_failed": 0}
+
+    def new_folder(self) -> tuple[str, Path]:
+        """A fresh job id and its (created) folder, for the upload to be saved into."""
+        job_id = secrets.token_hex(8)
+        folder = self.root / job_id
+        folder.mkdir(parents=True)
+        return job_id, folder
+
+    def discard_folder(self, folder: Path) -> None:
+        """Remove the folder of an upload that never became a job (refused)."""
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def remove_orphans(self) -> int:
+        """Remove job folders left by an earlier server (jobs live in memory) older than ``keep_s``."""
+        if not self.root.is_dir():
+            return 0
+        cutoff, removed = time.time() - self.cfg.keep_s, 0
+        for entry in self.root.iterdir():
+            if entry.is_dir() and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+        return removed
+
+    def start(self, job: VideoJob, detect: Detect) -> VideoJob:
+        """Queue ``job`` (its video already opened and checked) for detection."""
+        with self._lock:
+            self._ensure_reaper()
+            self._jobs[job.id] = job
+        job.future = self._pool.submit(self._run, job, detect)
+        job.future.add_done_callback(_log_crash)
+        return job
+
+    def full(self) -> bool:
+        with self._lock:
+            return len(self._jobs) >= self.cfg.max_jobs
+
+    def get(self, job_id: str) -> VideoJob:
+        """The job, or NotFoundError naming the id."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFoundError(f"no video job with id {job_id!r} (finished jobs are removed after "
+                                f"{self.cfg.keep_s:.0f} s; upload the video again)")
+        return job
+
+    def jobs(self) -> list[VideoJob]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def busy(self) -> int:
+        """Jobs queued or running, and renders in progress."""
+        return sum(job.state not in FINAL or job.render["state"] in ("queued", "running")
+                   for job in self.jobs())
+
+    def _run(self, job: VideoJob, detect: Detect) -> None:
+        if job.cancelled.is_set():
+            job.set_state("cancelled", job.error or "cancelled before it started")
+            return
+        job.set_state("running")
+        try:
+            with VideoFileSource(job.source_path) as video:
+                for frame in video:
+                    if job.cancelled.is_set():
+                        break
+                    self._detect_frame(job, frame, detect)
+        except VisioncastError as exc:
+            job.set_state("failed", str(exc))
+        finally:
+            self._finish(job)
+
+    def _finish(self, job: VideoJob) -> None:
+        if job.cancelled.is_set():
+            job.set_state("cancelled", job.error or "cancelled")
+        elif not job.results:
+            job.set_state("failed", f"'{job.name}' has no decodable frame")
+        else:  # also after an unexpected error, which the pool logs: the job must not stay "running"
+            job.set_state("done" if job.state == "running" else "failed", job.error or "")
+        log.info("video job %s %s: %d frames at %.1f fps", job.id, job.state, len(job.results),
+                 job.detect_fps())
+
+    def _detect_frame(self, job: VideoJob, frame: Frame, detect: Detect) -> None:
+        extra = {"frame": frame.index, "timestamp": round(frame.timestamp_s, 4)}
+        try:
+            result = detect(frame.image)
+        except Exception as exc:  # noqa: BLE001 - the per-frame guard: one bad frame must not end the job
+            self.counts["frames_failed"] += 1
+            log.warning("video job %s frame %d failed: %s", job.id, frame.index, exc)
+            job.add({**extra, "error": f"{type(exc).__name__}: {exc}"}, failed=True)
+            return
+        job.add(result_to_payload(result, **extra))
+        self.publish(result, source=job.source, frame=frame, timestamp=extra["timestamp"])
+
+    def cancel(self, job: VideoJob, reason: str = "cancelled") -> None:
+        """Stop ``job`` (and its render) at the next frame."""
+        if job.state not in FINAL:
+            job.error = reason
+        job.cancelled.set()
+        if job.future is not None and job.future.cancel():
+            job.set_state("cancelled", reason)
+
+    def delete(self, job: VideoJob) -> dict[str, Any]:
+        """Cancel ``job``, forget it at once, and remove its folder once its threads let go of it."""
+        self.cancel(job, "cancelled by the user")
+        with self._lock:
+            self._jobs.pop(job.id, None)
+            self._doomed.append(job)
+        return job.snapshot()
+
+    def render(self, job: VideoJob) -> dict[str, Any]:
+        """Start the AVI render of a done job if not started (or failed before); the render status."""
+        with job.cond:
+            if job.render["state"] in ("idle", "failed"):
+                job.render.update(state="queued", frames_done=0, error="")
+                job.render_future = self._pool.submit(self._render, job)
+        return job.snapshot()["render"]
+
+    def _render(self, job: VideoJob) -> None:
+        job.render["state"] = "running"
+        part = job.folder / "annotated.part.avi"
+        try:
+            frames = render_avi(job, part)
+        except VisioncastError as exc:
+            log.warning("video job %s render failed: %s", job.id, exc)
+            job.render.update(state="failed", error=str(exc))
+            return
+        os.replace(part, job.avi_path)
+        job.render["state"] = "done"
+        log.info("video job %s rendered %d frames to %s", job.id, frames, job.avi_path)
+
+    def _ensure_reaper(self) -> None:
+        if self._reaper is None:
+            if removed := self.remove_orphans():
+                log.info("removed %d video job folders left by an earlier server in %s", removed, self.root)
+            self._reaper = threading.Thread(target=self._reap_forever, name="visioncast-video-reaper",
+                                            daemon=True)
+            self._reaper.start()
+
+    def _reap_forever(self) -> None:
+        interval = min(REAP_INTERVAL_S, max(0.05, self.cfg.abandon_after_s / 4))
+        while not self._stop.wait(interval):
+            self.reap()
+
+    def reap(self) -> None:
+        """Cancel abandoned jobs, expire old finished ones, remove folders nobody uses any more."""
+        now = time.monotonic()
+        for job in self.jobs():
+            idle_s = now - job.last_seen_s
+            if job.state not in FINAL and job.watchers == 0 and idle_s > self.cfg.abandon_after_s:
+                self.counts["cancelled_abandoned"] += 1
+                log.info("video job %s abandoned (nobody watched for %.0f s): cancelled", job.id, idle_s)
+                self.cancel(job, f"abandoned: nobody watched it for {self.cfg.abandon_after_s:g} s")
+            elif job.state in FINAL and now - job.ended_s > self.cfg.keep_s and job.watchers == 0:
+                self.counts["expired"] += 1
+                self.delete(job)
+        with self._lock:
+            doomed, self._doomed = self._doomed, []
+        for job in doomed:
+            if _idle(job.future) and _idle(job.render_future):
+                shutil.rmtree(job.folder, ignore_errors=True)
+            else:
+                with self._lock:
+                    self._doomed.append(job)
+
+    def close(self) -> None:
+        """Cancel everything, wait for the workers, remove every job folder."""
+        self._stop.set()
+        for job in self.jobs():
+            self.delete(job)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._reaper is not None:
+            self._reaper.join(5.0)
+        for job in self._doomed:
+            shutil.rmtree(job.folder, ignore_errors=True)
+        self._doomed.clear()
+
+
+def _log_crash(future: Future[None]) -> None:
+    """A worker that raised past the per-frame guard is a bug: make it visible in the log."""
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.error("video job worker crashed: %s", exc, exc_info=exc)
+
+
+def _idle(future: Future[None] | None) -> bool:
+    return future is None or future.done()
+
+
+def render_avi(job: VideoJob, path: Path) -> int:
+    """Write the job's video with its boxes drawn to ``path`` (MJPG AVI, source fps); the frame count.
+
+    Re-decodes the source (frames are not kept in memory) and counts progress in ``job.render``; a frame
+    without a result (failed or damaged) is written as it is. SinkError when cancelled or unwritable.
+    """
+    by_frame = {p["frame"]: p for p in job.results if "error" not in p}
+    sink = VideoFileSink(path, fps=job.fps)
+    try:
+        with VideoFileSource(job.source_path) as video:
+            for frame in video:
+                if job.cancelled.is_set():
+                    raise SinkError(f"render of video job {job.id} cancelled")
+                payload = by_frame.get(frame.index)
+                result = result_from_payload(payload) if payload is not None else None
+                image = draw_result(frame.image, result) if result is not None else frame.image
+                sink.write(frame, result, annotated=image)  # type: ignore[arg-type]
+                job.render["frames_done"] += 1
+    finally:
+        sink.close()
+    return sink.frames

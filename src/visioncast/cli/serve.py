@@ -28,6 +28,7 @@ import qrcode
 from flask import Flask
 
 from visioncast import __version__
+from visioncast.cli.broker import add_push_options, push_overrides, start_push
 from visioncast.cli.options import add_model_options, load_config
 from visioncast.config import Config
 from visioncast.errors import InputError
@@ -62,6 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        description="Run the HTTP service (API under /api/v1, pages, /openapi.json, /metrics) "
                                    "on cheroot. The default models load before the port opens.")
     add_server_options(p)
+    add_push_options(p)
     add_model_options(p)
     p.set_defaults(handler=run)
 
@@ -84,6 +86,7 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "server.workers": args.workers,
         "models.detect": args.detect_model,
         "models.classify": args.classify_model,
+        **push_overrides(args),
     }
 
 
@@ -139,7 +142,7 @@ def print_urls(ctx: ServeContext) -> None:
     print("press Ctrl-C to stop", file=out, flush=True)
 
 
-STARTUP: list[Step] = [load_models]
+STARTUP: list[Step] = [load_models, start_push]
 AFTER_LISTEN: list[Step] = [print_urls]
 
 

@@ -1,0 +1,247 @@
+"""`visioncast run`: the edge pipeline on an image, a video, a folder, a camera or a stream. I/O: everything.
+
+Source → detector → tracking/counting → outputs (annotated image/video, JSON lines, MQTT, a live dashboard).
+A progress bar for files; a one-line live status (FPS, latency, dropped) for cameras and streams; events
+("danger begin at 12.30 seconds") printed as they happen. Ctrl-C stops cleanly and finalises the files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+import cv2
+from tqdm import tqdm
+
+from visioncast.analytics import StatsSnapshot, describe_event
+from visioncast.cli.options import add_model_options, load_config, model_kwargs
+from visioncast.config import Config
+from visioncast.errors import InputError
+from visioncast.models import load_model
+from visioncast.pipeline import Pipeline
+from visioncast.pipeline.build import analytics_for, open_pipeline
+from visioncast.sinks.jsonl import JsonlSink
+from visioncast.sinks.mjpeg import MjpegBroadcaster
+from visioncast.sinks.video import VideoFileSink
+from visioncast.sources import Source, open_source
+from visioncast.tasks import Detector
+
+EPILOG = """\
+sources: photo.jpg | video.mp4 | folder/ | CAM (or 0, 1…) | rtsp://… | http(s)://…/stream.mjpg
+lines:   --line 0,300,768,300[:door]          in = crossing from left to right of x1,y1 → x2,y2
+zones:   --zone 10,10,300,10,300,200,10,200[:queue]   occupancy = boxes whose bottom-centre is inside
+events:  --event person            --event '!person:empty'        --event 'person>=3:danger'
+         prints 'danger begin at 12.30 seconds' / 'danger end at …' and publishes them
+example: visioncast run -i CAM --mqtt mqtt://127.0.0.1:1883 --mqtt-preset people-counter --serve 8080
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("run", help="run the edge pipeline: detect, track, count, publish, stream",
+                       description="Run the edge pipeline on an image, video, folder, camera or stream.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-i", "--input", required=True, metavar="SOURCE", help="what to read (see below)")
+    add_model_options(p)
+    g = p.add_argument_group("outputs")
+    g.add_argument("--name", help="source name in stats, MQTT topics and the dashboard (default: from SOURCE)")
+    g.add_argument("-o", "--output", metavar="OUT", help="annotated video (.mp4/.avi) or image (image input)")
+    g.add_argument("--jsonl", metavar="FILE", help="JSON lines of per-frame results, stats and events (- = stdout)")
+    g.add_argument("--mqtt", metavar="URL|off", help="publish stats and events to this broker "
+                   "(mqtt://[user:pass@]host[:port]); off = never (default: only with --mqtt-preset)")
+    g.add_argument("--mqtt-preset", choices=("siot", "people-counter"),
+                   help="topic layout; people-counter publishes person {count,total} and person/duration")
+    g.add_argument("--serve", type=int, metavar="PORT", help="live dashboard with the MJPEG stream on PORT")
+    g.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
+    a = p.add_argument_group("pipeline")
+    mode = a.add_mutually_exclusive_group()
+    mode.add_argument("--every-frame", dest="mode", action="store_const", const="every",
+                      help="process every frame (default for files)")
+    mode.add_argument("--latest-frame", dest="mode", action="store_const", const="latest",
+                      help="always the newest frame, skipping stale ones (default for cameras and streams)")
+    a.add_argument("--line", action="append", metavar="x1,y1,x2,y2[:NAME]", help="counting line (repeatable)")
+    a.add_argument("--zone", action="append", metavar="x,y,x,y,x,y…[:NAME]", help="occupancy zone (repeatable)")
+    a.add_argument("--event", action="append", metavar="COND[:NAME]", help="state event (repeatable)")
+    a.add_argument("--no-track", action="store_true", help="no tracking (no totals, dwell or line counts)")
+    a.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    a.add_argument("--quiet", action="store_true", help="no progress bar or status line")
+    p.set_defaults(handler=run)
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Dotted config keys set by the run flags (None = not given)."""
+    over: dict[str, Any] = {
+        "pipeline.mode": args.mode,
+        "pipeline.lines": tuple(args.line) if args.line else None,
+        "pipeline.zones": tuple(args.zone) if args.zone else None,
+        "pipeline.events": tuple(args.event) if args.event else None,
+        "pipeline.track": False if args.no_track else None,
+        "mqtt.preset": args.mqtt_preset,
+    }
+    if args.mqtt and args.mqtt.lower() == "off":
+        over["mqtt.enabled"] = False
+    elif args.mqtt:
+        over.update({"mqtt.url": args.mqtt, "mqtt.enabled": True})
+    return over
+
+
+def _quiet_opencv() -> None:
+    """OpenCV and FFmpeg log to stderr on their own; the command prints its own one-line errors."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+def _detector(cfg: Config, args: argparse.Namespace) -> Detector:
+    from visioncast.cli.infer import _classes  # noqa: PLC0415 — the --classes parser of detect
+
+    model = load_model(args.model or cfg.models.detect, task="detect", **model_kwargs(cfg.models))
+    if not isinstance(model, Detector):
+        raise InputError("visioncast run needs a detection model")
+    model.options = model.options.merged(conf=cfg.models.conf, iou=cfg.models.iou, max_det=cfg.models.max_det,
+                                         classes=_classes(args.classes, model.labels))
+    return model
+
+
+def _sinks(args: argparse.Namespace, source: Source, cfg: Config) -> list[Any]:
+    sinks: list[Any] = []
+    if args.output:
+        sinks.append(VideoFileSink(args.output, fps=source.fps, still=bool(getattr(source, "still", False))))
+    if args.jsonl:
+        sinks.append(JsonlSink(args.jsonl, stream=sys.stdout if args.jsonl == "-" else None))
+    if args.serve is not None:
+        sinks.append(MjpegBroadcaster(quality=cfg.pipeline.jpeg_quality))
+    return sinks
+
+
+def _publishers(args: argparse.Namespace, cfg: Config) -> list[Any]:
+    if not cfg.mqtt.enabled or not (args.mqtt or args.mqtt_preset):
+        return []
+    from visioncast.sinks.mqtt import MqttSink  # noqa: PLC0415 — paho only when MQTT is asked for
+
+    return [MqttSink(cfg.mqtt)]
+
+
+def run(args: argparse.Namespace) -> int:
+    _quiet_opencv()
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
+    cfg = load_config(args, overrides(args))
+    analytics_for(cfg.pipeline, "check")  # a bad --line/--zone/--event fails before anything opens
+    detector = _detector(cfg, args)
+    source = open_source(args.input, fps=cfg.pipeline.folder_fps)
+    publishers: list[Any] = []
+    server = None
+    try:
+        sinks = _sinks(args, source, cfg)
+        publishers = _publishers(args, cfg)
+        pipeline = open_pipeline(source, detector, cfg.pipeline, name=args.name, sinks=sinks,
+                                 publishers=publishers, max_frames=args.max_frames)
+        if args.serve is not None:
+            server = _serve(args, cfg, pipeline, sinks[-1])
+        code = _run_with_progress(pipeline, args)
+        if server is not None and code == 0 and not source.live:
+            _wait_for_ctrl_c(server.url)
+        return code
+    finally:
+        source.close()
+        for pub in publishers:
+            pub.close()
+        if server is not None:
+            server.stop()
+
+
+def _serve(args: argparse.Namespace, cfg: Config, pipeline: Pipeline, broadcaster: MjpegBroadcaster) -> Any:
+    from visioncast.server import create_app  # noqa: PLC0415 — Flask only with --serve
+    from visioncast.server.streams import registry  # noqa: PLC0415
+    from visioncast.server.wsgi import HttpServer  # noqa: PLC0415
+
+    app = create_app(cfg)
+    entry = registry(app).attach(pipeline, broadcaster, stream_id="local", model=pipeline.detector.name)
+    server = HttpServer(app, args.host, args.serve, workers=max(cfg.server.workers, 16))
+    server.start_in_thread()
+    print(f"dashboard: {server.url}/streams/{entry.stream_id}  (MJPEG: {server.url}{entry.mjpeg_path})",
+          flush=True)
+    return server
+
+
+def _wait_for_ctrl_c(url: str) -> None:
+    print(f"finished; the dashboard stays up at {url} — Ctrl-C to quit", flush=True)
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+
+
+def _run_with_progress(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    source = pipeline.source
+    show = not args.quiet and args.jsonl != "-"
+    total = source.frame_count if not source.live else None
+    if args.max_frames and total:
+        total = min(total, args.max_frames)
+    bar = tqdm(total=total, unit="frame", file=sys.stderr, disable=not show or source.live, leave=True)
+    status = _StatusLine(enabled=show and source.live)
+
+    def on_frame(stats: StatsSnapshot, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            (bar.write if not bar.disable else status.write)(describe_event(event))
+        bar.update(1)
+        status.show(stats)
+
+    pipeline.on_frame = on_frame
+    try:
+        stats = pipeline.run()
+    except KeyboardInterrupt:
+        bar.close()
+        status.end()
+        print("visioncast: stopped; outputs finalised", file=sys.stderr)
+        return 130
+    bar.close()
+    status.end()
+    for event in pipeline.final_events:
+        print(describe_event(event), file=sys.stderr if args.jsonl == "-" else sys.stdout)
+    _summary(pipeline, stats, args)
+    return 0
+
+
+class _StatusLine:
+    """One rewritten stderr line for live sources: FPS, latency, dropped, counts (at most 4 updates/s)."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._last = 0.0
+
+    def show(self, stats: StatsSnapshot) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self._last < 0.25:
+            return
+        self._last = now
+        counts = " ".join(f"{k} {v}" for k, v in stats["counts"].items()) or "nothing"
+        sys.stderr.write(f"\r{stats['fps']:5.1f} fps · {stats['latency_ms']:6.1f} ms · dropped "
+                         f"{stats['dropped']} · {counts}\x1b[K")
+        sys.stderr.flush()
+
+    def write(self, text: str) -> None:
+        sys.stderr.write("\r\x1b[K" if self.enabled else "")
+        print(text, flush=True)
+
+    def end(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def _summary(pipeline: Pipeline, stats: StatsSnapshot, args: argparse.Namespace) -> None:
+    out = sys.stderr if args.jsonl == "-" else sys.stdout
+    c = pipeline.counters()
+    totals = ", ".join(f"{k} {v}" for k, v in stats["totals"].items()) or "none"
+    print(f"{c['frames_out']} frames · {stats['fps']:.1f} fps · dropped {pipeline.dropped} "
+          f"(stale {c['stale']}, bad {c['bad_frames']}, failed {c['failed']}, gaps {c['gaps']}) · "
+          f"unique: {totals}", file=out)
+    for name, line in stats["lines"].items():
+        print(f"line {name}: in {line['in']} out {line['out']}", file=out)
+    for sink in pipeline.sinks:
+        if isinstance(sink, VideoFileSink):
+            print(f"saved {sink.path} ({sink.frames} {'image' if sink.still else 'frames'})", file=out)
+    out.flush()

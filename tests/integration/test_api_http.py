@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 
 from visioncast import config
@@ -67,14 +70,17 @@ def test_detect_raw_body_finds_the_bus_and_people(client, bus):
     assert resp.status_code == 200, resp.json
     body = resp.json
     jsonschema.validate(body, RESULT_SCHEMA)
-    assert body["width"] == 810 and body["height"] == 1080 and body["model"] == "yolox-nano"
-    assert labels_of(body)[0] == "bus" and labels_of(body).count("person") >= 3
+    assert body["width"] == 810
+    assert body["height"] == 1080
+    assert body["model"] == "yolox-nano"
+    assert labels_of(body)[0] == "bus"
+    assert labels_of(body).count("person") >= 3
     assert {"preprocess", "inference", "postprocess"} <= set(body["timings_ms"])
 
 
 def test_the_three_upload_forms_give_the_same_answer(client, bus):
     raw = client.post("/api/v1/detect", data=bus, content_type="application/octet-stream").json
-    multipart = client.post("/api/v1/detect", data={"image": (__import__("io").BytesIO(bus), "bus.jpg")}).json
+    multipart = client.post("/api/v1/detect", data={"image": (io.BytesIO(bus), "bus.jpg")}).json
     b64 = base64.b64encode(bus).decode()
     as_json = client.post("/api/v1/detect", json={"image": b64}).json
     data_url = client.post("/api/v1/detect", json={"image": f"data:image/jpeg;base64,{b64}"}).json
@@ -104,14 +110,16 @@ def test_api_detections_equal_the_detect_command(client, bus, data_dir, capsys):
 ])
 def test_detect_query_options(client, bus, query, check):
     resp = client.post(f"/api/v1/detect?{query}", data=bus)
-    assert resp.status_code == 200 and check(resp.json), resp.json
+    assert resp.status_code == 200, resp.json
+    assert check(resp.json), resp.json
 
 
 def test_classify_answers_top_k(client, data_dir):
     png = (data_dir / "cifar10" / "cifar10_00_3.png").read_bytes()
     body = client.post("/api/v1/classify?top=3", data=png).json
     jsonschema.validate(body, RESULT_SCHEMA)
-    assert [p["label"] for p in body["predictions"]][0] == "cat" and len(body["predictions"]) == 3
+    assert body["predictions"][0]["label"] == "cat"
+    assert len(body["predictions"]) == 3
     assert len(client.post("/api/v1/classify", data=png).json["predictions"]) == 5
 
 
@@ -119,20 +127,20 @@ def test_render_base64_is_a_jpeg_of_the_image(client, bus):
     body = client.post("/api/v1/detect?render=base64", data=bus).json
     jpeg = base64.b64decode(body["image"])
     assert jpeg[:3] == b"\xff\xd8\xff"
-    import cv2
-    import numpy as np
-
     assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (1080, 810, 3)
 
 
 def test_render_url_saves_in_the_results_folder(app, client, bus):
     body = client.post("/api/v1/classify?render=url", data=bus).json
     url = body["image_url"]
-    assert url.startswith("/results/") and url.endswith(".jpg")
+    assert url.startswith("/results/")
+    assert url.endswith(".jpg")
     saved = Path(app.extensions["visioncast"].config.server.results_dir) / url.rsplit("/", 1)[1]
     assert saved.is_file()
     with client.get(url) as got:
-        assert got.status_code == 200 and got.mimetype == "image/jpeg" and got.data == saved.read_bytes()
+        assert got.status_code == 200
+        assert got.mimetype == "image/jpeg"
+        assert got.data == saved.read_bytes()
 
 
 def test_every_result_is_published_with_its_source(app, client, bus):
@@ -155,7 +163,7 @@ BAD = [
     ("/api/v1/detect", {"json": {"picture": "x"}}, 400, "'image'"),
     ("/api/v1/detect", {"json": {"image": "@@not base64@@"}}, 400, "base64"),
     ("/api/v1/detect", {"data": b"{not json", "content_type": "application/json"}, 400, "invalid JSON"),
-    ("/api/v1/detect", {"data": {"file": (__import__("io").BytesIO(b"x"), "a.jpg")}}, 400, "field 'image'"),
+    ("/api/v1/detect", {"data": {"file": (io.BytesIO(b"x"), "a.jpg")}}, 400, "field 'image'"),
     ("/api/v1/detect?conf=abc", {}, 400, "'conf' must be a number between 0 and 1, got 'abc'"),
     ("/api/v1/detect?conf=1.5", {}, 400, "'conf'"),
     ("/api/v1/detect?conf=nan", {}, 400, "'conf'"),
@@ -173,40 +181,43 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("url", "kwargs", "status", "words"), BAD, ids=[f"{b[2]}-{i}" for i, b in enumerate(BAD)])
-def test_bad_input_is_answered_and_the_server_keeps_serving(client, bus, url, kwargs, status, words):
+@pytest.mark.parametrize("case", BAD, ids=[f"{b[2]}-{i}" for i, b in enumerate(BAD)])
+def test_bad_input_is_answered_and_the_server_keeps_serving(client, bus, case):
+    url, kwargs, status, words = case
     kwargs = kwargs or {"data": bus}
     resp = client.post(url, **kwargs)
     assert resp.status_code == status, resp.json
-    assert set(resp.json) == {"error", "message"} and words in resp.json["message"]
+    assert set(resp.json) == {"error", "message"}
+    assert words in resp.json["message"]
     assert client.get("/healthz").json == {"status": "ok"}
 
 
 def test_corrupt_image_is_400(client, bus):
     resp = client.post("/api/v1/detect", data=bus[: len(bus) // 2])
-    assert resp.status_code == 400 and "corrupt" in resp.json["message"]
+    assert resp.status_code == 400
+    assert "corrupt" in resp.json["message"]
     assert client.get("/healthz").status_code == 200
 
 
 def test_limits_give_413(tmp_path, bus):
     small = make_app(tmp_path, max_body_mb=0.05, max_pixels=500_000).test_client()
     body = small.post("/api/v1/detect", data=bus)
-    assert body.status_code == 413 and "larger than the limit" in body.json["message"]
+    assert body.status_code == 413
+    assert "larger than the limit" in body.json["message"]
     tiny_jpeg = small.post("/api/v1/classify", data=_jpeg(900, 700))
-    assert tiny_jpeg.status_code == 413 and "megapixels" in tiny_jpeg.json["message"]
+    assert tiny_jpeg.status_code == 413
+    assert "megapixels" in tiny_jpeg.json["message"]
     assert small.get("/healthz").status_code == 200
 
 
 def test_default_limits_come_from_config():
     cfg = config.load(env={})
     app = create_app(cfg)
-    assert app.config["MAX_CONTENT_LENGTH"] == 20 * 1024 * 1024 and cfg.server.max_pixels == 40_000_000
+    assert app.config["MAX_CONTENT_LENGTH"] == 20 * 1024 * 1024
+    assert cfg.server.max_pixels == 40_000_000
 
 
 def _jpeg(width: int, height: int) -> bytes:
-    import cv2
-    import numpy as np
-
     return cv2.imencode(".jpg", np.full((height, width, 3), 127, np.uint8))[1].tobytes()
 
 
@@ -219,8 +230,10 @@ def test_models_lists_the_shipped_models(client):
 
 def test_readyz_follows_warm_up(tmp_path, client):
     cold = make_app(tmp_path).test_client()
-    assert cold.get("/readyz").status_code == 503 and cold.get("/readyz").json["ready"] is False
-    assert client.get("/readyz").status_code == 200 and client.get("/readyz").json["ready"] is True
+    assert cold.get("/readyz").status_code == 503
+    assert cold.get("/readyz").json["ready"] is False
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/readyz").json["ready"] is True
 
 
 def test_metrics_count_requests_errors_and_model_time(app, client, bus):
@@ -231,7 +244,8 @@ def test_metrics_count_requests_errors_and_model_time(app, client, bus):
     text = client.get("/metrics").get_data(as_text=True)
     assert 'visioncast_http_requests_total{method="POST",route="/api/v1/detect",status="200"}' in text
     assert 'visioncast_errors_total{kind="unsupported_media"}' in text
-    assert 'route="<unmatched>"' in text and "/no/such/page" not in text
+    assert 'route="<unmatched>"' in text
+    assert "/no/such/page" not in text
     assert 'visioncast_inference_seconds_count{model="yolox-nano",stage="inference",task="detect"}' in text
     assert 'visioncast_http_request_duration_seconds_bucket{le="0.5",route="/api/v1/detect"}' in text
     assert "visioncast_test_dropped_total 7.0" in text
@@ -242,10 +256,12 @@ def test_one_access_log_line_per_request_with_a_summary(client, bus, caplog):
         client.post("/api/v1/detect?conf=0.5", data=bus)
     lines = [r.getMessage() for r in caplog.records if r.name == "visioncast.server.access"]
     assert len(lines) == 1
-    assert "POST /api/v1/detect?conf=0.5 200" in lines[0] and lines[0].endswith("bus 0.91, person×3")
+    assert "POST /api/v1/detect?conf=0.5 200" in lines[0]
+    assert lines[0].endswith("bus 0.91, person×3")
 
 
 def test_summarize_reads_like_the_seed_window():
     one = Result("detect", "m", 10, 10, detections=Detections([[0, 0, 1, 1]], [0], [0.8512], ["person"]))
     none = Result("detect", "m", 10, 10, detections=Detections([], [], [], []))
-    assert summarize(one) == "person 0.85" and summarize(none) == "nothing detected"
+    assert summarize(one) == "person 0.85"
+    assert summarize(none) == "nothing detected"

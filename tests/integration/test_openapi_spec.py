@@ -1,4 +1,4 @@
-"""/openapi.json: a valid OpenAPI 3.1 document generated from the routes, documenting every route of the app."""
+"""/openapi.json: a valid OpenAPI 3.1 document generated from the routes, documenting every route."""
 
 from __future__ import annotations
 
@@ -90,10 +90,9 @@ def test_a_new_feature_documents_itself_with_the_registry():
 
 def test_two_different_schemas_with_one_name_are_refused():
     app = Flask("clash")
-    app.add_url_rule("/a", "a", document("a", responses={200: response("a", Schema("X", {"type": "string"}))})(
-        lambda: ""))
-    app.add_url_rule("/b", "b", document("b", responses={200: response("b", Schema("X", {"type": "integer"}))})(
-        lambda: ""))
+    first, second = Schema("X", {"type": "string"}), Schema("X", {"type": "integer"})
+    app.add_url_rule("/a", "a", document("a", responses={200: response("a", first)})(lambda: ""))
+    app.add_url_rule("/b", "b", document("b", responses={200: response("b", second)})(lambda: ""))
     with pytest.raises(ValueError, match="'X'"):
         build_spec(app)
 

@@ -1,8 +1,9 @@
-"""The results folder: saved images are served, traversal in any encoding is refused, the size/age limit holds."""
+"""The results folder: saved images are served, traversal in any encoding is refused, size/age limits hold."""
 
 from __future__ import annotations
 
 import os
+import socket
 import time
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from visioncast import config
 from visioncast.server import create_app
 from visioncast.server.results import ResultsFolder, results_of
+from visioncast.server.wsgi import HttpServer
 
 JPEG = b"\xff\xd8\xff\xe0" + b"x" * 100 + b"\xff\xd9"
 
@@ -74,15 +76,11 @@ def test_traversal_is_refused(app, saved, tmp_path, path, status):
 
 def test_traversal_through_a_real_socket(app, saved, tmp_path):
     """Raw request lines reach the server undecoded and unnormalised (no client cleans them up)."""
-    import socket
-
-    from tests.conftest import free_port
-    from visioncast.server.wsgi import HttpServer
-
-    with HttpServer(app, "127.0.0.1", free_port(), workers=2) as server:
+    with HttpServer(app, "127.0.0.1", 0, workers=2) as server:
         # cheroot itself answers 400 to an encoded slash in the path
         cases = {"/results/../secret.jpg": 404, "/results/..%2fsecret.jpg": 400,
-                 "/results/%2e%2e%5csecret.jpg": 400, "/results/..%252fsecret.jpg": 400, f"/results/{saved}": 200}
+                 "/results/%2e%2e%5csecret.jpg": 400, "/results/..%252fsecret.jpg": 400,
+                 f"/results/{saved}": 200}
         for raw, expected in cases.items():
             with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
                 sock.sendall(f"GET {raw} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())

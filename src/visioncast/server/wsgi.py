@@ -8,6 +8,8 @@ server on 127.0.0.1, port 0, in a thread) and the benchmark.
 from __future__ import annotations
 
 import logging
+import socket
+import sys
 import threading
 from types import TracebackType
 from typing import Any
@@ -18,6 +20,18 @@ from visioncast.errors import ConfigError
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 5
+
+
+def _probe_bind(host: str, port: int) -> None:
+    """Bind and release the address as cheroot will (SO_REUSEADDR off Windows): a busy port fails here,
+    before cheroot, which leaks its socket when bind fails."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        if sys.platform != "win32":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
 
 
 class HttpServer:
@@ -48,10 +62,11 @@ class HttpServer:
 
     def start(self) -> HttpServer:
         """Bind and start the worker threads; ConfigError naming the address when it cannot listen."""
+        where = f"{self.host}:{self._server.bind_addr[1]}"
         try:
+            _probe_bind(self.host, int(self._server.bind_addr[1]))
             self._server.prepare()
         except OSError as exc:
-            where = f"{self.host}:{self._server.bind_addr[1]}"
             raise ConfigError(f"cannot listen on {where}: {exc.strerror or exc}") from exc
         return self
 

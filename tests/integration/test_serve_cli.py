@@ -1,0 +1,126 @@
+"""`visioncast serve` as a real process on 127.0.0.1: ready when the port opens, one log line per request,
+clean stop on Ctrl-C; the LAN URL / QR printing; startup errors in one line."""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import signal
+import subprocess
+import sys
+import threading
+import time
+from queue import Empty, Queue
+
+import cv2
+import numpy as np
+import pytest
+import requests
+from tests.conftest import free_port
+
+from visioncast import config
+from visioncast.cli.main import main as cli_main
+from visioncast.cli.serve import ServeContext, lan_addresses, print_qr, print_urls
+from visioncast.errors import ConfigError
+from visioncast.server import create_app
+from visioncast.server.wsgi import HttpServer
+
+WAIT_S = 10
+
+
+def _lines(proc: subprocess.Popen) -> tuple[Queue, threading.Thread]:
+    queue: Queue = Queue()
+
+    def pump() -> None:
+        for line in proc.stdout:
+            queue.put(line)
+        queue.put(None)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    return queue, thread
+
+
+def _wait_for(queue: Queue, text: str, seen: list[str]) -> str:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        try:
+            line = queue.get(timeout=max(deadline - time.monotonic(), 0.01))
+        except Empty:
+            raise AssertionError(f"no line with {text!r} within {WAIT_S} s; got {seen}") from None
+        if line is None:
+            raise AssertionError(f"serve ended before printing {text!r}; got {seen}")
+        seen.append(line)
+        if text in line:
+            return line
+
+
+def test_serve_answers_logs_each_request_and_stops_on_ctrl_c(data_dir):
+    port = free_port()
+    command = [sys.executable, "-m", "visioncast", "serve", "--port", str(port), "--workers", "2"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            encoding="utf-8")
+    (queue, pump), seen = _lines(proc), []
+    try:
+        _wait_for(queue, "press Ctrl-C to stop", seen)
+        assert any(f"listening on http://127.0.0.1:{port}/" in line for line in seen)
+        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=WAIT_S).json()["ready"] is True
+        files = {"image": ("bus.jpg", (data_dir / "bus.jpg").read_bytes())}
+        resp = requests.post(f"http://127.0.0.1:{port}/api/v1/detect", files=files, timeout=WAIT_S)
+        assert resp.status_code == 200
+        line = _wait_for(queue, "POST /api/v1/detect", seen)
+        assert " 200 " in line
+        assert " ms  bus 0.91, person×4" in line
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(WAIT_S) == 0
+        _wait_for(queue, "stopped", seen)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(WAIT_S)
+        pump.join(WAIT_S)
+        proc.stdout.close()
+
+
+def test_lan_addresses_are_ipv4_and_not_loopback():
+    for address in lan_addresses():
+        ip = ipaddress.IPv4Address(address)
+        assert not ip.is_loopback
+        assert not ip.is_unspecified
+
+
+def test_every_network_prints_each_lan_url_and_a_qr_code(tmp_path):
+    cfg = config.load(env={}, overrides={"data_dir": str(tmp_path), "server.host": "0.0.0.0"})
+    app = create_app(cfg)
+    out = io.StringIO()
+    with HttpServer(app, "127.0.0.1", 0, workers=1) as server:  # tests listen on loopback only
+        print_urls(ServeContext(None, cfg, app, out=out, server=server))  # type: ignore[arg-type]
+    text = out.getvalue()
+    assert f"http://127.0.0.1:{server.port}/  (this machine)" in text
+    for address in lan_addresses():
+        assert f"http://{address}:{server.port}/  (phones" in text
+    if lan_addresses():
+        assert "█" in text or "▀" in text
+
+
+def test_the_terminal_qr_code_decodes_to_the_url():
+    """Each character is two modules (upper, lower half); light glyphs on a dark terminal (inverted)."""
+    url = "http://192.168.1.20:5000/"
+    out = io.StringIO()
+    print_qr(url, out)
+    upper = {"█": 255, "▀": 255, "▄": 0, " ": 0, "\xa0": 0}
+    lower = {"█": 255, "▀": 0, "▄": 255, " ": 0, "\xa0": 0}
+    rows = out.getvalue().splitlines()
+    modules = np.array([[half[c] for c in row] for row in rows for half in (upper, lower)], np.uint8)
+    big = cv2.resize(modules, None, fx=10, fy=10, interpolation=cv2.INTER_NEAREST)
+    big = cv2.copyMakeBorder(big, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255)
+    assert cv2.QRCodeDetector().detectAndDecode(big)[0] == url
+
+
+def test_serve_refuses_model_and_busy_ports(capsys):
+    assert cli_main(["serve", "--model", "yolox-nano"]) == 1
+    assert "--detect-model and --classify-model, not --model" in capsys.readouterr().err
+    app = create_app(config.load(env={}))
+    busy = HttpServer(app, "127.0.0.1", 0, workers=1)
+    with busy, pytest.raises(ConfigError, match="cannot listen on"):
+        HttpServer(app, "127.0.0.1", busy.port, workers=1).start()

@@ -286,7 +286,8 @@ _HTML = {200: response("the page", media_type="text/html")}
           responses=_HTML)
 def page() -> str:
     cfg = services().config
-    return render_template("video.html", model=cfg.models.detect, max_upload_mb=cfg.videos.max_upload_mb)
+    return render_template("video.html", model=cfg.models.detect, conf=cfg.models.conf,
+                           max_upload_mb=cfg.videos.max_upload_mb)
 
 
 @bp.get("/webcam")

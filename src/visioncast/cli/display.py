@@ -26,7 +26,10 @@ def show(title: str, image: np.ndarray) -> str | None:
     problem = display_problem()
     if problem:
         return problem
-    cv2.imshow(title, image)
-    cv2.waitKey(0)
-    cv2.destroyWindow(title)
+    try:
+        cv2.imshow(title, image)
+        cv2.waitKey(0)
+        cv2.destroyWindow(title)
+    except cv2.error as exc:  # a GUI build whose display cannot be reached (stale DISPLAY, no X forwarding)
+        return f"the window could not open: {str(exc).strip().splitlines()[-1]}"
     return None

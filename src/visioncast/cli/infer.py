@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -156,6 +157,8 @@ def _run(args: argparse.Namespace) -> int:
             _handle(model, path, args, many)
         except InputError as exc:
             failures += 1
+            if getattr(args, "debug", False):
+                traceback.print_exc()
             print(f"visioncast: error: {exc}", file=sys.stderr, flush=True)
     return 1 if failures and not interactive else 0
 

@@ -294,8 +294,7 @@ def page() -> str:
 @document("Webcam page: the browser's camera, detected live", tags=["pages"], responses=_HTML)
 def webcam() -> str:
     cfg = services().config
-    return render_template("webcam.html", model=cfg.models.detect, conf=cfg.models.conf,
-                           tls=cfg.server.tls, port=cfg.server.port)
+    return render_template("webcam.html", model=cfg.models.detect, conf=cfg.models.conf)
 
 
 def register(app: Flask) -> None:

@@ -1,0 +1,183 @@
+// The webcam page: getUserMedia → each captured frame (canvas → JPEG) is POSTed to /api/v1/detect?source=webcam
+// and drawn with its boxes when the answer arrives. Exactly one frame is in flight: the next frame is captured
+// only after the previous answer, so no queue builds up and the delay stays one round trip. Pause stops
+// capturing and freezes the drawn view (an answer still on its way is not drawn); Play captures the current moment.
+import {drawDetections, formatMs, postImage, showError} from "./app.js";
+
+const $ = (id) => document.getElementById(id);
+const form = $("camera-form");
+const API = form.dataset.api;
+const video = $("camera");
+const view = $("view");
+const errorBox = $("error");
+const capture = document.createElement("canvas");
+const JPEG_QUALITY = 0.8;
+
+const state = {stream: null, running: false, paused: false, inFlight: false, stale: false, frames: 0,
+  answeredAt: [], latencies: [], generation: 0, last: null};
+
+const CAMERA_ERRORS = {
+  NotAllowedError: "The camera was denied. Allow the camera for this site in the browser's site settings "
+    + "(the camera icon in the address bar), then press “Start camera” again.",
+  NotFoundError: "No camera was found. Connect a camera, or choose another one.",
+  NotReadableError: "The camera is in use by another application or cannot be read. Close the other "
+    + "application and try again.",
+  OverconstrainedError: "This camera cannot deliver the chosen resolution. Choose another resolution.",
+  SecurityError: "The browser blocks the camera on this page: it needs https:// or localhost (see above).",
+};
+
+function cameraError(err) {
+  return CAMERA_ERRORS[err && err.name] ?? `The camera could not be started: ${err && err.message ? err.message : err}`;
+}
+
+function setStatus(text) {
+  $("status").textContent = text;
+}
+
+function constraints() {
+  const [width, height] = $("resolution").value.split("x").map(Number);
+  const deviceId = $("camera-select").value;
+  return {audio: false, video: {width: {ideal: width}, height: {ideal: height},
+    ...(deviceId ? {deviceId: {exact: deviceId}} : {})}};
+}
+
+async function listCameras() {
+  const select = $("camera-select");
+  const current = select.value;
+  const devices = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
+  select.replaceChildren(...devices.map((d, i) => new Option(d.label || `Camera ${i + 1}`, d.deviceId)));
+  if (devices.some((d) => d.deviceId === current)) select.value = current;
+  $("camera-hint").textContent = `${devices.length} camera${devices.length === 1 ? "" : "s"} found.`;
+}
+
+function stopCamera() {
+  state.generation += 1;
+  state.running = false;
+  if (state.stream) state.stream.getTracks().forEach((track) => track.stop());
+  state.stream = null;
+}
+
+async function startCamera() {
+  showError(errorBox, null);
+  if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    $("insecure").hidden = false;
+    showError(errorBox, "The camera is not available on this page: browsers allow it only on https:// or "
+      + "localhost. Start the server with `visioncast serve --tls` (see above).");
+    return;
+  }
+  stopCamera();
+  try {
+    state.stream = await navigator.mediaDevices.getUserMedia(constraints());
+  } catch (err) {
+    showError(errorBox, cameraError(err));
+    setStatus("Camera not started.");
+    return;
+  }
+  video.srcObject = state.stream;
+  await video.play();
+  await listCameras();
+  Object.assign(state, {running: true, paused: false, frames: 0, answeredAt: [], latencies: []});
+  $("pause").disabled = false;
+  $("play").disabled = true;
+  $("start").textContent = "Restart camera";
+  setStatus(`Camera on: ${video.videoWidth} × ${video.videoHeight}.`);
+  loop(state.generation);
+}
+
+function grab() {
+  capture.width = video.videoWidth;
+  capture.height = video.videoHeight;
+  capture.getContext("2d").drawImage(video, 0, 0, capture.width, capture.height);
+  return new Promise((resolve, reject) => capture.toBlob(
+    (blob) => (blob ? resolve(blob) : reject(new Error("The browser could not encode the camera frame."))),
+    "image/jpeg", JPEG_QUALITY));
+}
+
+// One frame at a time: capture, send, draw, repeat. A new generation (restart) ends an old loop.
+async function loop(generation) {
+  while (state.running && !state.paused && generation === state.generation) {
+    if (!video.videoWidth) {
+      await new Promise((r) => requestAnimationFrame(r));
+      continue;
+    }
+    const frame = await grab();
+    const shot = await createImageBitmap(capture);
+    const started = performance.now();
+    let answer;
+    state.inFlight = true;
+    try {
+      answer = await postImage(API, frame, {params: {source: "webcam", conf: $("conf").value}, timeoutMs: 10000});
+    } catch (err) {
+      showError(errorBox, err);
+      setStatus("Detection failed; retrying in a second.");
+      await new Promise((r) => setTimeout(r, 1000));
+      continue;
+    } finally {
+      state.inFlight = false;
+    }
+    if (state.paused || generation !== state.generation) break;  // frozen: this late answer is not drawn
+    if (state.stale) {  // sent before a pause: Play continues from the current moment, not from then
+      state.stale = false;
+      continue;
+    }
+    showError(errorBox, null);
+    show(shot, answer, performance.now() - started);
+  }
+}
+
+function show(shot, answer, latencyMs) {
+  const tags = $("show-tags").checked;
+  drawDetections(view, shot, answer, {labels: tags, scores: tags});
+  state.last = {shot, answer};
+  state.frames += 1;
+  view.dataset.frames = String(state.frames);
+  const now = performance.now();
+  state.answeredAt.push(now);
+  while (state.answeredAt.length && now - state.answeredAt[0] > 2000) state.answeredAt.shift();
+  state.latencies.push(latencyMs);
+  if (state.latencies.length > 30) state.latencies.shift();
+  const span = (now - state.answeredAt[0]) / 1000;
+  const fps = state.answeredAt.length > 1 && span > 0 ? (state.answeredAt.length - 1) / span : 0;
+  const mean = state.latencies.reduce((a, b) => a + b, 0) / state.latencies.length;
+  $("fps").textContent = fps ? fps.toFixed(1) : "–";
+  view.dataset.fps = fps.toFixed(2);
+  view.dataset.latencyMs = mean.toFixed(1);
+  $("latency").textContent = formatMs(mean);
+  $("model-ms").textContent = answer.timings_ms && answer.timings_ms.inference !== undefined
+    ? formatMs(answer.timings_ms.inference) : "–";
+  $("frames").textContent = String(state.frames);
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  startCamera();
+});
+$("camera-select").addEventListener("change", () => { if (state.stream) startCamera(); });
+$("resolution").addEventListener("change", () => { if (state.stream) startCamera(); });
+$("conf").addEventListener("input", () => { $("conf-value").value = $("conf").value; });
+$("show-tags").addEventListener("change", () => {
+  if (!state.last) return;
+  const tags = $("show-tags").checked;
+  drawDetections(view, state.last.shot, state.last.answer, {labels: tags, scores: tags});
+});
+
+$("pause").addEventListener("click", () => {
+  state.paused = true;
+  $("pause").disabled = true;
+  $("play").disabled = false;
+  $("fps").textContent = "0";
+  setStatus("Paused: the view is frozen. Play continues from the current moment.");
+});
+
+$("play").addEventListener("click", () => {
+  state.paused = false;
+  $("pause").disabled = false;
+  $("play").disabled = true;
+  state.answeredAt = [];
+  setStatus("Live.");
+  if (state.inFlight) state.stale = true;  // the running loop drops that answer and goes on
+  else loop(state.generation);
+});
+
+if (!window.isSecureContext) $("insecure").hidden = false;
+window.addEventListener("pagehide", stopCamera);

@@ -1,7 +1,7 @@
 """Annotate images with results: boxes, labels and scores readable at any size, CJK labels included.
 
 No I/O except loading the bundled font once. Boxes are drawn with OpenCV; text is rendered with Pillow and the
-bundled WenQuanYi Micro Hei font (Apache-2.0, covers Latin and CJK), because OpenCV's Hershey fonts are ASCII only.
+bundled WenQuanYi Micro Hei font (Apache-2.0, covers Latin and CJK): OpenCV's Hershey fonts are ASCII only.
 """
 
 from __future__ import annotations
@@ -51,17 +51,20 @@ def scale_for(width: int, height: int) -> tuple[int, int]:
     return max(1, round(side / 300)), max(12, round(side / 40))
 
 
-def put_label(image: np.ndarray, text: str, x: int, y: int, color: tuple[int, int, int], size_px: int) -> None:
-    """Draw ``text`` on a filled ``color`` tag whose bottom-left is at (x, y), kept inside the image. In place."""
+def put_label(  # noqa: PLR0917 - (image, text, x, y, colour, size) reads naturally; callers pass them in order
+    image: np.ndarray, text: str, x: int, y: int, color: tuple[int, int, int], size_px: int
+) -> None:
+    """Draw ``text`` on a filled ``color`` tag, bottom-left at (x, y), kept inside the image. In place."""
     mask = _text_patch(text, size_px)
     pad = max(2, size_px // 5)
     h, w = mask.shape[0] + 2 * pad, mask.shape[1] + 2 * pad
     ih, iw = image.shape[:2]
     x = int(min(max(x, 0), max(iw - w, 0)))
-    y0 = int(y - h if y - h >= 0 else min(y, max(ih - h, 0)))
+    y0 = int(min(max(y - h if y - h >= 0 else y, 0), max(ih - h, 0)))
     tag = image[y0 : y0 + h, x : x + w]
     tag[:] = color
-    m = mask[: tag.shape[0] - pad, : tag.shape[1] - pad]
+    # On an image smaller than the tag the text is cut (never a negative slice: it would count from the end).
+    m = mask[: max(tag.shape[0] - pad, 0), : max(tag.shape[1] - pad, 0)]
     ink = (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
     region = tag[pad : pad + m.shape[0], pad : pad + m.shape[1]]
     alpha = (m.astype(np.float32) / 255)[..., None]
@@ -69,7 +72,7 @@ def put_label(image: np.ndarray, text: str, x: int, y: int, color: tuple[int, in
 
 
 def draw_result(image: np.ndarray, result: Result, *, labels: bool = True, scores: bool = True) -> np.ndarray:
-    """A copy of ``image`` (BGR) with the result drawn: boxes + tags for detections, a top-k panel otherwise."""
+    """A copy of ``image`` (BGR) with the result drawn: boxes + tags for detections, else a top-k panel."""
     out = image.copy()
     h, w = out.shape[:2]
     thick, size = scale_for(w, h)
@@ -86,8 +89,10 @@ def draw_result(image: np.ndarray, result: Result, *, labels: bool = True, score
                 put_label(out, text, x1, y1, color, size)
     if result.classification is not None:
         cls = result.classification
+        line = size + 2 * max(2, size // 5)
         for rank in range(len(cls.labels)):
+            if rank and (rank + 1) * line > h:  # the best class always shows; the rest only when they fit
+                break
             text = f"{cls.labels[rank]} {cls.score[rank]:.1%}" if scores else cls.labels[rank]
-            put_label(out, text, 0, (rank + 1) * (size + 2 * max(2, size // 5)),
-                      palette(int(cls.class_id[rank])), size)
+            put_label(out, text, 0, (rank + 1) * line, palette(int(cls.class_id[rank])), size)
     return out

@@ -61,6 +61,38 @@ class PasswordAuthPlugin(BaseAuthPlugin):
         return expected is not None and hmac.compare_digest(expected, session.password or "")
 
 
+class _Broker(_AmqttBroker):
+    """amqtt's Broker that also closes its clients' connections on shutdown (amqtt only closes listeners,
+    so clients would not notice the broker is gone and could not reconnect to the next one)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._connections: set[Any] = set()
+
+    async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                               listener_name: str) -> None:
+        self._connections.add(writer)
+        try:
+            await super().stream_connected(reader, writer, listener_name)
+        finally:
+            self._connections.discard(writer)
+
+    async def ws_connected(self, websocket: Any, listener_name: str) -> None:
+        self._connections.add(websocket)
+        try:
+            await super().ws_connected(websocket, listener_name)
+        finally:
+            self._connections.discard(websocket)
+
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        for conn in list(self._connections):
+            result = conn.close()
+            if asyncio.iscoroutine(result):  # a WebSocket closes with a handshake
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(result, 1.0)
+
+
 @dataclass
 class BrokerHandle:
     """A running broker: the embedded one (close() stops it) or another found on the port (``external``)."""
@@ -146,7 +178,7 @@ def _start_thread(amqtt_config: dict[str, Any]) -> Any:
     async def serve() -> None:
         stop = asyncio.Event()
         state["loop"], state["stop"] = asyncio.get_running_loop(), stop
-        broker = _AmqttBroker(amqtt_config, loop=state["loop"])
+        broker = _Broker(amqtt_config, loop=state["loop"])
         try:
             await broker.start()
         except Exception as exc:  # noqa: BLE001 - amqtt wraps everything in BrokerError; reported to the caller

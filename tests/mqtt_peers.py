@@ -1,0 +1,125 @@
+"""Real MQTT peers for the tests: a Mosquitto started on a free loopback port, and a paho subscriber.
+
+Never the machine's own Mosquitto on 1883: every broker here is started by the test on a port of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+
+WAIT_S = 10.0
+
+
+def wait_port(port: int, timeout_s: float = WAIT_S) -> None:
+    """Wait until 127.0.0.1:port accepts TCP connections."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+@contextmanager
+def mosquitto(tmp: Path, port: int, users: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """A Mosquitto on 127.0.0.1:port (password file when ``users``, anonymous otherwise); skip if missing."""
+    sbin = Path("/usr/sbin/mosquitto")  # not on a normal user's PATH on Debian
+    binary = shutil.which("mosquitto") or (str(sbin) if sbin.exists() else None)
+    if binary is None:
+        pytest.skip("Mosquitto is not installed (apt install mosquitto)")
+    lines = [f"listener {port} 127.0.0.1", "persistence false"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        lines.append("user root")  # else it drops to user 'mosquitto', who cannot read pytest's tmp dir
+    if users:
+        pw = tmp / f"passwd-{port}"
+        pw.write_text("".join(f"{u}:{p}\n" for u, p in users.items()), encoding="utf-8")
+        subprocess.run([shutil.which("mosquitto_passwd") or "mosquitto_passwd", "-U", str(pw)], check=True,
+                       timeout=WAIT_S)
+        lines += ["allow_anonymous false", f"password_file {pw}"]
+    else:
+        lines.append("allow_anonymous true")
+    conf = tmp / f"mosquitto-{port}.conf"
+    conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        try:
+            wait_port(port)
+        except TimeoutError:
+            proc.terminate()
+            raise TimeoutError(f"mosquitto did not start: {proc.communicate(timeout=WAIT_S)[1]!r}") from None
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(WAIT_S)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+class Subscriber:
+    """A paho client that records (topic, payload bytes) of everything under ``topic_filter``."""
+
+    def __init__(self, port: int, topic_filter: str, user: str = "", password: str = "") -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self._cond = threading.Condition()
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+        if user:
+            self.client.username_pw_set(user, password)
+        self.client.on_message = self._on_message
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.connect("127.0.0.1", port, keepalive=30)
+        self.client.subscribe(topic_filter, qos=1)
+        self.client.loop_start()
+        if not subscribed.wait(WAIT_S):
+            self.close()
+            raise TimeoutError(f"no SUBACK for {topic_filter!r} within {WAIT_S} s")
+
+    def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        with self._cond:
+            self.messages.append((msg.topic, bytes(msg.payload)))
+            self._cond.notify_all()
+
+    def payloads(self, topic: str) -> list[bytes]:
+        with self._cond:
+            return [p for t, p in self.messages if t == topic]
+
+    def wait_for(self, predicate: Callable[[list[tuple[str, bytes]]], bool],
+                 timeout_s: float = WAIT_S) -> None:
+        with self._cond:
+            if not self._cond.wait_for(lambda: predicate(self.messages), timeout_s):
+                raise TimeoutError(f"condition not met within {timeout_s} s; got {self.messages[-10:]!r}")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def login_result(port: int, user: str, password: str) -> str:
+    """The CONNACK reason a paho client gets for this login ('Success', 'Not authorized', …)."""
+    result: list[str] = []
+    done = threading.Event()
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    client.username_pw_set(user, password)
+    client.on_connect = lambda _c, _u, _f, reason, _p: (result.append(str(reason)), done.set())
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        if not done.wait(WAIT_S):
+            raise TimeoutError("no CONNACK")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return result[0]

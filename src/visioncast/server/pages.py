@@ -75,14 +75,27 @@ def classify() -> str:
 @document("Detection page: shrink, upload and see boxes drawn on a canvas", tags=["pages"], responses=_HTML)
 def detect() -> str:
     cfg = services().config.models
-    return render_template("detect.html", model=cfg.detect, conf=cfg.conf,
-                           max_side=DEFAULT_MAX_SIDE, quality=DEFAULT_JPEG_QUALITY)
+    return render_template(
+        "detect.html",
+        model=cfg.detect,
+        conf=cfg.conf,
+        max_side=DEFAULT_MAX_SIDE,
+        quality=DEFAULT_JPEG_QUALITY,
+    )
 
 
 def register(app: Flask) -> None:
     """The pages blueprint and its two task pages in the navigation."""
     app.register_blueprint(bp)
-    add_nav_link(app, "pages.classify", "Classify",
-                 "Upload a photo and see its top-5 CIFAR-10 classes with probability bars.")
-    add_nav_link(app, "pages.detect", "Detect",
-                 "Shrink a photo in the browser, upload it and see the objects boxed on a canvas.")
+    add_nav_link(
+        app,
+        "pages.classify",
+        "Classify",
+        "Upload a photo and see its top-5 CIFAR-10 classes with probability bars.",
+    )
+    add_nav_link(
+        app,
+        "pages.detect",
+        "Detect",
+        "Shrink a photo in the browser, upload it and see the objects boxed on a canvas.",
+    )

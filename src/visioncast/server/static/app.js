@@ -124,10 +124,21 @@ export function loadImage(source) {
   });
 }
 
+/** A File/Blob as a data: URL. */
+export function readDataUrl(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(new ApiError("The browser could not read the chosen file."));
+    reader.readAsDataURL(file);
+  });
+}
+
 /**
  * Shrink and compress an image in the browser: longest side at most `maxSide` pixels, JPEG at `quality` (0–1).
- * Resolves to {dataUrl, canvas, width, height, bytes, originalWidth, originalHeight}; the canvas holds exactly
- * the pixels sent, so boxes the server answers are in its coordinates.
+ * Resolves to {dataUrl, canvas, width, height, bytes, originalWidth, originalHeight, reencoded}; the canvas
+ * holds the pixels sent, so boxes the server answers are in its coordinates. A JPEG that needs no shrinking
+ * and is smaller than its re-encoding is sent as it is (reencoded: false).
  */
 export async function shrinkImage(file, {maxSide = 1280, quality = 0.85} = {}) {
   const img = await loadImage(file);
@@ -144,7 +155,9 @@ export async function shrinkImage(file, {maxSide = 1280, quality = 0.85} = {}) {
   ctx.drawImage(img, 0, 0, width, height);
   const dataUrl = canvas.toDataURL("image/jpeg", quality);
   const bytes = Math.floor((dataUrl.length - dataUrl.indexOf(",") - 1) * 3 / 4);
-  return {dataUrl, canvas, width, height, bytes, originalWidth, originalHeight};
+  const shrunk = {dataUrl, canvas, width, height, bytes, originalWidth, originalHeight, reencoded: true};
+  if (scale < 1 || file.type !== "image/jpeg" || file.size >= bytes) return shrunk;
+  return {...shrunk, dataUrl: await readDataUrl(file), bytes: file.size, reencoded: false};
 }
 
 const PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
@@ -254,7 +267,12 @@ export function formatBytes(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-/** "preprocess 2.1 ms · inference 40.3 ms · postprocess 0.9 ms" from an answer's timings_ms. */
+const STAGES = ["decode", "preprocess", "inference", "postprocess"];
+
+/** "preprocess 2.1 ms · inference 40.3 ms · postprocess 0.9 ms" from an answer's timings_ms, in pipeline order. */
 export function formatTimings(timings) {
-  return Object.entries(timings || {}).map(([stage, ms]) => `${stage} ${formatMs(ms)}`).join(" · ");
+  const rank = (stage) => (STAGES.includes(stage) ? STAGES.indexOf(stage) : STAGES.length);
+  return Object.entries(timings || {})
+    .sort(([a], [b]) => rank(a) - rank(b))
+    .map(([stage, ms]) => `${stage} ${formatMs(ms)}`).join(" · ");
 }

@@ -13,12 +13,23 @@ let previewUrl = null;
 
 bindSizeControl($("size"), preview, $("size-value"), "px");
 
+// Tiny images (CIFAR-10 is 32×32) are enlarged with visible pixels rather than blurred.
+preview.addEventListener("load", () => {
+  preview.classList.toggle("pixelated", preview.naturalWidth <= 128);
+  preview.hidden = false;
+});
+preview.addEventListener("error", () => {
+  preview.hidden = true;
+  $("preview-caption").textContent = `${fileInput.files[0]?.name ?? "This file"}: the browser cannot show it `
+    + "as an image.";
+});
+
 function showPreview(file) {
   if (previewUrl) URL.revokeObjectURL(previewUrl);
   previewUrl = URL.createObjectURL(file);
-  preview.src = previewUrl;
+  preview.hidden = true;
   preview.alt = `The chosen image, ${file.name}`;
-  preview.hidden = false;
+  preview.src = previewUrl;
   $("preview-caption").textContent = file.name;
 }
 

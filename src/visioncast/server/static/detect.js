@@ -95,6 +95,9 @@ function fillTable(answer) {
 
 function sentText(sent) {
   if (sent.raw) return `sent the file unchanged (${formatBytes(sent.bytes)})`;
+  if (!sent.reencoded) {
+    return `sent the original ${sent.width}×${sent.height} JPEG, ${formatBytes(sent.bytes)} (already small)`;
+  }
   const original = `${sent.originalWidth}×${sent.originalHeight}, ${formatBytes(state.file.size)}`;
   return `sent ${sent.width}×${sent.height} JPEG, ${formatBytes(sent.bytes)} (original ${original})`;
 }
@@ -128,6 +131,7 @@ async function runDetect() {
     showAnswer();
   } catch (err) {
     showError(errorBox, err);
+    $("summary").textContent = "No result: see the error above.";
     document.body.dataset.state = "error";
   } finally {
     state.inFlight = false;

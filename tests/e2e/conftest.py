@@ -1,0 +1,128 @@
+"""Browser-test fixtures shared by every page's tests: a real visioncast server and Debian's headless
+Chromium.
+
+* ``live_server`` — the full app (``create_app`` with the shipped models warmed up, MQTT off) on cheroot at
+  127.0.0.1 on a free port in a thread, for the whole session. ``live_server.url`` is its base URL.
+* ``browser`` — Chromium from ``/usr/bin/chromium`` through Playwright's sync API (never
+  ``playwright install``); the tests are skipped with the reason when the binary or the package is missing.
+* ``page`` (1280×900 desktop) and ``phone_page`` (390×844, touch, 3× pixels): fresh contexts per test with
+  10 s timeouts. Uncaught page errors fail the test (``page.errors`` lists them).
+* ``api_log(page)`` — a list that records every request to ``/api/`` (method and URL) from now on.
+* ``screenshot(page, name)`` — saves ``tests/artifacts/<name>.png`` (full page) and returns its path.
+
+Every test in tests/e2e is marked ``browser``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from visioncast import config
+from visioncast.server import create_app
+from visioncast.server.health import warm_up
+from visioncast.server.wsgi import HttpServer
+
+CHROMIUM = Path(os.environ.get("VISIONCAST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+TIMEOUT_MS = 10_000
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 3,
+    "is_mobile": True,
+    "has_touch": True,
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
+    """The whole app on a real server (cheroot) at 127.0.0.1:<free port> in a thread."""
+    data = tmp_path_factory.mktemp("live-server")
+    overrides = {"data_dir": str(data), "mqtt.enabled": False, "broker.enabled": False}
+    cfg = config.load(env={}, overrides=overrides)
+    app = create_app(cfg)
+    warm_up(app)
+    server = HttpServer(app, "127.0.0.1", 0, workers=4).start_in_thread()
+    try:
+        yield server
+    finally:
+        server.stop()
+        app.extensions["visioncast"].close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright (skipped with the reason when unavailable)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt install chromium)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="browser tests need the 'playwright' package"
+    )
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _open_page(browser: Any, **context_options: Any) -> Iterator[Any]:
+    context = browser.new_context(**context_options)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.set_default_navigation_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    try:
+        yield page
+        assert page.errors == [], f"uncaught errors in the page: {page.errors}"
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A desktop-sized page (1280×900) in a fresh context."""
+    yield from _open_page(browser, viewport=DESKTOP)
+
+
+@pytest.fixture
+def phone_page(browser: Any) -> Iterator[Any]:
+    """A phone-sized page (390×844 CSS pixels, touch, 3× device pixels) in a fresh context."""
+    yield from _open_page(browser, **PHONE)
+
+
+@pytest.fixture
+def api_log() -> Callable[[Any], list[tuple[str, str]]]:
+    """``api_log(page)`` → a live list of (method, url) of every /api/ request the page makes from now on."""
+
+    def start(page: Any) -> list[tuple[str, str]]:
+        seen: list[tuple[str, str]] = []
+        page.on("request", lambda req: seen.append((req.method, req.url)) if "/api/" in req.url else None)
+        return seen
+
+    return start
+
+
+@pytest.fixture
+def screenshot(artifacts_dir: Path) -> Callable[[Any, str], Path]:
+    """``screenshot(page, name)`` saves a full-page PNG to tests/artifacts/<name>.png."""
+
+    def take(page: Any, name: str) -> Path:
+        path = artifacts_dir / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take

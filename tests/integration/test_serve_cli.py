@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import os
 import signal
 import subprocess
 import sys
@@ -55,11 +56,14 @@ def _wait_for(queue: Queue, text: str, seen: list[str]) -> str:
             return line
 
 
-def test_serve_answers_logs_each_request_and_stops_on_ctrl_c(data_dir):
+def test_serve_answers_logs_each_request_and_stops_on_ctrl_c(data_dir, tmp_path):
     port = free_port()
-    command = [sys.executable, "-m", "visioncast", "serve", "--port", str(port), "--workers", "2"]
+    # --mqtt off: only the HTTP service (the embedded broker would listen on every network)
+    command = [sys.executable, "-m", "visioncast", "serve", "--port", str(port), "--workers", "2",
+               "--mqtt", "off"]
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path)}
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            encoding="utf-8")
+                            encoding="utf-8", env=env)
     (queue, pump), seen = _lines(proc), []
     try:
         _wait_for(queue, "press Ctrl-C to stop", seen)

@@ -1,0 +1,173 @@
+"""HTTP service benchmark: what the server adds on top of the model, side by side in one process.
+
+For a 640×480 JPEG (tests/data/zidane.jpg resized) and the shipped detector (yolox-nano):
+
+* model-only — ``detector.detect`` on the already decoded image, called by C threads at once;
+* server — ``POST /api/v1/detect`` (raw JPEG body) to a real cheroot server on 127.0.0.1 in this process,
+  each request decoding the JPEG, detecting, publishing and answering JSON. The load comes from C threads
+  with keep-alive connections (``http.client``, the lightest client) in a child process (this script with
+  ``--client``), so that the client's Python does not take this process's GIL: the figure is the server's;
+
+at concurrency C = 1, 4, 16: latency p50/p99 (ms) and throughput (requests/s). The two take turns of
+``--seconds`` each for ``--rounds`` rounds so that load from other processes falls on both alike; the
+median round is reported. Prints a Markdown table and the two target figures; asserts nothing.
+
+    python bench/bench_server.py [--seconds 3] [--rounds 3] [--workers 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from visioncast import config
+from visioncast.server import create_app
+from visioncast.server.health import warm_up
+from visioncast.server.wsgi import HttpServer
+from visioncast.sources.image import decode_image
+
+ROOT = Path(__file__).resolve().parents[1]
+CONCURRENCY = (1, 4, 16)
+
+
+def make_jpeg() -> bytes:
+    image = cv2.imread(str(ROOT / "tests" / "data" / "zidane.jpg"))
+    small = cv2.resize(image, (640, 480), interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def hammer(call: Callable[[], Callable[[], None]], threads: int, seconds: float) -> tuple[list[float], float]:
+    """Run ``call()()`` in ``threads`` threads for ``seconds``; (latencies ms, requests per second)."""
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    start = threading.Barrier(threads + 1)
+    stop_at = [0.0]
+
+    def worker(i: int) -> None:
+        once = call()
+        once()  # connect / warm this thread
+        start.wait()
+        while time.perf_counter() < stop_at[0]:
+            t0 = time.perf_counter()
+            once()
+            latencies[i].append((time.perf_counter() - t0) * 1e3)
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    t_begin = time.perf_counter()
+    stop_at[0] = t_begin + seconds  # set before the barrier releases the workers
+    start.wait()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - t_begin
+    flat = [x for per in latencies for x in per]
+    return flat, len(flat) / elapsed
+
+
+def http_caller(port: int, body: bytes) -> Callable[[], Callable[[], None]]:
+    def make() -> Callable[[], None]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Content-Type": "image/jpeg", "Content-Length": str(len(body))}
+
+        def once() -> None:
+            conn.request("POST", "/api/v1/detect", body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"server answered {resp.status}: {data[:200]!r}")
+
+        return once
+
+    return make
+
+
+def remote_hammer(port: int, threads: int, seconds: float, body_file: str) -> tuple[list[float], float]:
+    """:func:`hammer` with :func:`http_caller` run in a child process (``--client``)."""
+    command = [sys.executable, __file__, "--client", str(port), str(threads), str(seconds), body_file]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    data = json.loads(out)
+    return data["latencies_ms"], data["rps"]
+
+
+def client_main(port: int, threads: int, seconds: float, body_file: str) -> None:
+    lat, rps = hammer(http_caller(port, Path(body_file).read_bytes()), threads, seconds)
+    print(json.dumps({"latencies_ms": lat, "rps": rps}))
+
+
+def stats(lat: list[float], rps: float) -> tuple[float, float, float]:
+    return float(np.percentile(lat, 50)), float(np.percentile(lat, 99)), rps
+
+
+def median_round(rounds: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+    """The round with the median throughput (its own p50/p99 kept together)."""
+    return sorted(rounds, key=lambda r: r[2])[len(rounds) // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=8, help="cheroot request threads")
+    parser.add_argument("--client", nargs=4, metavar=("PORT", "THREADS", "SECONDS", "BODY"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        port, threads, seconds, body_file = args.client
+        client_main(int(port), int(threads), float(seconds), body_file)
+        return
+
+    body = make_jpeg()
+    with tempfile.TemporaryDirectory() as tmp:
+        body_file = str(Path(tmp) / "body.jpg")
+        Path(body_file).write_bytes(body)
+        cfg = config.load(env={}, overrides={"data_dir": tmp, "server.workers": args.workers})
+        app = create_app(cfg)
+        warm_up(app)
+        detector = app.extensions["visioncast"].detector()
+        image = decode_image(body)
+        with HttpServer(app, "127.0.0.1", 0, workers=args.workers) as server:
+            rows = {}
+            for c in CONCURRENCY:
+                model_rounds, server_rounds = [], []
+                for _ in range(args.rounds):
+                    model_only = hammer(lambda: lambda: detector.detect(image), c, args.seconds)
+                    model_rounds.append(stats(*model_only))
+                    server_rounds.append(stats(*remote_hammer(server.port, c, args.seconds, body_file)))
+                rows[c] = (median_round(model_rounds), median_round(server_rounds))
+    report(rows, body, args)
+
+
+def report(rows: dict[int, tuple[tuple[float, float, float], tuple[float, float, float]]], body: bytes,
+           args: argparse.Namespace) -> None:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"machine: {platform.processor() or platform.machine()}; {cpus} CPUs available; "
+          f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"image: zidane.jpg resized to 640×480, JPEG {len(body) / 1024:.0f} KB; cheroot workers "
+          f"{args.workers}; {args.rounds} rounds of {args.seconds:g} s, median round\n")
+    print("| concurrency | model-only p50 / p99 ms | server p50 / p99 ms | server adds at p50 | "
+          "model-only req/s | server req/s | server / model-only throughput |")
+    print("|---|---|---|---|---|---|---|")
+    for c, (m, s) in rows.items():
+        print(f"| {c} | {m[0]:.2f} / {m[1]:.2f} | {s[0]:.2f} / {s[1]:.2f} | {s[0] - m[0]:+.2f} ms | "
+              f"{m[2]:.1f} | {s[2]:.1f} | {s[2] / m[2]:.0%} |")
+    (m1, s1), (m4, s4) = rows[1], rows[4]
+    print(f"\nserver adds {s1[0] - m1[0]:.2f} ms at p50 (concurrency 1; target ≤ 3 ms)")
+    print(f"throughput at c=4 = {s4[2] / m4[2]:.0%} of model-only (target ≥ 85 %)")
+    print(f"after the run: load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()

@@ -86,7 +86,7 @@ function fillTable(answer) {
     cell(row, String(i + 1));
     cell(row, det.label);
     cell(row, det.score.toFixed(3));
-    cell(row, det.box.map((v) => v.toFixed(1)).join(", "));
+    cell(row, det.box.map((v) => Math.round(v)).join(", "));
     return row;
   });
   $("table").tBodies[0].replaceChildren(...rows);

@@ -1,7 +1,7 @@
 """Configuration: frozen dataclasses and ``load()``, the only reader of config files and the environment.
 
 Precedence: defaults ← TOML file ← ``VISIONCAST_<SECTION>__<KEY>`` environment variables ← overrides (CLI
-flags). An unknown section or key is a ConfigError that names it. Each component receives only its own section.
+flags). An unknown section or key is a ConfigError that names it. Each component receives only its section.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ class BrokerConfig:
     """The embedded MQTT broker (``visioncast serve`` / ``visioncast broker``).
 
     ws_port 0 disables MQTT over WebSocket; password "" means generated once and kept in the data dir;
-    preset "siot" logs clients in as siot/dfrobot like SIoT. Anonymous clients only when ``anonymous`` is true.
+    preset "siot" logs clients in as siot/dfrobot like SIoT. Anonymous clients only when ``anonymous`` is
+    true.
     """
 
     enabled: bool = True

@@ -39,7 +39,7 @@ def _text_patch(text: str, size_px: int) -> np.ndarray:
     """White text on transparent, as an alpha mask (H×W uint8), cached because labels repeat every frame."""
     f = font(size_px)
     left, top, right, bottom = f.getbbox(text)
-    w, h = max(1, right - left), max(1, bottom - top)
+    w, h = max(1, int(right - left)), max(1, int(bottom - top))
     img = Image.new("L", (w, h), 0)
     ImageDraw.Draw(img).text((-left, -top), text, fill=255, font=f)
     return np.asarray(img)

@@ -1,4 +1,4 @@
-"""`visioncast detect` and `visioncast classify`: local inference on image files, or paths typed at a prompt."""
+"""`visioncast detect` and `classify`: local inference on image files, or on paths typed at a prompt."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def sample_image() -> Path:
     return Path(str(resources.files("visioncast") / "samples" / "messi5.jpg"))
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="detect objects in images (COCO-80 YOLOX-nano by default)",
                        description="Detect objects in images. With no SOURCE, asks for paths in a loop.")
     p.add_argument("sources", nargs="*", metavar="SOURCE", help="image files or folders of images")
@@ -120,10 +120,7 @@ def _save_path(output: str | None, path: Path, many: bool) -> Path:
 
 def _handle(model: Detector | Classifier, path: Path, args: argparse.Namespace, many: bool) -> None:
     image = read_image(path)
-    if isinstance(model, Classifier):
-        result = model.classify(image, top=args.top)
-    else:
-        result = model.detect(image)
+    result = model.classify(image, top=args.top) if isinstance(model, Classifier) else model.detect(image)
     print_result(path, result, args.json)
     if not args.no_save or args.show:
         annotated = draw_result(image, result)

@@ -20,7 +20,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _command_modules() -> list[object]:
-    from visioncast.cli import infer, models
+    from visioncast.cli import infer, models  # noqa: PLC0415 - commands load when the parser is built
 
     mods: list[object] = [infer, models]
     for name in ("serve", "predict", "broker", "run"):

@@ -12,7 +12,7 @@ from visioncast.runtimes import open_runtime
 from visioncast.tasks.family import detect_family, input_size
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list models; `models pull URL --sha256 HEX` downloads one",
                        description="List the shipped and pulled models, or pull one into the cache.")
     p.set_defaults(handler=run_list)
@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     pull.add_argument("url", help="http(s) URL of an .onnx file")
     pull.add_argument("--sha256", required=True, help="expected SHA-256 of the file (64 hex digits)")
     pull.add_argument("--name", help="name to register it under (default: the file's stem)")
-    pull.add_argument("--task", choices=("detect", "classify"), help="task (default: recognised from the model)")
+    pull.add_argument("--task", choices=("detect", "classify"), help="task (default: read from the model)")
     pull.add_argument("--labels", help="labels file or built-in set for this model")
     pull.add_argument("--licence", default="unknown", help="licence to show in `visioncast models`")
     pull.set_defaults(handler=run_pull)
@@ -33,6 +33,8 @@ def describe(info: ModelInfo) -> tuple[str, str, str]:
     try:
         spec = runtime.inputs[0]
         task = info.task or guess_task(runtime)
+        w: int | None
+        h: int | None
         if task == "detect":
             w, h = input_size(runtime, spec)
             try:
@@ -42,7 +44,7 @@ def describe(info: ModelInfo) -> tuple[str, str, str]:
         else:
             family = "-"
             nhwc = spec.shape[-1] == 3
-            h, w = (spec.static_dim(1), spec.static_dim(2)) if nhwc else (spec.static_dim(2), spec.static_dim(3))
+            h, w = spec.static_dim(1 if nhwc else 2), spec.static_dim(2 if nhwc else 3)
         return task, family, f"{w or '?'}x{h or '?'}"
     finally:
         runtime.close()
@@ -53,7 +55,8 @@ def run_list(args: argparse.Namespace) -> int:
     rows = [("NAME", "TASK", "FAMILY", "INPUT", "LICENCE", "SIZE", "ORIGIN")]
     for info in list_models(Path(cfg.models.cache_dir)):
         task, family, size = describe(info)
-        rows.append((info.name, task, family, size, info.licence, f"{info.size_bytes / 1e6:.1f} MB", info.origin))
+        megabytes = f"{info.size_bytes / 1e6:.1f} MB"
+        rows.append((info.name, task, family, size, info.licence, megabytes, info.origin))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -61,7 +64,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_pull(args: argparse.Namespace) -> int:
-    from visioncast.models.download import pull_model
+    from visioncast.models.download import pull_model  # noqa: PLC0415 - requests and tqdm load only to pull
 
     cfg = load_config(args)
     info = pull_model(args.url, args.sha256, cache_dir=Path(cfg.models.cache_dir), name=args.name,

@@ -99,7 +99,9 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.asarray(keep, dtype=np.int64)
 
 
-def batched_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float) -> np.ndarray:
+def batched_nms(
+    boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float
+) -> np.ndarray:
     """Class-wise NMS: boxes of different classes never suppress each other. Indices kept, best first."""
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     if not len(boxes):

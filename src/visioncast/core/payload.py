@@ -1,16 +1,17 @@
 """Result ⇄ JSON payload, the one wire format of every channel (HTTP, MQTT, JSON lines). Pure, no I/O.
 
-The payload carries ``schema_version``; :data:`RESULT_SCHEMA` is its JSON Schema (draft 2020-12), published by
-the server and checked by the tests. Scores are rounded to 4 decimals and boxes to 0.1 px for compact messages.
+The payload carries ``schema_version``; :data:`RESULT_SCHEMA` is its JSON Schema (draft 2020-12), published
+by the server and checked by the tests. Scores are rounded to 4 decimals and boxes to 0.1 px for compact
+messages.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import numpy as np
 
-from visioncast.core.types import Classification, Detections, Result
+from visioncast.core.types import TASKS, Classification, Detections, Result, Task
 from visioncast.errors import InputError
 
 SCHEMA_VERSION = 1
@@ -50,7 +51,8 @@ def result_to_payload(result: Result, **extra: Any) -> dict[str, Any]:
 
 
 def detections_to_payload(dets: Detections) -> list[DetectionPayload]:
-    """One dict per detection: box [x1, y1, x2, y2] in pixels, class_id, label, score (+ track_id, keypoints)."""
+    """One dict per detection: box [x1, y1, x2, y2] in pixels, class_id, label, score (+ track_id,
+    keypoints)."""
     items: list[DetectionPayload] = []
     for i in range(len(dets)):
         item: DetectionPayload = {
@@ -80,27 +82,34 @@ def result_from_payload(data: dict[str, Any]) -> Result:
         version = data.get("schema_version", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
             raise InputError(f"schema_version must be {SCHEMA_VERSION}, got {version!r}")
-        dets = cls = None
-        if "detections" in data:
-            items = data["detections"]
-            dets = Detections(
-                np.array([d["box"] for d in items], dtype=np.float32).reshape(-1, 4),
-                [d["class_id"] for d in items],
-                [d["score"] for d in items],
-                [d["label"] for d in items],
-                np.array([d.get("track_id", -1) for d in items]) if any("track_id" in d for d in items) else None,
-                np.array([d["keypoints"] for d in items], dtype=np.float32)
-                if items and all("keypoints" in d for d in items) else None,
-            )
-        if "predictions" in data:
-            items = data["predictions"]
-            cls = Classification([p["class_id"] for p in items], [p["score"] for p in items],
-                                 [p["label"] for p in items])
+        dets = _detections_from(data["detections"]) if "detections" in data else None
+        cls = _classification_from(data["predictions"]) if "predictions" in data else None
         task = data.get("task") or ("detect" if dets is not None else "classify")
-        return Result(task, str(data["model"]), int(data["width"]), int(data["height"]), dets, cls,
-                      dict(data.get("timings_ms", {})))
+        if task not in TASKS:
+            raise InputError(f"result.task must be one of {TASKS}, got {task!r}")
+        return Result(cast(Task, task), str(data["model"]), int(data["width"]), int(data["height"]), dets,
+                      cls, dict(data.get("timings_ms", {})))
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"result payload is malformed: {type(exc).__name__}: {exc}") from exc
+
+
+def _detections_from(items: list[dict[str, Any]]) -> Detections:
+    tracked = any("track_id" in d for d in items)
+    with_keypoints = bool(items) and all("keypoints" in d for d in items)
+    return Detections(
+        np.array([d["box"] for d in items], dtype=np.float32).reshape(-1, 4),
+        np.array([d["class_id"] for d in items], dtype=np.int32),
+        np.array([d["score"] for d in items], dtype=np.float32),
+        tuple(str(d["label"]) for d in items),
+        np.array([d.get("track_id", -1) for d in items]) if tracked else None,
+        np.array([d["keypoints"] for d in items], dtype=np.float32) if with_keypoints else None,
+    )
+
+
+def _classification_from(items: list[dict[str, Any]]) -> Classification:
+    return Classification(np.array([p["class_id"] for p in items], dtype=np.int32),
+                          np.array([p["score"] for p in items], dtype=np.float32),
+                          tuple(str(p["label"]) for p in items))
 
 
 _BOX = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
@@ -109,7 +118,8 @@ RESULT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://visioncast.invalid/schemas/result.json",
     "title": "visioncast result",
-    "description": "One inference result, as answered by the HTTP API and published on MQTT `{prefix}/{source}/result`.",
+    "description": "One inference result, as answered by the HTTP API and published on MQTT "
+                   "`{prefix}/{source}/result`.",
     "type": "object",
     "required": ["schema_version", "task", "model", "width", "height", "timings_ms"],
     "properties": {

@@ -1,6 +1,7 @@
 """Result types shared by every channel: Frame, Detections, Classification, Result. Pure (numpy only), no I/O.
 
-Each type validates itself on construction, so a malformed value fails where it is made, not three threads later.
+Each type validates itself on construction, so a malformed value fails where it is made, not three threads
+later.
 Frames are BGR uint8 H×W×3 arrays; boxes are ``xyxy`` float32 in original-image pixels.
 """
 
@@ -60,8 +61,8 @@ class Detections:
     """N detections as parallel arrays.
 
     xyxy: float32 (N, 4) in original-image pixels; class_id: int32 (N,); score: float32 (N,) in [0, 1];
-    labels: N class names; track_id: optional int64 (N,) (−1 = untracked); keypoints: optional float32 (N, K, 3)
-    of (x, y, score).
+    labels: N class names; track_id: optional int64 (N,) (−1 = untracked); keypoints: optional float32
+    (N, K, 3) of (x, y, score).
     """
 
     xyxy: np.ndarray
@@ -165,7 +166,8 @@ class Result:
 
     def __post_init__(self) -> None:
         _check(self.task in TASKS, f"result.task must be one of {TASKS}, got {self.task!r}")
-        _check(self.width > 0 and self.height > 0, f"result size must be positive, got {self.width}×{self.height}")
+        _check(self.width > 0 and self.height > 0,
+               f"result size must be positive, got {self.width}×{self.height}")
         if self.task == "detect":
             _check(self.detections is not None, "a detect result needs detections")
         else:

@@ -36,7 +36,8 @@ def read_labels_file(path: str | Path) -> tuple[str, ...]:
     except FileNotFoundError as exc:
         raise ModelError(f"labels file not found: '{path}'") from exc
     except UnicodeDecodeError as exc:
-        raise ModelError(f"labels file '{path}' must be UTF-8 text, got undecodable bytes at {exc.start}") from exc
+        raise ModelError(
+            f"labels file '{path}' must be UTF-8 text, got undecodable bytes at {exc.start}") from exc
     if path.suffix.lower() == ".json":
         return parse_names(text, where=f"labels file '{path}'")
     labels = tuple(line.strip() for line in text.splitlines() if line.strip())

@@ -109,7 +109,9 @@ def classify_spec_from(runtime: Runtime) -> ClassifySpec:
     return out
 
 
-def resolve_labels(info: ModelInfo, runtime: Runtime, task: str, labels: str | Path | None) -> tuple[str, ...]:
+def resolve_labels(
+    info: ModelInfo, runtime: Runtime, task: str, labels: str | Path | None
+) -> tuple[str, ...]:
     """Explicit labels (file or built-in name) → metadata ``names`` → the model's set → COCO-80 / CIFAR-10."""
     choice = labels or (None if "names" in runtime.metadata else info.labels)
     if choice is None and "names" in runtime.metadata:

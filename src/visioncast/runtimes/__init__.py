@@ -42,9 +42,9 @@ def open_runtime(
         raise ModelError(f"model file not found: '{path}'")
     threads = threads or default_threads()
     if engine == "openvino":
-        from visioncast.runtimes.openvino import OpenVinoRuntime
+        from visioncast.runtimes.openvino import OpenVinoRuntime  # noqa: PLC0415 - optional extra, lazy
 
         return OpenVinoRuntime(path, device=device.upper(), precision=precision, threads=threads)
-    from visioncast.runtimes.onnx import OnnxRuntime
+    from visioncast.runtimes.onnx import OnnxRuntime  # noqa: PLC0415 - engines load only when used
 
     return OnnxRuntime(path, device=device.upper(), threads=threads)

@@ -1,7 +1,8 @@
 """ONNX Runtime engine (the default). I/O: reads the model file.
 
-Threads: intra-op = the CPUs available to the process, inter-op = 1 and sequential execution: these YOLO/ResNet
-graphs are a single chain, so parallel branches buy nothing and extra pools only contend for the same cores.
+Threads: intra-op = the CPUs available to the process, inter-op = 1 and sequential execution: these
+YOLO/ResNet graphs are a single chain, so parallel branches buy nothing and extra pools only contend for the
+same cores.
 """
 
 from __future__ import annotations
@@ -63,4 +64,4 @@ class OnnxRuntime:
             raise ModelError(f"onnxruntime failed to run '{self.path.name}': {exc}") from exc
 
     def close(self) -> None:
-        self._session = None  # type: ignore[assignment]
+        self._session = None

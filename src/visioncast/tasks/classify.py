@@ -95,10 +95,11 @@ class Classifier:
         t2 = time.perf_counter()
         probs = to_probabilities(raw.reshape(-1))
         ids = np.argsort(-probs, kind="stable")[: min(k, len(probs))]
-        names = [self.labels[i] if i < len(self.labels) else f"class{i}" for i in ids]
+        names = tuple(self.labels[i] if i < len(self.labels) else f"class{i}" for i in ids)
         cls = Classification(ids, probs[ids], names)
         t3 = time.perf_counter()
-        timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
+        timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3,
+                   "postprocess": (t3 - t2) * 1e3}
         return Result("classify", self.name, image.shape[1], image.shape[0], classification=cls,
                       timings_ms=timings)
 

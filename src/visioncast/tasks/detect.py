@@ -1,6 +1,6 @@
 """Object detection task: a family decoder around a runtime, with thresholds, class filter and max detections.
 
-No I/O. The Decoder protocol keeps the family-specific maths (input layout, output layout) apart from the task.
+No I/O. The Decoder protocol keeps the family-specific maths (input and output layouts) apart from the task.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from visioncast.runtimes.base import Runtime
 
 @dataclass(frozen=True)
 class DetectOptions:
-    """conf: minimum score; iou: NMS overlap threshold; max_det: cap on boxes; classes: keep only these ids."""
+    """conf: minimum score; iou: NMS overlap threshold; max_det: cap on boxes; classes: only these ids."""
 
     conf: float = 0.25
     iou: float = 0.45
@@ -106,7 +106,9 @@ class Detector:
         t2 = time.perf_counter()
         dets = finish(self.decoder.decode(outputs, box, opts.conf), box, opts, self.labels)
         t3 = time.perf_counter()
-        timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
-        return Result("detect", self.name, image.shape[1], image.shape[0], detections=dets, timings_ms=timings)
+        timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3,
+                   "postprocess": (t3 - t2) * 1e3}
+        return Result("detect", self.name, image.shape[1], image.shape[0], detections=dets,
+                      timings_ms=timings)
 
     __call__ = detect

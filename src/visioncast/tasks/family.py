@@ -3,13 +3,14 @@
 Rules, first match wins (an explicit ``family`` skips them):
 
 1. two inputs, one of them ``[1, 2]`` or named like ``image_shape`` → ``yolov3-zoo``;
-2. metadata ``author``/``description`` mentions Ultralytics, or one output [1, C, N] with C < N → ``ultralytics``;
+2. metadata ``author``/``description`` names Ultralytics, or one output [1, C, N], C < N → ``ultralytics``;
 3. one output [1, N, C] with N = grid cells of strides 8/16/32 → ``yolox``; with N = 3 × cells → ``yolov5``.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 
 from visioncast.errors import ModelError
 from visioncast.runtimes.base import Runtime, TensorSpec
@@ -90,5 +91,6 @@ def make_decoder(runtime: Runtime, family: str | None = None) -> Decoder:
         return Yolov3ZooDecoder(image.name, shape.name, input_size(runtime, image, default=416))
     image = runtime.inputs[0]
     size = input_size(runtime, image)
-    cls = {"yolox": YoloxDecoder, "ultralytics": UltralyticsDecoder, "yolov5": Yolov5Decoder}[family]
-    return cls(image.name, size)
+    decoders: dict[str, Callable[[str, tuple[int, int]], Decoder]] = {
+        "yolox": YoloxDecoder, "ultralytics": UltralyticsDecoder, "yolov5": Yolov5Decoder}
+    return decoders[family](image.name, size)

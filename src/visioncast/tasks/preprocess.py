@@ -1,4 +1,4 @@
-"""Image → model-input tensors: letterbox, colour order, scaling, layout. No I/O (OpenCV for resizing only)."""
+"""Image → model-input tensors: letterbox, colour order, scaling, layout. No I/O (OpenCV only resizes)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from visioncast.core.boxes import Letterbox
 def letterbox_image(
     image: np.ndarray, size_wh: tuple[int, int], *, center: bool, fill: int = 114
 ) -> tuple[np.ndarray, Letterbox]:
-    """Resize ``image`` (bilinear, as YOLOX and Ultralytics do) keeping its aspect into a ``size_wh`` canvas filled with ``fill``; returns (canvas, geometry)."""
+    """Resize ``image`` (bilinear, as YOLOX and Ultralytics do) keeping its aspect into a ``size_wh`` canvas
+    filled with ``fill``; returns (canvas, geometry)."""
     h, w = image.shape[:2]
     box = Letterbox.fit(w, h, size_wh[0], size_wh[1], center=center)
     new_w, new_h = box.resized_size
-    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR) if (new_w, new_h) != (w, h) else image
+    resized = image
+    if (new_w, new_h) != (w, h):
+        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     canvas = np.full((size_wh[1], size_wh[0], 3), fill, dtype=np.uint8)
     # Centred padding rounds like Ultralytics: left/top get the floor of the half after a −0.1 nudge.
     left = round(box.pad_x - 0.1) if center else 0

@@ -41,11 +41,14 @@ def constant_model(
     *,
     input_name: str = "images",
     input_shape: Sequence[Dim] = (1, 3, 64, 64),
+    input_type: int = TensorProto.FLOAT,
     metadata: Mapping[str, str] | None = None,
 ) -> Path:
-    """One float image input; each output is its constant array (float outputs get the input's zero added)."""
+    """One image input; each output is its constant array (float outputs get the input's zero added)."""
     nodes = [helper.make_node("Constant", [], ["zero_const"], value=numpy_helper.from_array(np.float32(0)))]
-    nodes += _zero_of(input_name, "in")
+    if input_type != TensorProto.FLOAT:
+        nodes.append(helper.make_node("Cast", [input_name], ["input_as_float"], to=TensorProto.FLOAT))
+    nodes += _zero_of(input_name if input_type == TensorProto.FLOAT else "input_as_float", "in")
     graph_outputs = []
     for name, given in outputs.items():
         value = np.asarray(given)
@@ -57,7 +60,7 @@ def constant_model(
             nodes.append(helper.make_node("Constant", [], [name], value=numpy_helper.from_array(value)))
         elem = helper.np_dtype_to_tensor_dtype(value.dtype)
         graph_outputs.append(helper.make_tensor_value_info(name, elem, list(value.shape)))
-    inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, list(input_shape))]
+    inputs = [helper.make_tensor_value_info(input_name, input_type, list(input_shape))]
     return _save(helper.make_graph(nodes, "tiny", inputs, graph_outputs), path, metadata)
 
 

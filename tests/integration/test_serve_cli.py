@@ -101,6 +101,7 @@ def test_every_network_prints_each_lan_url_and_a_qr_code(tmp_path):
         print_urls(ServeContext(None, cfg, app, out=out, server=server))  # type: ignore[arg-type]
     text = out.getvalue()
     assert f"http://127.0.0.1:{server.port}/  (this machine)" in text
+    assert f"API http://127.0.0.1:{server.port}/api/v1" in text
     for address in lan_addresses():
         assert f"http://{address}:{server.port}/  (phones" in text
     if lan_addresses():

@@ -127,18 +127,19 @@ def print_qr(url: str, out: TextIO) -> None:
 def print_urls(ctx: ServeContext) -> None:
     assert ctx.server is not None  # set by run() before AFTER_LISTEN
     server, out = ctx.server, ctx.out
-    scheme = server.url.split(":", 1)[0]
+    scheme, base = server.url.split(":", 1)[0], server.url
     if ctx.config.server.host in ANY_HOSTS:
+        base = f"{scheme}://127.0.0.1:{server.port}"  # 0.0.0.0 is not an address a browser can open
         urls = [f"{scheme}://{ip}:{server.port}/" for ip in lan_addresses()]
         print(f"listening on every network, port {server.port}:", file=out)
-        print(f"  {scheme}://127.0.0.1:{server.port}/  (this machine)", file=out)
+        print(f"  {base}/  (this machine)", file=out)
         for url in urls:
             print(f"  {url}  (phones and computers on the same network)", file=out)
         if urls:
             print_qr(urls[0], out)
     else:
-        print(f"listening on {server.url}/", file=out)
-    print(f"API {server.url}/api/v1 (docs {server.url}/openapi.json), metrics {server.url}/metrics", file=out)
+        print(f"listening on {base}/", file=out)
+    print(f"API {base}/api/v1 (docs {base}/openapi.json), metrics {base}/metrics", file=out)
     print("press Ctrl-C to stop", file=out, flush=True)
 
 

@@ -1,0 +1,357 @@
+"""The video jobs API against the real app: Flask's test client, and a real cheroot server where the results
+stream (Server-Sent Events) and abandonment need real connections. Real model, real clip (tests/data)."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+from visioncast import config
+from visioncast.core.payload import result_to_payload
+from visioncast.server import create_app
+from visioncast.server.jobs import JobManager
+from visioncast.server.videos import EXTENSION, sniff_container
+from visioncast.server.wsgi import HttpServer
+from visioncast.sources.video import open_video
+
+CLIP = "vtest_clip.mp4"
+CLIP_FRAMES = 36
+WAIT_S = 10.0
+FINAL = ("done", "failed", "cancelled")
+Live = Callable[..., tuple[HttpServer, JobManager]]
+
+
+def make_app(tmp_path: Path, **videos: Any) -> Flask:
+    overrides = {"data_dir": str(tmp_path), "mqtt.enabled": False, "broker.enabled": False}
+    overrides.update({f"videos.{k}": v for k, v in videos.items()})
+    return create_app(config.load(env={}, overrides=overrides))
+
+
+@pytest.fixture
+def app_factory(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    made: list[Flask] = []
+
+    def make(**videos: Any) -> Flask:
+        made.append(make_app(tmp_path / f"app{len(made)}", **videos))
+        return made[-1]
+
+    yield make
+    for app in made:
+        app.extensions["visioncast"].close()
+
+
+@pytest.fixture
+def client(app_factory: Callable[..., Flask]) -> FlaskClient:
+    return app_factory().test_client()
+
+
+def upload(client: FlaskClient, data: bytes, name: str = CLIP) -> Any:
+    return client.post("/api/v1/videos", data={"video": (io.BytesIO(data), name)},
+                       content_type="multipart/form-data")
+
+
+def wait_state(client: FlaskClient, job_id: str, states: tuple[str, ...] = FINAL) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/videos/{job_id}").get_json()
+        if job["state"] in states:
+            return job  # type: ignore[no-any-return]
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not reach {states} in {WAIT_S} s: {job}")
+
+
+def comparable(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k not in ("timings_ms", "frame", "timestamp")}
+
+
+def long_video(path: Path, repeats: int, source: Path) -> Path:
+    """The clip ``repeats`` times over (MPEG-4 Part 2, fast to write), for jobs that must still be running."""
+    with open_video(source) as video:
+        frames = [f.image for f in video]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, frames[0].shape[1::-1])
+    for _ in range(repeats):
+        for image in frames:
+            writer.write(image)
+    writer.release()
+    return path
+
+
+def test_job_results_equal_detect_on_the_same_frames(client: FlaskClient, data_dir: Path,
+                                                     detector: Any) -> None:
+    answer = upload(client, (data_dir / CLIP).read_bytes())
+    assert answer.status_code == 201, answer.get_json()
+    job = answer.get_json()
+    assert (job["width"], job["height"], job["fps"], job["frames_total"]) == (384, 288, 10.0, CLIP_FRAMES)
+    assert job["source"] == f"video-{job['id']}"
+    done = wait_state(client, job["id"])
+    assert done["state"] == "done"
+    assert done["frames_done"] == CLIP_FRAMES
+    assert done["detect_fps"] > 0
+    results = client.get(f"/api/v1/videos/{job['id']}/results").get_json()["results"]
+    with open_video(data_dir / CLIP) as video:
+        expected = [result_to_payload(detector.detect(frame.image)) for frame in video]
+    assert [r["frame"] for r in results] == list(range(CLIP_FRAMES))
+    assert [r["timestamp"] for r in results] == pytest.approx([i / 10 for i in range(CLIP_FRAMES)])
+    assert [comparable(r) for r in results] == [comparable(e) for e in expected]
+    assert sum(len(r["detections"]) for r in results) > CLIP_FRAMES  # people and cars in every frame
+
+
+def test_two_jobs_at_once_both_finish_correctly(app_factory: Callable[..., Flask], data_dir: Path) -> None:
+    app = app_factory(workers=2)
+    client, jobs = app.test_client(), app.extensions[EXTENSION]
+    clip = (data_dir / CLIP).read_bytes()
+    first, second = (upload(client, clip).get_json()["id"] for _ in range(2))
+    one, two = wait_state(client, first), wait_state(client, second)
+    assert (one["state"], one["frames_done"], two["state"], two["frames_done"]) == \
+        ("done", CLIP_FRAMES, "done", CLIP_FRAMES)
+    a, b = jobs.get(first), jobs.get(second)
+    assert b.started_s < a.ended_s  # they ran side by side on the two workers
+    results_a = client.get(f"/api/v1/videos/{first}/results").get_json()["results"]
+    results_b = client.get(f"/api/v1/videos/{second}/results").get_json()["results"]
+    assert [comparable(r) for r in results_a] == [comparable(r) for r in results_b]
+
+
+def test_render_draws_boxes_into_an_avi_with_every_frame(client: FlaskClient, data_dir: Path,
+                                                        tmp_path: Path) -> None:
+    job = upload(client, (data_dir / CLIP).read_bytes()).get_json()
+    early = client.post(f"/api/v1/videos/{job['id']}/render")
+    if client.get(f"/api/v1/videos/{job['id']}").get_json()["state"] != "done":
+        assert early.status_code == 409
+        assert early.get_json()["error"] == "not_ready"
+    assert client.get(f"/api/v1/videos/{job['id']}/video.avi").status_code == 409
+    wait_state(client, job["id"])
+    deadline = time.monotonic() + WAIT_S
+    render = client.post(f"/api/v1/videos/{job['id']}/render").get_json()
+    while render["state"] != "done" and time.monotonic() < deadline:
+        assert render["state"] in ("queued", "running")
+        time.sleep(0.1)
+        render = client.post(f"/api/v1/videos/{job['id']}/render").get_json()
+    assert render == {"state": "done", "frames_done": CLIP_FRAMES, "progress": 1.0, "error": ""}
+    with client.get(f"/api/v1/videos/{job['id']}/video.avi") as answer:
+        assert answer.status_code == 200
+        assert answer.mimetype == "video/x-msvideo"
+        assert "vtest_clip-detected.avi" in answer.headers["Content-Disposition"]
+        (tmp_path / "out.avi").write_bytes(answer.data)
+    cap = cv2.VideoCapture(str(tmp_path / "out.avi"))
+    assert int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == b"MJPG"
+    with open_video(data_dir / CLIP) as video:
+        raw = [f.image for f in video]
+    drawn = []
+    while (frame := cap.read())[0]:
+        drawn.append(frame[1])
+    assert len(drawn) == CLIP_FRAMES
+    diffs = [float(np.abs(d.astype(int) - r.astype(int)).mean()) for d, r in zip(drawn, raw, strict=True)]
+    assert min(diffs) > 2.0  # boxes and labels drawn on every frame (JPEG noise alone is below 2)
+
+
+def test_source_is_served_with_range_requests(client: FlaskClient, data_dir: Path) -> None:
+    data = (data_dir / CLIP).read_bytes()
+    job = upload(client, data).get_json()
+    with client.get(f"/api/v1/videos/{job['id']}/source", headers={"Range": "bytes=100-199"}) as part:
+        assert part.status_code == 206
+        assert part.data == data[100:200]
+        assert part.headers["Content-Range"] == f"bytes 100-199/{len(data)}"
+    with client.get(f"/api/v1/videos/{job['id']}/source") as whole:
+        assert whole.status_code == 200
+        assert whole.data == data
+        assert whole.headers["Accept-Ranges"] == "bytes"
+    wait_state(client, job["id"])
+
+
+def zero_frame_mp4(tmp_path: Path) -> bytes:
+    path = tmp_path / "zero.mp4"
+    cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48)).release()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(("kind", "status", "code", "words"), [
+    ("text", 415, "unsupported_media", "is not a video"),
+    ("png", 415, "unsupported_media", "is not a video"),
+    ("truncated", 400, "bad_input", "cannot be decoded"),
+    ("zero-frame", 400, "bad_input", "cannot be decoded"),
+    ("empty", 400, "bad_input", "is empty"),
+])
+def test_bad_videos_are_refused_clearly(client: FlaskClient, data_dir: Path, tmp_path: Path, *, kind: str,
+                                        status: int, code: str, words: str) -> None:
+    clip = (data_dir / CLIP).read_bytes()
+    data = {"text": b"hello, this is not a video\n" * 20, "png": (data_dir / "bus.jpg").read_bytes(),
+            "truncated": clip[: len(clip) // 2], "zero-frame": zero_frame_mp4(tmp_path), "empty": b""}[kind]
+    answer = upload(client, data, f"{kind}.mp4")
+    assert answer.status_code == status
+    body = answer.get_json()
+    assert body["error"] == code
+    assert words in body["message"]
+    assert f"{kind}.mp4" in body["message"]
+    root = Path(client.application.extensions["visioncast"].config.data_dir) / "videos"
+    assert not root.exists() or list(root.iterdir()) == []  # refused uploads leave nothing behind
+    assert upload(client, clip).status_code == 201  # the server is unharmed
+
+
+def test_upload_without_the_field_and_over_the_limit(app_factory: Callable[..., Flask],
+                                                     data_dir: Path) -> None:
+    client = app_factory(max_upload_mb=0.1).test_client()
+    missing = client.post("/api/v1/videos", data={"file": (io.BytesIO(b"x"), "a.mp4")},
+                          content_type="multipart/form-data")
+    assert missing.status_code == 400
+    assert "'video'" in missing.get_json()["message"]
+    big = upload(client, (data_dir / CLIP).read_bytes())
+    assert big.status_code == 413
+    assert big.get_json() == {"error": "too_large", "message":
+                              "video is larger than the limit of 0.1 MB (videos.max_upload_mb)"}
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", ""), ("DELETE", ""), ("GET", "/results"), ("GET", "/events"), ("GET", "/source"),
+    ("POST", "/render"), ("GET", "/video.avi"),
+])
+def test_unknown_job_is_404_on_every_route(client: FlaskClient, method: str, path: str) -> None:
+    answer = client.open(f"/api/v1/videos/0123456789abcdef{path}", method=method)
+    assert answer.status_code == 404
+    assert answer.get_json()["error"] == "not_found"
+    assert "0123456789abcdef" in answer.get_json()["message"]
+
+
+def test_delete_cancels_and_forgets_the_job(live: Live, data_dir: Path, tmp_path: Path) -> None:
+    server, jobs = live()  # a real server: the test client spools a big upload to a file it never closes
+    with long_video(tmp_path / "long.mp4", 10, data_dir / CLIP).open("rb") as fh:
+        job = requests.post(f"{server.url}/api/v1/videos", files={"video": ("long.mp4", fh)},
+                            timeout=WAIT_S).json()
+    url = f"{server.url}/api/v1/videos/{job['id']}"
+    gone = requests.delete(url, timeout=WAIT_S)
+    assert gone.status_code == 200
+    assert gone.json()["id"] == job["id"]
+    assert requests.get(url, timeout=WAIT_S).status_code == 404
+    deadline = time.monotonic() + WAIT_S
+    while jobs.busy() or (jobs.root / job["id"]).exists():
+        assert time.monotonic() < deadline, "the deleted job's worker or folder is still there"
+        time.sleep(0.1)
+
+
+def read_events(response: requests.Response, stop: Callable[[list[tuple[str, str, Any]]], bool]) \
+        -> list[tuple[str, str, Any]]:
+    """(event, id, data) of an SSE response until ``stop(events)``."""
+    events: list[tuple[str, str, Any]] = []
+    kind, event_id, data = "message", "", ""
+    for line in response.iter_lines(decode_unicode=True):
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("id: "):
+            event_id = line[4:]
+        elif line.startswith("data: "):
+            data = line[6:]
+        elif line == "" and data:
+            events.append((kind, event_id, json.loads(data)))
+            kind, event_id, data = "message", "", ""
+            if stop(events):
+                break
+    return events
+
+
+@pytest.fixture
+def live(app_factory: Callable[..., Flask]) -> Iterator[Callable[..., tuple[HttpServer, JobManager]]]:
+    """``live(**videos)`` → a real server of a fresh app in a thread, and that app's job manager."""
+    servers: list[HttpServer] = []
+
+    def start(**videos: Any) -> tuple[HttpServer, JobManager]:
+        app = app_factory(**videos)
+        servers.append(HttpServer(app, "127.0.0.1", 0, workers=6).start_in_thread())
+        return servers[-1], app.extensions[EXTENSION]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def test_results_stream_sends_every_frame_then_resumes_after_last_event_id(live: Live,
+                                                                          data_dir: Path) -> None:
+    server, _ = live()
+    with (data_dir / CLIP).open("rb") as fh:
+        job = requests.post(f"{server.url}/api/v1/videos", files={"video": (CLIP, fh)}, timeout=WAIT_S).json()
+    url = f"{server.url}/api/v1/videos/{job['id']}/events"
+    with requests.get(url, stream=True, timeout=WAIT_S) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        events = read_events(response, lambda ev: ev[-1][0] == "end")
+    results = [e for e in events if e[0] == "result"]
+    assert [int(i) for _, i, _ in results] == list(range(CLIP_FRAMES))
+    assert [d["frame"] for _, _, d in results] == list(range(CLIP_FRAMES))
+    assert events[0][0] == "state"
+    assert events[-1] == ("end", "", {"state": "done", "frames_done": CLIP_FRAMES})
+    with requests.get(url, headers={"Last-Event-ID": "30"}, stream=True, timeout=WAIT_S) as response:
+        again = read_events(response, lambda ev: ev[-1][0] == "end")
+    assert [d["frame"] for kind, _, d in again if kind == "result"] == list(range(31, CLIP_FRAMES))
+
+
+def test_closing_the_stream_abandons_the_job_and_frees_the_worker(live: Live,
+                                                                  data_dir: Path, tmp_path: Path) -> None:
+    server, jobs = live(abandon_after_s=1.0)
+    long = long_video(tmp_path / "long.mp4", 20, data_dir / CLIP)
+    with long.open("rb") as fh:
+        job = requests.post(f"{server.url}/api/v1/videos", files={"video": ("long.mp4", fh)},
+                            timeout=WAIT_S).json()
+    url = f"{server.url}/api/v1/videos/{job['id']}"
+    with requests.get(f"{url}/events", stream=True, timeout=WAIT_S) as response:
+        read_events(response, lambda ev: sum(e[0] == "result" for e in ev) >= 3)
+    # the page is gone: nobody polls any more
+    held = jobs.get(job["id"])
+    deadline = time.monotonic() + WAIT_S
+    while held.state not in FINAL:
+        assert time.monotonic() < deadline, f"the abandoned job is still {held.state}"
+        time.sleep(0.1)
+    assert held.state == "cancelled"
+    assert "abandoned" in held.error
+    assert held.future is not None
+    held.future.result(timeout=WAIT_S)  # its worker thread returned
+    assert held.watchers == 0
+    assert jobs.busy() == 0
+    assert jobs.counts["cancelled_abandoned"] == 1
+    assert len(held.results) < 20 * CLIP_FRAMES
+    status = requests.get(url, timeout=WAIT_S).json()
+    assert status["state"] == "cancelled"
+
+
+def test_polling_keeps_a_job_alive_and_finished_jobs_expire(live: Live,
+                                                            data_dir: Path) -> None:
+    server, jobs = live(abandon_after_s=1.0, keep_s=1.0)
+    with (data_dir / CLIP).open("rb") as fh:
+        job = requests.post(f"{server.url}/api/v1/videos", files={"video": (CLIP, fh)}, timeout=WAIT_S).json()
+    url = f"{server.url}/api/v1/videos/{job['id']}"
+    deadline = time.monotonic() + WAIT_S
+    while (status := requests.get(url, timeout=WAIT_S).json())["state"] not in FINAL:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert status["state"] == "done"
+    while requests.get(url, timeout=WAIT_S).status_code != 404 or (jobs.root / job["id"]).exists():
+        assert time.monotonic() < deadline, "the finished job was not removed after keep_s"
+        time.sleep(0.2)
+    assert jobs.counts["expired"] == 1
+
+
+@pytest.mark.parametrize(("head", "kind"), [
+    (b"\x00\x00\x00\x1cftypisom", "mp4"), (b"\x00\x00\x00\x14ftypqt  ", "mp4"),
+    (b"RIFF\x10\x00\x00\x00AVI LIST", "avi"), (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81", "matroska"),
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF", None), (b"GIF89a", None), (b"", None),
+])
+def test_sniff_container(head: bytes, kind: str | None) -> None:
+    assert sniff_container(head) == kind
+
+
+def test_video_routes_are_in_the_openapi_document(client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").get_json()
+    paths = spec["paths"]
+    job = "/api/v1/videos/{job_id}"
+    for path, method in [("/api/v1/videos", "post"), (job, "get"), (job, "delete"), (f"{job}/results", "get"),
+                         (f"{job}/events", "get"), (f"{job}/render", "post"), (f"{job}/video.avi", "get"),
+                         (f"{job}/source", "get"), ("/video", "get"), ("/webcam", "get")]:
+        assert "x-undocumented" not in paths[path][method], path
+    assert "VideoJob" in spec["components"]["schemas"]

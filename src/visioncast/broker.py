@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SIOT_USER, SIOT_PASSWORD = "siot", "dfrobot"
 START_TIMEOUT_S = 10.0
+SHUTDOWN_TIMEOUT_S = 3.0
 
 
 try:  # amqtt is a declared dependency; the plugin class must exist before the broker loads it by name
@@ -62,8 +63,8 @@ class PasswordAuthPlugin(BaseAuthPlugin):
 
 
 class _Broker(_AmqttBroker):
-    """amqtt's Broker that also closes its clients' connections on shutdown (amqtt only closes listeners,
-    so clients would not notice the broker is gone and could not reconnect to the next one)."""
+    """amqtt's Broker that closes its clients' connections first on shutdown (amqtt alone may leave them
+    open, so clients would not notice the broker is gone, or wait forever on one of them)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -76,6 +77,7 @@ class _Broker(_AmqttBroker):
             await super().stream_connected(reader, writer, listener_name)
         finally:
             self._connections.discard(writer)
+            writer.close()  # amqtt leaves it open when a session fails to start
 
     async def ws_connected(self, websocket: Any, listener_name: str) -> None:
         self._connections.add(websocket)
@@ -85,12 +87,18 @@ class _Broker(_AmqttBroker):
             self._connections.discard(websocket)
 
     async def shutdown(self) -> None:
-        await super().shutdown()
+        # Close the clients first: amqtt's own shutdown can wait forever on a client's reader task.
         for conn in list(self._connections):
             result = conn.close()
             if asyncio.iscoroutine(result):  # a WebSocket closes with a handshake
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(result, 1.0)
+        await asyncio.sleep(0.05)  # transports close their sockets in a callback of the next loop turn
+        try:
+            await asyncio.wait_for(super().shutdown(), SHUTDOWN_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            log.warning("the embedded broker did not shut down within %s s; stopping anyway",
+                        SHUTDOWN_TIMEOUT_S)
 
 
 @dataclass

@@ -228,7 +228,7 @@ def test_commands_and_bad_commands_are_answered(embedded: Peer, tmp_path: Path) 
     sink = attach(app, embedded.mqtt())
     sub = Subscriber(embedded.port, "visioncast/api/#", embedded.user, embedded.password)
     try:
-        assert sink.wait_connected(WAIT_S), sink.error
+        assert sink.commands_ready.wait(WAIT_S), sink.error
         sent = [b"not json", b'{"cmd": "explode"}', b'{"cmd": "set_threshold"}',
                 b'{"cmd": "snapshot", "id": 1}', b'{"cmd": "set_threshold", "conf": 0.6, "id": "t"}',
                 b'{"cmd": "pause"}']

@@ -68,6 +68,7 @@ class MqttSink:
         self._seq: dict[str, int] = {}
         self._last: dict[str, list[fmt.Message]] = {}
         self.connected = threading.Event()
+        self.commands_ready = threading.Event()  # set once the broker acknowledged the command subscription
         self.error = "" if self.cfg.enabled else "push is switched off"
         self.last_message: dict[str, Any] | None = None
         self._stopping = threading.Event()
@@ -91,6 +92,7 @@ class MqttSink:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = lambda *_: self.commands_ready.set()
         return client
 
     def close(self) -> None:
@@ -110,6 +112,9 @@ class MqttSink:
                     log.info("MQTT offline status not confirmed: %s", exc)
             client.disconnect()
             client.loop_stop()
+            sock = client.socket()  # a reconnect racing with loop_stop can leave one open
+            if sock is not None:
+                sock.close()
         self.connected.clear()
         with self._lock:
             self.counters["dropped_disconnected"] += self._queue.qsize()
@@ -233,6 +238,7 @@ class MqttSink:
 
     def _on_connect_fail(self, _client: paho.Client, _u: Any) -> None:
         self.connected.clear()
+        self.commands_ready.clear()
         reason = _diagnose(self.cfg.host, self.cfg.port)
         self.error = f"cannot reach {self.cfg.host}:{self.cfg.port}: {reason}"
         log.info("MQTT: %s (retrying with backoff)", self.error)
@@ -240,6 +246,7 @@ class MqttSink:
     def _on_disconnect(self, _client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         was_connected = self.connected.is_set()
         self.connected.clear()
+        self.commands_ready.clear()
         if not self._stopping.is_set() and was_connected:
             self.error = f"lost the connection to {self.cfg.host}:{self.cfg.port}: {reason}"
             log.warning("MQTT: %s (reconnecting)", self.error)

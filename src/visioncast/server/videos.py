@@ -124,7 +124,7 @@ def _open_checked(path: Path, name: str) -> VideoFileSource:
         return open_video(path)
     except SourceError as exc:
         raise InputError(f"'{name}' looks like {KINDS[kind]} video but cannot be decoded (truncated, damaged "
-                         f"or without video frames): {exc}") from exc
+                         f"or without video frames): {str(exc).replace(path.name, name)}") from exc
 
 
 @bp.post("/api/v1/videos")

@@ -60,6 +60,8 @@ function upload(file) {
     xhr.responseType = "json";
     xhr.upload.onprogress = (event) => {
       if (!event.lengthComputable) return;
+      const bar = $("upload-progress");
+      bar.dataset.events = String(Number(bar.dataset.events || 0) + 1);
       $("upload-progress").value = event.loaded / event.total;
       $("upload-text").textContent = `Uploading: ${Math.round((100 * event.loaded) / event.total)} %`;
     };

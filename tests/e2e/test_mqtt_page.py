@@ -1,0 +1,99 @@
+"""The MQTT push settings page in Chromium: Connect turns green on a running broker, red with the reason on a
+closed port, and the settings survive an app restart (they live in the data dir, not in the browser)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from visioncast import config
+from visioncast.broker import open_broker
+from visioncast.config import BrokerConfig
+from visioncast.server import create_app
+from visioncast.server.wsgi import HttpServer
+
+USER, PASSWORD = "board", "pw-for-page"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_app(data: Path) -> Iterator[str]:
+    """The app (no models warmed: the page needs none) on a real server; yields its base URL."""
+    app = create_app(config.load(env={}, overrides={"data_dir": str(data), "broker.enabled": False}))
+    server = HttpServer(app, "127.0.0.1", 0, workers=2).start_in_thread()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        app.extensions["visioncast"].close()
+
+
+@pytest.fixture
+def broker_port() -> Iterator[int]:
+    port = free_port()
+    with open_broker(BrokerConfig(host="127.0.0.1", port=port, ws_port=0, username=USER, password=PASSWORD)):
+        yield port
+
+
+def fill(page: Any, host: str, port: int, password: str) -> None:
+    page.fill("#host", host)
+    page.fill("#port", str(port))
+    page.fill("#username", USER)
+    page.fill("#password", password)
+
+
+def test_connect_green_then_red_and_settings_persist(page: Any, tmp_path: Path, broker_port: int,
+                                                     screenshot: Callable[[Any, str], Path]) -> None:
+    with running_app(tmp_path) as url:
+        page.goto(f"{url}/mqtt")
+        page.select_option("#preset", "")
+        fill(page, "127.0.0.1", broker_port, PASSWORD)
+        page.fill("#label_map", "开心=yellow\n愤怒=red")
+        page.click("#connect")
+        page.wait_for_selector("#connect.connected")
+        assert page.inner_text("#connect") == "Connected"
+        assert f"127.0.0.1:{broker_port}" in page.inner_text("#state")
+        assert page.get_attribute("#mqtt-form", "data-api") == "/api/v1/mqtt"
+        screenshot(page, "mqtt_connected")
+
+        closed = free_port()
+        page.fill("#port", str(closed))
+        page.click("#connect")
+        page.wait_for_selector("#connect.failed")
+        assert "connection refused" in page.inner_text("#state")
+        screenshot(page, "mqtt_refused")
+
+        fill(page, "127.0.0.1", broker_port, PASSWORD)
+        page.click("#connect")
+        page.wait_for_selector("#connect.connected")
+
+    with running_app(tmp_path) as url:  # a restart: the saved settings come back and connect by themselves
+        page.goto(f"{url}/mqtt")
+        page.wait_for_selector("#connect.connected")
+        assert page.input_value("#port") == str(broker_port)
+        assert page.input_value("#password") == "********"
+        assert page.input_value("#label_map") == "开心=yellow\n愤怒=red"
+
+
+def test_bad_setting_is_explained(phone_page: Any, tmp_path: Path,
+                                  screenshot: Callable[[Any, str], Path]) -> None:
+    with running_app(tmp_path) as url:
+        phone_page.goto(f"{url}/mqtt")
+        phone_page.fill("#host", "127.0.0.1")
+        phone_page.fill("#port", "1883")
+        phone_page.select_option("#payload", "template")
+        phone_page.fill("#template", "{colour}")
+        phone_page.click("#connect")
+        error = phone_page.wait_for_selector("#error:not([hidden])")
+        assert "mqtt.template may use" in error.inner_text()
+        screenshot(phone_page, "mqtt_phone_error")

@@ -1,0 +1,159 @@
+"""The video page in headless Chromium against the real server: upload with progress, boxes drawn on the
+frames as results stream in, pause/play, Save disabled until every frame is detected, the AVI downloaded and
+checked with OpenCV, waiting for results when playback outruns detection, reload re-attach, bad files."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from visioncast.sources.video import open_video
+
+CLIP = "vtest_clip.mp4"
+CLIP_FRAMES = 36
+PERSON_RGB = (0xE6, 0x19, 0x4B)  # colorFor(0) in app.js: the box colour of class 0, person
+# Records every change of the Save button with the job state shown at that moment.
+WATCH_SAVE = """
+window.__saveLog = [];
+document.addEventListener("DOMContentLoaded", () => {
+  const save = document.getElementById("save");
+  new MutationObserver(() => window.__saveLog.push(
+      {disabled: save.disabled, state: document.getElementById("job-state").textContent}))
+    .observe(save, {attributes: true, attributeFilter: ["disabled"]});
+});
+"""
+COUNT_PERSON_PIXELS = """([r, g, b]) => {
+  const canvas = document.getElementById("view");
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let n = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (Math.abs(data[i] - r) < 12 && Math.abs(data[i + 1] - g) < 12 && Math.abs(data[i + 2] - b) < 12) n++;
+  }
+  return n;
+}"""
+
+
+def view(page: Any) -> dict[str, Any]:
+    return page.evaluate("""() => { const v = document.getElementById("view");
+      return {frame: Number(v.dataset.frame), boxes: Number(v.dataset.boxes), ahead: Number(v.dataset.ahead),
+              waits: Number(v.dataset.waits)}; }""")
+
+
+def upload(page: Any, url: str, path: Path) -> None:
+    page.goto(f"{url}/video")
+    page.set_input_files("#file", str(path))
+    page.click("#upload")
+
+
+def test_upload_play_pause_and_save_as_avi(page: Any, live_server: Any, data_dir: Path, tmp_path: Path,
+                                           screenshot: Callable[[Any, str], Path]) -> None:
+    page.add_init_script(WATCH_SAVE)
+    upload(page, live_server.url, data_dir / CLIP)
+    page.wait_for_function("document.getElementById('upload-progress').value === 1")
+    assert int(page.get_attribute("#upload-progress", "data-events")) >= 1
+    assert "job=" in page.url
+    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 3")
+    now = view(page)
+    assert now["boxes"] > 0
+    assert page.evaluate(COUNT_PERSON_PIXELS, list(PERSON_RGB)) > 100  # person boxes drawn on the frame
+    screenshot(page, "video-playing")
+
+    page.click("#pause")
+    time.sleep(0.3)  # let a frame already on its way land
+    paused_at = view(page)["frame"]
+    time.sleep(0.6)
+    assert view(page)["frame"] == paused_at
+    assert page.is_enabled("#play")
+    page.click("#play")
+    page.wait_for_function(f"Number(document.getElementById('view').dataset.frame) > {paused_at}")
+
+    page.wait_for_function("!document.getElementById('save').disabled")
+    assert page.text_content("#job-state") == "done"
+    assert all(entry["disabled"] or entry["state"] == "done" for entry in page.evaluate("window.__saveLog"))
+    with page.expect_download() as download:
+        page.click("#save")
+    avi = tmp_path / "saved.avi"
+    download.value.save_as(avi)
+    assert download.value.suggested_filename == "vtest_clip-detected.avi"
+    assert page.evaluate("document.getElementById('render-progress').value") == 1
+    screenshot(page, "video-saved")
+    assert view(page)["ahead"] == 0
+    check_avi(avi, data_dir / CLIP)
+
+
+def check_avi(avi: Path, source: Path) -> None:
+    """Same frame count as the source, and boxes visible: every frame differs clearly from the raw one."""
+    with open_video(source) as video:
+        raw = [frame.image for frame in video]
+    cap = cv2.VideoCapture(str(avi))
+    saved = []
+    while (item := cap.read())[0]:
+        saved.append(item[1])
+    cap.release()
+    assert len(saved) == len(raw) == CLIP_FRAMES
+    for drawn, original in zip(saved, raw, strict=True):
+        changed = np.abs(drawn.astype(int) - original.astype(int)).max(axis=2) > 60
+        assert changed.sum() > 300  # box outlines and labels, far above JPEG noise
+
+
+def fast_clip(path: Path, source: Path, fps: float) -> Path:
+    """The clip's frames with a frame rate far above detection speed, so playback must wait for results."""
+    with open_video(source) as video:
+        frames = [frame.image for frame in video]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"vp09"), fps, frames[0].shape[1::-1])
+    for image in frames:
+        writer.write(image)
+    writer.release()
+    return path
+
+
+def test_playback_waits_for_results_and_is_never_ahead(page: Any, live_server: Any, data_dir: Path,
+                                                       tmp_path: Path) -> None:
+    upload(page, live_server.url, fast_clip(tmp_path / "fast.mp4", data_dir / CLIP, 120.0))
+    page.wait_for_function("document.getElementById('job-state').textContent === 'done'")
+    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 30")
+    state = view(page)
+    assert state["waits"] >= 1  # the player caught up with detection and waited
+    assert state["ahead"] == 0  # and never drew a frame before its result had arrived
+
+
+def test_reload_reattaches_to_the_job(page: Any, live_server: Any, data_dir: Path) -> None:
+    upload(page, live_server.url, data_dir / CLIP)
+    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    job_url = page.url
+    page.reload()
+    assert page.url == job_url
+    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    assert page.is_visible("#player")
+    assert "vtest_clip.mp4" in page.text_content("#job-name")
+
+
+@pytest.mark.parametrize(("name", "make", "words"), [
+    ("notes.mp4", lambda clip: b"this is text, not a video\n" * 40, "This file is not a video"),
+    ("cut.mp4", lambda clip: clip[: len(clip) // 3], "The server could not use this video"),
+])
+def test_bad_files_show_a_clear_error(page: Any, live_server: Any, data_dir: Path, tmp_path: Path, *,
+                                      name: str, make: Callable[[bytes], bytes], words: str,
+                                      screenshot: Callable[[Any, str], Path]) -> None:
+    path = tmp_path / name
+    path.write_bytes(make((data_dir / CLIP).read_bytes()))
+    upload(page, live_server.url, path)
+    page.wait_for_selector("#error:not([hidden])")
+    message = page.text_content("#error")
+    assert words in message
+    assert name in message
+    assert page.is_hidden("#player")
+    screenshot(page, f"video-error-{Path(name).stem}")
+
+
+def test_unknown_job_in_the_url_is_explained(page: Any, live_server: Any) -> None:
+    page.goto(f"{live_server.url}/video?job=0123456789abcdef")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "does not exist" in page.text_content("#error")
+    assert "job=" not in page.url

@@ -1,0 +1,117 @@
+"""The webcam page in headless Chromium with its fake camera playing frames of the test clip (an MJPEG file is
+concatenated JPEGs, written here with OpenCV): results drawn, FPS shown, one frame in flight, pause/play, and
+a clear message when the camera is denied."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import pytest
+
+from visioncast.sources.video import open_video
+
+CHROMIUM = Path("/usr/bin/chromium")
+FAKE_CAMERA_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--use-fake-device-for-media-stream"]
+TIMEOUT_MS = 10_000
+# Counts requests to the detect API in flight at once, to check only one frame is ever on its way.
+COUNT_IN_FLIGHT = """
+window.__inFlight = 0; window.__maxInFlight = 0;
+const realFetch = window.fetch;
+window.fetch = async (...args) => {
+  const detect = String(args[0]).includes("/api/v1/detect");
+  if (detect) window.__maxInFlight = Math.max(window.__maxInFlight, ++window.__inFlight);
+  try { return await realFetch(...args); } finally { if (detect) window.__inFlight--; }
+};
+"""
+
+
+def write_mjpeg(path: Path, source: Path, size: tuple[int, int]) -> Path:
+    with open_video(source) as video, path.open("wb") as out:
+        for frame in video:
+            ok, jpeg = cv2.imencode(".jpg", cv2.resize(frame.image, size), [cv2.IMWRITE_JPEG_QUALITY, 85])
+            assert ok
+            out.write(jpeg.tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def camera_browser(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Any]:
+    """Chromium whose camera is the test clip at 640×480 (permission still asked per context)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"browser tests need Chromium at {CHROMIUM}")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need 'playwright'")
+    clip = write_mjpeg(tmp_path_factory.mktemp("camera") / "camera.mjpeg", data_dir / "vtest_clip.mp4",
+                       (640, 480))
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM),
+                                     args=[*FAKE_CAMERA_ARGS, f"--use-file-for-fake-video-capture={clip}"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def open_page(browser: Any, url: str, *, camera: bool) -> Any:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    if camera:
+        context.grant_permissions(["camera"], origin=url)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    return page
+
+
+def frames(page: Any) -> int:
+    return int(page.get_attribute("#view", "data-frames"))
+
+
+def test_camera_frames_are_detected_and_drawn_live(camera_browser: Any, live_server: Any,
+                                                   screenshot: Callable[[Any, str], Path]) -> None:
+    page = open_page(camera_browser, live_server.url, camera=True)
+    try:
+        page.add_init_script(COUNT_IN_FLIGHT)
+        page.goto(f"{live_server.url}/webcam")
+        assert page.is_hidden("#insecure")  # 127.0.0.1 is a secure context
+        page.click("#start")
+        page.wait_for_function("Number(document.getElementById('view').dataset.frames) >= 8")
+        assert int(page.get_attribute("#view", "data-boxes")) > 0
+        assert float(page.get_attribute("#view", "data-fps")) > 0
+        assert float(page.get_attribute("#view", "data-latency-ms")) > 0
+        assert page.text_content("#fps") not in ("", "–", "0")
+        assert "640 × 480" in page.text_content("#status")
+        assert page.evaluate("document.getElementById('camera-select').options.length") >= 1
+        assert page.evaluate("window.__maxInFlight") == 1
+        screenshot(page, "webcam-live")
+
+        page.click("#pause")
+        time.sleep(0.5)  # an answer already on its way is dropped, not drawn
+        frozen = frames(page)
+        time.sleep(0.8)
+        assert frames(page) == frozen
+        page.click("#play")
+        page.wait_for_function(f"Number(document.getElementById('view').dataset.frames) >= {frozen + 3}")
+        assert page.evaluate("window.__maxInFlight") == 1
+        assert page.errors == []
+    finally:
+        page.context.close()
+
+
+def test_denied_camera_is_explained(camera_browser: Any, live_server: Any,
+                                    screenshot: Callable[[Any, str], Path]) -> None:
+    page = open_page(camera_browser, live_server.url, camera=False)
+    try:
+        page.goto(f"{live_server.url}/webcam")
+        page.click("#start")
+        page.wait_for_selector("#error:not([hidden])")
+        assert "camera was denied" in page.text_content("#error")
+        assert frames(page) == 0
+        screenshot(page, "webcam-denied")
+        assert page.errors == []
+    finally:
+        page.context.close()

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import free_port
 from tests.mjpeg_source import MjpegCamera, clip_jpegs
 
-from tests.conftest import free_port
 from visioncast import config
 from visioncast.server import create_app
 from visioncast.server.wsgi import HttpServer
@@ -23,12 +23,20 @@ from visioncast.server.wsgi import HttpServer
 def stream_server(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[tuple[str, str]]:
     """(server URL, stream id) of a server running one pipeline on a looping MJPEG camera."""
     camera = MjpegCamera(clip_jpegs(data_dir / "vtest_clip.avi", 40), free_port(), fps=10).start()
-    cfg = config.load(env={}, overrides={"data_dir": str(tmp_path_factory.mktemp("dash")), "mqtt.enabled": False,
-                                         "broker.enabled": False})
+    cfg = config.load(
+        env={},
+        overrides={
+            "data_dir": str(tmp_path_factory.mktemp("dash")),
+            "mqtt.enabled": False,
+            "broker.enabled": False,
+        },
+    )
     app = create_app(cfg)
     server = HttpServer(app, "127.0.0.1", 0, workers=12).start_in_thread()
     body = json.dumps({"source": camera.url, "name": "gate", "lines": ["0,225,576,225:path"]}).encode()
-    request = urllib.request.Request(f"{server.url}/api/v1/streams", body, {"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{server.url}/api/v1/streams", body, {"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.status == 201
         stream = json.load(answer)
@@ -45,8 +53,9 @@ def get_json(url: str) -> Any:
         return json.load(answer)
 
 
-def test_two_viewers_get_video_and_live_numbers(browser: Any, stream_server: tuple[str, str],
-                                                screenshot: Callable[[Any, str], Path]) -> None:
+def test_two_viewers_get_video_and_live_numbers(
+    browser: Any, stream_server: tuple[str, str], screenshot: Callable[[Any, str], Path]
+) -> None:
     url, sid = stream_server
     pages = []
     for _ in range(2):
@@ -62,7 +71,8 @@ def test_two_viewers_get_video_and_live_numbers(browser: Any, stream_server: tup
             page.wait_for_function("document.getElementById('video').naturalWidth > 0")
             page.wait_for_function("/^\\d+$/.test(document.getElementById('frame').textContent)")
         info = get_json(f"{url}/api/v1/streams/{sid}")
-        assert info["viewers"] == 2 and info["state"] == "running"
+        assert info["viewers"] == 2
+        assert info["state"] == "running"
         for _, page, _ in pages:
             first = int(page.text_content("#frame"))
             page.wait_for_function(f"Number(document.getElementById('frame').textContent) > {first}")
@@ -71,7 +81,8 @@ def test_two_viewers_get_video_and_live_numbers(browser: Any, stream_server: tup
         sent = get_json(f"{url}/api/v1/streams/{sid}")["counters"]
         assert sent["frames_out"] > 0
         stats = get_json(f"{url}/api/v1/stats")
-        assert stats["source"] == "gate" and stats["counts"].get("person", 0) >= 1
+        assert stats["source"] == "gate"
+        assert stats["counts"].get("person", 0) >= 1
         pages[0][1].wait_for_timeout(1500)  # let the chart collect a few points for the screenshot
         screenshot(pages[0][1], "dashboard-desktop")
     finally:
@@ -80,8 +91,9 @@ def test_two_viewers_get_video_and_live_numbers(browser: Any, stream_server: tup
             assert errors == []
 
 
-def test_streams_page_lists_and_stops(page: Any, stream_server: tuple[str, str],
-                                      screenshot: Callable[[Any, str], Path]) -> None:
+def test_streams_page_lists_and_stops(
+    page: Any, stream_server: tuple[str, str], screenshot: Callable[[Any, str], Path]
+) -> None:
     url, sid = stream_server
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{url}/streams")

@@ -30,8 +30,9 @@ def run_clip(data_dir: Path, tmp_path: Path, engine: str = "onnxruntime") -> lis
     detector = load_model("yolox-nano", engine=engine)
     out = tmp_path / f"{engine}-{len(list(tmp_path.iterdir()))}.jsonl"
     cfg = PipelineConfig(lines=(LINE,), events=("person>=7:crowd",))
-    pipeline = open_pipeline(str(data_dir / "vtest_clip.avi"), detector, cfg, name="clip",
-                             sinks=[JsonlSink(out)])
+    pipeline = open_pipeline(
+        str(data_dir / "vtest_clip.avi"), detector, cfg, name="clip", sinks=[JsonlSink(out)]
+    )
     pipeline.run()
     return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
 
@@ -54,8 +55,11 @@ def test_golden_counts_and_totals(first_run: list[dict[str, Any]]) -> None:
     got = summary(first_run)
     if os.environ.get("VISIONCAST_REGEN_GOLDEN") == "1":
         rows = ",\n  ".join(json.dumps(f, sort_keys=True) for f in got["frames"])
-        GOLDEN.write_text(f'{{"frames": [\n  {rows}\n ],\n "lines": {json.dumps(got["lines"])},\n'
-                          f' "events": {json.dumps(got["events"], indent=1)}}}\n', encoding="utf-8")
+        GOLDEN.write_text(
+            f'{{"frames": [\n  {rows}\n ],\n "lines": {json.dumps(got["lines"])},\n'
+            f' "events": {json.dumps(got["events"], indent=1)}}}\n',
+            encoding="utf-8",
+        )
     assert got == json.loads(GOLDEN.read_text(encoding="utf-8"))
     assert len(got["frames"]) == 70
     assert [f[0] for f in got["frames"]] == list(range(70))
@@ -71,13 +75,27 @@ def test_line_crossings_equal_the_hand_checked_count(first_run: list[dict[str, A
 
 def test_jsonl_lines_carry_result_stats_and_events(first_run: list[dict[str, Any]]) -> None:
     line = first_run[10]
-    assert line["result"]["frame"] == 10 and line["result"]["source"] == "clip"
+    assert line["result"]["frame"] == 10
+    assert line["result"]["source"] == "clip"
     assert line["result"]["timestamp"] == pytest.approx(1.0)
-    assert set(line["stats"]) == {"schema_version", "source", "frame", "timestamp", "fps", "latency_ms",
-                                  "dropped", "counts", "totals", "dwell", "lines", "zones"}
+    assert set(line["stats"]) == {
+        "schema_version",
+        "source",
+        "frame",
+        "timestamp",
+        "fps",
+        "latency_ms",
+        "dropped",
+        "counts",
+        "totals",
+        "dwell",
+        "lines",
+        "zones",
+    }
     assert any("track_id" in d for d in line["result"]["detections"])
     ended = first_run[-1]["events"]
-    assert ended and all(e["type"] == "track_left" for e in ended)
+    assert ended
+    assert all(e["type"] == "track_left" for e in ended)
 
 
 def test_openvino_async_keeps_frame_order(data_dir: Path, tmp_path: Path) -> None:

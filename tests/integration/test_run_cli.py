@@ -10,8 +10,19 @@ from cli_run import run_cli, stderr_lines
 
 def test_video_in_annotated_video_out(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.avi"
-    proc = run_cli("run", "-i", data_dir / "vtest_clip.avi", "-o", out, "--line", "0,225,576,225:path",
-                   "--event", "person>=7:crowd", "--quiet", cwd=tmp_path)
+    proc = run_cli(
+        "run",
+        "-i",
+        data_dir / "vtest_clip.avi",
+        "-o",
+        out,
+        "--line",
+        "0,225,576,225:path",
+        "--event",
+        "person>=7:crowd",
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     cap = cv2.VideoCapture(str(out))
     frames = 0
@@ -37,14 +48,17 @@ def test_image_in_annotated_image_out(data_dir: Path, tmp_path: Path) -> None:
 
 def test_unreadable_sources_exit_1_with_one_line(tmp_path: Path) -> None:
     (tmp_path / "notes.avi").write_text("not a video", encoding="utf-8")
-    for source, message in [("missing.mp4", "source not found: 'missing.mp4'"),
-                            ("notes.avi", "cannot open 'notes.avi' as a video"),
-                            ("http://127.0.0.1:9/cam.mjpg", "cannot open 'http://127.0.0.1:9/cam.mjpg'")]:
+    for source, message in [
+        ("missing.mp4", "source not found: 'missing.mp4'"),
+        ("notes.avi", "cannot open 'notes.avi' as a video"),
+        ("http://127.0.0.1:9/cam.mjpg", "cannot open 'http://127.0.0.1:9/cam.mjpg'"),
+    ]:
         proc = run_cli("run", "-i", source, cwd=tmp_path)
         assert proc.returncode == 1
         lines = stderr_lines(proc)
         assert len(lines) == 1, lines
-        assert lines[0].startswith("visioncast: error: ") and message in lines[0]
+        assert lines[0].startswith("visioncast: error: ")
+        assert message in lines[0]
 
 
 def test_bad_line_spec_is_a_one_line_error(data_dir: Path, tmp_path: Path) -> None:

@@ -19,9 +19,16 @@ from typing import Any
 from visioncast.errors import ConfigError
 
 _OPS: dict[str, Callable[[int, int], bool]] = {
-    ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt,
+    ">=": operator.ge,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    "<": operator.lt,
 }
-_EXPR = re.compile(r"^\s*(?P<neg>!)?\s*(?P<label>[^<>=!:]+?)\s*(?:(?P<op>>=|<=|==|!=|>|<)\s*(?P<k>-?\d+))?\s*$")
+_EXPR = re.compile(
+    r"^\s*(?P<neg>!)?\s*(?P<label>[^<>=!:]+?)\s*(?:(?P<op>>=|<=|==|!=|>|<)\s*(?P<k>-?\d+))?\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,9 @@ class Condition:
         expr, _, name = spec.partition(":")
         m = _EXPR.match(expr)
         if not m or (m["neg"] and m["op"]):
-            raise ConfigError(f"event must look like 'person', '!person' or 'person>=3', optionally ':name', "
-                              f"got {spec!r}")
+            raise ConfigError(
+                f"event must look like 'person', '!person' or 'person>=3', optionally ':name', got {spec!r}"
+            )
         label = m["label"].strip()
         op, k = ("==", 0) if m["neg"] else ((m["op"], int(m["k"])) if m["op"] else (">=", 1))
         text = f"{label}{op}{k}"
@@ -63,13 +71,20 @@ class StateWatcher:
         if now == self.active:
             return None
         self.active = now
-        return {"type": "state", "name": self.condition.name, "state": "begin" if now else "end",
-                "timestamp": round(timestamp_s, 3), "condition": self.condition.text}
+        return {
+            "type": "state",
+            "name": self.condition.name,
+            "state": "begin" if now else "end",
+            "timestamp": round(timestamp_s, 3),
+            "condition": self.condition.text,
+        }
 
 
 def describe_event(event: Mapping[str, Any]) -> str:
     """One human line: 'danger begin at 12.30 seconds' or 'person #3 left after 4.20 s (at 12.30 s)'."""
     if event.get("type") == "state":
         return f"{event['name']} {event['state']} at {event['timestamp']:.2f} seconds"
-    return (f"{event.get('label')} #{event.get('track_id')} left after {event.get('duration_s', 0):.2f} s "
-            f"(at {event.get('timestamp', 0):.2f} seconds)")
+    return (
+        f"{event.get('label')} #{event.get('track_id')} left after {event.get('duration_s', 0):.2f} s "
+        f"(at {event.get('timestamp', 0):.2f} seconds)"
+    )

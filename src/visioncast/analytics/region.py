@@ -1,6 +1,7 @@
 """Counting lines and occupancy zones configured by pixel coordinates, and their text syntax. Pure, no I/O.
 
-An object's position is the bottom-centre of its box (where a person stands). A **line** counts tracked objects
+An object's position is the bottom-centre of its box (where a person stands). A **line** counts tracked
+objects
 whose position moves from one side to the other while within the segment: ``in`` when crossing from the left
 of the direction (x1, y1) → (x2, y2) to its right (image coordinates, y down: for a line drawn left to right,
 ``in`` means moving downwards), ``out`` the other way. A **zone** is a polygon; its occupancy is the number of
@@ -33,8 +34,9 @@ def parse_points(text: str, *, kind: str, default_name: str) -> tuple[str, tuple
     try:
         values = [float(v) for v in coords.split(",") if v.strip()]
     except ValueError as exc:
-        raise ConfigError(f"{kind} must be comma-separated pixel numbers like 10,20,300,20[:name], "
-                          f"got {text!r}") from exc
+        raise ConfigError(
+            f"{kind} must be comma-separated pixel numbers like 10,20,300,20[:name], got {text!r}"
+        ) from exc
     need = 4 if kind == "line" else 6
     if len(values) % 2 or len(values) < need or (kind == "line" and len(values) != 4):
         form = "x1,y1,x2,y2" if kind == "line" else "at least three x,y points"
@@ -105,7 +107,9 @@ class ZoneCounter:
         return cls(name, pts)
 
     def update(self, dets: Detections) -> None:
-        self.occupancy = int(np.count_nonzero(points_in_polygon(anchors(dets), self.polygon))) if len(dets) else 0
+        self.occupancy = (
+            int(np.count_nonzero(points_in_polygon(anchors(dets), self.polygon))) if len(dets) else 0
+        )
 
 
 def points_in_polygon(points: np.ndarray, polygon: tuple[tuple[float, float], ...]) -> np.ndarray:

@@ -1,7 +1,8 @@
 """The statistics of a stream: counts, unique totals, dwell times, lines, zones and events. Pure, no I/O.
 
 :class:`Analytics` is fed one detect Result per frame (in frame order) with the frame's media time and returns
-the tracked Result, the statistics snapshot (:class:`StatsSnapshot`, the one schema of MQTT, the dashboard, JSON
+the tracked Result, the statistics snapshot (:class:`StatsSnapshot`, the one schema of MQTT, the dashboard,
+JSON
 lines and ``/api/v1/stats``) and the events of that frame. Same input → same output: no clocks, no randomness.
 The pipeline fills the run-time fields (fps, latency_ms, dropped) that analytics cannot know.
 
@@ -90,7 +91,9 @@ class Analytics:
         self._ended_s: list[float] = []
         self._last: StatsSnapshot | None = None
 
-    def update(self, result: Result, frame: int, timestamp_s: float) -> tuple[Result, StatsSnapshot, list[dict]]:
+    def update(
+        self, result: Result, frame: int, timestamp_s: float
+    ) -> tuple[Result, StatsSnapshot, list[dict]]:
         """Track, count and watch one frame's detect Result → (tracked result, snapshot, events)."""
         if result.detections is None:
             raise InputError("analytics needs detect results (boxes), got a classify result")
@@ -129,8 +132,15 @@ class Analytics:
             if seen is None:
                 continue
             self._ended_s.append(seen.duration_s)
-            events.append({"type": "track_left", "label": seen.label, "track_id": tid,
-                           "duration_s": round(seen.duration_s, 3), "timestamp": round(seen.last_s, 3)})
+            events.append(
+                {
+                    "type": "track_left",
+                    "label": seen.label,
+                    "track_id": tid,
+                    "duration_s": round(seen.duration_s, 3),
+                    "timestamp": round(seen.last_s, 3),
+                }
+            )
         return events
 
     def finish(self) -> list[dict[str, Any]]:
@@ -140,11 +150,19 @@ class Analytics:
     def _snapshot(self, frame: int, timestamp_s: float, counts: dict[str, int]) -> StatsSnapshot:
         durations = self._ended_s + [s.duration_s for s in self._seen.values()]
         return {
-            "schema_version": SCHEMA_VERSION, "source": self.source, "frame": frame,
-            "timestamp": round(timestamp_s, 3), "fps": 0.0, "latency_ms": 0.0, "dropped": 0,
-            "counts": counts, "totals": dict(sorted(self.totals.items())),
-            "dwell": {"average_s": round(sum(durations) / len(durations), 3) if durations else 0.0,
-                      "active": {str(t): round(s.duration_s, 3) for t, s in sorted(self._seen.items())}},
+            "schema_version": SCHEMA_VERSION,
+            "source": self.source,
+            "frame": frame,
+            "timestamp": round(timestamp_s, 3),
+            "fps": 0.0,
+            "latency_ms": 0.0,
+            "dropped": 0,
+            "counts": counts,
+            "totals": dict(sorted(self.totals.items())),
+            "dwell": {
+                "average_s": round(sum(durations) / len(durations), 3) if durations else 0.0,
+                "active": {str(t): round(s.duration_s, 3) for t, s in sorted(self._seen.items())},
+            },
             "lines": {line.name: line.counts() for line in self.lines},
             "zones": {zone.name: zone.occupancy for zone in self.zones},
         }
@@ -157,9 +175,20 @@ class Analytics:
 
 def empty_snapshot(source: str) -> StatsSnapshot:
     """The snapshot before any frame (all zero)."""
-    return {"schema_version": SCHEMA_VERSION, "source": source, "frame": 0, "timestamp": 0.0, "fps": 0.0,
-            "latency_ms": 0.0, "dropped": 0, "counts": {}, "totals": {},
-            "dwell": {"average_s": 0.0, "active": {}}, "lines": {}, "zones": {}}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "source": source,
+        "frame": 0,
+        "timestamp": 0.0,
+        "fps": 0.0,
+        "latency_ms": 0.0,
+        "dropped": 0,
+        "counts": {},
+        "totals": {},
+        "dwell": {"average_s": 0.0, "active": {}},
+        "lines": {},
+        "zones": {},
+    }
 
 
 def _check_unique(kind: str, names: list[str]) -> None:

@@ -62,14 +62,29 @@ class _Track:
     @classmethod
     def start(cls, box: np.ndarray, class_id: int, frame: int) -> _Track:
         m = _xyah(box)
-        std = np.array([2 * _STD_POS * m[3], 2 * _STD_POS * m[3], 1e-2, 2 * _STD_POS * m[3],
-                        10 * _STD_VEL * m[3], 10 * _STD_VEL * m[3], 1e-5, 10 * _STD_VEL * m[3]])
+        std = np.array(
+            [
+                2 * _STD_POS * m[3],
+                2 * _STD_POS * m[3],
+                1e-2,
+                2 * _STD_POS * m[3],
+                10 * _STD_VEL * m[3],
+                10 * _STD_VEL * m[3],
+                1e-5,
+                10 * _STD_VEL * m[3],
+            ]
+        )
         return cls(np.r_[m, np.zeros(4)], np.diag(std**2), class_id, first_frame=frame)
 
     def predict(self) -> None:
         h = self.mean[3]
-        q = np.diag(np.r_[[_STD_POS * h, _STD_POS * h, 1e-2, _STD_POS * h],
-                          [_STD_VEL * h, _STD_VEL * h, 1e-5, _STD_VEL * h]] ** 2)
+        q = np.diag(
+            np.r_[
+                [_STD_POS * h, _STD_POS * h, 1e-2, _STD_POS * h],
+                [_STD_VEL * h, _STD_VEL * h, 1e-5, _STD_VEL * h],
+            ]
+            ** 2
+        )
         f = np.eye(8)
         f[:4, 4:] = np.eye(4)
         self.mean = f @ self.mean
@@ -136,9 +151,11 @@ class ByteTracker:
                 self._tracks.append(_Track.start(dets.xyxy[i], int(dets.class_id[i]), self._frame))
         return dets.with_tracks(ids)
 
-    def _match(self, tracks: list[_Track], dets: Detections, idx: np.ndarray,
-               min_iou: float) -> tuple[dict[_Track, int], np.ndarray]:
-        """Hungarian matching on IoU (class-aware); returns {track: det index} and the unmatched det indices."""
+    def _match(
+        self, tracks: list[_Track], dets: Detections, idx: np.ndarray, min_iou: float
+    ) -> tuple[dict[_Track, int], np.ndarray]:
+        """Hungarian matching on IoU (class-aware); returns {track: det index} and the unmatched det
+        indices."""
         if not tracks or len(idx) == 0:
             return {}, idx
         boxes = np.array([t.xyxy() for t in tracks])

@@ -40,29 +40,56 @@ example: visioncast run -i CAM --mqtt mqtt://127.0.0.1:1883 --mqtt-preset people
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("run", help="run the edge pipeline: detect, track, count, publish, stream",
-                       description="Run the edge pipeline on an image, video, folder, camera or stream.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "run",
+        help="run the edge pipeline: detect, track, count, publish, stream",
+        description="Run the edge pipeline on an image, video, folder, camera or stream.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("-i", "--input", required=True, metavar="SOURCE", help="what to read (see below)")
     add_model_options(p)
     g = p.add_argument_group("outputs")
-    g.add_argument("--name", help="source name in stats, MQTT topics and the dashboard (default: from SOURCE)")
+    g.add_argument(
+        "--name", help="source name in stats, MQTT topics and the dashboard (default: from SOURCE)"
+    )
     g.add_argument("-o", "--output", metavar="OUT", help="annotated video (.mp4/.avi) or image (image input)")
-    g.add_argument("--jsonl", metavar="FILE", help="JSON lines of per-frame results, stats and events (- = stdout)")
-    g.add_argument("--mqtt", metavar="URL|off", help="publish stats and events to this broker "
-                   "(mqtt://[user:pass@]host[:port]); off = never (default: only with --mqtt-preset)")
-    g.add_argument("--mqtt-preset", choices=("siot", "people-counter"),
-                   help="topic layout; people-counter publishes person {count,total} and person/duration")
+    g.add_argument(
+        "--jsonl", metavar="FILE", help="JSON lines of per-frame results, stats and events (- = stdout)"
+    )
+    g.add_argument(
+        "--mqtt",
+        metavar="URL|off",
+        help="publish stats and events to this broker "
+        "(mqtt://[user:pass@]host[:port]); off = never (default: only with --mqtt-preset)",
+    )
+    g.add_argument(
+        "--mqtt-preset",
+        choices=("siot", "people-counter"),
+        help="topic layout; people-counter publishes person {count,total} and person/duration",
+    )
     g.add_argument("--serve", type=int, metavar="PORT", help="live dashboard with the MJPEG stream on PORT")
     g.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
     a = p.add_argument_group("pipeline")
     mode = a.add_mutually_exclusive_group()
-    mode.add_argument("--every-frame", dest="mode", action="store_const", const="every",
-                      help="process every frame (default for files)")
-    mode.add_argument("--latest-frame", dest="mode", action="store_const", const="latest",
-                      help="always the newest frame, skipping stale ones (default for cameras and streams)")
+    mode.add_argument(
+        "--every-frame",
+        dest="mode",
+        action="store_const",
+        const="every",
+        help="process every frame (default for files)",
+    )
+    mode.add_argument(
+        "--latest-frame",
+        dest="mode",
+        action="store_const",
+        const="latest",
+        help="always the newest frame, skipping stale ones (default for cameras and streams)",
+    )
     a.add_argument("--line", action="append", metavar="x1,y1,x2,y2[:NAME]", help="counting line (repeatable)")
-    a.add_argument("--zone", action="append", metavar="x,y,x,y,x,y…[:NAME]", help="occupancy zone (repeatable)")
+    a.add_argument(
+        "--zone", action="append", metavar="x,y,x,y,x,y…[:NAME]", help="occupancy zone (repeatable)"
+    )
     a.add_argument("--event", action="append", metavar="COND[:NAME]", help="state event (repeatable)")
     a.add_argument("--no-track", action="store_true", help="no tracking (no totals, dwell or line counts)")
     a.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
@@ -99,8 +126,12 @@ def _detector(cfg: Config, args: argparse.Namespace) -> Detector:
     model = load_model(args.model or cfg.models.detect, task="detect", **model_kwargs(cfg.models))
     if not isinstance(model, Detector):
         raise InputError("visioncast run needs a detection model")
-    model.options = model.options.merged(conf=cfg.models.conf, iou=cfg.models.iou, max_det=cfg.models.max_det,
-                                         classes=_classes(args.classes, model.labels))
+    model.options = model.options.merged(
+        conf=cfg.models.conf,
+        iou=cfg.models.iou,
+        max_det=cfg.models.max_det,
+        classes=_classes(args.classes, model.labels),
+    )
     return model
 
 
@@ -136,8 +167,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         sinks = _sinks(args, source, cfg)
         publishers = _publishers(args, cfg)
-        pipeline = open_pipeline(source, detector, cfg.pipeline, name=args.name, sinks=sinks,
-                                 publishers=publishers, max_frames=args.max_frames)
+        pipeline = open_pipeline(
+            source,
+            detector,
+            cfg.pipeline,
+            name=args.name,
+            sinks=sinks,
+            publishers=publishers,
+            max_frames=args.max_frames,
+        )
         if args.serve is not None:
             server = _serve(args, cfg, pipeline, sinks[-1])
         code = _run_with_progress(pipeline, args)
@@ -161,8 +199,10 @@ def _serve(args: argparse.Namespace, cfg: Config, pipeline: Pipeline, broadcaste
     entry = registry(app).attach(pipeline, broadcaster, stream_id="local", model=pipeline.detector.name)
     server = HttpServer(app, args.host, args.serve, workers=max(cfg.server.workers, 16))
     server.start_in_thread()
-    print(f"dashboard: {server.url}/streams/{entry.stream_id}  (MJPEG: {server.url}{entry.mjpeg_path})",
-          flush=True)
+    print(
+        f"dashboard: {server.url}/streams/{entry.stream_id}  (MJPEG: {server.url}{entry.mjpeg_path})",
+        flush=True,
+    )
     return server
 
 
@@ -219,8 +259,10 @@ class _StatusLine:
             return
         self._last = now
         counts = " ".join(f"{k} {v}" for k, v in stats["counts"].items()) or "nothing"
-        sys.stderr.write(f"\r{stats['fps']:5.1f} fps · {stats['latency_ms']:6.1f} ms · dropped "
-                         f"{stats['dropped']} · {counts}\x1b[K")
+        sys.stderr.write(
+            f"\r{stats['fps']:5.1f} fps · {stats['latency_ms']:6.1f} ms · dropped "
+            f"{stats['dropped']} · {counts}\x1b[K"
+        )
         sys.stderr.flush()
 
     def write(self, text: str) -> None:
@@ -236,9 +278,12 @@ def _summary(pipeline: Pipeline, stats: StatsSnapshot, args: argparse.Namespace)
     out = sys.stderr if args.jsonl == "-" else sys.stdout
     c = pipeline.counters()
     totals = ", ".join(f"{k} {v}" for k, v in stats["totals"].items()) or "none"
-    print(f"{c['frames_out']} frames · {stats['fps']:.1f} fps · dropped {pipeline.dropped} "
-          f"(stale {c['stale']}, bad {c['bad_frames']}, failed {c['failed']}, gaps {c['gaps']}) · "
-          f"unique: {totals}", file=out)
+    print(
+        f"{c['frames_out']} frames · {stats['fps']:.1f} fps · dropped {pipeline.dropped} "
+        f"(stale {c['stale']}, bad {c['bad_frames']}, failed {c['failed']}, gaps {c['gaps']}) · "
+        f"unique: {totals}",
+        file=out,
+    )
     for name, line in stats["lines"].items():
         print(f"line {name}: in {line['in']} out {line['out']}", file=out)
     for sink in pipeline.sinks:

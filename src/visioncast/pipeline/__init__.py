@@ -49,8 +49,15 @@ class FrameSink(Protocol):
 
     needs_image: bool
 
-    def write(self, frame: Frame, result: Result, *, annotated: np.ndarray | None, stats: StatsSnapshot,
-              events: list[dict[str, Any]]) -> None: ...
+    def write(
+        self,
+        frame: Frame,
+        result: Result,
+        *,
+        annotated: np.ndarray | None,
+        stats: StatsSnapshot,
+        events: list[dict[str, Any]],
+    ) -> None: ...
 
     def close(self) -> None: ...
 
@@ -121,10 +128,17 @@ class Pipeline:
     """One running stream. ``run()`` blocks until the source ends or ``stop()``; ``start()`` + ``join()`` for
     a background run. ``stats`` is the latest snapshot; ``counters()`` the run-time counters."""
 
-    def __init__(self, source: Source, detector: Detector, *, analytics: Analytics | None = None,
-                 sinks: Sequence[FrameSink] = (), publishers: Sequence[StatsPublisher] = (),
-                 options: PipelineOptions | None = None,
-                 on_frame: Callable[[StatsSnapshot, list[dict[str, Any]]], None] | None = None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        detector: Detector,
+        *,
+        analytics: Analytics | None = None,
+        sinks: Sequence[FrameSink] = (),
+        publishers: Sequence[StatsPublisher] = (),
+        options: PipelineOptions | None = None,
+        on_frame: Callable[[StatsSnapshot, list[dict[str, Any]]], None] | None = None,
+    ) -> None:
         self.source, self.detector = source, detector
         self.analytics = analytics or Analytics(source=source.name)
         self.sinks, self.publishers = list(sinks), list(publishers)
@@ -150,8 +164,12 @@ class Pipeline:
     def start(self) -> Pipeline:
         from visioncast.pipeline.infer import infer_loop  # noqa: PLC0415 — the stage module imports this one
 
-        stages = (("read", self._read_loop), ("infer", lambda: infer_loop(self)),
-                  ("post", self._post_loop), ("output", self._output_loop))
+        stages = (
+            ("read", self._read_loop),
+            ("infer", lambda: infer_loop(self)),
+            ("post", self._post_loop),
+            ("output", self._output_loop),
+        )
         for name, target in stages:
             t = threading.Thread(target=self._guard, args=(target,), name=f"visioncast-{name}", daemon=True)
             self._threads.append(t)
@@ -208,8 +226,13 @@ class Pipeline:
 
     def counters(self) -> dict[str, int]:
         """Run-time counters: frames in/out, stale (skipped in latest mode), failed, + the source's."""
-        return {"frames_in": self.frames_in, "frames_out": self.frames_out, "stale": self.stale,
-                "failed": self.failed, **self.source.counters()}
+        return {
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "stale": self.stale,
+            "failed": self.failed,
+            **self.source.counters(),
+        }
 
     @property
     def dropped(self) -> int:
@@ -218,7 +241,8 @@ class Pipeline:
 
     # -- stages --------------------------------------------------------------------------------------------
     def put(self, q: queue.Queue[Any], item: Any) -> None:
-        """Blocking put; after a fatal error it gives up when the queue stays full (its consumer may be gone)."""
+        """Blocking put; after a fatal error it gives up when the queue stays full (its consumer may be
+        gone)."""
         while True:
             try:
                 q.put(item, timeout=_POLL_S)
@@ -290,7 +314,9 @@ class Pipeline:
         dets = finish(det.decoder.decode(item.outputs or [], item.box, opts.conf), item.box, opts, det.labels)
         item.timings["postprocess"] = (time.perf_counter() - t0) * 1e3
         frame = item.frame
-        result = Result("detect", det.name, frame.width, frame.height, detections=dets, timings_ms=item.timings)
+        result = Result(
+            "detect", det.name, frame.width, frame.height, detections=dets, timings_ms=item.timings
+        )
         item.result, item.stats, item.events = self.analytics.update(result, frame.index, frame.timestamp_s)
         if self.draw:
             image = draw_result(frame.image, item.result)
@@ -316,8 +342,12 @@ class Pipeline:
         self._rate.add(now, now - item.t_read)
         if item.stats is None or item.result is None:  # cannot happen: _postprocess sets both
             return
-        stats = replace_stats(item.stats, fps=round(self._rate.fps, 2),
-                              latency_ms=round(self._rate.latency_ms, 1), dropped=self.dropped)
+        stats = replace_stats(
+            item.stats,
+            fps=round(self._rate.fps, 2),
+            latency_ms=round(self._rate.latency_ms, 1),
+            dropped=self.dropped,
+        )
         for sink in self.sinks:
             sink.write(item.frame, item.result, annotated=item.annotated, stats=stats, events=item.events)
         for pub in self.publishers:
@@ -339,5 +369,3 @@ def replace_stats(stats: StatsSnapshot, **changes: Any) -> StatsSnapshot:
     out = dict(stats)
     out.update(changes)
     return out  # type: ignore[return-value]
-
-

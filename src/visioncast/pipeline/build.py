@@ -1,4 +1,5 @@
-"""Assemble a pipeline from a source spec, a detector and the ``pipeline`` config section. I/O: opens the source.
+"""Assemble a pipeline from a source spec, a detector and the ``pipeline`` config section. I/O: opens the
+source.
 
 Shared by ``visioncast run`` and the server's ``POST /api/v1/streams`` so both read the same settings the same
 way: the analytics come from ``cfg.lines/zones/events``, the mode from ``cfg.mode`` unless overridden.
@@ -17,17 +18,26 @@ from visioncast.tasks.detect import Detector
 
 def analytics_for(cfg: PipelineConfig, source: str) -> Analytics:
     """The Analytics the config asks for (ConfigError naming a bad line/zone/event spec)."""
-    spec = AnalyticsSpec(lines=cfg.lines, zones=cfg.zones, events=cfg.events, track=cfg.track,
-                         lost_frames=cfg.lost_frames)
+    spec = AnalyticsSpec(
+        lines=cfg.lines, zones=cfg.zones, events=cfg.events, track=cfg.track, lost_frames=cfg.lost_frames
+    )
     return Analytics(spec, source=source)
 
 
-def open_pipeline(source: str | Source, detector: Detector, cfg: PipelineConfig, *, name: str | None = None,
-                  sinks: Sequence[FrameSink] = (), publishers: Sequence[StatsPublisher] = (),
-                  max_frames: int | None = None) -> Pipeline:
+def open_pipeline(
+    source: str | Source,
+    detector: Detector,
+    cfg: PipelineConfig,
+    *,
+    name: str | None = None,
+    sinks: Sequence[FrameSink] = (),
+    publishers: Sequence[StatsPublisher] = (),
+    max_frames: int | None = None,
+) -> Pipeline:
     """A ready (not started) Pipeline; the analytics are checked before the source opens."""
-    options = PipelineOptions(mode=cfg.mode, queue_size=cfg.queue_size, async_jobs=cfg.async_jobs,
-                              max_frames=max_frames)
+    options = PipelineOptions(
+        mode=cfg.mode, queue_size=cfg.queue_size, async_jobs=cfg.async_jobs, max_frames=max_frames
+    )
     analytics = analytics_for(cfg, name or "stream")
     src = open_source(source, fps=cfg.folder_fps) if isinstance(source, str) else source
     analytics.source = name or src.name

@@ -56,12 +56,21 @@ class StreamEntry:
         return "running" if self.pipeline.alive else "stopped"
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.stream_id, "name": self.pipeline.analytics.source, "source": self.source,
-                "model": self.model, "state": self.state, "mode": self.pipeline.mode,
-                "error": str(self.pipeline.error) if self.pipeline.error else None,
-                "started_at": round(self.started_at, 3), "mjpeg_url": self.mjpeg_path,
-                "stats_url": f"/api/v1/streams/{self.stream_id}/stats", "counters": self.pipeline.counters(),
-                "viewers": self.broadcaster.viewers, "stats": self.pipeline.stats}
+        return {
+            "id": self.stream_id,
+            "name": self.pipeline.analytics.source,
+            "source": self.source,
+            "model": self.model,
+            "state": self.state,
+            "mode": self.pipeline.mode,
+            "error": str(self.pipeline.error) if self.pipeline.error else None,
+            "started_at": round(self.started_at, 3),
+            "mjpeg_url": self.mjpeg_path,
+            "stats_url": f"/api/v1/streams/{self.stream_id}/stats",
+            "counters": self.pipeline.counters(),
+            "viewers": self.broadcaster.viewers,
+            "stats": self.pipeline.stats,
+        }
 
 
 class StreamRegistry:
@@ -73,8 +82,15 @@ class StreamRegistry:
         self._streams: dict[str, StreamEntry] = {}
         self._ids = itertools.count(1)
 
-    def attach(self, pipeline: Pipeline, broadcaster: MjpegBroadcaster, *, stream_id: str | None = None,
-               model: str = "", source: str | None = None) -> StreamEntry:
+    def attach(
+        self,
+        pipeline: Pipeline,
+        broadcaster: MjpegBroadcaster,
+        *,
+        stream_id: str | None = None,
+        model: str = "",
+        source: str | None = None,
+    ) -> StreamEntry:
         """Register a pipeline (already built, started or not) under ``stream_id`` (default: a new number)."""
         with self._lock:
             sid = stream_id or str(next(self._ids))
@@ -89,8 +105,14 @@ class StreamRegistry:
             raise TooLargeError(f"at most {self.cfg.max_streams} streams may run at once; stop one first")
         cfg = _stream_config(self.cfg, body)
         broadcaster = MjpegBroadcaster(quality=cfg.jpeg_quality)
-        pipeline = open_pipeline(str(body["source"]), detector, cfg, name=body.get("name") or None,
-                                 sinks=[broadcaster], publishers=publishers)
+        pipeline = open_pipeline(
+            str(body["source"]),
+            detector,
+            cfg,
+            name=body.get("name") or None,
+            sinks=[broadcaster],
+            publishers=publishers,
+        )
         entry = self.attach(pipeline, broadcaster, model=detector.name, source=str(body["source"]))
         pipeline.start()
         return entry
@@ -156,89 +178,181 @@ def _registry() -> StreamRegistry:
 
 
 # ---- API -----------------------------------------------------------------------------------------------
-STATS = Schema("StatsSnapshot", {
-    "type": "object", "required": ["schema_version", "source", "frame", "timestamp", "fps", "latency_ms",
-                                   "dropped", "counts", "totals", "dwell", "lines", "zones"],
-    "properties": {
-        "schema_version": {"const": 1}, "source": {"type": "string"}, "frame": {"type": "integer"},
-        "timestamp": {"type": "number", "description": "media seconds"}, "fps": {"type": "number"},
-        "latency_ms": {"type": "number"}, "dropped": {"type": "integer"},
-        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
-        "totals": {"type": "object", "additionalProperties": {"type": "integer"}},
-        "dwell": {"type": "object", "properties": {"average_s": {"type": "number"},
-                  "active": {"type": "object", "additionalProperties": {"type": "number"}}}},
-        "lines": {"type": "object", "additionalProperties": {
-            "type": "object", "properties": {"in": {"type": "integer"}, "out": {"type": "integer"}}}},
-        "zones": {"type": "object", "additionalProperties": {"type": "integer"}},
+STATS = Schema(
+    "StatsSnapshot",
+    {
+        "type": "object",
+        "required": [
+            "schema_version",
+            "source",
+            "frame",
+            "timestamp",
+            "fps",
+            "latency_ms",
+            "dropped",
+            "counts",
+            "totals",
+            "dwell",
+            "lines",
+            "zones",
+        ],
+        "properties": {
+            "schema_version": {"const": 1},
+            "source": {"type": "string"},
+            "frame": {"type": "integer"},
+            "timestamp": {"type": "number", "description": "media seconds"},
+            "fps": {"type": "number"},
+            "latency_ms": {"type": "number"},
+            "dropped": {"type": "integer"},
+            "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "totals": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "dwell": {
+                "type": "object",
+                "properties": {
+                    "average_s": {"type": "number"},
+                    "active": {"type": "object", "additionalProperties": {"type": "number"}},
+                },
+            },
+            "lines": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {"in": {"type": "integer"}, "out": {"type": "integer"}},
+                },
+            },
+            "zones": {"type": "object", "additionalProperties": {"type": "integer"}},
+        },
     },
-})
-STREAM = Schema("Stream", {"type": "object", "properties": {
-    "id": {"type": "string"}, "name": {"type": "string"}, "source": {"type": "string"},
-    "model": {"type": "string"}, "state": {"enum": ["running", "stopped", "failed"]},
-    "mode": {"enum": ["every", "latest"]}, "error": {"type": ["string", "null"]},
-    "mjpeg_url": {"type": "string"}, "stats_url": {"type": "string"}, "viewers": {"type": "integer"},
-    "counters": {"type": "object"}, "stats": STATS.ref, "started_at": {"type": "number"}}})
-STREAM_REQUEST = Schema("StreamRequest", {"type": "object", "required": ["source"], "properties": {
-    "source": {"type": "string", "description": "video path, folder, CAM/camera index, rtsp/http(s) URL"},
-    "model": {"type": "string", "description": "detection model name or .onnx path"},
-    "name": {"type": "string"}, "conf": {"type": "number", "minimum": 0, "maximum": 1},
-    "mode": {"enum": ["auto", "every", "latest"]},
-    "lines": {"type": "array", "items": {"type": "string"}, "description": "x1,y1,x2,y2[:name]"},
-    "zones": {"type": "array", "items": {"type": "string"}, "description": "x1,y1,x2,y2,x3,y3,...[:name]"},
-    "events": {"type": "array", "items": {"type": "string"}, "description": "person>=3[:name]"}}})
+)
+STREAM = Schema(
+    "Stream",
+    {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "source": {"type": "string"},
+            "model": {"type": "string"},
+            "state": {"enum": ["running", "stopped", "failed"]},
+            "mode": {"enum": ["every", "latest"]},
+            "error": {"type": ["string", "null"]},
+            "mjpeg_url": {"type": "string"},
+            "stats_url": {"type": "string"},
+            "viewers": {"type": "integer"},
+            "counters": {"type": "object"},
+            "stats": STATS.ref,
+            "started_at": {"type": "number"},
+        },
+    },
+)
+STREAM_REQUEST = Schema(
+    "StreamRequest",
+    {
+        "type": "object",
+        "required": ["source"],
+        "properties": {
+            "source": {
+                "type": "string",
+                "description": "video path, folder, CAM/camera index, rtsp/http(s) URL",
+            },
+            "model": {"type": "string", "description": "detection model name or .onnx path"},
+            "name": {"type": "string"},
+            "conf": {"type": "number", "minimum": 0, "maximum": 1},
+            "mode": {"enum": ["auto", "every", "latest"]},
+            "lines": {"type": "array", "items": {"type": "string"}, "description": "x1,y1,x2,y2[:name]"},
+            "zones": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "x1,y1,x2,y2,x3,y3,...[:name]",
+            },
+            "events": {"type": "array", "items": {"type": "string"}, "description": "person>=3[:name]"},
+        },
+    },
+)
 
 
 @api.post("/streams")
-@document("Start a pipeline on a source", tags=["streams"],
-          request_body={"required": True, "content": {"application/json": {"schema": STREAM_REQUEST}}},
-          responses={201: response("started", STREAM), 400: error("bad request or source cannot be opened"),
-                     413: error("too many streams running")})
+@document(
+    "Start a pipeline on a source",
+    tags=["streams"],
+    request_body={"required": True, "content": {"application/json": {"schema": STREAM_REQUEST}}},
+    responses={
+        201: response("started", STREAM),
+        400: error("bad request or source cannot be opened"),
+        413: error("too many streams running"),
+    },
+)
 def start_stream() -> tuple[Response, int]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise InputError("body must be a JSON object like {\"source\": \"video.mp4\"}")
+        raise InputError('body must be a JSON object like {"source": "video.mp4"}')
     svc = services()
     base = svc.detector(body.get("model") or None)
     conf = body.get("conf")
-    detector = Detector(base.runtime, base.decoder, base.labels, name=base.name,
-                        options=base.options.merged(conf=float(conf) if conf is not None else None))
+    detector = Detector(
+        base.runtime,
+        base.decoder,
+        base.labels,
+        name=base.name,
+        options=base.options.merged(conf=float(conf) if conf is not None else None),
+    )
     publishers = [s for s in svc.sinks if hasattr(s, "publish_stats")]
     entry = _registry().start(body, detector, publishers)
     return jsonify(entry.describe()), 201
 
 
 @api.get("/streams")
-@document("The streams this server runs or ran", tags=["streams"],
-          responses={200: response("the streams", {"type": "object", "properties": {
-              "streams": {"type": "array", "items": STREAM.ref}}})})
+@document(
+    "The streams this server runs or ran",
+    tags=["streams"],
+    responses={
+        200: response(
+            "the streams",
+            {"type": "object", "properties": {"streams": {"type": "array", "items": STREAM.ref}}},
+        )
+    },
+)
 def list_streams() -> Response:
     return jsonify({"streams": [e.describe() for e in _registry().list()]})
 
 
 @api.get("/streams/<stream_id>")
-@document("One stream", tags=["streams"], responses={200: response("the stream", STREAM), 404: error("no such stream")})
+@document(
+    "One stream",
+    tags=["streams"],
+    responses={200: response("the stream", STREAM), 404: error("no such stream")},
+)
 def get_stream(stream_id: str) -> Response:
     return jsonify(_registry().get(stream_id).describe())
 
 
 @api.delete("/streams/<stream_id>")
-@document("Stop a stream (outputs are finalised)", tags=["streams"],
-          responses={200: response("stopped", STREAM), 404: error("no such stream")})
+@document(
+    "Stop a stream (outputs are finalised)",
+    tags=["streams"],
+    responses={200: response("stopped", STREAM), 404: error("no such stream")},
+)
 def stop_stream(stream_id: str) -> Response:
     return jsonify(_registry().stop(stream_id).describe())
 
 
 @api.get("/streams/<stream_id>/stats")
-@document("The statistics snapshot of a stream", tags=["streams"],
-          responses={200: response("the latest snapshot", STATS), 404: error("no such stream")})
+@document(
+    "The statistics snapshot of a stream",
+    tags=["streams"],
+    responses={200: response("the latest snapshot", STATS), 404: error("no such stream")},
+)
 def stream_stats(stream_id: str) -> Response:
     return jsonify(_registry().get(stream_id).pipeline.stats)
 
 
 @api.get("/stats")
-@document("The statistics snapshot of the newest running stream", tags=["streams"],
-          parameters=[query("stream", {"type": "string"}, "stream id (default: the newest running)")],
-          responses={200: response("the latest snapshot", STATS), 404: error("no stream")})
+@document(
+    "The statistics snapshot of the newest running stream",
+    tags=["streams"],
+    parameters=[query("stream", {"type": "string"}, "stream id (default: the newest running)")],
+    responses={200: response("the latest snapshot", STATS), 404: error("no stream")},
+)
 def stats() -> Response:
     sid = request.args.get("stream")
     entry = _registry().get(sid) if sid else _registry().newest_running()
@@ -247,19 +361,35 @@ def stats() -> Response:
 
 
 @api.get("/streams/<stream_id>/mjpeg")
-@document("The annotated video as MJPEG (for <img src>), any number of viewers", tags=["streams"],
-          responses={200: response("multipart JPEG parts", {"type": "string", "format": "binary"},
-                                   media_type="multipart/x-mixed-replace"), 404: error("no such stream")})
+@document(
+    "The annotated video as MJPEG (for <img src>), any number of viewers",
+    tags=["streams"],
+    responses={
+        200: response(
+            "multipart JPEG parts",
+            {"type": "string", "format": "binary"},
+            media_type="multipart/x-mixed-replace",
+        ),
+        404: error("no such stream"),
+    },
+)
 def stream_mjpeg(stream_id: str) -> Response:
     entry = _registry().get(stream_id)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return Response(entry.broadcaster.stream(), mimetype=CONTENT_TYPE, headers=headers, direct_passthrough=True)
+    return Response(
+        entry.broadcaster.stream(), mimetype=CONTENT_TYPE, headers=headers, direct_passthrough=True
+    )
 
 
 @api.get("/streams/<stream_id>/frame.jpg")
-@document("The newest annotated frame as one JPEG", tags=["streams"],
-          responses={200: response("JPEG", {"type": "string", "format": "binary"}, media_type="image/jpeg"),
-                     404: error("no such stream or no frame yet")})
+@document(
+    "The newest annotated frame as one JPEG",
+    tags=["streams"],
+    responses={
+        200: response("JPEG", {"type": "string", "format": "binary"}, media_type="image/jpeg"),
+        404: error("no such stream or no frame yet"),
+    },
+)
 def stream_frame(stream_id: str) -> Response:
     jpeg, _ = _registry().get(stream_id).broadcaster.latest_jpeg()
     if not jpeg:
@@ -269,14 +399,21 @@ def stream_frame(stream_id: str) -> Response:
 
 # ---- pages ---------------------------------------------------------------------------------------------
 @pages.get("/streams")
-@document("Streams page: running pipelines and a form to start one", tags=["pages"],
-          responses={200: response("the page", media_type="text/html")})
+@document(
+    "Streams page: running pipelines and a form to start one",
+    tags=["pages"],
+    responses={200: response("the page", media_type="text/html")},
+)
 def page() -> str:
     return render_template("dashboard.html", stream_id=None)
 
 
 @pages.get("/streams/<stream_id>")
-@document("Live dashboard of one stream", tags=["pages"], responses={200: response("the page", media_type="text/html")})
+@document(
+    "Live dashboard of one stream",
+    tags=["pages"],
+    responses={200: response("the page", media_type="text/html")},
+)
 def dashboard(stream_id: str) -> str:
     return render_template("dashboard.html", stream_id=stream_id)
 

@@ -1,8 +1,10 @@
 """JSON lines of a run: one line per processed frame with its result, statistics and events. I/O: writes.
 
 Each line is ``{"result": <result payload with source, frame, timestamp>, "stats": <statistics snapshot>,
-"events": [...]}`` (schemas in docs/pipeline.md); end-of-stream events (tracks still present at the end) follow
-as one last line ``{"events": [...]}``. Lines are flushed as they are written, so ``tail -f`` follows a live run.
+"events": [...]}`` (schemas in docs/pipeline.md); end-of-stream events (tracks still present at the end)
+follow
+as one last line ``{"events": [...]}``. Lines are flushed as they are written, so ``tail -f`` follows a
+live run.
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ class JsonlSink:
         self._own = stream is None
         self.lines = 0
 
-    def write(self, frame: Frame, result: Result, *, stats: dict[str, Any], events: list[dict[str, Any]],
-              **_: Any) -> None:
-        payload = result_to_payload(result, source=stats["source"], frame=frame.index,
-                                    timestamp=round(frame.timestamp_s, 3))
+    def write(
+        self, frame: Frame, result: Result, *, stats: dict[str, Any], events: list[dict[str, Any]], **_: Any
+    ) -> None:
+        payload = result_to_payload(
+            result, source=stats["source"], frame=frame.index, timestamp=round(frame.timestamp_s, 3)
+        )
         self._line({"result": payload, "stats": stats, "events": events})
 
     def write_events(self, events: list[dict[str, Any]]) -> None:

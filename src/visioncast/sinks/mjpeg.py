@@ -2,7 +2,8 @@
 
 I/O: none by itself (the web server writes the bytes). A browser shows the stream with a plain
 ``<img src=...>``, which replaced ffserver for the seed's course project. The pipeline hands every annotated
-frame to :meth:`MjpegBroadcaster.write`, which only keeps a reference; a frame is JPEG-encoded once, by the first
+frame to :meth:`MjpegBroadcaster.write`, which only keeps a reference; a frame is JPEG-encoded once, by the
+first
 viewer that wants it, so there is no encoding cost without viewers. A slow viewer skips to the newest frame
 instead of queueing old ones (``skipped`` counts those frames).
 """
@@ -20,6 +21,7 @@ from visioncast.core.types import Frame, Result
 
 BOUNDARY = "frame"
 CONTENT_TYPE = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
+_PART_HEAD = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {{}}\r\n\r\n"
 
 
 class MjpegBroadcaster:
@@ -59,7 +61,9 @@ class MjpegBroadcaster:
     def _encode(self, image: np.ndarray) -> bytes:
         if image.shape[1] > self.max_width:
             scale = self.max_width / image.shape[1]
-            image = cv2.resize(image, (self.max_width, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+            image = cv2.resize(
+                image, (self.max_width, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA
+            )
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         return buf.tobytes() if ok else b""
 
@@ -82,8 +86,7 @@ class MjpegBroadcaster:
                 jpeg, seq = self.wait_newer(seq, idle_timeout_s)
                 if jpeg:
                     self.sent += 1
-                    yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
-                           .encode() + jpeg + b"\r\n")
+                    yield (_PART_HEAD.format(len(jpeg)).encode() + jpeg + b"\r\n")
         finally:
             with self._cond:
                 self.viewers -= 1

@@ -1,9 +1,10 @@
-"""Annotated output files: a video (mp4/avi) at the source's fps, or an image for an image source. I/O: writes.
+"""Annotated output files: a video (mp4/avi) at the source's fps, or an image for an image source. I/O:
+writes.
 
 The writer opens at the first frame (its size fixes the video's size; later frames of another size, e.g. after
-a stream reconnects at a new resolution, are resized to it). ``close()`` finalises the container, so a run
-stopped with Ctrl-C still leaves a playable file. Codecs: MPEG-4 Part 2 (``mp4v``) in .mp4, Motion-JPEG in .avi
-— both are in every OpenCV build and play in common players.
+a stream reconnects at a new resolution, are resized to it). ``close()`` finalises the container, so a
+run stopped with Ctrl-C still leaves a playable file. Codecs: MPEG-4 Part 2 (``mp4v``) in .mp4, Motion-JPEG
+in .avi — both are in every OpenCV build and play in common players.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ class VideoFileSink:
         suffix = self.path.suffix.lower()
         self.still = still
         if still and suffix not in IMAGE_SUFFIXES:
-            raise SinkError(f"output for an image source must be an image file ({', '.join(IMAGE_SUFFIXES)}), "
-                            f"got '{self.path.name}'")
+            raise SinkError(
+                f"output for an image source must be an image file ({', '.join(IMAGE_SUFFIXES)}), "
+                f"got '{self.path.name}'"
+            )
         if not still and suffix not in FOURCC:
             raise SinkError(f"video output must end in {', '.join(FOURCC)}, got '{self.path.name}'")
         if not self.path.parent.is_dir():

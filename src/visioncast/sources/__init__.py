@@ -53,8 +53,10 @@ def open_source(spec: str | int, *, fps: float = 1.0) -> Source:
         return CaptureSource(text)
     path = Path(text).expanduser()
     if not path.exists():
-        raise SourceError(f"source not found: '{text}' (expected an image, a video, a folder of images, "
-                          f"CAM or a camera index, or an rtsp/http(s) URL)")
+        raise SourceError(
+            f"source not found: '{text}' (expected an image, a video, a folder of images, "
+            f"CAM or a camera index, or an rtsp/http(s) URL)"
+        )
     if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
         return open_images(path, fps=fps)
     return open_video(path)

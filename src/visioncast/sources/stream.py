@@ -3,7 +3,8 @@
 One class for both, as norfair does. A live source never ends by itself: when reading fails it is *lost*, the
 capture is released and reopened with exponential backoff (``backoff_s`` doubling up to ``max_backoff_s``);
 every loss is counted in ``gaps`` and each successful reopen in ``reconnects``. A frame that arrives empty or
-malformed is counted in ``bad_frames`` and skipped. Media time of a live frame = seconds since the source opened
+malformed is counted in ``bad_frames`` and skipped. Media time of a live frame = seconds since the source
+opened
 (monotonic clock), so events and dwell times stay meaningful across reconnects.
 """
 
@@ -36,9 +37,17 @@ class CaptureSource:
     live = True
     frame_count: int | None = None
 
-    def __init__(self, spec: int | str, *, name: str | None = None, open_timeout_s: float = 10.0,
-                 read_timeout_s: float = 5.0, backoff_s: float = 0.5, max_backoff_s: float = 8.0,
-                 max_retries: int | None = None) -> None:
+    def __init__(
+        self,
+        spec: int | str,
+        *,
+        name: str | None = None,
+        open_timeout_s: float = 10.0,
+        read_timeout_s: float = 5.0,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 8.0,
+        max_retries: int | None = None,
+    ) -> None:
         self.spec = spec
         self.name = name or (f"camera{spec}" if isinstance(spec, int) else str(spec).split("?")[0])
         self.open_timeout_s, self.read_timeout_s = open_timeout_s, read_timeout_s
@@ -47,16 +56,22 @@ class CaptureSource:
         self._stop = threading.Event()
         self._cap = self._open()
         if self._cap is None:
-            raise SourceError(f"cannot open {_describe(spec)}: OpenCV could not read from it "
-                              f"(check the device index or URL, and that the stream is running)")
+            raise SourceError(
+                f"cannot open {_describe(spec)}: OpenCV could not read from it "
+                f"(check the device index or URL, and that the stream is running)"
+            )
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         if not 0.5 <= self.fps <= 240:
             self.fps = 25.0
         self._t0 = time.monotonic()
 
     def _open(self) -> cv2.VideoCapture | None:
-        ms = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.open_timeout_s * 1000),
-              cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.read_timeout_s * 1000)]
+        ms = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            int(self.open_timeout_s * 1000),
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            int(self.read_timeout_s * 1000),
+        ]
         try:
             if isinstance(self.spec, int):
                 cap = cv2.VideoCapture(self.spec)

@@ -8,12 +8,15 @@ import pytest
 from visioncast.analytics import Analytics, AnalyticsSpec, ByteTracker, Condition, LineCounter, ZoneCounter
 from visioncast.analytics.event import StateWatcher, describe_event
 from visioncast.analytics.region import points_in_polygon
-from visioncast.core.types import Detections, Result
+from visioncast.core.types import Classification, Detections, Result
 from visioncast.errors import ConfigError, InputError
 
 
-def make_detections(boxes: list[tuple[float, float, float, float]], labels: list[str] | None = None,
-                    scores: list[float] | None = None) -> Detections:
+def make_detections(
+    boxes: list[tuple[float, float, float, float]],
+    labels: list[str] | None = None,
+    scores: list[float] | None = None,
+) -> Detections:
     labels = labels or ["person"] * len(boxes)
     ids = [0 if label == "person" else 2 for label in labels]
     return Detections(np.array(boxes, np.float32).reshape(-1, 4), ids, scores or [0.9] * len(boxes), labels)
@@ -62,12 +65,15 @@ def test_tracker_does_not_continue_a_track_of_another_class() -> None:
     assert out.track_id.tolist() == [-1]
 
 
-@pytest.mark.parametrize(("ys", "expected"), [
-    ([100, 140, 180, 220], {"in": 1, "out": 0}),     # moving down across y=160: in
-    ([220, 180, 140, 100], {"in": 0, "out": 1}),     # moving up: out
-    ([100, 170, 150, 170], {"in": 2, "out": 1}),     # back and forth: every crossing counts
-    ([100, 120, 140, 150], {"in": 0, "out": 0}),     # never crosses
-])
+@pytest.mark.parametrize(
+    ("ys", "expected"),
+    [
+        ([100, 140, 180, 220], {"in": 1, "out": 0}),  # moving down across y=160: in
+        ([220, 180, 140, 100], {"in": 0, "out": 1}),  # moving up: out
+        ([100, 170, 150, 170], {"in": 2, "out": 1}),  # back and forth: every crossing counts
+        ([100, 120, 140, 150], {"in": 0, "out": 0}),  # never crosses
+    ],
+)
 def test_line_counts_crossings_by_direction(ys: list[float], expected: dict[str, int]) -> None:
     line = LineCounter.from_spec("0,160,640,160:door")
     for y in ys:
@@ -89,7 +95,11 @@ def test_zone_occupancy_uses_the_bottom_centre() -> None:
     zone.update(make_detections([walker(100, 150), walker(100, 260), walker(300, 150)]))
     assert (zone.name, zone.occupancy) == ("queue", 1)
     square = ((0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0))
-    assert points_in_polygon(np.array([[5, 5], [15, 5], [-1, 5]], float), square).tolist() == [True, False, False]
+    assert points_in_polygon(np.array([[5, 5], [15, 5], [-1, 5]], float), square).tolist() == [
+        True,
+        False,
+        False,
+    ]
 
 
 @pytest.mark.parametrize("spec", ["1,2,3", "1,2,3,4,5,6", "a,b,c,d", ""])
@@ -98,14 +108,17 @@ def test_bad_line_specs_name_the_expected_form(spec: str) -> None:
         LineCounter.from_spec(spec)
 
 
-@pytest.mark.parametrize(("spec", "name", "counts", "holds"), [
-    ("person", "person>=1", {"person": 1}, True),
-    ("!person:empty", "empty", {}, True),
-    ("!person", "person==0", {"person": 2}, False),
-    ("person>=3:danger", "danger", {"person": 3}, True),
-    ("person >= 3", "person>=3", {"person": 2}, False),
-    ("car<2", "car<2", {"car": 1}, True),
-])
+@pytest.mark.parametrize(
+    ("spec", "name", "counts", "holds"),
+    [
+        ("person", "person>=1", {"person": 1}, True),
+        ("!person:empty", "empty", {}, True),
+        ("!person", "person==0", {"person": 2}, False),
+        ("person>=3:danger", "danger", {"person": 3}, True),
+        ("person >= 3", "person>=3", {"person": 2}, False),
+        ("car<2", "car<2", {"car": 1}, True),
+    ],
+)
 def test_conditions(spec: str, name: str, counts: dict[str, int], holds: bool) -> None:
     cond = Condition.parse(spec)
     assert cond.name == name
@@ -127,8 +140,15 @@ def test_state_watcher_emits_begin_and_end_with_media_time() -> None:
 
 
 def test_analytics_totals_dwell_lines_and_track_left_events() -> None:
-    an = Analytics(AnalyticsSpec(lines=("0,160,640,160:door",), zones=("0,0,640,0,640,480,0,480",),
-                                 events=("person>=2:pair",), lost_frames=2), source="cam")
+    an = Analytics(
+        AnalyticsSpec(
+            lines=("0,160,640,160:door",),
+            zones=("0,0,640,0,640,480,0,480",),
+            events=("person>=2:pair",),
+            lost_frames=2,
+        ),
+        source="cam",
+    )
     events_all = []
     for f in range(10):
         boxes = [walker(100, 100 + 10 * f)] + ([walker(400, 300)] if f < 5 else [])
@@ -139,7 +159,9 @@ def test_analytics_totals_dwell_lines_and_track_left_events() -> None:
     assert stats["lines"] == {"door": {"in": 1, "out": 0}}
     assert stats["zones"] == {"zone1": 1}
     left = [e for e in events_all if e["type"] == "track_left"]
-    assert left == [{"type": "track_left", "label": "person", "track_id": 2, "duration_s": 1.5, "timestamp": 2.0}]
+    assert left == [
+        {"type": "track_left", "label": "person", "track_id": 2, "duration_s": 1.5, "timestamp": 2.0}
+    ]
     states = [(e["state"], e["timestamp"]) for e in events_all if e["type"] == "state"]
     assert states == [("begin", 0.0), ("end", 2.5)]
     assert stats["dwell"]["active"] == {"1": 4.0}
@@ -149,9 +171,9 @@ def test_analytics_totals_dwell_lines_and_track_left_events() -> None:
 
 
 def test_analytics_refuses_classify_results_and_duplicate_names() -> None:
-    from visioncast.core.types import Classification
-
     with pytest.raises(InputError, match="detect results"):
-        Analytics().update(Result("classify", "m", 2, 2, classification=Classification([0], [1.0], ["a"])), 0, 0)
+        Analytics().update(
+            Result("classify", "m", 2, 2, classification=Classification([0], [1.0], ["a"])), 0, 0
+        )
     with pytest.raises(ConfigError, match="line names must be unique"):
         Analytics(AnalyticsSpec(lines=("0,0,1,1:a", "0,0,2,2:a")))

@@ -34,11 +34,14 @@ def test_gray_png_becomes_three_channels():
     assert decode_image(encode(".png", np.full((4, 4), 9, np.uint8))).shape == (4, 4, 3)
 
 
-@pytest.mark.parametrize(("data", "error", "message"), [
-    (b"", InputError, "upload is empty"),
-    (b"hello, world", UnsupportedMediaError, "upload must be a JPEG/PNG/BMP/WebP/TIFF image, got text"),
-    (b"\x00\x01\x02\xff" * 10, UnsupportedMediaError, "got unrecognised binary data"),
-])
+@pytest.mark.parametrize(
+    ("data", "error", "message"),
+    [
+        (b"", InputError, "upload is empty"),
+        (b"hello, world", UnsupportedMediaError, "upload must be a JPEG/PNG/BMP/WebP/TIFF image, got text"),
+        (b"\x00\x01\x02\xff" * 10, UnsupportedMediaError, "got unrecognised binary data"),
+    ],
+)
 def test_bad_bytes(data, error, message):
     with pytest.raises(error, match=message):
         decode_image(data, name="upload")

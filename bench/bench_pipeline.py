@@ -1,0 +1,201 @@
+"""End-to-end FPS of the edge pipeline on a video, side by side in one process.
+
+For each model (YOLOX-nano, the ultralytics YOLOv8n ONNX export) and engine it measures, on the same frames:
+
+* **pipeline** — visioncast's threaded pipeline (decode ‖ inference ‖ NMS + tracking + counting), every frame;
+* **naive** — one thread: read a frame, ``detector.detect``, tracking + counting, next frame;
+* **model-only** — the runtime's own async throughput on one preprocessed frame (onnxruntime: back-to-back
+  ``run`` calls, each using every intra-op thread; OpenVINO: its async infer queue, optimal request count);
+* **ultralytics** — ``YOLO(onnx).predict(video, stream=True)`` (its own decode, letterbox, ORT, NMS), when
+  ultralytics is importable (benchmark-only environment; never a visioncast dependency).
+
+Rounds alternate the contenders and the median is kept, because the machine is shared: absolute FPS move with
+the neighbours' load, the ratios measured side by side move much less. Usage::
+
+    python bench/bench_pipeline.py [VIDEO] [--frames 300] [--rounds 3] [--engines onnxruntime,openvino]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from visioncast.analytics import Analytics
+from visioncast.config import PipelineConfig
+from visioncast.models import load_model
+from visioncast.pipeline.build import open_pipeline
+from visioncast.tasks import Detector
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_VIDEO = HERE.parents[1] / "shared" / "media" / "vtest.avi"
+YOLOV8N = HERE.parents[1] / "shared" / "models" / "yolov8n_int8dyn_640_coco.onnx"
+
+
+def read_frames(path: Path, limit: int) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < limit:
+        ok, image = cap.read()
+        if not ok:
+            break
+        frames.append(image)
+    cap.release()
+    return frames
+
+
+def clip_file(path: Path, frames: int, out: Path) -> Path:
+    """The first ``frames`` frames of ``path`` as an MJPG .avi (every contender decodes the same file)."""
+    images = read_frames(path, frames)
+    h, w = images[0].shape[:2]
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"MJPG"), 10, (w, h))
+    for image in images:
+        writer.write(image)
+    writer.release()
+    return out
+
+
+def fps_pipeline(detector: Detector, video: Path) -> float:
+    pipeline = open_pipeline(str(video), detector, PipelineConfig(mode="every"), name="bench")
+    t0 = time.perf_counter()
+    pipeline.run()
+    return pipeline.frames_out / (time.perf_counter() - t0)
+
+
+def fps_naive(detector: Detector, video: Path) -> float:
+    cap = cv2.VideoCapture(str(video))
+    analytics = Analytics(source="bench")
+    n, t0 = 0, time.perf_counter()
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        analytics.update(detector.detect(image), n, n / 10)
+        n += 1
+    cap.release()
+    return n / (time.perf_counter() - t0)
+
+
+def fps_model_only(detector: Detector, video: Path, count: int) -> float:
+    feeds, _ = detector.decoder.prepare(read_frames(video, 1)[0])
+    runtime = detector.runtime
+    if getattr(runtime, "engine", "") == "openvino":
+        with runtime.open_async(0, lambda outputs, userdata: None) as jobs:  # type: ignore[attr-defined]
+            t0 = time.perf_counter()
+            for i in range(count):
+                jobs.submit(feeds, i)
+            jobs.wait_all()
+            return count / (time.perf_counter() - t0)
+    runtime.run(feeds)
+    t0 = time.perf_counter()
+    for _ in range(count):
+        runtime.run(feeds)
+    return count / (time.perf_counter() - t0)
+
+
+def fps_ultralytics(model_path: Path, video: Path) -> float | None:
+    try:
+        from ultralytics import YOLO  # noqa: PLC0415 — benchmark-only environment
+    except ImportError:
+        return None
+    model = YOLO(str(model_path), task="detect")
+    next(iter(model.predict(str(video), stream=True, imgsz=640, device="cpu", verbose=False)))  # warm up
+    t0 = time.perf_counter()
+    n = sum(1 for _ in model.predict(str(video), stream=True, imgsz=640, device="cpu", verbose=False))
+    return n / (time.perf_counter() - t0)
+
+
+def measure(
+    name: str, *, detector: Detector, video: Path, frames: int, rounds: int, onnx: Path | None
+) -> dict[str, float | None]:
+    contenders: dict[str, Callable[[], float | None]] = {
+        "pipeline": lambda: fps_pipeline(detector, video),
+        "naive": lambda: fps_naive(detector, video),
+        "model-only": lambda: fps_model_only(detector, video, frames),
+    }
+    if onnx is not None and detector.runtime.engine == "onnxruntime":
+        contenders["ultralytics"] = lambda: fps_ultralytics(onnx, video)
+    got: dict[str, list[float]] = {k: [] for k in contenders}
+    for r in range(rounds):
+        order = list(contenders) if r % 2 == 0 else list(reversed(contenders))
+        for key in order:
+            value = contenders[key]()
+            if value is not None:
+                got[key].append(value)
+        print(
+            f"  {name} round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in got.items() if v),
+            file=sys.stderr,
+            flush=True,
+        )
+    return {k: (statistics.median(v) if v else None) for k, v in got.items()}
+
+
+def ratio(a: float | None, b: float | None, pct: bool = False) -> str:
+    if a is None or b is None or b == 0:
+        return "–"
+    return f"{100 * a / b:.0f} %" if pct else f"{a / b:.2f}×"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("video", nargs="?", type=Path, default=DEFAULT_VIDEO)
+    p.add_argument("--frames", type=int, default=300, help="frames of the video to use (default 300)")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--engines", default="onnxruntime,openvino")
+    p.add_argument("--yolov8n", type=Path, default=YOLOV8N)
+    args = p.parse_args(argv)
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as tmp:
+        video = clip_file(args.video, args.frames, Path(tmp) / "bench.avi")
+        models = [("yolox-nano", "yolox-nano", None)]
+        if args.yolov8n.is_file():
+            models.append(("yolov8n int8", str(args.yolov8n), args.yolov8n))
+        rows = []
+        for (label, ref, onnx), engine in itertools.product(models, args.engines.split(",")):
+            detector = load_model(ref, task="detect", engine=engine)
+            assert isinstance(detector, Detector)
+            rows.append(
+                (
+                    label,
+                    engine,
+                    measure(
+                        f"{label}/{engine}",
+                        detector=detector,
+                        video=video,
+                        frames=args.frames,
+                        rounds=args.rounds,
+                        onnx=onnx,
+                    ),
+                )
+            )
+    print(
+        f"\nvideo: {args.video.name}, first {args.frames} frames; "
+        f"median of {args.rounds} alternating rounds\n"
+    )
+    print(
+        "| model | engine | pipeline FPS | naive loop FPS | model-only FPS | ultralytics predict FPS "
+        "| pipeline / model-only | pipeline / naive | pipeline / ultralytics |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, engine, m in rows:
+        cells = [
+            f"{m[k]:.1f}" if m.get(k) is not None else "–"
+            for k in ("pipeline", "naive", "model-only", "ultralytics")
+        ]
+        print(
+            f"| {label} | {engine} | {' | '.join(cells)} | {ratio(m['pipeline'], m['model-only'], True)} | "
+            f"{ratio(m['pipeline'], m['naive'])} | {ratio(m['pipeline'], m.get('ultralytics'))} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

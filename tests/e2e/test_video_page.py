@@ -57,8 +57,8 @@ def test_upload_play_pause_and_save_as_avi(page: Any, live_server: Any, data_dir
     upload(page, live_server.url, data_dir / CLIP)
     page.wait_for_function("document.getElementById('upload-progress').value === 1")
     assert int(page.get_attribute("#upload-progress", "data-events")) >= 1
-    assert "job=" in page.url
     page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 3")
+    assert "job=" in page.url
     now = view(page)
     assert now["boxes"] > 0
     assert page.evaluate(COUNT_PERSON_PIXELS, list(PERSON_RGB)) > 100  # person boxes drawn on the frame

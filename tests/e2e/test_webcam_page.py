@@ -4,6 +4,7 @@ a clear message when the camera is denied."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,9 +15,8 @@ import pytest
 
 from visioncast.sources.video import open_video
 
-CHROMIUM = Path("/usr/bin/chromium")
-FAKE_CAMERA_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--use-fake-device-for-media-stream"]
+CHROMIUM = Path(os.environ.get("VISIONCAST_CHROMIUM", "/usr/bin/chromium"))  # as tests/e2e/conftest.py
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TIMEOUT_MS = 10_000
 # Counts requests to the detect API in flight at once, to check only one frame is ever on its way.
 COUNT_IN_FLIGHT = """
@@ -40,20 +40,17 @@ def write_mjpeg(path: Path, source: Path, size: tuple[int, int]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def camera_browser(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Any]:
-    """Chromium whose camera is the test clip at 640×480 (permission still asked per context)."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need Chromium at {CHROMIUM}")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need 'playwright'")
+def camera_browser(browser: Any, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Any]:
+    """A second Chromium (same Playwright driver as ``browser``) whose camera is the test clip at 640×480;
+    the camera permission is still asked per context."""
     clip = write_mjpeg(tmp_path_factory.mktemp("camera") / "camera.mjpeg", data_dir / "vtest_clip.mp4",
                        (640, 480))
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM),
-                                     args=[*FAKE_CAMERA_ARGS, f"--use-file-for-fake-video-capture={clip}"])
-        try:
-            yield browser
-        finally:
-            browser.close()
+    args = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}"]
+    camera = browser.browser_type.launch(executable_path=str(CHROMIUM), args=args)
+    try:
+        yield camera
+    finally:
+        camera.close()
 
 
 def open_page(browser: Any, url: str, *, camera: bool) -> Any:

@@ -21,6 +21,13 @@ import pytest
 WAIT_S = 10.0
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def wait_port(port: int, timeout_s: float = WAIT_S) -> None:
     """Wait until 127.0.0.1:port accepts TCP connections."""
     deadline = time.monotonic() + timeout_s

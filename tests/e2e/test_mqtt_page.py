@@ -3,7 +3,6 @@ closed port, and the settings survive an app restart (they live in the data dir,
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from mqtt_peers import free_port
 from visioncast import config
 from visioncast.broker import open_broker
 from visioncast.config import BrokerConfig
@@ -18,12 +18,6 @@ from visioncast.server import create_app
 from visioncast.server.wsgi import HttpServer
 
 USER, PASSWORD = "board", "pw-for-page"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

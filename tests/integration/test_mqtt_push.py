@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 from jsonschema import validate
 
-from conftest import free_port
-from mqtt_peers import Subscriber, login_result, mosquitto
+from mqtt_peers import Subscriber, free_port, login_result, mosquitto
 from visioncast import config
 from visioncast.broker import BrokerHandle, open_broker
 from visioncast.config import BrokerConfig, MqttConfig

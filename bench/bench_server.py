@@ -18,6 +18,7 @@ median round is reported. Prints a Markdown table and the two target figures; as
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -34,6 +35,7 @@ import cv2
 import numpy as np
 
 from visioncast import config
+from visioncast.cli.serve import show_requests
 from visioncast.server import create_app
 from visioncast.server.health import warm_up
 from visioncast.server.wsgi import HttpServer
@@ -130,12 +132,14 @@ def main() -> None:
         return
 
     body = make_jpeg()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         body_file = str(Path(tmp) / "body.jpg")
         Path(body_file).write_bytes(body)
         cfg = config.load(env={}, overrides={"data_dir": tmp, "server.workers": args.workers})
         app = create_app(cfg)
         warm_up(app)
+        devnull = stack.enter_context(open(os.devnull, "w", encoding="utf-8"))
+        show_requests(devnull)  # the access log line `visioncast serve` prints, formatted and written
         detector = app.extensions["visioncast"].detector()
         image = decode_image(body)
         decode = [stats(*hammer(lambda: lambda: decode_image(body), 1, 1.0))[0] for _ in range(args.rounds)]

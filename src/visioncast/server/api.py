@@ -12,6 +12,7 @@ OpenAPI) into the app: it is the one line in ``server/app.py``.
 from __future__ import annotations
 
 import base64
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,9 @@ def summarize(result: Result) -> str:
     if dets is None or len(dets) == 0:
         return "nothing detected"
     counts = Counter(dets.labels)
-    best = {label: float(dets.score[i]) for i, label in reversed(list(enumerate(dets.labels)))}
+    best: dict[str, float] = {}
+    for label, score in zip(dets.labels, dets.score.tolist(), strict=True):
+        best[label] = max(score, best.get(label, 0.0))
     return ", ".join(f"{label}×{n}" if n > 1 else f"{label} {best[label]:.2f}" for label, n in counts.items())
 
 
@@ -97,7 +100,8 @@ def _answer(result: Result, image: np.ndarray, *, source: str, render: str | Non
     """Publish, count and answer ``result`` (+ the rendered image when asked)."""
     services().publish(result, source=source, frame=Frame(image, 0, 0.0, source))
     metrics.metrics_of(current_app).observe_result(result)
-    g.visioncast_summary = summarize(result)
+    if metrics.access_log.isEnabledFor(logging.INFO):  # the summary only ends the access log line
+        g.visioncast_summary = summarize(result)
     extra: dict[str, Any] = {}
     if render is not None:
         jpeg = _encode_jpeg(draw_result(image, result))

@@ -88,7 +88,10 @@ class Metrics:
 
 def metrics_of(app: Flask) -> Metrics:
     """The Metrics of ``app``, created on first use (so features may register in any order)."""
-    return app.extensions.setdefault(EXTENSION, Metrics())
+    metrics = app.extensions.get(EXTENSION)
+    if metrics is None:
+        metrics = app.extensions[EXTENSION] = Metrics()
+    return metrics  # type: ignore[no-any-return,unused-ignore]
 
 
 def _start() -> None:
@@ -104,6 +107,8 @@ def _finish(app: Flask, resp: Response) -> Response:
         body = resp.get_json(silent=True) if resp.is_json else None
         kind = body.get("error") if isinstance(body, dict) else None
         metrics.errors.labels(str(kind or resp.status_code)).inc()
+    if not access_log.isEnabledFor(logging.INFO):
+        return resp
     summary = g.get("visioncast_summary", "")
     access_log.info("%s %s %s %d %.1f ms%s", request.remote_addr or "-", request.method, request.full_path
                     .rstrip("?"), resp.status_code, latency_s * 1000, f"  {summary}" if summary else "")

@@ -1,6 +1,6 @@
 """MQTT of the pipeline through a real Mosquitto: the people-counter preset's ``person`` {count, total}
-follows
-the statistics snapshots and ``person/duration`` {duration} follows the persons' ``track_left`` events."""
+follows the statistics snapshots and ``person/duration`` {duration} follows the persons' ``track_left``
+events."""
 
 from __future__ import annotations
 

@@ -1,14 +1,13 @@
 """Counting lines and occupancy zones configured by pixel coordinates, and their text syntax. Pure, no I/O.
 
 An object's position is the bottom-centre of its box (where a person stands). A **line** counts tracked
-objects
-whose position moves from one side to the other while within the segment: ``in`` when crossing from the left
-of the direction (x1, y1) → (x2, y2) to its right (image coordinates, y down: for a line drawn left to right,
-``in`` means moving downwards), ``out`` the other way. A **zone** is a polygon; its occupancy is the number of
-detections standing inside it in the current frame.
+objects whose position moves from one side to the other while within the segment: ``in`` when crossing from
+the left of the direction (x1, y1) → (x2, y2) to its right (image coordinates, y down: for a line drawn left
+to right, ``in`` means moving downwards), ``out`` the other way. A **zone** is a polygon; its occupancy is the
+number of detections standing inside it in the current frame.
 
-Syntax (CLI flags and TOML lists): ``x1,y1,x2,y2[:NAME]`` for a line, ``x1,y1,x2,y2,x3,y3,...[:NAME]`` for
-a zone (three points or more). Names default to ``line1``, ``zone1``… in order.
+Syntax (CLI flags and TOML lists): ``x1,y1,x2,y2[:NAME]`` for a line, ``x1,y1,x2,y2,x3,y3,...[:NAME]`` for a
+zone (three points or more). Names default to ``line1``, ``zone1``… in order.
 """
 
 from __future__ import annotations

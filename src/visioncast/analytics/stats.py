@@ -2,9 +2,8 @@
 
 :class:`Analytics` is fed one detect Result per frame (in frame order) with the frame's media time and returns
 the tracked Result, the statistics snapshot (:class:`StatsSnapshot`, the one schema of MQTT, the dashboard,
-JSON
-lines and ``/api/v1/stats``) and the events of that frame. Same input → same output: no clocks, no randomness.
-The pipeline fills the run-time fields (fps, latency_ms, dropped) that analytics cannot know.
+JSON lines and ``/api/v1/stats``) and the events of that frame. Same input → same output: no clocks, no
+randomness. The pipeline fills the run-time fields (fps, latency_ms, dropped) that analytics cannot know.
 
 * ``counts``: detections per label in this frame (tracked or not);
 * ``totals``: unique confirmed tracks per label since the start;
@@ -102,7 +101,8 @@ class Analytics:
         if self.tracker is not None:
             dets = self.tracker.update(dets)
             events += self._end_tracks(self.tracker.ended)
-            self._see(dets.track_id.tolist(), dets.labels, timestamp_s)
+            ids = dets.track_id.tolist() if dets.track_id is not None else []
+            self._see(ids, dets.labels, timestamp_s)
             for line in self.lines:
                 line.update(dets)
                 line.forget(self.tracker.ended)

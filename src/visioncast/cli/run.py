@@ -39,7 +39,7 @@ example: visioncast run -i CAM --mqtt mqtt://127.0.0.1:1883 --mqtt-preset people
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     p = sub.add_parser(
         "run",
         help="run the edge pipeline: detect, track, count, publish, stream",

@@ -170,7 +170,8 @@ def _stream_config(base: PipelineConfig, body: dict[str, Any]) -> PipelineConfig
 
 def registry(app: Flask) -> StreamRegistry:
     """The app's stream registry."""
-    return app.extensions[EXTENSION]  # type: ignore[no-any-return]
+    reg: StreamRegistry = app.extensions[EXTENSION]
+    return reg
 
 
 def _registry() -> StreamRegistry:

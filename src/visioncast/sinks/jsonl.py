@@ -2,8 +2,7 @@
 
 Each line is ``{"result": <result payload with source, frame, timestamp>, "stats": <statistics snapshot>,
 "events": [...]}`` (schemas in docs/pipeline.md); end-of-stream events (tracks still present at the end)
-follow
-as one last line ``{"events": [...]}``. Lines are flushed as they are written, so ``tail -f`` follows a
+follow as one last line ``{"events": [...]}``. Lines are flushed as they are written, so ``tail -f`` follows a
 live run.
 """
 

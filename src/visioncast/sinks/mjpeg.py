@@ -1,9 +1,8 @@
 """MJPEG broadcasting: the latest annotated frame as ``multipart/x-mixed-replace`` to any number of viewers.
 
-I/O: none by itself (the web server writes the bytes). A browser shows the stream with a plain
-``<img src=...>``, which replaced ffserver for the seed's course project. The pipeline hands every annotated
-frame to :meth:`MjpegBroadcaster.write`, which only keeps a reference; a frame is JPEG-encoded once, by the
-first
+I/O: none by itself (the web server writes the bytes). A browser shows the stream with a plain ``<img
+src=...>``, which replaced ffserver for the seed's course project. The pipeline hands every annotated frame to
+:meth:`MjpegBroadcaster.write`, which only keeps a reference; a frame is JPEG-encoded once, by the first
 viewer that wants it, so there is no encoding cost without viewers. A slow viewer skips to the newest frame
 instead of queueing old ones (``skipped`` counts those frames).
 """

@@ -2,9 +2,9 @@
 writes.
 
 The writer opens at the first frame (its size fixes the video's size; later frames of another size, e.g. after
-a stream reconnects at a new resolution, are resized to it). ``close()`` finalises the container, so a
-run stopped with Ctrl-C still leaves a playable file. Codecs: MPEG-4 Part 2 (``mp4v``) in .mp4, Motion-JPEG
-in .avi — both are in every OpenCV build and play in common players.
+a stream reconnects at a new resolution, are resized to it). ``close()`` finalises the container, so a run
+stopped with Ctrl-C still leaves a playable file. Codecs: MPEG-4 Part 2 (``mp4v``) in .mp4, Motion-JPEG in
+.avi — both are in every OpenCV build and play in common players.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class VideoFileSink:
         self.frames += 1
 
     def _open(self, width: int, height: int) -> None:
-        fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.path.suffix.lower()])
+        fourcc = cv2.VideoWriter.fourcc(*FOURCC[self.path.suffix.lower()])
         writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (width, height))
         if not writer.isOpened():
             raise SinkError(f"cannot open '{self.path}' for writing a {width}×{height} video")

@@ -4,8 +4,7 @@ One class for both, as norfair does. A live source never ends by itself: when re
 capture is released and reopened with exponential backoff (``backoff_s`` doubling up to ``max_backoff_s``);
 every loss is counted in ``gaps`` and each successful reopen in ``reconnects``. A frame that arrives empty or
 malformed is counted in ``bad_frames`` and skipped. Media time of a live frame = seconds since the source
-opened
-(monotonic clock), so events and dwell times stay meaningful across reconnects.
+opened (monotonic clock), so events and dwell times stay meaningful across reconnects.
 """
 
 from __future__ import annotations

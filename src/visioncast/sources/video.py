@@ -36,7 +36,7 @@ class VideoFileSource:
         if not self._cap.isOpened():
             raise SourceError(f"cannot open '{self.path.name}' as a video (OpenCV could not decode it)")
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS)) or 25.0
-        self.frame_count = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+        self.frame_count: int | None = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)))
         self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         self.name = self.path.name
@@ -54,7 +54,7 @@ class VideoFileSource:
                 index += 1
                 continue
             # A failed read before the announced end is a damaged frame: skip it (counted), else the end.
-            if index >= self.frame_count - 1 or bad_in_row >= MAX_BAD_IN_ROW:
+            if index >= (self.frame_count or 0) - 1 or bad_in_row >= MAX_BAD_IN_ROW:
                 return
             self.bad_frames += 1
             bad_in_row += 1

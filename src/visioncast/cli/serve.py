@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 import qrcode
@@ -36,6 +37,7 @@ from visioncast.server import create_app
 from visioncast.server.app import EXTENSION as SERVICES
 from visioncast.server.health import warm_up
 from visioncast.server.metrics import access_log
+from visioncast.server.tls import ensure_certificate, ssl_adapter
 from visioncast.server.wsgi import HttpServer
 
 ANY_HOSTS = ("0.0.0.0", "::", "")
@@ -76,6 +78,9 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--detect-model", help="default detection model (default yolox-nano)")
     g.add_argument("--classify-model", help="default classification model (default resnet56-cifar10)")
     g.add_argument("--workers", type=int, help="request threads (default 8)")
+    g.add_argument("--tls", action="store_true", default=None,
+                   help="serve https with a self-signed certificate made on first use in the data dir, its "
+                        "SHA-256 fingerprint printed (phones allow the webcam page's camera only over https)")
 
 
 def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -84,6 +89,7 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "server.host": args.host,
         "server.port": args.port,
         "server.workers": args.workers,
+        "server.tls": args.tls,
         "models.detect": args.detect_model,
         "models.classify": args.classify_model,
         **push_overrides(args),
@@ -149,7 +155,21 @@ AFTER_LISTEN: list[Step] = [print_urls]
 
 def make_server(ctx: ServeContext) -> HttpServer:
     cfg = ctx.config.server
-    return HttpServer(ctx.app, cfg.host, cfg.port, workers=cfg.workers)
+    adapter = tls_adapter(ctx) if cfg.tls else None
+    return HttpServer(ctx.app, cfg.host, cfg.port, workers=cfg.workers, ssl_adapter=adapter)
+
+
+def tls_adapter(ctx: ServeContext) -> Any:
+    """cheroot's SSL adapter with the data dir's self-signed certificate (made on first use); prints it."""
+    host = ctx.config.server.host
+    hosts = lan_addresses() if host in ANY_HOSTS else [host]
+    cert = ensure_certificate(Path(ctx.config.data_dir) / "tls", hosts)
+    print(f"TLS: {'made a new' if cert.created else 'using the'} self-signed certificate {cert.cert_path}",
+          file=ctx.out)
+    print(f"  SHA-256 fingerprint {cert.fingerprint}", file=ctx.out)
+    print("  browsers warn once: compare this fingerprint with the certificate's, then continue",
+          file=ctx.out, flush=True)
+    return ssl_adapter(cert)
 
 
 def show_requests(out: TextIO) -> None:

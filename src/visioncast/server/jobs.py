@@ -35,11 +35,13 @@ from visioncast.core.types import Frame, Result
 from visioncast.draw import draw_result
 from visioncast.errors import ConfigError, NotFoundError, SinkError, VisioncastError
 from visioncast.sinks.video import VideoFileSink
+from visioncast.sources.prefetch import Prefetch
 from visioncast.sources.video import VideoFileSource
 
 log = logging.getLogger(__name__)
 FINAL = ("done", "failed", "cancelled")
 REAP_INTERVAL_S = 1.0
+PREFETCH_FRAMES = 4  # decoded ahead by a reader thread, so decoding overlaps detection
 Detect = Callable[[np.ndarray], Result]
 Publish = Callable[..., None]
 
@@ -208,8 +210,8 @@ class JobManager:
             return
         job.set_state("running")
         try:
-            with VideoFileSource(job.source_path) as video:
-                for frame in video:
+            with VideoFileSource(job.source_path) as video, Prefetch(video, PREFETCH_FRAMES) as frames:
+                for frame in frames:
                     if job.cancelled.is_set():
                         break
                     self._detect_frame(job, frame, detect)
@@ -355,3 +357,4 @@ def render_avi(job: VideoJob, path: Path) -> int:
     finally:
         sink.close()
     return sink.frames
+

@@ -355,3 +355,12 @@ def test_video_routes_are_in_the_openapi_document(client: FlaskClient) -> None:
                          (f"{job}/source", "get"), ("/video", "get"), ("/webcam", "get")]:
         assert "x-undocumented" not in paths[path][method], path
     assert "VideoJob" in spec["components"]["schemas"]
+
+
+def test_job_numbers_are_in_the_metrics(client: FlaskClient, data_dir: Path) -> None:
+    job = upload(client, (data_dir / CLIP).read_bytes()).get_json()
+    wait_state(client, job["id"])
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'visioncast_video_jobs{state="done"} 1.0' in text
+    assert f'visioncast_video_events_total{{event="frames_detected"}} {CLIP_FRAMES}.0' in text
+    assert 'visioncast_video_events_total{event="cancelled_abandoned"} 0.0' in text

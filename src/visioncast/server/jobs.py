@@ -149,7 +149,7 @@ class JobManager:
         self._pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="visioncast-video")
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
-        self.counts = {"cancelled_abandoned": 0, "expired": 0, "frames_failed": 0}
+        self.counts = {"frames_detected": 0, "frames_failed": 0, "cancelled_abandoned": 0, "expired": 0}
 
     def new_folder(self) -> tuple[str, Path]:
         """A fresh job id and its (created) folder, for the upload to be saved into."""
@@ -199,6 +199,13 @@ class JobManager:
         with self._lock:
             return list(self._jobs.values())
 
+    def states(self) -> dict[tuple[str], int]:
+        """Jobs kept, by state (for /metrics)."""
+        out = {(state,): 0 for state in ("queued", "running", *FINAL)}
+        for job in self.jobs():
+            out[(job.state,)] += 1
+        return out
+
     def busy(self) -> int:
         """Jobs queued or running, and renders in progress."""
         return sum(job.state not in FINAL or job.render["state"] in ("queued", "running")
@@ -240,6 +247,7 @@ class JobManager:
             job.add({**extra, "error": f"{type(exc).__name__}: {exc}"}, failed=True)
             return
         job.add(result_to_payload(result, **extra))
+        self.counts["frames_detected"] += 1
         self.publish(result, source=job.source, frame=frame, timestamp=extra["timestamp"])
 
     def cancel(self, job: VideoJob, reason: str = "cancelled") -> None:

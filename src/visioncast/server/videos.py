@@ -27,6 +27,7 @@ from visioncast.errors import InputError, SourceError, TooLargeError, Unsupporte
 from visioncast.server.app import services
 from visioncast.server.errors import error_response
 from visioncast.server.jobs import JobManager, VideoJob
+from visioncast.server.metrics import metrics_of
 from visioncast.server.openapi import Schema, document, error, query, response
 from visioncast.server.pages import add_nav_link
 from visioncast.server.query import detect_options
@@ -305,6 +306,11 @@ def register(app: Flask) -> None:
     jobs = JobManager(cfg.videos, root, publish=svc.publish)
     app.extensions[EXTENSION] = jobs
     svc.on_close.append(jobs.close)
+    metrics = metrics_of(app)
+    metrics.add_callback("visioncast_video_jobs", "video jobs kept, by state", jobs.states, labels=["state"])
+    metrics.add_callback("visioncast_video_events", "video frames detected or failed, jobs cancelled as "
+                         "abandoned, jobs expired", lambda: {(k,): v for k, v in jobs.counts.items()},
+                         kind="counter", labels=["event"])
     app.register_blueprint(bp)
     add_nav_link(app, "videos.page", "Video",
                  "Upload a video and watch the detections appear frame by frame; save it with boxes as AVI.")

@@ -60,7 +60,7 @@ def hammer(call: Callable[[], Callable[[], None]], threads: int, seconds: float)
     def worker(i: int) -> None:
         once = call()
         once()  # connect / warm this thread
-        start.wait()
+        start.wait(timeout=60)
         while time.perf_counter() < stop_at[0]:
             t0 = time.perf_counter()
             once()
@@ -71,7 +71,7 @@ def hammer(call: Callable[[], Callable[[], None]], threads: int, seconds: float)
         t.start()
     t_begin = time.perf_counter()
     stop_at[0] = t_begin + seconds  # set before the barrier releases the workers
-    start.wait()
+    start.wait(timeout=60)
     for t in pool:
         t.join()
     elapsed = time.perf_counter() - t_begin
@@ -81,7 +81,7 @@ def hammer(call: Callable[[], Callable[[], None]], threads: int, seconds: float)
 
 def http_caller(port: int, body: bytes) -> Callable[[], Callable[[], None]]:
     def make() -> Callable[[], None]:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
         headers = {"Content-Type": "image/jpeg", "Content-Length": str(len(body))}
 
         def once() -> None:
@@ -99,7 +99,10 @@ def http_caller(port: int, body: bytes) -> Callable[[], Callable[[], None]]:
 def remote_hammer(port: int, threads: int, seconds: float, body_file: str) -> tuple[list[float], float]:
     """:func:`hammer` with :func:`http_caller` run in a child process (``--client``)."""
     command = [sys.executable, __file__, "--client", str(port), str(threads), str(seconds), body_file]
-    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=seconds + 90)
+    if done.returncode != 0:
+        raise RuntimeError(f"the client process failed: {done.stderr[-2000:]}")
+    out = done.stdout
     data = json.loads(out)
     return data["latencies_ms"], data["rps"]
 

@@ -64,7 +64,7 @@ class VideoJob:
         self.cancelled = threading.Event()
         self.cond = threading.Condition()
         self.future: Future[None] | None = None
-        self.render = {"state": "idle", "frames_done": 0, "error": ""}
+        self.render: dict[str, Any] = {"state": "idle", "frames_done": 0, "error": ""}
         self.render_future: Future[None] | None = None
 
     @property
@@ -199,9 +199,9 @@ class JobManager:
         with self._lock:
             return list(self._jobs.values())
 
-    def states(self) -> dict[tuple[str], int]:
+    def states(self) -> dict[tuple[str, ...], int]:
         """Jobs kept, by state (for /metrics)."""
-        out = {(state,): 0 for state in ("queued", "running", *FINAL)}
+        out: dict[tuple[str, ...], int] = {(state,): 0 for state in ("queued", "running", *FINAL)}
         for job in self.jobs():
             out[(job.state,)] += 1
         return out

@@ -80,7 +80,7 @@ _NOT_FOUND = {404: error("no job with this id (never existed, deleted or expired
 
 
 def manager() -> JobManager:
-    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return,unused-ignore]
 
 
 def sniff_container(head: bytes) -> str | None:

@@ -20,6 +20,7 @@ from visioncast.errors import ConfigError
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 5
+LISTEN_BACKLOG = 128  # cheroot's default of 5 refuses bursts such as 16 clients connecting at once
 
 
 def _probe_bind(host: str, port: int) -> None:
@@ -44,7 +45,7 @@ class HttpServer:
             raise ConfigError(f"server.workers must be at least 1, got {workers}")
         self.host = host
         self._server = Server((host, port), app, numthreads=workers, server_name="visioncast",
-                              shutdown_timeout=STOP_TIMEOUT_S)
+                              shutdown_timeout=STOP_TIMEOUT_S, request_queue_size=LISTEN_BACKLOG)
         if ssl_adapter is not None:
             self._server.ssl_adapter = ssl_adapter
         self._thread: threading.Thread | None = None

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
 import logging
@@ -22,6 +23,7 @@ from visioncast.server import create_app
 from visioncast.server.api import summarize
 from visioncast.server.health import warm_up
 from visioncast.server.metrics import metrics_of
+from visioncast.server.wsgi import HttpServer
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -265,3 +267,21 @@ def test_summarize_reads_like_the_seed_window():
     none = Result("detect", "m", 10, 10, detections=Detections([], [], [], []))
     assert summarize(one) == "person 0.85"
     assert summarize(none) == "nothing detected"
+
+
+@pytest.mark.parametrize(("image", "status"), [("zidane.jpg", 200), ("bus.jpg", 413)])
+def test_chunked_uploads_through_a_real_server_respect_the_limit(tmp_path, data_dir, image, status):
+    """No Content-Length: the body is read up to server.max_body_mb (0.1 MB here), then refused."""
+    data = (data_dir / image).read_bytes()
+    app = make_app(tmp_path, max_body_mb=0.1)
+    with HttpServer(app, "127.0.0.1", 0, workers=2) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        chunks = (data[i : i + 8192] for i in range(0, len(data), 8192))
+        conn.request("POST", "/api/v1/detect", body=chunks, encode_chunked=True,
+                     headers={"Content-Type": "image/jpeg", "Transfer-Encoding": "chunked"})
+        resp = conn.getresponse()
+        body = json.loads(resp.read())
+        conn.close()
+    assert resp.status == status, body
+    if status == 413:
+        assert "larger than the limit of 0.1 MB (chunked upload)" in body["message"]

@@ -8,7 +8,8 @@
 
 The bytes are then decoded by :func:`visioncast.sources.image.decode_image`, the same path as
 ``visioncast detect``, so both give the same pixels and therefore the same detections. The body size limit is
-Flask's ``MAX_CONTENT_LENGTH`` (413 before the body is read).
+Flask's ``MAX_CONTENT_LENGTH``: 413 before the body is read when it has a Content-Length, and
+after reading up to the limit when it is chunked.
 """
 
 from __future__ import annotations
@@ -20,15 +21,24 @@ from typing import Any
 import numpy as np
 from flask import Request
 
-from visioncast.errors import InputError, UnsupportedMediaError
+from visioncast.errors import InputError, TooLargeError, UnsupportedMediaError
 from visioncast.sources.image import decode_image
 
 FIELD = "image"
 HOW = "send a multipart file field 'image', a raw image body, or JSON {\"image\": \"<base64 or data: URL>\"}"
 
 
+def _check_streamed_size(req: Request) -> None:
+    """A chunked body (no Content-Length) is cut at the limit by werkzeug rather than refused: refuse it."""
+    limit = req.max_content_length
+    if req.content_length is None and limit is not None and len(req.get_data(cache=True)) >= limit:
+        raise TooLargeError(f"request body is larger than the limit of {limit / 1024 / 1024:.3g} MB "
+                            f"(chunked upload)")
+
+
 def upload_bytes(req: Request) -> tuple[bytes, str]:
     """(encoded image bytes, a name for messages) from ``req``."""
+    _check_streamed_size(req)
     if req.mimetype == "multipart/form-data":
         file = req.files.get(FIELD)
         if file is None:
@@ -37,7 +47,7 @@ def upload_bytes(req: Request) -> tuple[bytes, str]:
         return file.read(), f"uploaded file {file.filename or FIELD!r}"
     if req.is_json:
         return image_from_json(req.get_json(silent=True)), "JSON field 'image'"
-    data = req.get_data(cache=False)
+    data = req.get_data()
     if not data:
         raise InputError(f"the request has no image (empty body); {HOW}")
     return data, "request body"

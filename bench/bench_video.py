@@ -1,0 +1,175 @@
+"""Video jobs and the webcam loop: throughput next to the model-only speed of the same process.
+
+1. Video job — a video uploaded to the real app (Flask test client) and detected frame by frame by a job
+   (decode → detect → payload → publish, on the job pool), against ``Detector.detect`` alone on the same,
+   already decoded frames. Each job runs between two model-only passes whose mean is its baseline, so load
+   from other processes falls on both alike; medians of the rounds. Target: job ≥ 90 % of model-only.
+2. Webcam loop — the webcam page in headless Chromium on a real server (cheroot, 127.0.0.1), its fake camera
+   playing the video at 640×480: answered frames per second and round trip (capture → JPEG → POST
+   /api/v1/detect → draw), read from the page after a warm-up. Target: ≥ 15 FPS with the default model.
+
+Prints a Markdown table; asserts nothing. Reads ../shared/media/vtest.avi when present (else the test clip).
+
+    python bench/bench_video.py [--video PATH] [--frames 150] [--rounds 3] [--webcam-s 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from visioncast import config
+from visioncast.server import create_app
+from visioncast.server.health import warm_up
+from visioncast.server.videos import EXTENSION
+from visioncast.server.wsgi import HttpServer
+from visioncast.sources.video import open_video
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_VIDEO = ROOT.parent / "shared" / "media" / "vtest.avi"
+TEST_CLIP = ROOT / "tests" / "data" / "vtest_clip.mp4"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+
+def load_average() -> str:
+    return ", ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def cut_video(source: Path, frames: int, folder: Path) -> tuple[Path, list[Any]]:
+    """The first ``frames`` frames as an MJPG AVI (fast to decode, like a camera recording) and in memory."""
+    with open_video(source) as video:
+        images = [f.image for f, _ in zip(video, range(frames), strict=False)]
+        fps = video.fps
+    path = folder / "bench.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, images[0].shape[1::-1])
+    for image in images:
+        writer.write(image)
+    writer.release()
+    return path, images
+
+
+def model_only_fps(detector: Any, images: list[Any]) -> float:
+    start = time.perf_counter()
+    for image in images:
+        detector.detect(image)
+    return len(images) / (time.perf_counter() - start)
+
+
+def job_fps(client: Any, video: Path) -> tuple[float, float]:
+    """(frames/s over the job's running time, frames/s from upload to done). Waits on the job's worker
+    (no status polling, which would take CPU from it)."""
+    start = time.perf_counter()
+    answer = client.post("/api/v1/videos", data={"video": (io.BytesIO(video.read_bytes()), video.name)},
+                         content_type="multipart/form-data")
+    job_id = answer.get_json()["id"]
+    client.application.extensions[EXTENSION].get(job_id).future.result(timeout=600)
+    wall = time.perf_counter() - start
+    job = client.get(f"/api/v1/videos/{job_id}").get_json()
+    client.delete(f"/api/v1/videos/{job_id}")
+    return job["detect_fps"], job["frames_done"] / wall
+
+
+def bench_jobs(args: argparse.Namespace, folder: Path) -> dict[str, float]:
+    app = create_app(config.load(env={}, overrides={"data_dir": str(folder / "data"), "mqtt.enabled": False,
+                                                    "broker.enabled": False}))
+    warm_up(app)
+    detector = app.extensions["visioncast"].detector()
+    video, images = cut_video(args.video, args.frames, folder)
+    client = app.test_client()
+    model, running, wall, ratio, wall_ratio = [], [], [], [], []
+    try:
+        for _ in range(args.rounds):  # each job bracketed by model-only runs: their mean is its baseline
+            before = model_only_fps(detector, images)
+            job_running, job_wall = job_fps(client, video)
+            baseline = (before + model_only_fps(detector, images)) / 2
+            model.append(baseline)
+            running.append(job_running)
+            wall.append(job_wall)
+            ratio.append(job_running / baseline)
+            wall_ratio.append(job_wall / baseline)
+    finally:
+        app.extensions["visioncast"].close()
+    med = statistics.median
+    return {"frames": len(images), "width": images[0].shape[1], "height": images[0].shape[0],
+            "model_fps": med(model), "job_fps": med(running), "job_wall_fps": med(wall), "ratio": med(ratio),
+            "wall_ratio": med(wall_ratio), "ratios": ratio}
+
+
+def write_mjpeg(images: list[Any], path: Path) -> Path:
+    with path.open("wb") as out:
+        for image in images:
+            out.write(cv2.imencode(".jpg", cv2.resize(image, (640, 480)), [cv2.IMWRITE_JPEG_QUALITY, 85])[1])
+    return path
+
+
+def bench_webcam(args: argparse.Namespace, folder: Path) -> dict[str, float]:
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - only this half needs a browser
+
+    app = create_app(config.load(env={}, overrides={"data_dir": str(folder / "web"), "mqtt.enabled": False,
+                                                    "broker.enabled": False}))
+    warm_up(app)
+    _, images = cut_video(args.video, args.frames, folder)
+    camera = write_mjpeg(images, folder / "camera.mjpeg")
+    server = HttpServer(app, "127.0.0.1", 0, workers=4).start_in_thread()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                         args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={camera}"])
+            page = browser.new_page()
+            page.goto(f"{server.url}/webcam")
+            page.select_option("#resolution", "640x480")
+            page.click("#start")
+            page.wait_for_function("Number(document.getElementById('view').dataset.frames) >= 10",
+                                   timeout=30000)
+            first = int(page.get_attribute("#view", "data-frames"))
+            time.sleep(args.webcam_s)
+            last = int(page.get_attribute("#view", "data-frames"))
+            latency = float(page.get_attribute("#view", "data-latency-ms"))
+            size = page.text_content("#status")
+            browser.close()
+    finally:
+        server.stop()
+        app.extensions["visioncast"].close()
+    return {"fps": (last - first) / args.webcam_s, "latency_ms": latency, "size": size}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--video", type=Path, default=SHARED_VIDEO if SHARED_VIDEO.exists() else TEST_CLIP)
+    p.add_argument("--frames", type=int, default=300)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--webcam-s", type=float, default=10.0)
+    args = p.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}; {len(os.sched_getaffinity(0))} CPUs "
+          f"available; load average {load_average()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        jobs = bench_jobs(args, Path(tmp))
+        web = bench_webcam(args, Path(tmp))
+    print(f"video: {args.video.name}, first {jobs['frames']} frames ({jobs['width']}×{jobs['height']}, MJPG "
+          f"AVI); {args.rounds} rounds, each job between two model-only runs; medians; job/model ratio per "
+          f"round: {', '.join(f'{r:.2f}' for r in jobs['ratios'])}\n")
+    print("| measure | value | vs model-only | target |\n|---|---|---|---|")
+    print(f"| model-only `Detector.detect` (decoded frames) | {jobs['model_fps']:.1f} frames/s | 1.00× | |")
+    print(f"| video job, running time (decode + detect + payload + publish) | {jobs['job_fps']:.1f} frames/s "
+          f"| {jobs['ratio']:.2f}× | ≥ 0.90× |")
+    print(f"| video job, upload → done (wall) | {jobs['job_wall_fps']:.1f} frames/s "
+          f"| {jobs['wall_ratio']:.2f}× | |")
+    print(f"| webcam page loop, headless Chromium, {web['size'].removeprefix('Camera on: ').rstrip('.')} "
+          f"| {web['fps']:.1f} FPS, round trip {web['latency_ms']:.1f} ms | | ≥ 15 FPS |")
+    print(f"\nafter the run: load average {load_average()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

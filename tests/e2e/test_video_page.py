@@ -157,3 +157,14 @@ def test_unknown_job_in_the_url_is_explained(page: Any, live_server: Any) -> Non
     page.wait_for_selector("#error:not([hidden])")
     assert "does not exist" in page.text_content("#error")
     assert "job=" not in page.url
+
+
+def test_video_page_fits_a_phone(phone_page: Any, live_server: Any, data_dir: Path,
+                                 screenshot: Callable[[Any, str], Path]) -> None:
+    upload(phone_page, live_server.url, data_dir / CLIP)
+    phone_page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    assert phone_page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    box = phone_page.locator("#save").bounding_box()
+    assert box is not None
+    assert box["height"] >= 44  # a thumb-sized target
+    screenshot(phone_page, "video-phone")

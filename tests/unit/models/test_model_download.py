@@ -10,7 +10,7 @@ import socket
 import numpy as np
 import pytest
 
-from conftest import free_port
+from tests.conftest import free_port
 from local_http import serve_directory
 from tiny_onnx import classifier_model
 from visioncast.errors import InputError, ModelError

@@ -31,13 +31,13 @@ def artifacts_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def detector():
-    from visioncast.models import load_model
+    from visioncast.models import load_model  # noqa: PLC0415 — only when a test asks for a model
 
     return load_model("yolox-nano")
 
 
 @pytest.fixture(scope="session")
 def classifier():
-    from visioncast.models import load_model
+    from visioncast.models import load_model  # noqa: PLC0415 — only when a test asks for a model
 
     return load_model("resnet56-cifar10")

@@ -1,4 +1,4 @@
-"""visioncast: deploy vision models and deliver their results (HTTP API, web pages, MQTT push, edge pipelines)."""
+"""visioncast: deploy vision models and deliver their results (HTTP API, pages, MQTT push, edge pipelines)."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 from cli_run import run_cli, stderr_lines
-
 from tests.conftest import free_port
+
 from local_http import serve_directory
 from visioncast.models.registry import DATA
 

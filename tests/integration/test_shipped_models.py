@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -21,7 +23,7 @@ def test_yolox_nano_finds_bus_and_people(detector, data_dir):
     assert len(persons) >= 3
 
 
-@pytest.mark.parametrize("path", sorted((__import__("pathlib").Path(__file__).parents[1] / "data" / "cifar10").glob("*.png")),
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "data" / "cifar10").glob("*.png")),
                          ids=lambda p: p.name)
 def test_resnet56_classifies_cifar10_sample(classifier, path):
     expected = int(path.stem.rsplit("_", 1)[1])

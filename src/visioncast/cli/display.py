@@ -11,7 +11,8 @@ import numpy as np
 
 def display_problem() -> str | None:
     """None when an OpenCV window can open here, else the reason in plain words."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if sys.platform.startswith("linux") and headless:
         return "no display (DISPLAY and WAYLAND_DISPLAY are unset)"
     info = cv2.getBuildInformation()
     gui = next((line for line in info.splitlines() if line.strip().startswith("GUI:")), "GUI: NONE")

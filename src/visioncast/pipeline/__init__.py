@@ -3,8 +3,8 @@
 Stages overlap so the model never waits for decoding, drawing or encoding:
 
 1. **read**: pull frames from the source (and, in every-frame mode, letterbox them for the model);
-2. **infer**: run the model — one onnxruntime call at a time using all intra-op threads, or several
-   requests in flight on OpenVINO's async infer queue, re-ordered so results leave in frame order;
+2. **infer**: run the model — several frames in flight on the engine's async queue (OpenVINO's infer
+   requests, onnxruntime's one-thread-per-call workers), re-ordered so results leave in frame order;
 3. **post**: decode boxes, NMS, tracking and statistics (:class:`~visioncast.analytics.Analytics`), drawing;
 4. **output**: the sinks (video file, JSON lines, MJPEG) and the stats publishers (MQTT, the dashboard).
 

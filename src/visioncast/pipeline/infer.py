@@ -1,9 +1,9 @@
-"""The inference stage of the pipeline: synchronous onnxruntime, or OpenVINO's async infer queue. I/O: none.
+"""The inference stage of the pipeline: the runtime's async queue, or one call at a time. I/O: none.
 
-onnxruntime: one call at a time, each using every intra-op thread (the session is tuned in
-``runtimes/onnx.py``: intra-op = available CPUs, sequential execution); the other stages overlap with it.
-OpenVINO: ``runtime.open_async`` keeps several requests in flight on the throughput-compiled model; results
-complete out of order on OpenVINO's threads and a re-order buffer releases them in frame order.
+Both engines have ``runtime.open_async``: OpenVINO's infer-request queue on the throughput-compiled model,
+onnxruntime's worker threads on its one-thread-per-call session (``runtimes/``). Several frames are in flight
+(``async_jobs``, 0 = the engine's optimum); results complete out of order and a re-order buffer releases them
+in frame order. A runtime without ``open_async`` is called synchronously, one frame at a time.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def infer_loop(p: Pipeline) -> None:
     """Consume prepared frames, run the model, pass them on in order; always passes the end marker on."""
     try:
         runtime = p.detector.runtime
-        if getattr(runtime, "engine", "") == "openvino" and hasattr(runtime, "open_async"):
+        if hasattr(runtime, "open_async"):
             _async_loop(p, runtime)
         else:
             _sync_loop(p)
@@ -91,3 +91,5 @@ def _async_loop(p: Pipeline, runtime: Any) -> None:
             started[seq] = time.perf_counter()
             jobs.submit(item.feeds, (seq, item))
             seq += 1
+            if jobs.failed:  # a lost frame would hold back every later one in the re-order buffer
+                jobs.wait_all()  # raises the ModelError: the run stops with it

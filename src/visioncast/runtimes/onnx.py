@@ -1,19 +1,44 @@
-"""ONNX Runtime engine (the default). I/O: reads the model file.
+"""ONNX Runtime engine (the default), sync and async. I/O: reads the model file.
 
-Threads: intra-op = the CPUs available to the process, inter-op = 1 and sequential execution: these
-YOLO/ResNet graphs are a single chain, so parallel branches buy nothing and extra pools only contend for the
-same cores.
+Two sessions on the same file, like OpenVINO's LATENCY and THROUGHPUT compilations:
+
+* the **latency** session runs one image on every intra-op thread (``threads`` = the CPUs available) — the
+  fastest single image;
+* the **throughput** session (made on first use) has one intra-op thread per call, so several calls run side
+  by side on different cores. For the small graphs visioncast ships this is the better use of the cores
+  when more than one image is waiting: on 2 cores YOLOX-nano ran 1.3× the images per second of back-to-back
+  latency runs (docs/benchmarks.md), because an intra-op split of one small image spends much of its time
+  synchronising and spin-waiting.
+
+``run`` picks per call: alone → the latency session; while another ``run`` is in flight (concurrent HTTP
+requests) → the throughput session, so concurrent callers stop fighting over the same thread pool.
+``open_async(jobs, callback)`` keeps ``jobs`` calls in flight on worker threads with the same contract as
+the OpenVINO queue (see ``runtimes/openvino.py``): ``submit`` blocks while every job is busy, the callback
+gets ``(outputs, userdata)`` on a worker thread, possibly out of order; a failing call or callback is counted
+in ``failed`` and ``wait_all`` raises ModelError chained to the first.
+
+Both sessions: inter-op = 1 and sequential execution (these graphs are a single chain).
 """
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
 from visioncast.errors import ModelError
 from visioncast.runtimes.base import TensorSpec
+
+log = logging.getLogger(__name__)
+
+AsyncCallback = Callable[[list[np.ndarray], Any], None]
 
 _ORT_TYPES = {
     "tensor(float)": "float32",
@@ -31,8 +56,21 @@ def _spec(arg: ort.NodeArg) -> TensorSpec:
     return TensorSpec(arg.name, shape, _ORT_TYPES.get(arg.type, arg.type))
 
 
+def _session(path: Path, threads: int) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
+        raise ModelError(f"cannot load '{path}' with onnxruntime: {exc}") from exc
+
+
 class OnnxRuntime:
-    """A model loaded in an onnxruntime InferenceSession (CPU execution provider)."""
+    """A model loaded in onnxruntime (CPU execution provider); see the module docstring for the sessions."""
 
     engine = "onnxruntime"
 
@@ -40,28 +78,133 @@ class OnnxRuntime:
         if device not in ("CPU", "AUTO"):
             raise ModelError(f"onnxruntime in visioncast runs on CPU only, got device {device!r}; "
                              "use --engine openvino for GPU")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
-            raise ModelError(f"cannot load '{path}' with onnxruntime: {exc}") from exc
+        self._session: ort.InferenceSession | None = _session(path, threads)
+        self._throughput: ort.InferenceSession | None = None if threads > 1 else self._session
+        self._lock = threading.Lock()
+        self._in_flight = 0
         self.path = path
+        self.threads = threads
         self.inputs = tuple(_spec(a) for a in self._session.get_inputs())
         self.outputs = tuple(_spec(a) for a in self._session.get_outputs())
         meta = self._session.get_modelmeta()
         self.metadata: dict[str, str] = dict(meta.custom_metadata_map or {})
         self._output_names = [o.name for o in self.outputs]
 
+    def _throughput_session(self) -> ort.InferenceSession:
+        with self._lock:
+            if self._session is None:
+                raise ModelError(f"onnxruntime runtime of '{self.path.name}' is closed")
+            if self._throughput is None:
+                self._throughput = _session(self.path, 1)
+            return self._throughput
+
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """One inference: on the latency session when alone, the throughput one when calls overlap."""
+        with self._lock:
+            self._in_flight += 1
+            crowded = self._in_flight > 1
+            session = self._session
         try:
-            return list(self._session.run(self._output_names, feeds))
+            if session is None:
+                raise ModelError(f"onnxruntime runtime of '{self.path.name}' is closed")
+            if crowded:
+                session = self._throughput_session()
+            return self._call(session, feeds)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _call(self, session: ort.InferenceSession, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        try:
+            return list(session.run(self._output_names, feeds))
         except Exception as exc:  # InvalidArgument / Fail / RuntimeException are not exported types
             raise ModelError(f"onnxruntime failed to run '{self.path.name}': {exc}") from exc
 
+    def open_async(self, jobs: int, callback: AsyncCallback) -> OnnxAsyncQueue:
+        """``jobs`` calls in flight (≤ 0: one per thread of the latency session) on the throughput session;
+        ``callback(outputs, userdata)`` gets each result."""
+        session = self._throughput_session()
+        return OnnxAsyncQueue(self, session, jobs if jobs > 0 else self.threads, callback)
+
     def close(self) -> None:
-        self._session = None
+        with self._lock:
+            self._session = self._throughput = None
+
+
+_STOP = object()
+
+
+class OnnxAsyncQueue:
+    """``jobs`` worker threads running submitted feeds; counts ``submitted``/``completed``/``failed``."""
+
+    def __init__(self, runtime: OnnxRuntime, session: ort.InferenceSession, jobs: int,
+                 callback: AsyncCallback) -> None:
+        self._runtime, self._session, self._callback = runtime, session, callback
+        self.jobs = jobs
+        self._todo: queue.Queue[Any] = queue.Queue()
+        self._free = threading.Semaphore(jobs)
+        self._idle = threading.Condition()
+        self._busy = 0
+        self._first_error: BaseException | None = None
+        self.submitted = self.completed = self.failed = 0
+        self._workers = [
+            threading.Thread(target=self._work, name=f"visioncast-ort-{i}", daemon=True) for i in range(jobs)
+        ]
+        for worker in self._workers:
+            worker.start()
+
+    def _work(self) -> None:
+        while (task := self._todo.get()) is not _STOP:
+            feeds, userdata = task
+            try:
+                self._callback(self._runtime._call(self._session, feeds), userdata)
+            except Exception as exc:  # a failed call or callback: count, log, keep the other jobs going
+                log.exception("onnxruntime async job failed for %r", userdata)
+                with self._idle:
+                    self.failed += 1
+                    self._first_error = self._first_error or exc
+            else:
+                with self._idle:
+                    self.completed += 1
+            finally:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
+                self._free.release()
+
+    def submit(self, feeds: dict[str, np.ndarray], userdata: Any = None) -> None:
+        """Start one inference; blocks while all ``jobs`` are busy."""
+        if not self._workers:
+            raise ModelError(f"the onnxruntime queue of '{self._runtime.path.name}' is closed")
+        self._free.acquire()
+        with self._idle:
+            self._busy += 1
+            self.submitted += 1
+        self._todo.put((feeds, userdata))
+
+    def wait_all(self) -> None:
+        """Block until every submitted inference has run its callback; ModelError if one failed."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0)
+            error, failed, self._first_error = self._first_error, self.failed, None
+        if error is not None:
+            raise ModelError(f"{failed} onnxruntime async job(s) failed; first: {error}") from error
+
+    def close(self) -> None:
+        """Let in-flight jobs finish, then end the worker threads."""
+        for _ in self._workers:
+            self._todo.put(_STOP)
+        for worker in self._workers:
+            worker.join()
+        self._workers = []
+
+    def __enter__(self) -> OnnxAsyncQueue:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            if kind is None:
+                self.wait_all()
+        finally:
+            self.close()

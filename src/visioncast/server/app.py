@@ -17,7 +17,7 @@ EXTENSION = "visioncast"
 
 def services() -> Services:
     """The Services of the running app (inside a request or app context)."""
-    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+    return current_app.extensions[EXTENSION]
 
 
 def create_app(config: Config | None = None, *, services_: Services | None = None) -> Flask:
@@ -32,7 +32,7 @@ def create_app(config: Config | None = None, *, services_: Services | None = Non
 
 def _register_blueprints(app: Flask) -> None:
     # One line per feature; each module exposes ``register(app)``.
-    from visioncast.server import errors
+    from visioncast.server import errors  # noqa: PLC0415 — imports app
 
     errors.register(app)
     from visioncast.server import api  # noqa: PLC0415 (api imports app) — /api/v1, /healthz, /metrics…

@@ -1,8 +1,10 @@
 """Video jobs: an uploaded video detected frame by frame in the background. I/O: files, worker threads.
 
 A :class:`JobManager` owns a bounded pool of worker threads (``videos.workers`` jobs at once, the rest
-queue). A job decodes its file with :class:`visioncast.sources.video.VideoFileSource`, runs every frame
-through ``detect`` (the server's detector: the same model and options as ``POST /api/v1/detect``), appends
+queue). A job decodes its file with :class:`visioncast.sources.video.VideoFileSource` (read ahead by
+:class:`~visioncast.sources.prefetch.Prefetch`), runs every frame through ``detect`` (the server's detector:
+the same model and options as ``POST /api/v1/detect``) with ``IN_FLIGHT`` frames at once, in order
+(:func:`visioncast.parallel.ordered_map`: the runtime runs them side by side), appends
 the frame's payload ``result_to_payload(result, frame=i, timestamp=t)`` to its results and wakes whoever
 waits for them (the results stream). Every result also goes to ``publish`` (``Services.publish``: MQTT and
 the other sinks) as source ``video-<id>``.
@@ -34,6 +36,7 @@ from visioncast.core.payload import result_from_payload, result_to_payload
 from visioncast.core.types import Frame, Result
 from visioncast.draw import draw_result
 from visioncast.errors import ConfigError, NotFoundError, SinkError, VisioncastError
+from visioncast.parallel import ordered_map
 from visioncast.sinks.video import VideoFileSink
 from visioncast.sources.prefetch import Prefetch
 from visioncast.sources.video import VideoFileSource
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 FINAL = ("done", "failed", "cancelled")
 REAP_INTERVAL_S = 1.0
 PREFETCH_FRAMES = 4  # decoded ahead by a reader thread, so decoding overlaps detection
+IN_FLIGHT = 2  # frames detected at once: onnxruntime runs them on separate cores (runtimes/onnx.py)
 Detect = Callable[[np.ndarray], Result]
 Publish = Callable[..., None]
 
@@ -218,10 +222,11 @@ class JobManager:
         job.set_state("running")
         try:
             with VideoFileSource(job.source_path) as video, Prefetch(video, PREFETCH_FRAMES) as frames:
-                for frame in frames:
+                for frame, result in ordered_map(lambda f: detect(f.image), frames, IN_FLIGHT,
+                                                 name=f"visioncast-job-{job.id}"):
                     if job.cancelled.is_set():
                         break
-                    self._detect_frame(job, frame, detect)
+                    self._add_result(job, frame, result)
         except VisioncastError as exc:
             job.set_state("failed", str(exc))
         finally:
@@ -237,14 +242,12 @@ class JobManager:
         log.info("video job %s %s: %d frames at %.1f fps", job.id, job.state, len(job.results),
                  job.detect_fps())
 
-    def _detect_frame(self, job: VideoJob, frame: Frame, detect: Detect) -> None:
+    def _add_result(self, job: VideoJob, frame: Frame, result: Result | Exception) -> None:
         extra = {"frame": frame.index, "timestamp": round(frame.timestamp_s, 4)}
-        try:
-            result = detect(frame.image)
-        except Exception as exc:  # noqa: BLE001 - the per-frame guard: one bad frame must not end the job
+        if isinstance(result, Exception):  # the per-frame guard: one bad frame must not end the job
             self.counts["frames_failed"] += 1
-            log.warning("video job %s frame %d failed: %s", job.id, frame.index, exc)
-            job.add({**extra, "error": f"{type(exc).__name__}: {exc}"}, failed=True)
+            log.warning("video job %s frame %d failed: %s", job.id, frame.index, result)
+            job.add({**extra, "error": f"{type(result).__name__}: {result}"}, failed=True)
             return
         job.add(result_to_payload(result, **extra))
         self.counts["frames_detected"] += 1

@@ -4,6 +4,10 @@
 non-video file is refused with a clear SourceError up front. A frame that cannot be decoded in the middle of a
 file (the container says more frames follow) is counted in ``bad_frames`` and skipped, up to
 ``MAX_BAD_IN_ROW`` in a row; ``stop()`` ends the iteration from another thread.
+
+Files are decoded on one thread (``CAP_PROP_N_THREADS`` = 1): the model already keeps the cores busy, and
+FFmpeg's own decoder threads cost CPU in hand-offs — on vtest.avi (768×576) one thread took 1.5 instead of
+2.0 CPU-ms per MJPG frame and 0.5 instead of 0.8 per MPEG-4 frame (docs/benchmarks.md), time the model gets.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ class VideoFileSource:
         self._stop = threading.Event()
         if not self.path.is_file():
             raise SourceError(f"video file not found: '{self.path}'")
-        self._cap = cv2.VideoCapture(str(self.path))
+        self._cap = _open_capture(self.path)
         if not self._cap.isOpened():
             raise SourceError(f"cannot open '{self.path.name}' as a video (OpenCV could not decode it)")
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS)) or 25.0
@@ -86,3 +90,14 @@ def open_video(path: str | Path) -> VideoFileSource:
         raise SourceError(f"'{source.name}' contains no decodable video frame")
     source._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
     return source
+
+
+def _open_capture(path: Path) -> cv2.VideoCapture:
+    """A capture decoding on one thread where the backend takes the setting, else OpenCV's default."""
+    one_thread = getattr(cv2, "CAP_PROP_N_THREADS", None)
+    if one_thread is not None:
+        cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [one_thread, 1])
+        if cap.isOpened():
+            return cap
+        cap.release()
+    return cv2.VideoCapture(str(path))

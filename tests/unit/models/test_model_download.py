@@ -9,8 +9,8 @@ import socket
 
 import numpy as np
 import pytest
-
 from tests.conftest import free_port
+
 from local_http import serve_directory
 from tiny_onnx import classifier_model
 from visioncast.errors import InputError, ModelError

@@ -64,8 +64,9 @@ def clip_file(path: Path, frames: int, out: Path) -> Path:
     return out
 
 
-def fps_pipeline(detector: Detector, video: Path) -> float:
-    pipeline = open_pipeline(str(video), detector, PipelineConfig(mode="every"), name="bench")
+def fps_pipeline(detector: Detector, video: Path, max_frames: int | None = None) -> float:
+    pipeline = open_pipeline(str(video), detector, PipelineConfig(mode="every"), name="bench",
+                             max_frames=max_frames)
     t0 = time.perf_counter()
     pipeline.run()
     return pipeline.frames_out / (time.perf_counter() - t0)
@@ -125,6 +126,8 @@ def measure(
     }
     if onnx is not None and detector.runtime.engine == "onnxruntime":
         contenders["ultralytics"] = lambda: fps_ultralytics(onnx, video)
+    fps_pipeline(detector, video, max_frames=30)  # warm-up, untimed: the first calls of a session are slow
+    fps_model_only(detector, video, 30, use_async=True)
     got: dict[str, list[float]] = {k: [] for k in contenders}
     for r in range(rounds):
         order = list(contenders) if r % 2 == 0 else list(reversed(contenders))

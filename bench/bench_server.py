@@ -116,6 +116,13 @@ def stats(lat: list[float], rps: float) -> tuple[float, float, float]:
     return float(np.percentile(lat, 50)), float(np.percentile(lat, 99)), rps
 
 
+def cpu_per_call(run: Callable[[], tuple[list[float], float]]) -> tuple[tuple[list[float], float], float]:
+    """``run()`` and the CPU time this process spent per request meanwhile (ms; all its threads)."""
+    c0 = time.process_time()
+    lat, rps = run()
+    return (lat, rps), (time.process_time() - c0) * 1e3 / max(1, len(lat))
+
+
 def median_round(rounds: list[tuple[float, float, float]]) -> tuple[float, float, float]:
     """The round with the median throughput (its own p50/p99 kept together)."""
     return sorted(rounds, key=lambda r: r[2])[len(rounds) // 2]
@@ -147,15 +154,25 @@ def main() -> None:
         image = decode_image(body)
         decode = [stats(*hammer(lambda: lambda: decode_image(body), 1, 1.0))[0] for _ in range(args.rounds)]
         with HttpServer(app, "127.0.0.1", 0, workers=args.workers) as server:
-            rows = {}
+            rows, cpu = {}, {}
             for c in CONCURRENCY:
-                model_rounds, server_rounds = [], []
+                model_rounds, server_rounds, model_cpu, server_cpu = [], [], [], []
                 for _ in range(args.rounds):
-                    model_only = hammer(lambda: lambda: detector.detect(image), c, args.seconds)
+                    model_only, ms = cpu_per_call(
+                        lambda c=c: hammer(lambda: lambda: detector.detect(image), c, args.seconds))
                     model_rounds.append(stats(*model_only))
-                    server_rounds.append(stats(*remote_hammer(server.port, c, args.seconds, body_file)))
+                    model_cpu.append(ms)
+                    served, ms = cpu_per_call(
+                        lambda c=c: remote_hammer(server.port, c, args.seconds, body_file))
+                    server_rounds.append(stats(*served))
+                    server_cpu.append(ms)
                 rows[c] = (median_round(model_rounds), median_round(server_rounds))
+                cpu[c] = (float(np.median(model_cpu)), float(np.median(server_cpu)))
     report(rows, body, args, sorted(decode)[len(decode) // 2])
+    m_cpu, s_cpu = cpu[4]
+    print(f"CPU time of this process per request at c=4 (the load generator's is not in it): model-only "
+          f"{m_cpu:.2f} ms, server {s_cpu:.2f} ms (+{s_cpu - m_cpu:.2f} ms); the server's own cost alone "
+          f"would keep {m_cpu / s_cpu:.0%} of model-only throughput on cores it had to itself")
 
 
 def report(rows: dict[int, tuple[tuple[float, float, float], tuple[float, float, float]]], body: bytes,

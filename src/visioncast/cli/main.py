@@ -19,11 +19,18 @@ Handler = Callable[[argparse.Namespace], int]
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def _command_modules() -> list[object]:
-    from visioncast.cli import infer, models  # noqa: PLC0415 - commands load when the parser is built
+# Command → the module that adds its parser. Only the module of the command being run is imported (each
+# pulls in its own stack: Flask, onnxruntime, OpenCV…), so `visioncast predict` starts like a small client.
+COMMANDS = {"detect": "infer", "classify": "infer", "models": "models", "serve": "serve",
+            "predict": "predict", "broker": "broker", "run": "run"}
 
-    mods: list[object] = [infer, models]
-    for name in ("serve", "predict", "broker", "run"):
+
+def _command_modules(argv: Sequence[str]) -> list[object]:
+    """The modules for the command named in ``argv``, or all of them (help, a typo, no command)."""
+    named = next((a for a in argv if not a.startswith("-")), None)
+    wanted = [COMMANDS[named]] if named in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    mods: list[object] = []
+    for name in wanted:
         try:
             mods.append(__import__(f"visioncast.cli.{name}", fromlist=["add_parser"]))
         except ModuleNotFoundError as exc:
@@ -32,7 +39,8 @@ def _command_modules() -> list[object]:
     return mods
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv`` (None: every command, e.g. for documentation)."""
     parser = argparse.ArgumentParser(
         prog="visioncast",
         description="Deploy vision models and deliver their results: detect, classify, serve, push, run.",
@@ -41,13 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("--config", metavar="TOML", help="configuration file (default: $VISIONCAST_CONFIG)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in _command_modules():
+    for module in _command_modules(argv or ()):
         module.add_parser(sub)  # type: ignore[attr-defined]
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_after_global_options(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -67,3 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+
+
+def _after_global_options(argv: list[str]) -> list[str]:
+    """``argv`` without the global options before the command (``--config`` takes a value)."""
+    rest = list(argv)
+    while rest and rest[0].startswith("-"):
+        option = rest.pop(0)
+        if option == "--config" and rest:
+            rest.pop(0)
+    return rest

@@ -10,8 +10,10 @@ Two sessions on the same file, like OpenVINO's LATENCY and THROUGHPUT compilatio
   latency runs (docs/benchmarks.md), because an intra-op split of one small image spends much of its time
   synchronising and spin-waiting.
 
-``run`` picks per call: alone → the latency session; while another ``run`` is in flight (concurrent HTTP
-requests) → the throughput session, so concurrent callers stop fighting over the same thread pool.
+``run`` picks per call: the throughput session while another ``run`` is in flight or was, less than
+``CROWDED_S`` ago (concurrent HTTP requests: between two overlapping runs each request also decodes and
+answers, and a lone run on the latency session then would spin both cores against that work); otherwise the
+latency session (a single user gets the fastest answer).
 ``open_async(jobs, callback)`` keeps ``jobs`` calls in flight on worker threads with the same contract as
 the OpenVINO queue (see ``runtimes/openvino.py``): ``submit`` blocks while every job is busy, the callback
 gets ``(outputs, userdata)`` on a worker thread, possibly out of order; a failing call or callback is counted
@@ -25,6 +27,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +42,7 @@ from visioncast.runtimes.base import TensorSpec
 log = logging.getLogger(__name__)
 
 AsyncCallback = Callable[[list[np.ndarray], Any], None]
+CROWDED_S = 1.0  # after runs overlapped, keep to the throughput session this long
 
 _ORT_TYPES = {
     "tensor(float)": "float32",
@@ -82,6 +86,7 @@ class OnnxRuntime:
         self._throughput: ort.InferenceSession | None = None if threads > 1 else self._session
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._crowded_until = 0.0
         self.path = path
         self.threads = threads
         self.inputs = tuple(_spec(a) for a in self._session.get_inputs())
@@ -102,7 +107,10 @@ class OnnxRuntime:
         """One inference: on the latency session when alone, the throughput one when calls overlap."""
         with self._lock:
             self._in_flight += 1
-            crowded = self._in_flight > 1
+            now = time.monotonic()
+            if self._in_flight > 1:
+                self._crowded_until = now + CROWDED_S
+            crowded = now < self._crowded_until
             session = self._session
         try:
             if session is None:

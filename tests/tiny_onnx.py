@@ -107,3 +107,12 @@ def classifier_model(path: Path, logits: Sequence[float], *, size: int = 8) -> P
     """A classifier: input ``input`` [1, 3, size, size], output ``logits`` [1, len(logits)] (constant)."""
     return constant_model(path, {"logits": np.asarray([logits], np.float32)}, input_name="input",
                           input_shape=(1, 3, size, size))
+
+
+def scale_model(path: Path, metadata: Mapping[str, str] | None = None) -> Path:
+    """y = 2·x on a [batch, 3, 4, 4] float input with a dynamic batch axis, plus metadata_props."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3, 4, 4])
+    two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
+    graph = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["y"])], "scale", [x], [y], [two])
+    return _save(graph, path, metadata)

@@ -152,7 +152,6 @@ class OnnxAsyncQueue:
         self._todo: queue.Queue[Any] = queue.Queue()
         self._free = threading.Semaphore(jobs)
         self._idle = threading.Condition()
-        self._busy = 0
         self._first_error: BaseException | None = None
         self.submitted = self.completed = self.failed = 0
         self._workers = [
@@ -176,7 +175,6 @@ class OnnxAsyncQueue:
                     self.completed += 1
             finally:
                 with self._idle:
-                    self._busy -= 1
                     self._idle.notify_all()
                 self._free.release()
 
@@ -186,14 +184,13 @@ class OnnxAsyncQueue:
             raise ModelError(f"the onnxruntime queue of '{self._runtime.path.name}' is closed")
         self._free.acquire()
         with self._idle:
-            self._busy += 1
             self.submitted += 1
         self._todo.put((feeds, userdata))
 
     def wait_all(self) -> None:
         """Block until every submitted inference has run its callback; ModelError if one failed."""
         with self._idle:
-            self._idle.wait_for(lambda: self._busy == 0)
+            self._idle.wait_for(lambda: self.completed + self.failed == self.submitted)
             error, failed, self._first_error = self._first_error, self.failed, None
         if error is not None:
             raise ModelError(f"{failed} onnxruntime async job(s) failed; first: {error}") from error

@@ -13,21 +13,12 @@ from visioncast.runtimes import open_runtime
 from visioncast.runtimes.onnx import OnnxRuntime
 
 onnx = pytest.importorskip("onnx", reason="onnx (test extra) builds the tiny graph")
-from onnx import TensorProto, helper  # noqa: E402
+from tiny_onnx import scale_model as build_scale_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def scale_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """y = 2·x on a [batch, 3, 4, 4] float input."""
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 4, 4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3, 4, 4])
-    two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
-    graph = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["y"])], "scale", [x], [y], [two])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
-    path = tmp_path_factory.mktemp("ort") / "scale.onnx"
-    onnx.save(model, str(path))
-    return path
+    return build_scale_model(tmp_path_factory.mktemp("ort") / "scale.onnx")
 
 
 @pytest.fixture

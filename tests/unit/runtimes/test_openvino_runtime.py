@@ -14,24 +14,10 @@ from visioncast.runtimes import open_runtime
 
 ov = pytest.importorskip("openvino", reason="openvino is not installed (pip install visioncast[openvino])")
 onnx = pytest.importorskip("onnx", reason="onnx (test extra) builds the tiny graphs")
-from onnx import TensorProto, helper  # noqa: E402
-
+from tiny_onnx import scale_model as build_scale_model  # noqa: E402
 from visioncast.runtimes.openvino import OpenVinoRuntime, compile_config  # noqa: E402
 
 METADATA = {"names": "{0: '开心', 1: '愤怒'}", "imgsz": "[4, 4]", "author": "visioncast tests"}
-
-
-def build_scale_model(path: Path, metadata: dict[str, str] | None = None) -> Path:
-    """y = 2·x on a [batch, 3, 4, 4] float input with a dynamic batch axis, plus metadata_props."""
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 4, 4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3, 4, 4])
-    two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
-    graph = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["y"])], "scale", [x], [y], [two])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
-    helper.set_model_props(model, metadata or {})
-    onnx.save(model, str(path))
-    return path
 
 
 @pytest.fixture(scope="module")

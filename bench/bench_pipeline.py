@@ -11,10 +11,15 @@ For each model (YOLOX-nano, the ultralytics YOLOv8n ONNX export) and engine it m
 * **ultralytics** — ``YOLO(onnx).predict(video, stream=True)`` (its own decode, letterbox, ORT, NMS), when
   ultralytics is importable (benchmark-only environment; never a visioncast dependency).
 
+Every contender reads the first ``--frames`` frames of the same file: the video itself (``--codec original``;
+vtest.avi is MS-MPEG-4, ≈ 0.8 CPU-ms per 768×576 frame to decode) or those frames re-encoded as an ``MJPG``
+or ``mp4v`` AVI (MJPG: ≈ 2.1 CPU-ms per frame), as session 1 and 2 did with MJPG.
+
 Rounds alternate the contenders and the median is kept, because the machine is shared: absolute FPS move with
 the neighbours' load, the ratios measured side by side move much less. Usage::
 
-    python bench/bench_pipeline.py [VIDEO] [--frames 300] [--rounds 3] [--engines onnxruntime,openvino]
+    python bench/bench_pipeline.py [VIDEO] [--frames 300] [--codec original|MJPG|mp4v] [--rounds 3]
+                                   [--engines onnxruntime,openvino]
 """
 
 from __future__ import annotations
@@ -53,11 +58,11 @@ def read_frames(path: Path, limit: int) -> list[np.ndarray]:
     return frames
 
 
-def clip_file(path: Path, frames: int, out: Path) -> Path:
-    """The first ``frames`` frames of ``path`` as an MJPG .avi (every contender decodes the same file)."""
+def clip_file(path: Path, frames: int, out: Path, codec: str = "MJPG") -> Path:
+    """The first ``frames`` frames of ``path`` re-encoded with the FourCC ``codec`` as an .avi."""
     images = read_frames(path, frames)
     h, w = images[0].shape[:2]
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"MJPG"), 10, (w, h))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*codec), 10, (w, h))
     for image in images:
         writer.write(image)
     writer.release()
@@ -72,11 +77,11 @@ def fps_pipeline(detector: Detector, video: Path, max_frames: int | None = None)
     return pipeline.frames_out / (time.perf_counter() - t0)
 
 
-def fps_naive(detector: Detector, video: Path) -> float:
+def fps_naive(detector: Detector, video: Path, frames: int) -> float:
     cap = cv2.VideoCapture(str(video))
     analytics = Analytics(source="bench")
     n, t0 = 0, time.perf_counter()
-    while True:
+    while n < frames:
         ok, image = cap.read()
         if not ok:
             break
@@ -103,7 +108,7 @@ def fps_model_only(detector: Detector, video: Path, count: int, *, use_async: bo
     return count / (time.perf_counter() - t0)
 
 
-def fps_ultralytics(model_path: Path, video: Path) -> float | None:
+def fps_ultralytics(model_path: Path, video: Path, frames: int) -> float | None:
     try:
         from ultralytics import YOLO  # noqa: PLC0415 — benchmark-only environment
     except ImportError:
@@ -111,7 +116,8 @@ def fps_ultralytics(model_path: Path, video: Path) -> float | None:
     model = YOLO(str(model_path), task="detect")
     next(iter(model.predict(str(video), stream=True, imgsz=640, device="cpu", verbose=False)))  # warm up
     t0 = time.perf_counter()
-    n = sum(1 for _ in model.predict(str(video), stream=True, imgsz=640, device="cpu", verbose=False))
+    results = model.predict(str(video), stream=True, imgsz=640, device="cpu", verbose=False)
+    n = sum(1 for _ in itertools.islice(results, frames))
     return n / (time.perf_counter() - t0)
 
 
@@ -119,13 +125,13 @@ def measure(
     name: str, *, detector: Detector, video: Path, frames: int, rounds: int, onnx: Path | None
 ) -> dict[str, float | None]:
     contenders: dict[str, Callable[[], float | None]] = {
-        "pipeline": lambda: fps_pipeline(detector, video),
-        "naive": lambda: fps_naive(detector, video),
+        "pipeline": lambda: fps_pipeline(detector, video, frames),
+        "naive": lambda: fps_naive(detector, video, frames),
         "model-only async": lambda: fps_model_only(detector, video, frames, use_async=True),
         "model-only sync": lambda: fps_model_only(detector, video, frames, use_async=False),
     }
     if onnx is not None and detector.runtime.engine == "onnxruntime":
-        contenders["ultralytics"] = lambda: fps_ultralytics(onnx, video)
+        contenders["ultralytics"] = lambda: fps_ultralytics(onnx, video, frames)
     fps_pipeline(detector, video, max_frames=30)  # warm-up, untimed: the first calls of a session are slow
     fps_model_only(detector, video, 30, use_async=True)
     got: dict[str, list[float]] = {k: [] for k in contenders}
@@ -155,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("video", nargs="?", type=Path, default=DEFAULT_VIDEO)
     p.add_argument("--frames", type=int, default=300, help="frames of the video to use (default 300)")
+    p.add_argument("--codec", choices=("original", "MJPG", "mp4v"), default="original",
+                   help="read the video itself, or its first frames re-encoded with this FourCC")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--engines", default="onnxruntime,openvino")
     p.add_argument("--yolov8n", type=Path, default=YOLOV8N)
@@ -162,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as tmp:
-        video = clip_file(args.video, args.frames, Path(tmp) / "bench.avi")
+        video = args.video if args.codec == "original" else \
+            clip_file(args.video, args.frames, Path(tmp) / "bench.avi", args.codec)
         models = [("yolox-nano", "yolox-nano", None)]
         if args.yolov8n.is_file():
             models.append(("yolov8n int8", str(args.yolov8n), args.yolov8n))
@@ -185,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
     print(
-        f"\nvideo: {args.video.name}, first {args.frames} frames; "
+        f"\nvideo: {args.video.name} ({args.codec}), first {args.frames} frames; "
         f"median of {args.rounds} alternating rounds\n"
     )
     print(

@@ -4,15 +4,16 @@ For a 640×480 JPEG (tests/data/zidane.jpg resized) and the shipped detector (yo
 
 * model-only — ``detector.detect`` on the already decoded image, called by C threads at once;
 * server — ``POST /api/v1/detect`` (raw JPEG body) to a real cheroot server on 127.0.0.1 in this process,
-  each request decoding the JPEG, detecting, publishing and answering JSON. The load comes from C threads
-  with keep-alive connections (``http.client``, the lightest client) in a child process (this script with
-  ``--client``), so that the client's Python does not take this process's GIL: the figure is the server's;
+  each request decoding the JPEG, detecting, publishing and answering JSON. The load comes from C keep-alive
+  connections in another process: ``wrk`` (Debian/Ubuntu package ``wrk``; C, ≈ 0.05 CPU-ms per request) when
+  it is installed, else C threads of Python ``http.client`` (this script with ``--client``; ≈ 1.3 CPU-ms
+  per request, which on a 2-core machine is taken from the server). ``--load-generator`` picks one;
 
 at concurrency C = 1, 4, 16: latency p50/p99 (ms) and throughput (requests/s). The two take turns of
 ``--seconds`` each for ``--rounds`` rounds so that load from other processes falls on both alike; the
 median round is reported. Prints a Markdown table and the two target figures; asserts nothing.
 
-    python bench/bench_server.py [--seconds 3] [--rounds 3] [--workers 8]
+    python bench/bench_server.py [--seconds 3] [--rounds 3] [--workers 8] [--load-generator auto|wrk|python]
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import http.client
 import json
 import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -96,6 +99,37 @@ def http_caller(port: int, body: bytes) -> Callable[[], Callable[[], None]]:
     return make
 
 
+WRK_SCRIPT = """wrk.method = "POST"
+local f = assert(io.open(os.getenv("VISIONCAST_BENCH_BODY"), "rb")); wrk.body = f:read("*a"); f:close()
+wrk.headers["Content-Type"] = "image/jpeg"
+"""
+_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk_hammer(port: int, threads: int, seconds: float, body_file: str) -> tuple[float, float, float, int]:
+    """``threads`` keep-alive connections from wrk for ``seconds``: (p50 ms, p99 ms, requests/s, requests)."""
+    script = Path(body_file).with_suffix(".lua")
+    script.write_text(WRK_SCRIPT, encoding="utf-8")
+    command = ["wrk", "-t1", f"-c{threads}", f"-d{seconds:g}s", "--latency", "--timeout", "10s",
+               "-s", str(script), f"http://127.0.0.1:{port}/api/v1/detect"]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=seconds + 60,
+                          env={**os.environ, "VISIONCAST_BENCH_BODY": body_file})
+    out = done.stdout
+    if done.returncode != 0 or "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk failed or saw errors: {out[-2000:]} {done.stderr[-1000:]}")
+    found = re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", out, re.M)
+    pct = {p: float(v) * _WRK_UNITS[u] for p, v, u in found}
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return pct["50"], pct["99"], rps, total
+
+
+def python_hammer(port: int, threads: int, seconds: float, body_file: str) -> tuple[float, float, float, int]:
+    """:func:`hammer` with :func:`http_caller` in a child process: (p50 ms, p99 ms, requests/s, requests)."""
+    lat, rps = remote_hammer(port, threads, seconds, body_file)
+    return (*stats(lat, rps), len(lat))
+
+
 def remote_hammer(port: int, threads: int, seconds: float, body_file: str) -> tuple[list[float], float]:
     """:func:`hammer` with :func:`http_caller` run in a child process (``--client``)."""
     command = [sys.executable, __file__, "--client", str(port), str(threads), str(seconds), body_file]
@@ -116,11 +150,21 @@ def stats(lat: list[float], rps: float) -> tuple[float, float, float]:
     return float(np.percentile(lat, 50)), float(np.percentile(lat, 99)), rps
 
 
-def cpu_per_call(run: Callable[[], tuple[list[float], float]]) -> tuple[tuple[list[float], float], float]:
-    """``run()`` and the CPU time this process spent per request meanwhile (ms; all its threads)."""
+Figures = tuple[float, float, float]  # p50 ms, p99 ms, requests/s
+
+
+def cpu_per_call(run: Callable[[], tuple[float, float, float, int]]) -> tuple[Figures, float]:
+    """``run()``'s (p50, p99, rps) and the CPU time this process spent per request meanwhile (ms; all its
+    threads)."""
     c0 = time.process_time()
-    lat, rps = run()
-    return (lat, rps), (time.process_time() - c0) * 1e3 / max(1, len(lat))
+    p50, p99, rps, n = run()
+    return (p50, p99, rps), (time.process_time() - c0) * 1e3 / max(1, n)
+
+
+def in_process(call: Callable[[], Callable[[], None]], threads: int, seconds: float
+               ) -> tuple[float, float, float, int]:
+    lat, rps = hammer(call, threads, seconds)
+    return (*stats(lat, rps), len(lat))
 
 
 def median_round(rounds: list[tuple[float, float, float]]) -> tuple[float, float, float]:
@@ -133,6 +177,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=8, help="cheroot request threads")
+    parser.add_argument("--load-generator", choices=("auto", "wrk", "python"), default="auto",
+                        help="auto: wrk when installed, else Python http.client threads")
     parser.add_argument("--client", nargs=4, metavar=("PORT", "THREADS", "SECONDS", "BODY"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -141,6 +187,12 @@ def main() -> None:
         client_main(int(port), int(threads), float(seconds), body_file)
         return
 
+    generator = args.load_generator
+    if generator == "auto":
+        generator = "wrk" if shutil.which("wrk") else "python"
+    elif generator == "wrk" and not shutil.which("wrk"):
+        parser.error("wrk is not installed (apt install wrk), or use --load-generator python")
+    load = wrk_hammer if generator == "wrk" else python_hammer
     body = make_jpeg()
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         body_file = str(Path(tmp) / "body.jpg")
@@ -159,16 +211,15 @@ def main() -> None:
                 model_rounds, server_rounds, model_cpu, server_cpu = [], [], [], []
                 for _ in range(args.rounds):
                     model_only, ms = cpu_per_call(
-                        lambda c=c: hammer(lambda: lambda: detector.detect(image), c, args.seconds))
-                    model_rounds.append(stats(*model_only))
+                        lambda c=c: in_process(lambda: lambda: detector.detect(image), c, args.seconds))
+                    model_rounds.append(model_only)
                     model_cpu.append(ms)
-                    served, ms = cpu_per_call(
-                        lambda c=c: remote_hammer(server.port, c, args.seconds, body_file))
-                    server_rounds.append(stats(*served))
+                    served, ms = cpu_per_call(lambda c=c: load(server.port, c, args.seconds, body_file))
+                    server_rounds.append(served)
                     server_cpu.append(ms)
                 rows[c] = (median_round(model_rounds), median_round(server_rounds))
                 cpu[c] = (float(np.median(model_cpu)), float(np.median(server_cpu)))
-    report(rows, body, args, sorted(decode)[len(decode) // 2])
+    report(rows, body, args, sorted(decode)[len(decode) // 2], generator)
     m_cpu, s_cpu = cpu[4]
     print(f"CPU time of this process per request at c=4 (the load generator's is not in it): model-only "
           f"{m_cpu:.2f} ms, server {s_cpu:.2f} ms (+{s_cpu - m_cpu:.2f} ms); the server's own cost alone "
@@ -176,12 +227,13 @@ def main() -> None:
 
 
 def report(rows: dict[int, tuple[tuple[float, float, float], tuple[float, float, float]]], body: bytes,
-           args: argparse.Namespace, decode_ms: float) -> None:
+           args: argparse.Namespace, decode_ms: float, generator: str) -> None:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"machine: {platform.processor() or platform.machine()}; {cpus} CPUs available; "
           f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"image: zidane.jpg resized to 640×480, JPEG {len(body) / 1024:.0f} KB; cheroot workers "
-          f"{args.workers}; {args.rounds} rounds of {args.seconds:g} s, median round\n")
+          f"{args.workers}; load generator {generator}; {args.rounds} rounds of {args.seconds:g} s, "
+          "median round\n")
     print("| concurrency | model-only p50 / p99 ms | server p50 / p99 ms | server adds at p50 | "
           "model-only req/s | server req/s | server / model-only throughput |")
     print("|---|---|---|---|---|---|---|")

@@ -6,7 +6,8 @@ Stages overlap so the model never waits for decoding, drawing or encoding:
 2. **infer**: run the model — several frames in flight on the engine's async queue (OpenVINO's infer
    requests, onnxruntime's one-thread-per-call workers), re-ordered so results leave in frame order;
 3. **post**: decode boxes, NMS, tracking and statistics (:class:`~visioncast.analytics.Analytics`), drawing;
-4. **output**: the sinks (video file, JSON lines, MJPEG) and the stats publishers (MQTT, the dashboard).
+4. **output**: the sinks (video file, JSON lines, MJPEG) and the publishers (MQTT: every frame's result, its
+   statistics snapshot and events).
 
 **every-frame** mode (files, the default for them) blocks the reader when the queues are full, so every frame
 is processed. **latest-frame** mode (live sources) keeps only the newest frame waiting for the model: a frame
@@ -62,8 +63,10 @@ class FrameSink(Protocol):
     def close(self) -> None: ...
 
 
-class StatsPublisher(Protocol):
-    """Receives statistics snapshots and events (MqttSink, the dashboard's stream registry)."""
+class Publisher(Protocol):
+    """Receives every frame's result, statistics snapshot and events (MqttSink)."""
+
+    def publish(self, result: Result, *, source: str, frame: Frame | None = None) -> None: ...
 
     def publish_stats(self, stats: dict[str, Any], *, source: str) -> None: ...
 
@@ -135,7 +138,7 @@ class Pipeline:
         *,
         analytics: Analytics | None = None,
         sinks: Sequence[FrameSink] = (),
-        publishers: Sequence[StatsPublisher] = (),
+        publishers: Sequence[Publisher] = (),
         options: PipelineOptions | None = None,
         on_frame: Callable[[StatsSnapshot, list[dict[str, Any]]], None] | None = None,
     ) -> None:
@@ -351,6 +354,7 @@ class Pipeline:
         for sink in self.sinks:
             sink.write(item.frame, item.result, annotated=item.annotated, stats=stats, events=item.events)
         for pub in self.publishers:
+            pub.publish(item.result, source=stats["source"], frame=item.frame)
             pub.publish_stats(dict(stats), source=stats["source"])
         for event in item.events:
             self._publish_event(event)

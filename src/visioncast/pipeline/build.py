@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from visioncast.analytics import Analytics, AnalyticsSpec
 from visioncast.config import PipelineConfig
-from visioncast.pipeline import FrameSink, Pipeline, PipelineOptions, StatsPublisher
+from visioncast.pipeline import FrameSink, Pipeline, PipelineOptions, Publisher
 from visioncast.sources import Source, open_source
 from visioncast.tasks.detect import Detector
 
@@ -31,7 +31,7 @@ def open_pipeline(
     *,
     name: str | None = None,
     sinks: Sequence[FrameSink] = (),
-    publishers: Sequence[StatsPublisher] = (),
+    publishers: Sequence[Publisher] = (),
     max_frames: int | None = None,
 ) -> Pipeline:
     """A ready (not started) Pipeline; the analytics are checked before the source opens."""

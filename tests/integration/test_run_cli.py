@@ -7,6 +7,9 @@ from pathlib import Path
 import cv2
 from cli_run import run_cli, stderr_lines
 
+from visioncast.cli.main import build_parser
+from visioncast.cli.run import overrides
+
 
 def test_video_in_annotated_video_out(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.avi"
@@ -65,3 +68,10 @@ def test_bad_line_spec_is_a_one_line_error(data_dir: Path, tmp_path: Path) -> No
     proc = run_cli("run", "-i", data_dir / "vtest_clip.avi", "--line", "1,2,3", cwd=tmp_path)
     assert proc.returncode == 1
     assert stderr_lines(proc) == ["visioncast: error: line must be x1,y1,x2,y2, got 3 numbers in '1,2,3'"]
+
+
+def test_realtime_flag_sets_the_pipeline_option() -> None:
+    parser = build_parser()
+    for flags, expected in [([], None), (["--realtime"], True), (["--no-realtime"], False)]:
+        args = parser.parse_args(["run", "-i", "clip.avi", *flags])
+        assert overrides(args)["pipeline.realtime"] is expected

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 import cv2
@@ -60,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     g.add_argument(
         "--mqtt",
         metavar="URL|off",
-        help="publish stats and events to this broker "
+        help="publish every frame's result, stats and events to this broker "
         "(mqtt://[user:pass@]host[:port]); off = never (default: only with --mqtt-preset)",
     )
     g.add_argument(
@@ -93,6 +94,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     a.add_argument("--event", action="append", metavar="COND[:NAME]", help="state event (repeatable)")
     a.add_argument("--no-track", action="store_true", help="no tracking (no totals, dwell or line counts)")
     a.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    a.add_argument(
+        "--realtime",
+        action=argparse.BooleanOptionalAction,
+        help="play a file at its own frame rate (default: on with --serve, so the dashboard shows the "
+        "video at its speed; off otherwise: as fast as possible)",
+    )
     a.add_argument("--quiet", action="store_true", help="no progress bar or status line")
     p.set_defaults(handler=run)
 
@@ -105,6 +112,7 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         "pipeline.zones": tuple(args.zone) if args.zone else None,
         "pipeline.events": tuple(args.event) if args.event else None,
         "pipeline.track": False if args.no_track else None,
+        "pipeline.realtime": args.realtime,
         "mqtt.preset": args.mqtt_preset,
     }
     if args.mqtt and args.mqtt.lower() == "off":
@@ -162,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
     analytics_for(cfg.pipeline, "check")  # a bad --line/--zone/--event fails before anything opens
     detector = _detector(cfg, args)
     source = open_source(args.input, fps=cfg.pipeline.folder_fps)
+    if args.realtime is None and args.serve is not None and not source.live:
+        cfg = replace(cfg, pipeline=replace(cfg.pipeline, realtime=True))
     publishers: list[Any] = []
     server = None
     try:
@@ -199,8 +209,11 @@ def _serve(args: argparse.Namespace, cfg: Config, pipeline: Pipeline, broadcaste
     entry = registry(app).attach(pipeline, broadcaster, stream_id="local", model=pipeline.detector.name)
     server = HttpServer(app, args.host, args.serve, workers=max(cfg.server.workers, 16))
     server.start_in_thread()
+    pace = ""
+    if pipeline.options.realtime and not pipeline.source.live:
+        pace = f"\nplaying at the file's {pipeline.source.fps:g} fps (--no-realtime: as fast as possible)"
     print(
-        f"dashboard: {server.url}/streams/{entry.stream_id}  (MJPEG: {server.url}{entry.mjpeg_path})",
+        f"dashboard: {server.url}/streams/{entry.stream_id}  (MJPEG: {server.url}{entry.mjpeg_path}){pace}",
         flush=True,
     )
     return server

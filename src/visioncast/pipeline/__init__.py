@@ -76,12 +76,14 @@ class Publisher(Protocol):
 @dataclass(frozen=True)
 class PipelineOptions:
     """mode: auto (latest for live sources, every otherwise) | every | latest; queue_size bounds each queue;
-    async_jobs: OpenVINO requests in flight (0 = the plugin's optimum); max_frames stops after that many."""
+    async_jobs: OpenVINO requests in flight (0 = the plugin's optimum); max_frames stops after that many;
+    realtime: a file or folder is read no faster than its frames' timestamps (live sources are anyway)."""
 
     mode: str = "auto"
     queue_size: int = 4
     async_jobs: int = 0
     max_frames: int | None = None
+    realtime: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -261,8 +263,13 @@ class Pipeline:
 
     def _read_loop(self) -> None:
         limit = self.options.max_frames
+        pace = self.options.realtime and not self.source.live
+        start: float | None = None
         try:
             for frame in self.source:
+                if pace:  # wait until the frame's media time has passed since the first frame
+                    start = time.perf_counter() - frame.timestamp_s if start is None else start
+                    self._stop.wait(max(0.0, start + frame.timestamp_s - time.perf_counter()))
                 if self._stop.is_set():
                     break
                 self.frames_in += 1

@@ -36,7 +36,8 @@ def open_pipeline(
 ) -> Pipeline:
     """A ready (not started) Pipeline; the analytics are checked before the source opens."""
     options = PipelineOptions(
-        mode=cfg.mode, queue_size=cfg.queue_size, async_jobs=cfg.async_jobs, max_frames=max_frames
+        mode=cfg.mode, queue_size=cfg.queue_size, async_jobs=cfg.async_jobs, max_frames=max_frames,
+        realtime=cfg.realtime,
     )
     analytics = analytics_for(cfg, name or "stream")
     src = open_source(source, fps=cfg.folder_fps) if isinstance(source, str) else source

@@ -165,7 +165,10 @@ def _stream_config(base: PipelineConfig, body: dict[str, Any]) -> PipelineConfig
         if mode not in ("auto", "every", "latest"):
             raise InputError(f"field 'mode' must be auto, every or latest, got {mode!r}")
         changes["mode"] = mode
-    return replace(base, **changes)
+    realtime = body.get("realtime", True)  # watched on its dashboard: a file plays at its own speed
+    if not isinstance(realtime, bool):
+        raise InputError(f"field 'realtime' must be true or false, got {realtime!r}")
+    return replace(base, **changes, realtime=realtime)
 
 
 def registry(app: Flask) -> StreamRegistry:
@@ -259,6 +262,8 @@ STREAM_REQUEST = Schema(
             "model": {"type": "string", "description": "detection model name or .onnx path"},
             "name": {"type": "string"},
             "conf": {"type": "number", "minimum": 0, "maximum": 1},
+            "realtime": {"type": "boolean", "default": True,
+                         "description": "play a file at its own frame rate (false: as fast as possible)"},
             "mode": {"enum": ["auto", "every", "latest"]},
             "lines": {"type": "array", "items": {"type": "string"}, "description": "x1,y1,x2,y2[:name]"},
             "zones": {

@@ -75,13 +75,22 @@ def mosquitto(tmp: Path, port: int, users: dict[str, str] | None = None) -> Iter
             proc.stderr.close()
 
 
+def client(transport: str = "tcp") -> paho.Client:
+    """A paho 2 client over TCP or MQTT-over-WebSocket (path /, as the embedded broker prints it)."""
+    made = paho.Client(paho.CallbackAPIVersion.VERSION2, transport=transport)  # type: ignore[arg-type]
+    if transport == "websockets":
+        made.ws_set_options(path="/")
+    return made
+
+
 class Subscriber:
     """A paho client that records (topic, payload bytes) of everything under ``topic_filter``."""
 
-    def __init__(self, port: int, topic_filter: str, user: str = "", password: str = "") -> None:
+    def __init__(self, port: int, topic_filter: str, user: str = "", password: str = "",
+                 transport: str = "tcp") -> None:
         self.messages: list[tuple[str, bytes]] = []
         self._cond = threading.Condition()
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+        self.client = client(transport)
         if user:
             self.client.username_pw_set(user, password)
         self.client.on_message = self._on_message
@@ -114,19 +123,19 @@ class Subscriber:
         self.client.loop_stop()
 
 
-def login_result(port: int, user: str, password: str) -> str:
+def login_result(port: int, user: str, password: str, transport: str = "tcp") -> str:
     """The CONNACK reason a paho client gets for this login ('Success', 'Not authorized', …)."""
     result: list[str] = []
     done = threading.Event()
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2)
-    client.username_pw_set(user, password)
-    client.on_connect = lambda _c, _u, _f, reason, _p: (result.append(str(reason)), done.set())
-    client.connect("127.0.0.1", port)
-    client.loop_start()
+    peer = client(transport)
+    peer.username_pw_set(user, password)
+    peer.on_connect = lambda _c, _u, _f, reason, _p: (result.append(str(reason)), done.set())
+    peer.connect("127.0.0.1", port)
+    peer.loop_start()
     try:
         if not done.wait(WAIT_S):
             raise TimeoutError("no CONNACK")
     finally:
-        client.disconnect()
-        client.loop_stop()
+        peer.disconnect()
+        peer.loop_stop()
     return result[0]

@@ -1,0 +1,65 @@
+"""`visioncast broker` as a real process: it prints the addresses and login boards use, relays messages
+between a board on MQTT/TCP and a browser dashboard on MQTT over WebSocket (both ways), refuses a wrong
+password on either, and stops cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from cli_run import cli_env
+from tests.conftest import free_port
+from tests.mqtt_peers import Subscriber, client, login_result, wait_port
+
+USER, PASSWORD = "board", "s3cret-pw"
+
+
+def _publish(port: int, topic: str, payload: bytes, transport: str) -> None:
+    peer = client(transport)
+    peer.username_pw_set(USER, PASSWORD)
+    peer.connect("127.0.0.1", port)
+    peer.loop_start()
+    try:
+        peer.publish(topic, payload, qos=1).wait_for_publish(timeout=10)
+    finally:
+        peer.disconnect()
+        peer.loop_stop()
+
+
+def test_broker_relays_between_tcp_and_websocket_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    tcp, ws = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "visioncast", "broker", "--host", "127.0.0.1", "--port", str(tcp),
+         "--ws-port", str(ws), "--user", USER, "--password", PASSWORD],
+        cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_port(tcp)
+        wait_port(ws)
+        board = Subscriber(tcp, "visioncast/+/label", USER, PASSWORD)
+        browser = Subscriber(ws, "board/#", USER, PASSWORD, transport="websockets")
+        try:
+            _publish(ws, "visioncast/webcam/label", "开心".encode(), "websockets")  # browser → board
+            _publish(tcp, "board/button", b"pressed", "tcp")  # board → browser
+            board.wait_for(bool)
+            browser.wait_for(bool)
+        finally:
+            board.close()
+            browser.close()
+        assert board.messages == [("visioncast/webcam/label", "开心".encode())]
+        assert browser.messages == [("board/button", b"pressed")]
+        assert login_result(tcp, USER, "wrong") == "Not authorized"
+        assert login_result(ws, USER, "wrong", transport="websockets") == "Not authorized"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert f"mqtt://127.0.0.1:{tcp}  (this machine only)" in out
+    assert f"ws://127.0.0.1:{ws}/  (MQTT over WebSocket, browser dashboards)" in out
+    assert f"user {USER}  password {PASSWORD}" in out
+    assert "stopping…" in out

@@ -13,7 +13,7 @@ from visioncast.config import PipelineConfig
 from visioncast.errors import InputError
 from visioncast.models import load_model
 from visioncast.pipeline.build import open_pipeline
-from visioncast.server.streams import _stream_config
+from visioncast.server.stream_registry import stream_config
 
 FPS = 10.0  # tests/data/vtest_clip.avi
 
@@ -44,7 +44,7 @@ def test_stop_interrupts_the_pacing(data_dir: Path) -> None:
 
 def test_stream_requests_play_files_in_real_time_unless_told() -> None:
     base = PipelineConfig()
-    assert _stream_config(base, {"source": "clip.avi"}).realtime is True
-    assert _stream_config(base, {"source": "clip.avi", "realtime": False}).realtime is False
+    assert stream_config(base, {"source": "clip.avi"}).realtime is True
+    assert stream_config(base, {"source": "clip.avi", "realtime": False}).realtime is False
     with pytest.raises(InputError, match="field 'realtime' must be true or false, got 'yes'"):
-        _stream_config(base, {"source": "clip.avi", "realtime": "yes"})
+        stream_config(base, {"source": "clip.avi", "realtime": "yes"})

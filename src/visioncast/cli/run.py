@@ -202,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, cfg: Config, pipeline: Pipeline, broadcaster: MjpegBroadcaster) -> Any:
     from visioncast.server import create_app  # noqa: PLC0415 — Flask only with --serve
-    from visioncast.server.streams import registry  # noqa: PLC0415
+    from visioncast.server.stream_registry import registry  # noqa: PLC0415
     from visioncast.server.wsgi import HttpServer  # noqa: PLC0415
 
     app = create_app(cfg)

@@ -1,0 +1,167 @@
+"""The streams a server runs: each pipeline with its id, source, model and MJPEG broadcaster. I/O: opens
+sources and runs pipelines on threads.
+
+:class:`StreamRegistry` starts pipelines from API bodies (``STREAM_REQUEST`` in :mod:`.streams`, checked by
+:func:`stream_config`), attaches ``visioncast run --serve``'s own pipeline as stream ``local``, lists and
+stops them; :func:`registry` is the app's one registry. The routes and pages live in :mod:`.streams`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from flask import Flask
+
+from visioncast.config import PipelineConfig
+from visioncast.errors import InputError, NotFoundError, TooLargeError
+from visioncast.pipeline import Pipeline
+from visioncast.pipeline.build import open_pipeline
+from visioncast.sinks.mjpeg import MjpegBroadcaster
+from visioncast.tasks.detect import Detector
+
+EXTENSION = "visioncast.streams"
+
+
+@dataclass
+class StreamEntry:
+    """A pipeline the server knows: its id, what it reads, its MJPEG broadcaster."""
+
+    stream_id: str
+    pipeline: Pipeline
+    broadcaster: MjpegBroadcaster
+    source: str
+    model: str
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def mjpeg_path(self) -> str:
+        return f"/api/v1/streams/{self.stream_id}/mjpeg"
+
+    @property
+    def state(self) -> str:
+        if self.pipeline.error is not None:
+            return "failed"
+        return "running" if self.pipeline.alive else "stopped"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.stream_id,
+            "name": self.pipeline.analytics.source,
+            "source": self.source,
+            "model": self.model,
+            "state": self.state,
+            "mode": self.pipeline.mode,
+            "error": str(self.pipeline.error) if self.pipeline.error else None,
+            "started_at": round(self.started_at, 3),
+            "mjpeg_url": self.mjpeg_path,
+            "stats_url": f"/api/v1/streams/{self.stream_id}/stats",
+            "counters": self.pipeline.counters(),
+            "viewers": self.broadcaster.viewers,
+            "stats": self.pipeline.stats,
+        }
+
+
+class StreamRegistry:
+    """The streams of one app. Thread-safe."""
+
+    def __init__(self, cfg: PipelineConfig) -> None:
+        self.cfg = cfg
+        self._lock = threading.Lock()
+        self._streams: dict[str, StreamEntry] = {}
+        self._ids = itertools.count(1)
+
+    def attach(
+        self,
+        pipeline: Pipeline,
+        broadcaster: MjpegBroadcaster,
+        *,
+        stream_id: str | None = None,
+        model: str = "",
+        source: str | None = None,
+    ) -> StreamEntry:
+        """Register a pipeline (already built, started or not) under ``stream_id`` (default: a new number)."""
+        with self._lock:
+            sid = stream_id or str(next(self._ids))
+            entry = StreamEntry(sid, pipeline, broadcaster, source or pipeline.source.name, model)
+            self._streams[sid] = entry
+        return entry
+
+    def start(self, body: dict[str, Any], detector: Detector, publishers: list[Any]) -> StreamEntry:
+        """Open and start a pipeline from an API body (see ``STREAM_REQUEST``)."""
+        running = sum(1 for e in self.list() if e.state == "running")
+        if running >= self.cfg.max_streams:
+            raise TooLargeError(f"at most {self.cfg.max_streams} streams may run at once; stop one first")
+        cfg = stream_config(self.cfg, body)
+        broadcaster = MjpegBroadcaster(quality=cfg.jpeg_quality)
+        pipeline = open_pipeline(
+            str(body["source"]),
+            detector,
+            cfg,
+            name=body.get("name") or None,
+            sinks=[broadcaster],
+            publishers=publishers,
+        )
+        entry = self.attach(pipeline, broadcaster, model=detector.name, source=str(body["source"]))
+        pipeline.start()
+        return entry
+
+    def get(self, stream_id: str) -> StreamEntry:
+        with self._lock:
+            if stream_id not in self._streams:
+                raise NotFoundError(f"no stream {stream_id!r}; known: {', '.join(self._streams) or 'none'}")
+            return self._streams[stream_id]
+
+    def list(self) -> list[StreamEntry]:
+        with self._lock:
+            return list(self._streams.values())
+
+    def stop(self, stream_id: str, *, timeout_s: float = 5.0) -> StreamEntry:
+        entry = self.get(stream_id)
+        entry.pipeline.stop()
+        entry.pipeline.join(timeout_s)
+        return entry
+
+    def newest_running(self) -> StreamEntry:
+        running = [e for e in self.list() if e.state == "running"] or self.list()
+        if not running:
+            raise NotFoundError("no stream is running; start one with POST /api/v1/streams")
+        return max(running, key=lambda e: e.started_at)
+
+    def close(self) -> None:
+        for entry in self.list():
+            entry.pipeline.stop()
+        for entry in self.list():
+            entry.pipeline.join(5.0)
+            entry.broadcaster.close()
+
+
+def stream_config(base: PipelineConfig, body: dict[str, Any]) -> PipelineConfig:
+    """The pipeline settings of one API request: lists of specs and the mode override the server's."""
+    if not isinstance(body.get("source"), str | int) or not str(body.get("source")).strip():
+        raise InputError("field 'source' must be a file path, a camera index or a stream URL")
+    changes: dict[str, Any] = {}
+    for key in ("lines", "zones", "events"):
+        value = body.get(key)
+        if value is not None:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise InputError(f"field {key!r} must be a list of strings, got {type(value).__name__}")
+            changes[key] = tuple(value)
+    mode = body.get("mode")
+    if mode is not None:
+        if mode not in ("auto", "every", "latest"):
+            raise InputError(f"field 'mode' must be auto, every or latest, got {mode!r}")
+        changes["mode"] = mode
+    realtime = body.get("realtime", True)  # watched on its dashboard: a file plays at its own speed
+    if not isinstance(realtime, bool):
+        raise InputError(f"field 'realtime' must be true or false, got {realtime!r}")
+    return replace(base, **changes, realtime=realtime)
+
+
+def registry(app: Flask) -> StreamRegistry:
+    """The app's stream registry."""
+    reg: StreamRegistry = app.extensions[EXTENSION]
+    return reg

@@ -1,11 +1,15 @@
-"""`visioncast run` as a real subprocess: annotated video with every frame, annotated image, clear errors."""
+"""`visioncast run` as a real subprocess: annotated video with every frame, annotated image, clear errors,
+MQTT push flushed at the end and summed up (sent / dropped)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
 from cli_run import run_cli, stderr_lines
+from tests.conftest import free_port
+from tests.mqtt_peers import Subscriber, mosquitto
 
 from visioncast.cli.main import build_parser
 from visioncast.cli.run import overrides
@@ -75,3 +79,35 @@ def test_realtime_flag_sets_the_pipeline_option() -> None:
     for flags, expected in [([], None), (["--realtime"], True), (["--no-realtime"], False)]:
         args = parser.parse_args(["run", "-i", "clip.avi", *flags])
         assert overrides(args)["pipeline.realtime"] is expected
+
+
+def test_mqtt_push_is_flushed_and_summed_up(data_dir: Path, tmp_path: Path) -> None:
+    """Every message `run` counts as sent reaches a real subscriber, none is left behind at the end."""
+    port = free_port()
+    with mosquitto(tmp_path, port):
+        sub = Subscriber(port, "visioncast/#")
+        try:
+            proc = run_cli("run", "-i", data_dir / "vtest_clip.avi", "--mqtt", f"mqtt://127.0.0.1:{port}",
+                           "--name", "clip", "--quiet", cwd=tmp_path)
+            assert proc.returncode == 0, proc.stderr
+            summary = re.search(rf"MQTT 127\.0\.0\.1:{port}: (\d+) messages sent, 0 dropped", proc.stdout)
+            assert summary, proc.stdout
+            sent = int(summary.group(1))
+            sub.wait_for(lambda m: sum(not t.endswith("/status") for t, _ in m) >= sent)
+        finally:
+            sub.close()
+    assert len(sub.payloads("visioncast/clip/result")) == 70
+    assert len(sub.payloads("visioncast/clip/stats")) == 70
+    assert sum(not t.endswith("/status") for t, _ in sub.messages) == sent
+
+
+def test_mqtt_without_a_broker_says_so_and_counts_what_it_dropped(data_dir: Path, tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    proc = run_cli("run", "-i", data_dir / "vtest_clip.avi", "--mqtt", f"mqtt://127.0.0.1:{port}",
+                   "--max-frames", "5", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"MQTT broker 127.0.0.1:{port} not connected yet" in proc.stderr
+    summary = re.search(r"0 messages sent, (\d+) dropped \(queue full 0, disconnected (\d+), refused 0\)",
+                        proc.stdout)
+    assert summary, proc.stdout
+    assert int(summary.group(1)) == int(summary.group(2)) >= 5 * 3  # result, label, stats per frame

@@ -30,6 +30,7 @@ from visioncast.sinks.video import VideoFileSink
 from visioncast.sources import Source, open_source
 from visioncast.tasks import Detector
 
+CONNECT_WAIT_S = 3.0  # how long `run` waits for the MQTT broker before reading the source
 EPILOG = """\
 sources: photo.jpg | video.mp4 | folder/ | CAM (or 0, 1…) | rtsp://… | http(s)://…/stream.mjpg
 lines:   --line 0,300,768,300[:door]          in = crossing from left to right of x1,y1 → x2,y2
@@ -159,7 +160,23 @@ def _publishers(args: argparse.Namespace, cfg: Config) -> list[Any]:
         return []
     from visioncast.sinks.mqtt import MqttSink  # noqa: PLC0415 — paho only when MQTT is asked for
 
-    return [MqttSink(cfg.mqtt)]
+    sink = MqttSink(cfg.mqtt)
+    if not sink.wait_connected(CONNECT_WAIT_S):  # a short file would otherwise be over before it connects
+        print(f"visioncast: MQTT broker {sink.cfg.host}:{sink.cfg.port} not connected yet"
+              f"{f' ({sink.error})' if sink.error else ''}; messages count as dropped until it is",
+              file=sys.stderr, flush=True)
+    return [sink]
+
+
+def _close_publishers(publishers: list[Any], out: Any) -> None:
+    """Hand what is queued to the broker (a few seconds at most), say what was sent and dropped, close."""
+    for pub in publishers:
+        pub.flush()
+        c = pub.status()
+        print(f"MQTT {c['broker']}: {c['sent']} messages sent, {c['dropped']} dropped "
+              f"(queue full {c['dropped_queue_full']}, disconnected {c['dropped_disconnected']}, "
+              f"refused {c['dropped_error']}), {c['skipped']} skipped by the policy", file=out, flush=True)
+        pub.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -194,8 +211,7 @@ def run(args: argparse.Namespace) -> int:
         return code
     finally:
         source.close()
-        for pub in publishers:
-            pub.close()
+        _close_publishers(publishers, sys.stderr if args.jsonl == "-" else sys.stdout)
         if server is not None:
             server.stop()
 

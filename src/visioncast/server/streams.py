@@ -1,6 +1,8 @@
 """The routes of pipelines in the server: start, list and stop streams, their statistics, MJPEG video and
-dashboard page (the streams themselves: :mod:`.stream_registry`). I/O: HTTP. Routes: ``POST/GET /api/v1/streams``,
-``GET/DELETE /api/v1/streams/<id>``, ``GET /api/v1/streams/<id>/stats`` (the statistics snapshot),
+dashboard page (the streams themselves: :mod:`.stream_registry`). I/O: HTTP.
+
+Routes: ``POST/GET /api/v1/streams``, ``GET/DELETE /api/v1/streams/<id>``,
+``GET /api/v1/streams/<id>/stats`` (the statistics snapshot),
 ``GET /api/v1/streams/<id>/mjpeg`` (``multipart/x-mixed-replace``, for ``<img src>``),
 ``GET /api/v1/streams/<id>/frame.jpg``, ``GET /api/v1/stats`` (the snapshot of the newest running stream, or
 ``?stream=ID``), and the page ``/streams`` (list + start form) and ``/streams/<id>`` (live dashboard).

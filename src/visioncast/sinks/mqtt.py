@@ -71,6 +71,7 @@ class MqttSink:
         self.commands_ready = threading.Event()  # set once the broker acknowledged the command subscription
         self.error = "" if self.cfg.enabled else "push is switched off"
         self.last_message: dict[str, Any] | None = None
+        self._last_info: paho.MQTTMessageInfo | None = None
         self._stopping = threading.Event()
         if not self.cfg.enabled:
             return
@@ -125,6 +126,22 @@ class MqttSink:
         fmt.resolve(cfg)
         self.close()
         self._start(cfg)
+
+    def flush(self, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:
+        """Wait (at most ``timeout_s``) until every queued message has been handed to the broker, the last
+        one acknowledged at QoS 1; True when nothing is left. For the end of a run, before :meth:`close`."""
+        deadline = time.monotonic() + timeout_s
+        done = self._queue.all_tasks_done
+        with done:
+            if not done.wait_for(lambda: self._queue.unfinished_tasks == 0, timeout_s):
+                return False
+        info = self._last_info
+        if info is not None and self.connected.is_set():
+            try:
+                info.wait_for_publish(timeout=max(0.0, deadline - time.monotonic()))
+            except (RuntimeError, ValueError):
+                return False
+        return True
 
     def wait_connected(self, timeout_s: float) -> bool:
         """Wait until connected or until an error is known (at most ``timeout_s``); True when connected."""
@@ -204,7 +221,10 @@ class MqttSink:
                 message = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
-            self._send(message)
+            try:
+                self._send(message)
+            finally:
+                self._queue.task_done()
 
     def _send(self, message: fmt.Message) -> None:
         client = self._client
@@ -213,6 +233,7 @@ class MqttSink:
                 self.counters["dropped_disconnected"] += 1
             return
         info = client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
+        self._last_info = info
         with self._lock:
             if info.rc != paho.MQTT_ERR_SUCCESS:
                 key = "dropped_disconnected" if info.rc == paho.MQTT_ERR_NO_CONN else "dropped_error"

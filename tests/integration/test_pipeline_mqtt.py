@@ -76,9 +76,11 @@ def test_people_counter_messages_match_the_stats(data_dir: Path, tmp_path: Path)
 
 
 
-def _run_clip(data_dir: Path, sub: Subscriber, port: int, topic: str, **mqtt: Any) -> list[dict[str, Any]]:
+def _run_clip(data_dir: Path, sub: Subscriber, port: int, topics: tuple[str, ...],
+              **mqtt: Any) -> list[dict[str, Any]]:
     """Run the clip's pipeline publishing to the broker on ``port`` and wait until ``sub`` has one message
-    on ``topic`` per frame; the stats snapshots."""
+    per frame on every one of ``topics`` (a frame's topics are published one after the other, so waiting
+    for the first alone races the others); the stats snapshots."""
     overrides = {"mqtt.url": f"mqtt://127.0.0.1:{port}", "mqtt.policy": "every", "mqtt.qos": 1,
                  **{f"mqtt.{k}": v for k, v in mqtt.items()}}
     sink = MqttSink(config.load(env={}, overrides=overrides).mqtt)
@@ -89,7 +91,7 @@ def _run_clip(data_dir: Path, sub: Subscriber, port: int, topic: str, **mqtt: An
                                  name="clip", publishers=[sink])
         pipeline.on_frame = lambda stats, new: snapshots.append(stats)
         pipeline.run()
-        sub.wait_for(lambda m: sum(t == topic for t, _ in m) >= len(snapshots))
+        sub.wait_for(lambda m: all(sum(t == topic for t, _ in m) >= len(snapshots) for topic in topics))
     finally:
         sink.close()
         sub.close()
@@ -100,7 +102,8 @@ def test_every_frame_result_is_pushed_in_order(data_dir: Path, tmp_path: Path) -
     port = free_port()
     with mosquitto(tmp_path, port):
         sub = Subscriber(port, "visioncast/clip/#")
-        snapshots = _run_clip(data_dir, sub, port, "visioncast/clip/result")
+        topics = tuple(f"visioncast/clip/{t}" for t in ("result", "label", "stats"))
+        snapshots = _run_clip(data_dir, sub, port, topics)
     results = [json.loads(p) for p in sub.payloads("visioncast/clip/result")]
     assert len(snapshots) == 70
     assert [r["frame"] for r in results] == [s["frame"] for s in snapshots] == list(range(70))
@@ -119,7 +122,7 @@ def test_siot_preset_gets_the_label_of_every_frame(data_dir: Path, tmp_path: Pat
     port = free_port()
     with mosquitto(tmp_path, port, users={"siot": "dfrobot"}):
         sub = Subscriber(port, "siot/#", "siot", "dfrobot")
-        snapshots = _run_clip(data_dir, sub, port, "siot/clip", preset="siot")
+        snapshots = _run_clip(data_dir, sub, port, ("siot/clip",), preset="siot")
     labels = [p.decode() for p in sub.payloads("siot/clip")]
     assert len(labels) == len(snapshots) == 70
     seen = {label for s in snapshots for label in s["counts"]}

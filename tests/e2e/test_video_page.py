@@ -123,6 +123,29 @@ def test_playback_waits_for_results_and_is_never_ahead(page: Any, live_server: A
     assert state["ahead"] == 0  # and never drew a frame before its result had arrived
 
 
+PICTURE_SPREAD = """() => {
+  const canvas = document.getElementById("view");
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const grey = new Set();
+  for (let i = 0; i < data.length; i += 4 * 97) grey.add(data[i] >> 3);
+  return grey.size;
+}"""
+
+
+def test_an_avi_the_browser_cannot_play_is_shown_from_a_webm_copy(
+        page: Any, live_server: Any, data_dir: Path, screenshot: Callable[[Any, str], Path]) -> None:
+    """Chromium plays no AVI (MPEG-4 Part 2): the page asks for the server's WebM copy and plays that."""
+    upload(page, live_server.url, data_dir / "vtest_clip.avi")
+    page.wait_for_function("document.getElementById('view').dataset.playing === 'copy'", timeout=30_000)
+    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 12", timeout=30_000)
+    assert "WebM copy" in page.text_content("#player-status")
+    assert page.evaluate("document.getElementById('video').error") is None
+    assert page.evaluate(PICTURE_SPREAD) > 12  # the street of vtest, not the flat grey of the blank frame
+    assert page.evaluate(COUNT_PERSON_PIXELS, list(PERSON_RGB)) > 100
+    assert view(page)["ahead"] == 0
+    screenshot(page, "video-avi-webm-copy")
+
+
 def test_reload_reattaches_to_the_job(page: Any, live_server: Any, data_dir: Path) -> None:
     upload(page, live_server.url, data_dir / CLIP)
     page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import cv2
+import pytest
 from cli_run import run_cli, stderr_lines
 from tests.conftest import free_port
 from tests.mqtt_peers import Subscriber, mosquitto
@@ -15,8 +16,9 @@ from visioncast.cli.main import build_parser
 from visioncast.cli.run import overrides
 
 
-def test_video_in_annotated_video_out(data_dir: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out.avi"
+@pytest.mark.parametrize(("suffix", "fourcc"), [("avi", b"MJPG"), ("webm", b"VP80")])
+def test_video_in_annotated_video_out(data_dir: Path, tmp_path: Path, suffix: str, fourcc: bytes) -> None:
+    out = tmp_path / f"out.{suffix}"
     proc = run_cli(
         "run",
         "-i",
@@ -32,6 +34,7 @@ def test_video_in_annotated_video_out(data_dir: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == fourcc
     frames = 0
     while cap.read()[0]:
         frames += 1

@@ -169,6 +169,44 @@ def test_source_is_served_with_range_requests(client: FlaskClient, data_dir: Pat
     wait_state(client, job["id"])
 
 
+def test_playable_copy_is_a_webm_with_the_same_frames(live: Live, data_dir: Path, tmp_path: Path) -> None:
+    """An AVI (MPEG-4 Part 2) upload, which Chromium cannot play, gets a VP8 WebM copy with every frame."""
+    server, _ = live()  # a real server: the test client spools a big upload to a file it never closes
+    with (data_dir / "vtest_clip.avi").open("rb") as fh:
+        job = requests.post(f"{server.url}/api/v1/videos", files={"video": ("vtest_clip.avi", fh)},
+                            timeout=WAIT_S).json()
+    url = f"{server.url}/api/v1/videos/{job['id']}"
+    early = requests.get(f"{url}/playable.webm", timeout=WAIT_S)
+    assert early.status_code == 409
+    assert "POST playable first" in early.json()["message"]
+    deadline = time.monotonic() + 3 * WAIT_S
+    copy = requests.post(f"{url}/playable", timeout=WAIT_S).json()
+    while copy["state"] != "done" and time.monotonic() < deadline:
+        assert copy["state"] in ("queued", "running"), copy
+        time.sleep(0.1)
+        copy = requests.post(f"{url}/playable", timeout=WAIT_S).json()
+    assert copy == {"state": "done", "frames_done": 70, "progress": 1.0, "error": ""}
+    assert requests.get(url, timeout=WAIT_S).json()["playable"]["state"] == "done"
+    webm = requests.get(f"{url}/playable.webm", timeout=WAIT_S)
+    assert webm.status_code == 200
+    assert webm.headers["Content-Type"] == "video/webm"
+    assert webm.content[:4] == b"\x1a\x45\xdf\xa3"  # EBML, the WebM/Matroska magic
+    (tmp_path / "copy.webm").write_bytes(webm.content)
+    part = requests.get(f"{url}/playable.webm", headers={"Range": "bytes=0-99"}, timeout=WAIT_S)
+    assert (part.status_code, len(part.content)) == (206, 100)
+    cap = cv2.VideoCapture(str(tmp_path / "copy.webm"))
+    assert int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == b"VP80"
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(10.0)
+    copied = []
+    while (frame := cap.read())[0]:
+        copied.append(frame[1])
+    with open_video(data_dir / "vtest_clip.avi") as video:
+        raw = [f.image for f in video]
+    assert len(copied) == len(raw) == 70
+    diffs = [float(np.abs(c.astype(int) - r.astype(int)).mean()) for c, r in zip(copied, raw, strict=True)]
+    assert max(diffs) < 6.0  # the same pictures, up to VP8's loss; nothing drawn on them
+
+
 def zero_frame_mp4(tmp_path: Path) -> bytes:
     path = tmp_path / "zero.mp4"
     cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48)).release()
@@ -213,7 +251,7 @@ def test_upload_without_the_field_and_over_the_limit(app_factory: Callable[..., 
 
 @pytest.mark.parametrize(("method", "path"), [
     ("GET", ""), ("DELETE", ""), ("GET", "/results"), ("GET", "/events"), ("GET", "/source"),
-    ("POST", "/render"), ("GET", "/video.avi"),
+    ("POST", "/render"), ("GET", "/video.avi"), ("POST", "/playable"), ("GET", "/playable.webm"),
 ])
 def test_unknown_job_is_404_on_every_route(client: FlaskClient, method: str, path: str) -> None:
     answer = client.open(f"/api/v1/videos/0123456789abcdef{path}", method=method)
@@ -352,7 +390,8 @@ def test_video_routes_are_in_the_openapi_document(client: FlaskClient) -> None:
     job = "/api/v1/videos/{job_id}"
     for path, method in [("/api/v1/videos", "post"), (job, "get"), (job, "delete"), (f"{job}/results", "get"),
                          (f"{job}/events", "get"), (f"{job}/render", "post"), (f"{job}/video.avi", "get"),
-                         (f"{job}/source", "get"), ("/video", "get"), ("/webcam", "get")]:
+                         (f"{job}/source", "get"), (f"{job}/playable", "post"),
+                         (f"{job}/playable.webm", "get"), ("/video", "get"), ("/webcam", "get")]:
         assert "x-undocumented" not in paths[path][method], path
     assert "VideoJob" in spec["components"]["schemas"]
 

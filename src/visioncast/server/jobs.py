@@ -11,8 +11,11 @@ the other sinks) as source ``video-<id>``.
 
 Life of a job: queued → running → done | failed | cancelled. A job nobody watches (no open results stream
 and no status poll for ``abandon_after_s``) is cancelled, so closing the page frees the CPU; a finished job
-and its folder are removed ``keep_s`` after it ended. A reaper thread does both. The annotated AVI (MJPG,
-boxes drawn by :func:`visioncast.draw.draw_result`) is rendered on request, on the same pool.
+and its folder are removed ``keep_s`` after it ended. A reaper thread does both. Two files are made from a
+job on request (:class:`Derived`): the annotated AVI (MJPG, boxes drawn by
+:func:`visioncast.draw.draw_result`), on the same pool once every frame is detected; and a WebM (VP8) copy of
+the source for a browser that cannot play the upload (AVI, MPEG-4 Part 2 …), on a pool of its own so it runs
+while the frames are still being detected.
 """
 
 from __future__ import annotations
@@ -50,6 +53,24 @@ Detect = Callable[[np.ndarray], Result]
 Publish = Callable[..., None]
 
 
+class Derived:
+    """A file made from a job in the background: where it goes, its state and progress (frames written)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.state, self.frames_done, self.error = "idle", 0, ""
+        self.future: Future[None] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.state in ("queued", "running")
+
+    def status(self, frames_total: int | None) -> dict[str, Any]:
+        progress = min(1.0, round(self.frames_done / frames_total, 4)) if frames_total else 0.0
+        return {"state": self.state, "frames_done": self.frames_done, "progress": progress,
+                "error": self.error}
+
+
 class VideoJob:
     """One uploaded video and its per-frame results. Thread-safe through ``cond``."""
 
@@ -68,17 +89,13 @@ class VideoJob:
         self.cancelled = threading.Event()
         self.cond = threading.Condition()
         self.future: Future[None] | None = None
-        self.render: dict[str, Any] = {"state": "idle", "frames_done": 0, "error": ""}
-        self.render_future: Future[None] | None = None
+        self.render = Derived(folder / "annotated.avi")
+        self.playable = Derived(folder / "playable.webm")
 
     @property
     def source(self) -> str:
         """The channel name its results are published under."""
         return f"video-{self.id}"
-
-    @property
-    def avi_path(self) -> Path:
-        return self.folder / "annotated.avi"
 
     def touch(self) -> None:
         """Someone is watching: postpone abandonment."""
@@ -129,15 +146,13 @@ class VideoJob:
     def snapshot(self) -> dict[str, Any]:
         """The job status as JSON (``GET /api/v1/videos/<id>``)."""
         with self.cond:
-            done = len(self.results)
-            render = dict(self.render)
-            total = self.frames_total
-            render["progress"] = round(render["frames_done"] / total, 4) if total else 0.0
+            done, total = len(self.results), self.frames_total
             return {"id": self.id, "name": self.name, "state": self.state, "frames_done": done,
                     "frames_total": total, "frames_failed": self.frames_failed, "fps": self.fps,
                     "width": self.width, "height": self.height, "detect_fps": self.detect_fps(),
                     "source": self.source, "error": self.error, "created": self.created,
-                    "watchers": self.watchers, "render": render}
+                    "watchers": self.watchers, "render": self.render.status(total),
+                    "playable": self.playable.status(total)}
 
 
 class JobManager:
@@ -151,6 +166,7 @@ class JobManager:
         self._doomed: list[VideoJob] = []
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="visioncast-video")
+        self._copies = ThreadPoolExecutor(cfg.workers, thread_name_prefix="visioncast-video-copy")
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
         self.counts = {"frames_detected": 0, "frames_failed": 0, "cancelled_abandoned": 0, "expired": 0}
@@ -211,9 +227,8 @@ class JobManager:
         return out
 
     def busy(self) -> int:
-        """Jobs queued or running, and renders in progress."""
-        return sum(job.state not in FINAL or job.render["state"] in ("queued", "running")
-                   for job in self.jobs())
+        """Jobs queued or running, and files being made from them."""
+        return sum(job.state not in FINAL or job.render.busy or job.playable.busy for job in self.jobs())
 
     def _run(self, job: VideoJob, detect: Detect) -> None:
         if job.cancelled.is_set():
@@ -271,24 +286,33 @@ class JobManager:
 
     def render(self, job: VideoJob) -> dict[str, Any]:
         """Start the AVI render of a done job if not started (or failed before); the render status."""
-        with job.cond:
-            if job.render["state"] in ("idle", "failed"):
-                job.render.update(state="queued", frames_done=0, error="")
-                job.render_future = self._pool.submit(self._render, job)
-        return job.snapshot()["render"]
+        return self._make(job, job.render, self._pool, draw=True)
 
-    def _render(self, job: VideoJob) -> None:
-        job.render["state"] = "running"
-        part = job.folder / "annotated.part.avi"
+    def make_playable(self, job: VideoJob) -> dict[str, Any]:
+        """Start the WebM copy of the job's source if not started (or failed before); its status."""
+        return self._make(job, job.playable, self._copies, draw=False)
+
+    def _make(self, job: VideoJob, derived: Derived, pool: ThreadPoolExecutor, *,
+              draw: bool) -> dict[str, Any]:
+        with job.cond:
+            if derived.state in ("idle", "failed"):
+                derived.state, derived.frames_done, derived.error = "queued", 0, ""
+                derived.future = pool.submit(self._write, job, derived, draw)
+                derived.future.add_done_callback(_log_crash)
+            return derived.status(job.frames_total)
+
+    def _write(self, job: VideoJob, derived: Derived, draw: bool) -> None:
+        derived.state = "running"
+        part = derived.path.with_name(f"{derived.path.stem}.part{derived.path.suffix}")
         try:
-            frames = render_avi(job, part)
-        except VisioncastError as exc:
-            log.warning("video job %s render failed: %s", job.id, exc)
-            job.render.update(state="failed", error=str(exc))
+            frames = write_video(job, part, derived, draw=draw)
+            os.replace(part, derived.path)
+        except (VisioncastError, OSError) as exc:
+            log.warning("video job %s: writing %s failed: %s", job.id, derived.path.name, exc)
+            derived.state, derived.error = "failed", str(exc)
             return
-        os.replace(part, job.avi_path)
-        job.render["state"] = "done"
-        log.info("video job %s rendered %d frames to %s", job.id, frames, job.avi_path)
+        derived.state = "done"
+        log.info("video job %s: wrote %d frames to %s", job.id, frames, derived.path)
 
     def _ensure_reaper(self) -> None:
         if self._reaper is None:
@@ -318,7 +342,7 @@ class JobManager:
         with self._lock:
             doomed, self._doomed = self._doomed, []
         for job in doomed:
-            if _idle(job.future) and _idle(job.render_future):
+            if _idle(job.future) and _idle(job.render.future) and _idle(job.playable.future):
                 shutil.rmtree(job.folder, ignore_errors=True)
             else:
                 with self._lock:
@@ -330,6 +354,7 @@ class JobManager:
         for job in self.jobs():
             self.delete(job)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._copies.shutdown(wait=True, cancel_futures=True)
         if self._reaper is not None:
             self._reaper.join(5.0)
         for job in self._doomed:
@@ -347,24 +372,26 @@ def _idle(future: Future[None] | None) -> bool:
     return future is None or future.done()
 
 
-def render_avi(job: VideoJob, path: Path) -> int:
-    """Write the job's video with its boxes drawn to ``path`` (MJPG AVI, source fps); the frame count.
+def write_video(job: VideoJob, path: Path, progress: Derived, *, draw: bool) -> int:
+    """Write the job's video to ``path`` at the source fps (codec by suffix, sinks/video.py), with its boxes
+    drawn when ``draw``; the frame count.
 
-    Re-decodes the source (frames are not kept in memory) and counts progress in ``job.render``; a frame
-    without a result (failed or damaged) is written as it is. SinkError when cancelled or unwritable.
+    Re-decodes the source (frames are not kept in memory) and counts progress in ``progress.frames_done``; a
+    frame without a result (failed or damaged) is written as it is. SinkError when cancelled or unwritable.
     """
-    by_frame = {p["frame"]: p for p in job.results if "error" not in p}
+    with job.cond:
+        by_frame = {p["frame"]: p for p in job.results if "error" not in p} if draw else {}
     sink = VideoFileSink(path, fps=job.fps)
     try:
         with VideoFileSource(job.source_path) as video:
             for frame in video:
                 if job.cancelled.is_set():
-                    raise SinkError(f"render of video job {job.id} cancelled")
+                    raise SinkError(f"writing {path.name} of video job {job.id}: cancelled")
                 payload = by_frame.get(frame.index)
                 result = result_from_payload(payload) if payload is not None else None
                 image = draw_result(frame.image, result) if result is not None else frame.image
                 sink.write(frame, result, annotated=image)  # type: ignore[arg-type]
-                job.render["frames_done"] += 1
+                progress.frames_done += 1
     finally:
         sink.close()
     return sink.frames

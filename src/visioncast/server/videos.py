@@ -4,7 +4,9 @@
 OpenCV decodes, and starts a job (:mod:`visioncast.server.jobs`); the page then follows it:
 ``GET /api/v1/videos/<id>`` (status), ``/results`` (every frame's result so far), ``/events`` (the live
 results stream), ``/source`` (the uploaded file for a ``<video>`` element, with HTTP range requests),
-``POST /render`` + ``GET /video.avi`` (the annotated AVI), ``DELETE`` (cancel and forget).
+``POST /render`` + ``GET /video.avi`` (the annotated AVI), ``POST /playable`` + ``GET /playable.webm`` (a
+WebM copy of the source, for a browser that cannot play the upload: Chromium plays no AVI and no MPEG-4
+Part 2), ``DELETE`` (cancel and forget).
 
 Why Server-Sent Events rather than a WebSocket for the live results: the flow is one-way (server → page); SSE
 is plain HTTP (works through the same cheroot server, proxies and TLS, no upgrade, no extra library); and
@@ -59,11 +61,13 @@ JOB = Schema("VideoJob", {
         "source": {"type": "string", "description": "the MQTT source name results are published under"},
         "error": {"type": "string"}, "created": {"type": "number", "description": "Unix time of the upload"},
         "watchers": {"type": "integer", "description": "open results streams"},
-        "render": {"$ref": "#/components/schemas/VideoRender"},
+        "render": {"$ref": "#/components/schemas/VideoFile"},
+        "playable": {"$ref": "#/components/schemas/VideoFile"},
     },
 })
-RENDER = Schema("VideoRender", {
+RENDER = Schema("VideoFile", {
     "type": "object", "required": ["state", "frames_done", "progress"],
+    "description": "a file made from the job in the background (the annotated AVI, the playable WebM copy)",
     "properties": {"state": {"enum": ["idle", "queued", "running", "done", "failed"]},
                    "frames_done": {"type": "integer"},
                    "progress": {"type": "number", "minimum": 0, "maximum": 1},
@@ -271,12 +275,33 @@ def render(job_id: str) -> Any:
     **_NOT_FOUND, 409: error("not rendered yet: POST .../render first")})
 def video_avi(job_id: str) -> Any:
     job = _job(job_id)
-    if job.render["state"] != "done":
+    if job.render.state != "done":
         return error_response(409, "not_ready", f"the annotated video of job {job.id} is not rendered "
-                                                f"yet (render {job.render['state']}); POST render first")
+                                                f"yet (render {job.render.state}); POST render first")
     name = f"{Path(job.name).stem or 'video'}-detected.avi"
-    return send_file(job.avi_path, mimetype="video/x-msvideo", as_attachment=True, download_name=name,
+    return send_file(job.render.path, mimetype="video/x-msvideo", as_attachment=True, download_name=name,
                      conditional=True, max_age=0)
+
+
+@bp.post("/api/v1/videos/<job_id>/playable")
+@document("Start (or report) a WebM (VP8) copy of the uploaded video for a browser that cannot play it "
+          "(same frames and frame rate; runs while the frames are detected)", tags=["video"], responses={
+              202: response("the copy's status; poll until state is done", RENDER), **_NOT_FOUND})
+def playable(job_id: str) -> Any:
+    return jsonify(manager().make_playable(_job(job_id))), 202
+
+
+@bp.get("/api/v1/videos/<job_id>/playable.webm")
+@document("The WebM copy of the uploaded video (HTTP range requests supported)", tags=["video"], responses={
+    200: response("the WebM", {"type": "string", "format": "binary"}, media_type="video/webm"),
+    206: response("part of the WebM", {"type": "string", "format": "binary"}, media_type="video/webm"),
+    **_NOT_FOUND, 409: error("not made yet: POST .../playable first")})
+def playable_webm(job_id: str) -> Any:
+    job = _job(job_id)
+    if job.playable.state != "done":
+        return error_response(409, "not_ready", f"the WebM copy of job {job.id} is not made yet "
+                                                f"(copy {job.playable.state}); POST playable first")
+    return send_file(job.playable.path, mimetype="video/webm", conditional=True, max_age=0)
 
 
 _HTML = {200: response("the page", media_type="text/html")}

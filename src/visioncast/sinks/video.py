@@ -4,7 +4,8 @@ writes.
 The writer opens at the first frame (its size fixes the video's size; later frames of another size, e.g. after
 a stream reconnects at a new resolution, are resized to it). ``close()`` finalises the container, so a run
 stopped with Ctrl-C still leaves a playable file. Codecs: MPEG-4 Part 2 (``mp4v``) in .mp4, Motion-JPEG in
-.avi — both are in every OpenCV build and play in common players.
+.avi — both are in every OpenCV build and play in common players — and VP8 in .webm, which every browser plays
+(the pip wheels of OpenCV encode it; H.264 they do not).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from visioncast.sources.image import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG", ".webm": "VP80"}
 
 
 class VideoFileSink:

@@ -4,6 +4,8 @@
 // requestVideoFrameCallback's mediaTime × fps (requestAnimationFrame + currentTime where that API is missing);
 // when it has no result yet the video pauses and waits for it, so the boxes are never behind or ahead.
 // The job id lives in the URL (?job=…) and sessionStorage, so a reload re-attaches to the running job.
+// A video the browser cannot play (Chromium plays no AVI and no MPEG-4 Part 2) is swapped for a WebM copy the
+// server makes from it (same frames and frame rate); until the copy is ready the boxes are drawn on a blank frame.
 import {drawDetections, setBusy, showError} from "./app.js";
 
 const $ = (id) => document.getElementById(id);
@@ -126,6 +128,7 @@ function attach(job) {
   $("download").hidden = true;
   view.dataset.ahead = "0";
   view.dataset.waits = "0";
+  view.dataset.playing = "source";
   video.src = `${API}/${job.id}/source`;
   updateJob(job);
   state.source = new EventSource(`${API}/${job.id}/events`);
@@ -271,11 +274,43 @@ video.addEventListener("pause", () => {
 });
 video.addEventListener("ended", () => status("End of the video. Play starts it again."));
 video.addEventListener("error", () => {
+  if (!state.job) return;
   state.playable = false;
-  status("This browser cannot play this video format; the detections are shown on a blank frame. "
-    + "The saved video has the real frames.");
   if (state.results.has(0)) present(0);
+  if (view.dataset.playing === "copy") {
+    view.dataset.playing = "blank";
+    status("This browser cannot play the video, not even as WebM; the detections are shown on a blank frame. "
+      + "The saved video has the real frames.");
+    return;
+  }
+  view.dataset.playing = "blank";
+  playCopy(state.job.id).catch((err) => status(`The video cannot be shown here (${err.message}); the `
+    + "detections are shown on a blank frame. The saved video has the real frames."));
 });
+
+// Asks the server for the WebM copy, shows its progress, then plays it from the frame on screen.
+async function playCopy(id) {
+  for (;;) {
+    const copy = await api(`/${id}/playable`, {method: "POST"});
+    if (state.job?.id !== id) return;
+    if (copy.state === "failed") throw new Error(copy.error);
+    if (copy.state === "done") break;
+    status(`This browser cannot play this video format: the server is making a copy it can play, `
+      + `${Math.round(100 * copy.progress)} % (the boxes meanwhile on a blank frame).`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  video.addEventListener("loadeddata", () => {
+    state.playable = true;
+    video.addEventListener("seeked", () => {
+      if (state.drawn >= 0) present(state.drawn);
+      status("Playing a WebM copy of the video made by the server (the same frames).");
+      if (!state.userPaused && state.waitingFor === null) play();
+    }, {once: true});
+    video.currentTime = Math.max(0, state.drawn) / (state.job.fps || 25);
+  }, {once: true});
+  view.dataset.playing = "copy";
+  video.src = `${API}/${id}/playable.webm`;
+}
 
 $("pause").addEventListener("click", () => {
   state.userPaused = true;

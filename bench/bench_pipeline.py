@@ -19,7 +19,7 @@ Rounds alternate the contenders and the median is kept, because the machine is s
 the neighbours' load, the ratios measured side by side move much less. Usage::
 
     python bench/bench_pipeline.py [VIDEO] [--frames 300] [--codec original|MJPG|mp4v] [--rounds 3]
-                                   [--engines onnxruntime,openvino]
+                                   [--engines onnxruntime,openvino] [--models yolox-nano,yolov8n]
 """
 
 from __future__ import annotations
@@ -146,6 +146,10 @@ def measure(
             file=sys.stderr,
             flush=True,
         )
+    if got.get("ultralytics"):
+        per_round = [p / u for p, u in zip(got["pipeline"], got["ultralytics"], strict=True)]
+        print(f"  {name} pipeline / ultralytics per round: " + ", ".join(f"{r:.2f}×" for r in per_round),
+              file=sys.stderr, flush=True)
     out = {k: (statistics.median(v) if v else None) for k, v in got.items()}
     out["model-only"] = max(v for k, v in out.items() if k.startswith("model-only") and v is not None)
     return out
@@ -166,14 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--engines", default="onnxruntime,openvino")
     p.add_argument("--yolov8n", type=Path, default=YOLOV8N)
+    p.add_argument("--models", default="yolox-nano,yolov8n", help="which of yolox-nano,yolov8n to measure")
     args = p.parse_args(argv)
     import tempfile  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as tmp:
         video = args.video if args.codec == "original" else \
             clip_file(args.video, args.frames, Path(tmp) / "bench.avi", args.codec)
-        models = [("yolox-nano", "yolox-nano", None)]
-        if args.yolov8n.is_file():
+        wanted = args.models.split(",")
+        models = [("yolox-nano", "yolox-nano", None)] if "yolox-nano" in wanted else []
+        if "yolov8n" in wanted and args.yolov8n.is_file():
             models.append(("yolov8n int8", str(args.yolov8n), args.yolov8n))
         rows = []
         for (label, ref, onnx), engine in itertools.product(models, args.engines.split(",")):

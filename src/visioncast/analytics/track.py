@@ -25,6 +25,8 @@ from scipy.optimize import linear_sum_assignment
 from visioncast.core.types import Detections
 
 _STD_POS, _STD_VEL = 1.0 / 20, 1.0 / 160
+_MOTION = np.eye(8)  # constant velocity: position += velocity each frame
+_MOTION[:4, 4:] = np.eye(4)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -74,21 +76,13 @@ class _Track:
                 10 * _STD_VEL * m[3],
             ]
         )
-        return cls(np.r_[m, np.zeros(4)], np.diag(std**2), class_id, first_frame=frame)
+        return cls(np.concatenate([m, np.zeros(4)]), np.diag(std**2), class_id, first_frame=frame)
 
     def predict(self) -> None:
-        h = self.mean[3]
-        q = np.diag(
-            np.r_[
-                [_STD_POS * h, _STD_POS * h, 1e-2, _STD_POS * h],
-                [_STD_VEL * h, _STD_VEL * h, 1e-5, _STD_VEL * h],
-            ]
-            ** 2
-        )
-        f = np.eye(8)
-        f[:4, 4:] = np.eye(4)
-        self.mean = f @ self.mean
-        self.cov = f @ self.cov @ f.T + q
+        pos, vel = _STD_POS * self.mean[3], _STD_VEL * self.mean[3]
+        q = np.diag(np.array([pos, pos, 1e-2, pos, vel, vel, 1e-5, vel]) ** 2)
+        self.mean = _MOTION @ self.mean
+        self.cov = _MOTION @ self.cov @ _MOTION.T + q
 
     def update(self, box: np.ndarray) -> None:
         z = _xyah(box)

@@ -55,7 +55,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     g.add_argument(
         "--name", help="source name in stats, MQTT topics and the dashboard (default: from SOURCE)"
     )
-    g.add_argument("-o", "--output", metavar="OUT", help="annotated video (.mp4/.avi/.webm) or image (image input)")
+    g.add_argument("-o", "--output", metavar="OUT",
+                   help="annotated video (.mp4/.avi/.webm) or image (image input)")
     g.add_argument(
         "--jsonl", metavar="FILE", help="JSON lines of per-frame results, stats and events (- = stdout)"
     )

@@ -94,10 +94,10 @@ class UltralyticsDecoder(_LetterboxDecoder):
                          family="ultralytics")
 
     def decode(self, outputs: list[np.ndarray], box: Letterbox, conf: float) -> Candidates:
-        out = outputs[0][0].T  # (N, 4+nc)
-        cls = out[:, 4:]
-        rows = np.flatnonzero(cls.max(axis=1) >= conf)
-        return _pick(cxcywh_to_xyxy(out[rows, :4]), cls[rows], None, conf)
+        out = outputs[0][0]  # (4+nc, N): best class score along contiguous rows, then transpose the few kept
+        rows = np.flatnonzero(out[4:].max(axis=0) >= conf)
+        kept = out[:, rows].T
+        return _pick(cxcywh_to_xyxy(kept[:, :4]), kept[:, 4:], None, conf)
 
 
 class Yolov5Decoder(_LetterboxDecoder):

@@ -146,7 +146,9 @@ class PipelineConfig:
 
     mode: auto (latest-frame for cameras/streams, every-frame for files) | every | latest. lines / zones /
     events: specs ``x1,y1,x2,y2[:name]``, ``x1,y1,x2,y2,x3,y3,...[:name]``, ``person>=3[:name]`` (TOML lists;
-    the environment cannot express them). lost_frames: frames a track may go unseen before it has left.
+    the environment cannot express them). event_hold_s: how long a new state must last before its event
+    fires (debounce; stamped with the time it began). lost_frames: frames a track may go unseen before it
+    has left.
     realtime: play files and folders at their own frame rate instead of as fast as possible (live sources
     always run in real time); `run --serve` and streams started from the server turn it on for files.
     """
@@ -157,6 +159,7 @@ class PipelineConfig:
     lines: tuple[str, ...] = ()
     zones: tuple[str, ...] = ()
     events: tuple[str, ...] = ()
+    event_hold_s: float = 0.0
     track: bool = True
     lost_frames: int = 30
     realtime: bool = False

@@ -106,3 +106,24 @@ def test_streams_page_lists_and_stops(
     while get_json(f"{url}/api/v1/streams/{sid}")["state"] == "running" and time.monotonic() < deadline:
         time.sleep(0.1)
     assert get_json(f"{url}/api/v1/streams/{sid}")["state"] == "stopped"
+
+
+def test_started_from_the_page_with_an_event_hold_the_dashboard_lists_its_events(
+    page: Any, stream_server: tuple[str, str], data_dir: Path, screenshot: Callable[[Any, str], Path]
+) -> None:
+    """person ≥ 7 flickers on the clip; with a 0.5 s hold the one lasting crowd begins at 3.9 s media time."""
+    url, _ = stream_server
+    page.goto(f"{url}/streams")
+    page.fill("#source", str(data_dir / "vtest_clip.avi"))
+    page.fill("#events", "person>=7:crowd")
+    page.fill("#event-hold", "0.5")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/streams/*")
+    page.wait_for_function("document.getElementById('event-log').textContent.includes('crowd begin')",
+                           timeout=20_000)
+    assert page.locator("#event-log li").first.text_content() == "crowd begin at 3.90 seconds"
+    sid = page.url.rsplit("/", 1)[1]
+    info = get_json(f"{url}/api/v1/streams/{sid}")
+    assert [e for e in info["events"] if e["type"] == "state"] == [
+        {"type": "state", "name": "crowd", "state": "begin", "timestamp": 3.9, "condition": "person>=7"}]
+    screenshot(page, "dashboard-events")

@@ -26,10 +26,11 @@ LINE = "0,225,576,225:path"
 HAND_CHECKED = {"in": 0, "out": 4}
 
 
-def run_clip(data_dir: Path, tmp_path: Path, engine: str = "onnxruntime") -> list[dict[str, Any]]:
+def run_clip(data_dir: Path, tmp_path: Path, engine: str = "onnxruntime",
+             hold_s: float = 0.0) -> list[dict[str, Any]]:
     detector = load_model("yolox-nano", engine=engine)
     out = tmp_path / f"{engine}-{len(list(tmp_path.iterdir()))}.jsonl"
-    cfg = PipelineConfig(lines=(LINE,), events=("person>=7:crowd",))
+    cfg = PipelineConfig(lines=(LINE,), events=("person>=7:crowd",), event_hold_s=hold_s)
     pipeline = open_pipeline(
         str(data_dir / "vtest_clip.avi"), detector, cfg, name="clip", sinks=[JsonlSink(out)]
     )
@@ -71,6 +72,38 @@ def test_repeated_runs_are_identical(first_run: list[dict[str, Any]], data_dir: 
 
 def test_line_crossings_equal_the_hand_checked_count(first_run: list[dict[str, Any]]) -> None:
     assert summary(first_run)["lines"] == {"path": HAND_CHECKED}
+
+
+def debounced(counts: list[tuple[float, int]], k: int, hold_s: float) -> list[tuple[str, float]]:
+    """Reference for the event hold, by runs: a run of frames where ``count >= k`` differs from the state so
+    far changes it — stamped at its first frame — only if it lasts at least ``hold_s``."""
+    runs: list[list[Any]] = []  # [state, first time, last time]
+    for t, n in counts:
+        if runs and runs[-1][0] == (n >= k):
+            runs[-1][2] = t
+        else:
+            runs.append([n >= k, t, t])
+    state, out = False, []
+    for value, first, last in runs:
+        if value != state and last - first >= hold_s - 1e-9:
+            state = value
+            out.append(("begin" if value else "end", first))
+    return out
+
+
+def test_event_hold_debounces_the_crowd_event(first_run: list[dict[str, Any]], data_dir: Path,
+                                              tmp_path: Path) -> None:
+    """person ≥ 7 flickers on the clip (9 events without a hold); with 0.5 s only the crowd that lasts from
+    3.9 s (frames 39–51, then dips of at most 2 frames) begins, and never ends."""
+    def states(lines: list[dict[str, Any]]) -> list[tuple[str, float]]:
+        return [(e["state"], e["timestamp"]) for x in lines for e in x["events"] if e["type"] == "state"]
+
+    assert len(states(first_run)) == 9
+    counts = [(x["stats"]["timestamp"], x["stats"]["counts"].get("person", 0))
+              for x in first_run if "stats" in x]
+    assert debounced(counts, 7, 0.0) == states(first_run)  # the reference agrees without a hold
+    held = run_clip(data_dir, tmp_path, hold_s=0.5)
+    assert states(held) == debounced(counts, 7, 0.5) == [("begin", 3.9)]
 
 
 def test_jsonl_lines_carry_result_stats_and_events(first_run: list[dict[str, Any]]) -> None:

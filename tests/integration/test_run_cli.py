@@ -77,6 +77,17 @@ def test_bad_line_spec_is_a_one_line_error(data_dir: Path, tmp_path: Path) -> No
     assert stderr_lines(proc) == ["visioncast: error: line must be x1,y1,x2,y2, got 3 numbers in '1,2,3'"]
 
 
+def test_event_hold_flag_is_read_and_a_negative_hold_refused(data_dir: Path, tmp_path: Path) -> None:
+    parser = build_parser(["run"])
+    held = overrides(parser.parse_args(["run", "-i", "c.avi", "--event-hold", "0.5"]))
+    assert held["pipeline.event_hold_s"] == 0.5
+    assert overrides(parser.parse_args(["run", "-i", "c.avi"]))["pipeline.event_hold_s"] is None
+    proc = run_cli("run", "-i", data_dir / "vtest_clip.avi", "--event", "person", "--event-hold", "-1",
+                   cwd=tmp_path)
+    assert proc.returncode == 1
+    assert stderr_lines(proc) == ["visioncast: error: event hold must be 0 or more seconds, got -1.0"]
+
+
 def test_realtime_flag_sets_the_pipeline_option() -> None:
     parser = build_parser()
     for flags, expected in [([], None), (["--realtime"], True), (["--no-realtime"], False)]:

@@ -6,6 +6,10 @@ Syntax (``--event`` and TOML ``pipeline.events``): ``EXPR[:NAME]`` where EXPR is
 event ``{"type": "state", "name", "state": "begin"|"end", "timestamp", "condition"}`` stamped with the frame's
 media time, the way the seed printed "Danger begin at 12.3 seconds". The first frame sets the state silently
 unless the condition holds (then it "begins" at that frame).
+
+``hold_s`` debounces a flickering detector: a change counts only once the new state has lasted ``hold_s``
+seconds of media time (a count dancing around the threshold yields nothing); the event is then stamped with
+the time the change began, not the time it was confirmed. ``hold_s = 0`` reports every change at once.
 """
 
 from __future__ import annotations
@@ -61,21 +65,31 @@ class Condition:
 class StateWatcher:
     """Turns a Condition into begin/end events as the counts change frame by frame."""
 
-    def __init__(self, condition: Condition) -> None:
+    def __init__(self, condition: Condition, hold_s: float = 0.0) -> None:
+        if not hold_s >= 0:
+            raise ConfigError(f"event hold must be 0 or more seconds, got {hold_s!r}")
         self.condition = condition
+        self.hold_s = hold_s
         self.active = False
+        self._changed_at: float | None = None  # media time the condition first differed from ``active``
 
     def update(self, counts: Mapping[str, int], timestamp_s: float) -> dict[str, Any] | None:
-        """The event when the condition changed at this frame, else None."""
+        """The event when a change of the condition is confirmed at this frame, else None."""
         now = self.condition.holds(counts)
         if now == self.active:
+            self._changed_at = None
             return None
+        if self._changed_at is None:
+            self._changed_at = timestamp_s
+        if timestamp_s - self._changed_at < self.hold_s - 1e-9:  # 0.7 − 0.4 is 0.2999… in floats
+            return None
+        began, self._changed_at = self._changed_at, None
         self.active = now
         return {
             "type": "state",
             "name": self.condition.name,
             "state": "begin" if now else "end",
-            "timestamp": round(timestamp_s, 3),
+            "timestamp": round(began, 3),
             "condition": self.condition.text,
         }
 

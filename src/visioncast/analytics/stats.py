@@ -70,6 +70,7 @@ class AnalyticsSpec:
     events: tuple[str, ...] = ()
     track: bool = True
     lost_frames: int = 30
+    event_hold_s: float = 0.0
 
 
 class Analytics:
@@ -81,7 +82,7 @@ class Analytics:
         self.tracker = ByteTracker(lost_frames=spec.lost_frames) if spec.track else None
         self.lines = [LineCounter.from_spec(s, f"line{i + 1}") for i, s in enumerate(spec.lines)]
         self.zones = [ZoneCounter.from_spec(s, f"zone{i + 1}") for i, s in enumerate(spec.zones)]
-        self.watchers = [StateWatcher(Condition.parse(s)) for s in spec.events]
+        self.watchers = [StateWatcher(Condition.parse(s), spec.event_hold_s) for s in spec.events]
         _check_unique("line", [x.name for x in self.lines])
         _check_unique("zone", [x.name for x in self.zones])
         _check_unique("event", [w.condition.name for w in self.watchers])

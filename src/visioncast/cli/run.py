@@ -94,6 +94,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--zone", action="append", metavar="x,y,x,y,x,y…[:NAME]", help="occupancy zone (repeatable)"
     )
     a.add_argument("--event", action="append", metavar="COND[:NAME]", help="state event (repeatable)")
+    a.add_argument("--event-hold", type=float, metavar="SECONDS",
+                   help="a state change counts once it has lasted this long (debounce; default 0)")
     a.add_argument("--no-track", action="store_true", help="no tracking (no totals, dwell or line counts)")
     a.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     a.add_argument(
@@ -113,6 +115,7 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         "pipeline.lines": tuple(args.line) if args.line else None,
         "pipeline.zones": tuple(args.zone) if args.zone else None,
         "pipeline.events": tuple(args.event) if args.event else None,
+        "pipeline.event_hold_s": args.event_hold,
         "pipeline.track": False if args.no_track else None,
         "pipeline.realtime": args.realtime,
         "mqtt.preset": args.mqtt_preset,

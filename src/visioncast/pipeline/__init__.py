@@ -39,6 +39,7 @@ from visioncast.sources import Source
 from visioncast.tasks.detect import Detector, finish
 
 log = logging.getLogger(__name__)
+RECENT_EVENTS = 50  # events a pipeline keeps for its API and dashboard (MQTT and JSON lines get them all)
 
 MODES = ("auto", "every", "latest")
 END = object()  # the end-of-stream marker passed down the queues
@@ -164,6 +165,7 @@ class Pipeline:
         self.frames_in = self.frames_out = self.stale = self.failed = 0
         self.stats: StatsSnapshot = empty_snapshot(self.analytics.source)
         self.final_events: list[dict[str, Any]] = []
+        self.recent_events: deque[dict[str, Any]] = deque(maxlen=RECENT_EVENTS)  # for the API and dashboard
 
     # -- control -------------------------------------------------------------------------------------------
     def start(self) -> Pipeline:
@@ -371,6 +373,7 @@ class Pipeline:
             self.on_frame(stats, item.events)
 
     def _publish_event(self, event: dict[str, Any]) -> None:
+        self.recent_events.append(event)
         for pub in self.publishers:
             pub.publish_event(event, source=self.analytics.source)
 

@@ -18,9 +18,8 @@ from visioncast.tasks.detect import Detector
 
 def analytics_for(cfg: PipelineConfig, source: str) -> Analytics:
     """The Analytics the config asks for (ConfigError naming a bad line/zone/event spec)."""
-    spec = AnalyticsSpec(
-        lines=cfg.lines, zones=cfg.zones, events=cfg.events, track=cfg.track, lost_frames=cfg.lost_frames
-    )
+    spec = AnalyticsSpec(lines=cfg.lines, zones=cfg.zones, events=cfg.events, track=cfg.track,
+                         lost_frames=cfg.lost_frames, event_hold_s=cfg.event_hold_s)
     return Analytics(spec, source=source)
 
 

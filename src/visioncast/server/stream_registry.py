@@ -17,9 +17,9 @@ from typing import Any
 from flask import Flask
 
 from visioncast.config import PipelineConfig
-from visioncast.errors import InputError, NotFoundError, TooLargeError
+from visioncast.errors import ConfigError, InputError, NotFoundError, TooLargeError
 from visioncast.pipeline import Pipeline
-from visioncast.pipeline.build import open_pipeline
+from visioncast.pipeline.build import analytics_for, open_pipeline
 from visioncast.sinks.mjpeg import MjpegBroadcaster
 from visioncast.tasks.detect import Detector
 
@@ -62,6 +62,7 @@ class StreamEntry:
             "counters": self.pipeline.counters(),
             "viewers": self.broadcaster.viewers,
             "stats": self.pipeline.stats,
+            "events": list(self.pipeline.recent_events),
         }
 
 
@@ -150,6 +151,11 @@ def stream_config(base: PipelineConfig, body: dict[str, Any]) -> PipelineConfig:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise InputError(f"field {key!r} must be a list of strings, got {type(value).__name__}")
             changes[key] = tuple(value)
+    hold = body.get("event_hold_s")
+    if hold is not None:
+        if isinstance(hold, bool) or not isinstance(hold, int | float) or hold < 0:
+            raise InputError(f"field 'event_hold_s' must be a number of seconds ≥ 0, got {hold!r}")
+        changes["event_hold_s"] = float(hold)
     mode = body.get("mode")
     if mode is not None:
         if mode not in ("auto", "every", "latest"):
@@ -158,7 +164,16 @@ def stream_config(base: PipelineConfig, body: dict[str, Any]) -> PipelineConfig:
     realtime = body.get("realtime", True)  # watched on its dashboard: a file plays at its own speed
     if not isinstance(realtime, bool):
         raise InputError(f"field 'realtime' must be true or false, got {realtime!r}")
-    return replace(base, **changes, realtime=realtime)
+    conf = body.get("conf")
+    if conf is not None and (isinstance(conf, bool) or not isinstance(conf, int | float)
+                             or not 0 <= conf <= 1):
+        raise InputError(f"field 'conf' must be a number between 0 and 1, got {conf!r}")
+    cfg = replace(base, **changes, realtime=realtime)
+    try:
+        analytics_for(cfg, "check")  # the request's line, zone and event specs: its mistake, not the server's
+    except ConfigError as exc:
+        raise InputError(str(exc)) from exc
+    return cfg
 
 
 def registry(app: Flask) -> StreamRegistry:

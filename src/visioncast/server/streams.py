@@ -20,7 +20,7 @@ from visioncast.analytics import StatsSnapshot
 from visioncast.errors import InputError, NotFoundError
 from visioncast.server.app import services
 from visioncast.server.openapi import Schema, document, error, query, response
-from visioncast.server.stream_registry import EXTENSION, StreamRegistry, registry
+from visioncast.server.stream_registry import EXTENSION, StreamRegistry, registry, stream_config
 from visioncast.sinks.mjpeg import CONTENT_TYPE
 from visioncast.tasks.detect import Detector
 
@@ -96,6 +96,8 @@ STREAM = Schema(
             "viewers": {"type": "integer"},
             "counters": {"type": "object"},
             "stats": STATS.ref,
+            "events": {"type": "array", "items": {"type": "object"},
+                       "description": "the last 50 events (state changes, tracks that left), oldest first"},
             "started_at": {"type": "number"},
         },
     },
@@ -123,6 +125,8 @@ STREAM_REQUEST = Schema(
                 "description": "x1,y1,x2,y2,x3,y3,...[:name]",
             },
             "events": {"type": "array", "items": {"type": "string"}, "description": "person>=3[:name]"},
+            "event_hold_s": {"type": "number", "minimum": 0,
+                             "description": "seconds a new state must last before its event fires"},
         },
     },
 )
@@ -143,6 +147,7 @@ def start_stream() -> tuple[Response, int]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InputError('body must be a JSON object like {"source": "video.mp4"}')
+    stream_config(_registry().cfg, body)  # a bad field is a 400 before any model loads
     svc = services()
     base = svc.detector(body.get("model") or None)
     conf = body.get("conf")

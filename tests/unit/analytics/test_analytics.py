@@ -139,6 +139,22 @@ def test_state_watcher_emits_begin_and_end_with_media_time() -> None:
     assert describe_event(fired[0]) == "danger begin at 0.10 seconds"
 
 
+def test_state_watcher_hold_ignores_flicker_and_stamps_when_the_change_began() -> None:
+    """0.3 s hold at 10 fps: the begin of 0.1 s is confirmed at 0.4 s, the one-frame dip at 0.5 s and the
+    two-frame blip at 1.2 s never fire, the end of 0.8 s is confirmed at 1.1 s."""
+    watcher = StateWatcher(Condition.parse("person>=2:danger"), hold_s=0.3)
+    counts = [0, 2, 3, 2, 2, 1, 2, 2, 0, 0, 0, 0, 2, 2, 0, 0]
+    fired = [(t, e) for t, n in enumerate(counts) if (e := watcher.update({"person": n}, t / 10))]
+    assert [(t, e["state"], e["timestamp"]) for t, e in fired] == [(4, "begin", 0.1), (11, "end", 0.8)]
+    assert watcher.active is False
+
+
+@pytest.mark.parametrize("hold", [-0.1, float("nan")])
+def test_state_watcher_refuses_a_negative_hold(hold: float) -> None:
+    with pytest.raises(ConfigError, match="event hold must be 0 or more seconds"):
+        StateWatcher(Condition.parse("person"), hold_s=hold)
+
+
 def test_analytics_totals_dwell_lines_and_track_left_events() -> None:
     an = Analytics(
         AnalyticsSpec(

@@ -46,6 +46,21 @@ function fillRegions(list, stats) {
   }));
 }
 
+// Newest first, the way the seed printed them: "crowd begin at 3.90 seconds", "person #3 left after 4.2 s".
+function fillEvents(list, events) {
+  const lines = events.slice(-10).reverse().map((e) => (e.type === "state"
+    ? `${e.name} ${e.state} at ${e.timestamp.toFixed(2)} seconds`
+    : `${e.label} #${e.track_id} left after ${e.duration_s.toFixed(1)} s (at ${e.timestamp.toFixed(2)} s)`));
+  const wanted = lines.length ? lines : ["none yet"];
+  if (list.dataset.shown === wanted.join("\n")) return;
+  list.dataset.shown = wanted.join("\n");
+  list.replaceChildren(...wanted.map((text) => {
+    const li = document.createElement("li");
+    li.textContent = text;
+    return li;
+  }));
+}
+
 function drawChart(canvas, legend, history, labelIds) {
   const ctx = canvas.getContext("2d");
   const {width, height} = canvas;
@@ -102,6 +117,7 @@ function startDashboard(root) {
       setText("time", `${stats.timestamp.toFixed(1)} s`);
       fillCounts(document.getElementById("counts"), stats);
       fillRegions(document.getElementById("regions"), stats);
+      fillEvents(document.getElementById("event-log"), info.events ?? []);
       if (stats.frame !== lastFrame) {
         lastFrame = stats.frame;
         for (const label of Object.keys(stats.counts)) {
@@ -153,7 +169,8 @@ function startList(form) {
       const started = await getJson(form.dataset.api, {
         method: "POST", headers: {"Content-Type": "application/json"},
         body: JSON.stringify({source: document.getElementById("source").value, lines: rows("lines"),
-                              events: rows("events")}),
+                              events: rows("events"),
+                              event_hold_s: Number(document.getElementById("event-hold").value || 0)}),
       });
       window.location.href = `/streams/${encodeURIComponent(started.id)}`;
     } catch (err) {

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from contention import describe, probe
 
 from visioncast import config
 from visioncast.cli.serve import show_requests
@@ -193,6 +194,7 @@ def main() -> None:
     elif generator == "wrk" and not shutil.which("wrk"):
         parser.error("wrk is not installed (apt install wrk), or use --load-generator python")
     load = wrk_hammer if generator == "wrk" else python_hammer
+    args.probe_before = describe(probe())  # contention.py: is the machine quiet enough for the figures?
     body = make_jpeg()
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         body_file = str(Path(tmp) / "body.jpg")
@@ -244,7 +246,8 @@ def report(rows: dict[int, tuple[tuple[float, float, float], tuple[float, float,
     print(f"\nserver adds {s1[0] - m1[0]:.2f} ms at p50 (concurrency 1; target ≤ 3 ms), of which "
           f"{decode_ms:.2f} ms is decoding the JPEG (decode_image p50, which `visioncast detect` pays too)")
     print(f"throughput at c=4 = {s4[2] / m4[2]:.0%} of model-only (target ≥ 85 %)")
-    print(f"after the run: load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"after the run: load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}; "
+          f"contention {describe(probe())} (before: {args.probe_before})")
 
 
 if __name__ == "__main__":

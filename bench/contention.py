@@ -6,7 +6,9 @@ over both cores needs both at once: on a quiet 2-core machine the scaling was 1.
 when something outside the process takes a core part of the time it falls to 1.3× and below (0.85× seen in
 session 4), and every figure that splits an image over both cores (ultralytics, sync model-only, the naive
 loop, the server's latency session) drops far more than one-thread-per-image work does. Ratios measured in
-such rounds flatter visioncast, so the benchmarks print the probe and summarise the quiet rounds apart.
+such rounds flatter visioncast. The probe is a hint, not a filter: contention comes in bursts of seconds, so a
+probe before a round does not tell how quiet the round itself was (session 4: after a "quiet" probe
+ultralytics ran at 11 FPS, after a "contended" one at 17).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import onnxruntime as ort
 
 from visioncast.models.registry import DATA
 
-QUIET_SCALING = 1.4  # at or above: a quiet round (see the module docstring)
+QUIET_SCALING = 1.4  # at or above: quiet at the moment of the probe (see the module docstring)
 _SESSIONS: dict[int, ort.InferenceSession] = {}
 
 

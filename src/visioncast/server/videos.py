@@ -28,7 +28,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from visioncast.errors import InputError, SourceError, TooLargeError, UnsupportedMediaError
 from visioncast.server.app import services
 from visioncast.server.errors import error_response
-from visioncast.server.jobs import JobManager, VideoJob
+from visioncast.server.jobs import Derived, JobManager, VideoJob
 from visioncast.server.metrics import metrics_of
 from visioncast.server.openapi import Schema, document, error, query, response
 from visioncast.server.pages import add_nav_link
@@ -275,12 +275,8 @@ def render(job_id: str) -> Any:
     **_NOT_FOUND, 409: error("not rendered yet: POST .../render first")})
 def video_avi(job_id: str) -> Any:
     job = _job(job_id)
-    if job.render.state != "done":
-        return error_response(409, "not_ready", f"the annotated video of job {job.id} is not rendered "
-                                                f"yet (render {job.render.state}); POST render first")
-    name = f"{Path(job.name).stem or 'video'}-detected.avi"
-    return send_file(job.render.path, mimetype="video/x-msvideo", as_attachment=True, download_name=name,
-                     conditional=True, max_age=0)
+    return _send_made(job.render, f"the annotated video of job {job.id}", "render", "video/x-msvideo",
+                      as_attachment=True, download_name=f"{Path(job.name).stem or 'video'}-detected.avi")
 
 
 @bp.post("/api/v1/videos/<job_id>/playable")
@@ -298,10 +294,15 @@ def playable(job_id: str) -> Any:
     **_NOT_FOUND, 409: error("not made yet: POST .../playable first")})
 def playable_webm(job_id: str) -> Any:
     job = _job(job_id)
-    if job.playable.state != "done":
-        return error_response(409, "not_ready", f"the WebM copy of job {job.id} is not made yet "
-                                                f"(copy {job.playable.state}); POST playable first")
-    return send_file(job.playable.path, mimetype="video/webm", conditional=True, max_age=0)
+    return _send_made(job.playable, f"the WebM copy of job {job.id}", "playable", "video/webm")
+
+
+def _send_made(made: Derived, what: str, route: str, mimetype: str, **options: Any) -> Any:
+    """The file made from a job (range requests answered), or 409 while it is not done yet."""
+    if made.state != "done":
+        return error_response(409, "not_ready", f"{what} is not made yet ({made.state}); "
+                                                f"POST {route} first")
+    return send_file(made.path, mimetype=mimetype, conditional=True, max_age=0, **options)
 
 
 _HTML = {200: response("the page", media_type="text/html")}

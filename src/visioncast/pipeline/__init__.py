@@ -165,7 +165,7 @@ class Pipeline:
         self.frames_in = self.frames_out = self.stale = self.failed = 0
         self.stats: StatsSnapshot = empty_snapshot(self.analytics.source)
         self.final_events: list[dict[str, Any]] = []
-        self.recent_events: deque[dict[str, Any]] = deque(maxlen=RECENT_EVENTS)  # for the API and dashboard
+        self._recent_events: deque[dict[str, Any]] = deque(maxlen=RECENT_EVENTS)
 
     # -- control -------------------------------------------------------------------------------------------
     def start(self) -> Pipeline:
@@ -372,8 +372,14 @@ class Pipeline:
         if self.on_frame is not None:
             self.on_frame(stats, item.events)
 
+    def recent_events(self) -> list[dict[str, Any]]:
+        """The last ``RECENT_EVENTS`` events, oldest first (for the API and the dashboard)."""
+        with self._lock:
+            return list(self._recent_events)
+
     def _publish_event(self, event: dict[str, Any]) -> None:
-        self.recent_events.append(event)
+        with self._lock:
+            self._recent_events.append(event)
         for pub in self.publishers:
             pub.publish_event(event, source=self.analytics.source)
 

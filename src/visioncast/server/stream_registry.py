@@ -62,7 +62,7 @@ class StreamEntry:
             "counters": self.pipeline.counters(),
             "viewers": self.broadcaster.viewers,
             "stats": self.pipeline.stats,
-            "events": list(self.pipeline.recent_events),
+            "events": self.pipeline.recent_events(),
         }
 
 
@@ -91,12 +91,13 @@ class StreamRegistry:
             self._streams[sid] = entry
         return entry
 
-    def start(self, body: dict[str, Any], detector: Detector, publishers: list[Any]) -> StreamEntry:
-        """Open and start a pipeline from an API body (see ``STREAM_REQUEST``)."""
+    def start(self, body: dict[str, Any], cfg: PipelineConfig, detector: Detector,
+              publishers: list[Any]) -> StreamEntry:
+        """Open and start a pipeline from an API body (see ``STREAM_REQUEST``) and its settings
+        (``stream_config(self.cfg, body)``)."""
         running = sum(1 for e in self.list() if e.state == "running")
         if running >= self.cfg.max_streams:
             raise TooLargeError(f"at most {self.cfg.max_streams} streams may run at once; stop one first")
-        cfg = stream_config(self.cfg, body)
         broadcaster = MjpegBroadcaster(quality=cfg.jpeg_quality)
         pipeline = open_pipeline(
             str(body["source"]),

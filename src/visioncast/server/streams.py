@@ -147,7 +147,7 @@ def start_stream() -> tuple[Response, int]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InputError('body must be a JSON object like {"source": "video.mp4"}')
-    stream_config(_registry().cfg, body)  # a bad field is a 400 before any model loads
+    cfg = stream_config(_registry().cfg, body)  # a bad field is a 400 before any model loads
     svc = services()
     base = svc.detector(body.get("model") or None)
     conf = body.get("conf")
@@ -159,7 +159,7 @@ def start_stream() -> tuple[Response, int]:
         options=base.options.merged(conf=float(conf) if conf is not None else None),
     )
     publishers = [s for s in svc.sinks if hasattr(s, "publish_stats")]
-    entry = _registry().start(body, detector, publishers)
+    entry = _registry().start(body, cfg, detector, publishers)
     return jsonify(entry.describe()), 201
 
 

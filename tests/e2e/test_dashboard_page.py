@@ -125,5 +125,6 @@ def test_started_from_the_page_with_an_event_hold_the_dashboard_lists_its_events
     sid = page.url.rsplit("/", 1)[1]
     info = get_json(f"{url}/api/v1/streams/{sid}")
     assert [e for e in info["events"] if e["type"] == "state"] == [
-        {"type": "state", "name": "crowd", "state": "begin", "timestamp": 3.9, "condition": "person>=7"}]
+        {"type": "state", "name": "crowd", "state": "begin", "timestamp": 3.9, "condition": "person>=7",
+         "text": "crowd begin at 3.90 seconds"}]
     screenshot(page, "dashboard-events")

@@ -57,4 +57,4 @@ def test_event_hold_reaches_the_stream(client: FlaskClient, data_dir: Path) -> N
     assert info["state"] == "stopped", info
     events = [e for e in info["events"] if e["type"] == "state"]
     assert events == [{"type": "state", "name": "crowd", "state": "begin", "timestamp": 3.9,
-                       "condition": "person>=7"}]
+                       "condition": "person>=7", "text": "crowd begin at 3.90 seconds"}]

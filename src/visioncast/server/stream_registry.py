@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Flask
 
+from visioncast.analytics import describe_event
 from visioncast.config import PipelineConfig
 from visioncast.errors import ConfigError, InputError, NotFoundError, TooLargeError
 from visioncast.pipeline import Pipeline
@@ -62,7 +63,7 @@ class StreamEntry:
             "counters": self.pipeline.counters(),
             "viewers": self.broadcaster.viewers,
             "stats": self.pipeline.stats,
-            "events": self.pipeline.recent_events(),
+            "events": [{**e, "text": describe_event(e)} for e in self.pipeline.recent_events()],
         }
 
 

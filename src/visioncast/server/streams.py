@@ -97,7 +97,8 @@ STREAM = Schema(
             "counters": {"type": "object"},
             "stats": STATS.ref,
             "events": {"type": "array", "items": {"type": "object"},
-                       "description": "the last 50 events (state changes, tracks that left), oldest first"},
+                       "description": "the last 50 events (state changes, tracks that left), oldest first, "
+                                      "each with 'text', the line `visioncast run` prints for it"},
             "started_at": {"type": "number"},
         },
     },

@@ -46,11 +46,9 @@ function fillRegions(list, stats) {
   }));
 }
 
-// Newest first, the way the seed printed them: "crowd begin at 3.90 seconds", "person #3 left after 4.2 s".
+// Newest first, in the server's words (the line `visioncast run` prints): "crowd begin at 3.90 seconds".
 function fillEvents(list, events) {
-  const lines = events.slice(-10).reverse().map((e) => (e.type === "state"
-    ? `${e.name} ${e.state} at ${e.timestamp.toFixed(2)} seconds`
-    : `${e.label} #${e.track_id} left after ${e.duration_s.toFixed(1)} s (at ${e.timestamp.toFixed(2)} s)`));
+  const lines = events.slice(-10).reverse().map((e) => e.text);
   const wanted = lines.length ? lines : ["none yet"];
   if (list.dataset.shown === wanted.join("\n")) return;
   list.dataset.shown = wanted.join("\n");

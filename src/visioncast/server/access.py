@@ -1,0 +1,32 @@
+"""Who may call each route: ``open`` (anyone, e.g. health checks), ``student`` (anyone the server lets in:
+every client of a loopback server, or a LAN client) or ``teacher`` (the holder of the server's token). Pure.
+
+Every view function carries its role with :func:`access`; a test lists the app's routes and fails on one that
+does not say. Enforcement (tokens, sessions, origin checks) reads the same mark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+ROLES = ("open", "student", "teacher")
+ATTR = "visioncast_access"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def access(role: str) -> Callable[[F], F]:
+    """Mark a view function with the least role allowed to call it."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+
+    def mark(view: F) -> F:
+        setattr(view, ATTR, role)
+        return view
+
+    return mark
+
+
+def role_of(view: Callable[..., Any]) -> str | None:
+    """The role a view was marked with, or None when it was not."""
+    return getattr(view, ATTR, None)

@@ -182,9 +182,13 @@ def start_push(ctx: ServeContext) -> None:
     """The MQTT push of the settings in use (after the broker it may go to); prints where it goes and why."""
     cfg, layers = ctx.config.mqtt, ctx.config.layers
     sink = push.start(ctx.app, ctx.broker)
-    if sink is None:
+    if sink is None and not cfg.enabled:
         where = layers.describe(layers.origin("mqtt.enabled"), "mqtt.enabled")
         print(f"MQTT push: off (set {where})", file=ctx.out, flush=True)
+        return
+    if sink is None:
+        print("MQTT push: no broker (the embedded one is off; set one on the /mqtt page or with --mqtt URL)",
+              file=ctx.out, flush=True)
         return
     ctx.on_stop("MQTT push", lambda: _push_summary(push.stop(ctx.app)))
     if push.is_embedded(cfg, ctx.broker):

@@ -98,15 +98,21 @@ def is_embedded(cfg: MqttConfig, embedded: BrokerHandle | None) -> bool:
     return not cfg.host or (cfg.host in LOOPBACK and cfg.port == embedded.port)
 
 
+def has_target(cfg: MqttConfig, embedded: BrokerHandle | None) -> bool:
+    """False when ``cfg`` names the embedded broker (host "") but none runs."""
+    return bool(cfg.url or cfg.host or embedded is not None)
+
+
 def target(cfg: MqttConfig, embedded: BrokerHandle | None) -> MqttConfig:
     """``cfg`` with the broker it really connects to. Only the embedded broker gets the embedded login."""
+    if not has_target(cfg, embedded):
+        raise ConfigError("config 'mqtt.host' is empty, which means the embedded broker, but this server "
+                          "runs none (broker.enabled is false): give the address of a broker")
     if is_embedded(cfg, embedded):
         assert embedded is not None  # implied by is_embedded
         host = "127.0.0.1" if embedded.host in ANY_HOST else embedded.host
         return dataclasses.replace(cfg, host=host, port=embedded.port, username=embedded.username,
                                    password=embedded.password)
-    if not cfg.host and not cfg.url:
-        return dataclasses.replace(cfg, host="127.0.0.1")  # no embedded broker: one on this machine
     return cfg
 
 
@@ -128,11 +134,11 @@ def attach(app: Flask, cfg: MqttConfig) -> MqttSink:
 
 
 def start(app: Flask, embedded: BrokerHandle | None) -> MqttSink | None:
-    """Start-up step: the push of the app's settings (None when push is off). ``embedded``: the broker
-    ``serve`` started, whose login is used only when the push goes to it."""
+    """Start-up step: the push of the app's settings (None when push is off or has no broker to go to).
+    ``embedded``: the broker ``serve`` started, whose login is used only when the push goes to it."""
     push_of(app).embedded = embedded
     cfg = app.extensions["visioncast"].config.mqtt
-    if not cfg.enabled:
+    if not cfg.enabled or not has_target(cfg, embedded):
         return None
     return attach(app, target(cfg, embedded))
 
@@ -199,10 +205,14 @@ def _status(svc: Services, push: Push) -> dict[str, Any]:
     sink = sink_of(svc)
     if sink is not None:
         return sink.status()
-    cfg = target(svc.config.mqtt, push.embedded)
-    broker = f"{cfg.host}:{cfg.port}" if not cfg.url else "the URL of mqtt.url"
-    return {"enabled": False, "connected": False, "error": "push is not started: press Connect",
-            "broker": broker, "sent": 0, "dropped": 0, "queued": 0, "last_message": None}
+    cfg = svc.config.mqtt
+    if not has_target(cfg, push.embedded):
+        error, broker = "no broker: this server runs no embedded broker; give a broker address", ""
+    else:
+        error, cfg = "push is not started: press Connect", target(cfg, push.embedded)
+        broker = f"{cfg.host}:{cfg.port}" if not cfg.url else "the URL of mqtt.url"
+    return {"enabled": False, "connected": False, "error": error, "broker": broker, "sent": 0, "dropped": 0,
+            "queued": 0, "last_message": None}
 
 
 @bp.get("/api/v1/mqtt")

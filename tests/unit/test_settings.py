@@ -37,8 +37,8 @@ def test_precedence_defaults_toml_saved_env_flags(tmp_path: Path) -> None:
     assert cfg.mqtt.qos == 0  # saved beats the file
     assert cfg.mqtt.source == "file"  # the file beats the default
     assert cfg.mqtt.payload == "label"  # default
-    origins = {key: cfg.layers.origin(f"mqtt.{key}") for key in ("port", "prefix", "qos", "source", "payload")}
-    assert origins == {"port": "flags", "prefix": "env", "qos": "saved", "source": "file", "payload": "default"}
+    keys = ("port", "prefix", "qos", "source", "payload")
+    assert [cfg.layers.origin(f"mqtt.{key}") for key in keys] == ["flags", "env", "saved", "file", "default"]
 
 
 def test_saved_settings_are_read_from_the_data_dir_the_other_layers_name(tmp_path: Path) -> None:
@@ -78,7 +78,8 @@ def test_one_rule_set_checks_every_layer(tmp_path: Path, layer: str, message: st
     ("mqtt.prefix", "a/#", "config 'mqtt.prefix' must be a topic without + or #, got 'a/#'"),
     ("mqtt.prefix", "", "config 'mqtt.prefix' must not be empty"),
     ("mqtt.max_rate_hz", 0, "config 'mqtt.max_rate_hz' must be more than 0, got 0.0"),
-    ("mqtt.label_map", "happy", "config 'mqtt.label_map' entries must look like 'label=message', got 'happy'"),
+    ("mqtt.label_map", "happy",
+     "config 'mqtt.label_map' entries must look like 'label=message', got 'happy'"),
     ("mqtt.template", "{colour}", "config 'mqtt.template' may use {label}, {message}, {score}, {count}, "
                                   "{source}, {frame}, {timestamp}, got {colour}"),
     ("mqtt.template", "{label[0]}", "got {label[0]}"),
@@ -93,7 +94,7 @@ def test_rules_name_the_key_what_was_expected_and_what_came(key: str, value: obj
 
 
 def test_a_template_payload_needs_a_template() -> None:
-    with pytest.raises(ConfigError, match="'mqtt.template' must not be empty when mqtt.payload is 'template'"):
+    with pytest.raises(ConfigError, match=r"'mqtt\.template' must not be empty when mqtt\.payload is "):
         config.load(env={}, overrides={"mqtt.payload": "template"})
 
 
@@ -117,9 +118,9 @@ def test_with_saved_keeps_only_changes_and_refuses_what_a_flag_or_env_sets(tmp_p
     assert back.layers.saved == {"mqtt": {"source": "cam"}}
     with pytest.raises(ConfigError, match=r"'mqtt.enabled' is set on the command line \(False\), which wins"):
         with_saved(cfg, "mqtt", {"enabled": True})
-    with pytest.raises(ConfigError, match="'mqtt.qos' is set by the environment variable VISIONCAST_MQTT__QOS"):
+    with pytest.raises(ConfigError, match=r"'mqtt\.qos' is set by the environment variable VISIONCAST_MQTT__"):
         with_saved(cfg, "mqtt", {"qos": 0})
-    with pytest.raises(ConfigError, match="unknown config key 'mqtt.colour'"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'mqtt\.colour'"):
         with_saved(cfg, "mqtt", {"colour": "red"})
     with pytest.raises(ConfigError, match=r"only \[mqtt\] settings can be saved"):
         with_saved(cfg, "server", {"port": 1})
@@ -197,4 +198,4 @@ def test_the_sinks_accept_exactly_the_choices_the_config_allows() -> None:
     assert set(fmt.PRESETS) == set(config.MQTT_PRESETS) == set(fmt.TOPICS)
     assert set(fmt.PAYLOADS) == set(config.MQTT_PAYLOADS)
     assert set(POLICIES) == set(config.MQTT_POLICIES)
-    assert fmt.TEMPLATE_FIELDS == tuple(TEMPLATE_SAMPLE)
+    assert tuple(TEMPLATE_SAMPLE) == fmt.TEMPLATE_FIELDS

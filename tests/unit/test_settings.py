@@ -118,7 +118,7 @@ def test_with_saved_keeps_only_changes_and_refuses_what_a_flag_or_env_sets(tmp_p
     assert back.layers.saved == {"mqtt": {"source": "cam"}}
     with pytest.raises(ConfigError, match=r"'mqtt.enabled' is set on the command line \(False\), which wins"):
         with_saved(cfg, "mqtt", {"enabled": True})
-    with pytest.raises(ConfigError, match=r"'mqtt\.qos' is set by the environment variable VISIONCAST_MQTT__"):
+    with pytest.raises(ConfigError, match=r"'mqtt\.qos' is set by the environment variable VISIONCAST_"):
         with_saved(cfg, "mqtt", {"qos": 0})
     with pytest.raises(ConfigError, match=r"unknown config key 'mqtt\.colour'"):
         with_saved(cfg, "mqtt", {"colour": "red"})

@@ -1,6 +1,6 @@
-"""Configuration: frozen dataclasses and ``load()``, the only reader (and writer) of config files and the
-environment. I/O: reads the TOML file, the saved settings in the data dir and the environment; writes the
-saved settings.
+"""Configuration: frozen dataclasses and ``load()``, the only reader of config files and the environment.
+I/O: reads the TOML file, the saved settings in the data dir and the environment (:mod:`visioncast.settings`
+writes the saved settings).
 
 Precedence, lowest first (each layer overrides the ones before it, key by key):
 
@@ -15,8 +15,8 @@ Every value of every layer — and of ``PUT /api/v1/mqtt`` — is checked once b
 fields with :func:`~visioncast.config_schema.rule` (:mod:`visioncast.config_schema`); an unknown section or
 key is a ConfigError that names it, and says in which layer it was. Each component receives only its section.
 A Config remembers its layers (:class:`Layers`), so the server can change a saved setting and build the
-Config again with the same precedence (:func:`with_saved`), refuse a change a flag or the environment would
-override, and say where each value came from.
+Config again with the same precedence (:func:`visioncast.settings.with_saved`), refuse a change a flag or the
+environment would override, and say where each value came from.
 """
 
 from __future__ import annotations
@@ -124,10 +124,10 @@ class MqttConfig:
     """MQTT push (one sink for every channel).
 
     Where to: ``url`` (mqtt://user:pass@host:port) when set, else ``host``/``port`` with ``username``/
-    ``password``. host "" means the embedded broker of ``serve`` (its port and its login; without one, a
-    broker on 127.0.0.1:port). The embedded broker's login is only ever used for the embedded broker: any
-    other host gets the credentials set here. preset: "" | "siot" | "people-counter"; payload: "label" |
-    "json" | "template" (label topic; a template is checked by formatting a sample result);
+    ``password``. host "" means the embedded broker of ``serve`` (its port and its login; ``run``, which
+    starts none, connects to 127.0.0.1:port). The embedded broker's login is only ever used for the
+    embedded broker: any other host gets the credentials set here. preset: "" | "siot" | "people-counter";
+    payload: "label" | "json" | "template" (label topic; a template is checked by formatting a sample result);
     label_map: "label=message" entries; policy: "every" | "change" (debounce_frames consecutive, or a
     majority of ``window`` frames when window > 0) | "rate" (at most max_rate_hz results/s per source).
     """

@@ -80,9 +80,9 @@ class ModelsConfig:
     family: str = ""
     labels: str = ""
     cache_dir: str = ""
-    conf: float = rule(0.25, minimum=0, maximum=1)
-    iou: float = rule(0.45, minimum=0, maximum=1)
-    max_det: int = rule(300, minimum=1)
+    conf: float = 0.25
+    iou: float = 0.45
+    max_det: int = 300
 
 
 @dataclass(frozen=True)

@@ -351,6 +351,11 @@ def build(layers: Layers) -> Config:
     return dataclasses.replace(_fill_paths(_check(cfg), layers.dirs), layers=layers)
 
 
+def below_saved(layers: Layers) -> Config:
+    """defaults ← config file: what the saved layer is compared with (cross-field rules not applied)."""
+    return _apply(Config(), layers.file, "")
+
+
 def _fill_paths(cfg: Config, env: Mapping[str, str]) -> Config:
     data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir(env)
     models = cfg.models if cfg.models.cache_dir else dataclasses.replace(

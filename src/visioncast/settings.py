@@ -28,6 +28,7 @@ from visioncast.config import (
     Config,
     Layers,
     MqttConfig,
+    below_saved,
     build,
     settable,
 )
@@ -72,7 +73,7 @@ def migrate(legacy: Path, layers: Layers) -> Layers:
 
 def _only_changes(saved: Mapping[str, Any], layers: Layers) -> dict[str, Any]:
     """``saved`` checked, without the values the layers below it (defaults ← TOML) already give."""
-    below = build(dataclasses.replace(layers, saved={}, env={}, flags={}))
+    below = below_saved(layers)
     out: dict[str, Any] = {}
     for section, values in saved.items():
         current = getattr(below, section)

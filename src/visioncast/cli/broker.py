@@ -1,16 +1,15 @@
 """`visioncast broker` (the embedded MQTT broker alone, like SIoT's tool) and MQTT push for `serve`.
 
-I/O: sockets, prints to stdout. ``serve`` uses :func:`add_push_options`, :func:`push_overrides` and the
-startup step :func:`start_push`: the embedded broker starts by default (``--broker-port``,
-``--broker-host``) and prints the addresses boards should use; ``--mqtt mqtt://user:pass@host:port`` pushes
-to an external broker instead and ``--mqtt off`` disables push. Settings saved from the /mqtt page win over
-the defaults (not over ``--mqtt``).
+I/O: sockets, prints to stdout. ``serve`` uses :func:`add_push_options`, :func:`push_overrides` and
+:func:`print_broker` (its start-up steps are in :mod:`visioncast.cli.serve`): the embedded broker starts by
+default (``--broker-port``, ``--broker-host``) and prints the addresses boards should use; ``--mqtt
+mqtt://user:pass@host:port`` pushes to an external broker instead and ``--mqtt off`` disables push. The flags
+are config overrides, so they win over settings saved from the /mqtt page.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import signal
 import sys
 import threading
@@ -20,9 +19,6 @@ from typing import Any, TextIO
 from visioncast.broker import BrokerHandle, lan_addresses, open_broker
 from visioncast.cli.options import load_config
 from visioncast.errors import ConfigError
-from visioncast.sinks import mqtt_format as fmt
-
-CONNECT_WAIT_S = 3.0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
@@ -87,35 +83,10 @@ def add_push_options(p: argparse.ArgumentParser) -> None:
 
 
 def push_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {"broker.port": args.broker_port, "broker.host": args.broker_host}
-
-
-def start_push(ctx: Any) -> None:
-    """serve startup step: embedded broker (unless --mqtt), then the sink (saved settings, URL or broker)."""
-    from visioncast.server import mqtt as mqtt_page  # noqa: PLC0415 (keeps `visioncast broker` light)
-
-    url, cfg, svc = ctx.args.mqtt, ctx.config, ctx.app.extensions["visioncast"]
-    sink = mqtt_page.sink_of(svc)
-    if url == "off":
-        if sink is not None:
-            svc.sinks.remove(sink)
-            sink.close()
-        print("MQTT push: off (--mqtt off)", file=ctx.out, flush=True)
-        return
-    handle = None
-    if url is None and cfg.broker.enabled:
-        handle = open_broker(cfg.broker, data_dir=Path(cfg.data_dir))
-        svc.on_close.append(handle.close)
-        print_broker(handle, ctx.out, cfg.mqtt.prefix)
-    if url is not None:
-        sink = mqtt_page.attach(ctx.app, fmt.resolve(dataclasses.replace(cfg.mqtt, url=url)))
-    elif sink is None and handle is not None:
-        host = "127.0.0.1" if handle.host in ("0.0.0.0", "") else handle.host
-        sink = mqtt_page.attach(ctx.app, dataclasses.replace(
-            cfg.mqtt, host=host, port=handle.port, username=handle.username, password=handle.password))
-    if sink is None:
-        print("MQTT push: no broker (use --mqtt URL or the /mqtt page)", file=ctx.out, flush=True)
-        return
-    connected = sink.wait_connected(CONNECT_WAIT_S)
-    state = "connected" if connected else f"not connected yet: {sink.error or 'connecting…'}"
-    print(f"MQTT push to {sink.cfg.host}:{sink.cfg.port} ({state})", file=ctx.out, flush=True)
+    """Dotted config keys of the push flags: ``--mqtt off`` turns off push and the embedded broker."""
+    over: dict[str, Any] = {"broker.port": args.broker_port, "broker.host": args.broker_host}
+    if args.mqtt is not None and args.mqtt.lower() == "off":
+        over.update({"mqtt.enabled": False, "broker.enabled": False})
+    elif args.mqtt is not None:
+        over.update({"mqtt.url": args.mqtt, "mqtt.enabled": True})
+    return over

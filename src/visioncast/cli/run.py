@@ -213,11 +213,11 @@ def run(args: argparse.Namespace) -> int:
         if server is not None and code == 0 and not source.live:
             _wait_for_ctrl_c(server.url)
         return code
-    finally:
-        source.close()
-        _close_publishers(publishers, sys.stderr if args.jsonl == "-" else sys.stdout)
+    finally:  # the reverse of the start: HTTP, then the pipeline's source, then the push
         if server is not None:
             server.stop()
+        source.close()
+        _close_publishers(publishers, sys.stderr if args.jsonl == "-" else sys.stdout)
 
 
 def _serve(args: argparse.Namespace, cfg: Config, pipeline: Pipeline, broadcaster: MjpegBroadcaster) -> Any:

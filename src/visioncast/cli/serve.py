@@ -4,12 +4,15 @@ Made to be extended with small edits by the features that plug into the server:
 
 * a flag → one ``add_argument`` in :func:`add_server_options` and one line in :func:`config_overrides`;
 * a step before listening (start a broker, attach a sink) → a function ``step(ctx)`` appended to ``STARTUP``;
+  a step that starts something registers how to stop it with :meth:`ServeContext.on_stop`;
   a step after the port is open (print something) → ``AFTER_LISTEN``;
 * TLS → :func:`make_server` passes an ``ssl_adapter`` to :class:`HttpServer`.
 
-Every request prints one line (time, client, method, path, status, latency, result summary), like the seed's
-server window. Ctrl-C (or SIGTERM) stops cleanly: the server drains, then ``services.close()`` closes
-the sinks.
+Start-up is explicit and ordered (``create_app`` builds the app and connects nothing): models load, then the
+embedded MQTT broker starts, then the push connects to it, then pipelines/video jobs may run and the HTTP
+port opens. Ctrl-C (or SIGTERM) stops them in reverse order — HTTP, pipelines and jobs, push, broker — each
+with a "stopped …" line. Every request prints one line (time, client, method, path, status, latency, result
+summary), like the seed's server window.
 """
 
 from __future__ import annotations
@@ -29,11 +32,13 @@ import qrcode
 from flask import Flask
 
 from visioncast import __version__
-from visioncast.cli.broker import add_push_options, push_overrides, start_push
+from visioncast.broker import BrokerHandle, open_broker
+from visioncast.cli.broker import add_push_options, print_broker, push_overrides
 from visioncast.cli.options import add_model_options, load_config
 from visioncast.config import Config
 from visioncast.errors import InputError
 from visioncast.server import create_app
+from visioncast.server import mqtt as push
 from visioncast.server.app import EXTENSION as SERVICES
 from visioncast.server.health import warm_up
 from visioncast.server.metrics import access_log
@@ -44,6 +49,7 @@ ANY_HOSTS = ("0.0.0.0", "::", "")
 # connect() on a UDP socket sends nothing: it only asks the kernel which local address routes there.
 # 192.0.2.1 is TEST-NET-1 (RFC 5737), so nothing would answer even if a packet were sent.
 ROUTE_PROBE = ("192.0.2.1", 9)
+CONNECT_WAIT_S = 3.0
 
 
 @dataclass
@@ -55,6 +61,19 @@ class ServeContext:
     app: Flask
     out: TextIO = field(default_factory=lambda: sys.stdout)
     server: HttpServer | None = None
+    broker: BrokerHandle | None = None
+    stops: list[tuple[str, Callable[[], str | None]]] = field(default_factory=list)
+
+    def on_stop(self, name: str, stop: Callable[[], str | None]) -> None:
+        """Register how to stop what a step started (``stop`` may return a detail for its line)."""
+        self.stops.append((name, stop))
+
+    def stop_all(self) -> None:
+        """Stop everything started, newest first, one "stopped …" line each."""
+        while self.stops:
+            name, stop = self.stops.pop()
+            detail = stop()
+            print(f"stopped {name}{f': {detail}' if detail else ''}", file=self.out, flush=True)
 
 
 Step = Callable[[ServeContext], None]
@@ -149,7 +168,43 @@ def print_urls(ctx: ServeContext) -> None:
     print("press Ctrl-C to stop", file=out, flush=True)
 
 
-STARTUP: list[Step] = [load_models, start_push]
+def start_broker(ctx: ServeContext) -> None:
+    """The embedded MQTT broker, unless push is off (``--mqtt off``) or goes to ``mqtt.url``."""
+    cfg = ctx.config
+    if not cfg.broker.enabled or cfg.mqtt.url:
+        return
+    ctx.broker = open_broker(cfg.broker, data_dir=Path(cfg.data_dir))
+    ctx.on_stop("the MQTT broker", ctx.broker.close)
+    print_broker(ctx.broker, ctx.out, cfg.mqtt.prefix)
+
+
+def start_push(ctx: ServeContext) -> None:
+    """The MQTT push of the settings in use (after the broker it may go to); prints where it goes and why."""
+    cfg, layers = ctx.config.mqtt, ctx.config.layers
+    sink = push.start(ctx.app, ctx.broker)
+    if sink is None and not cfg.enabled:
+        where = layers.describe(layers.origin("mqtt.enabled"), "mqtt.enabled")
+        print(f"MQTT push: off (set {where})", file=ctx.out, flush=True)
+        return
+    if sink is None:
+        print("MQTT push: no broker (the embedded one is off; set one on the /mqtt page or with --mqtt URL)",
+              file=ctx.out, flush=True)
+        return
+    ctx.on_stop("MQTT push", lambda: _push_summary(push.stop(ctx.app)))
+    if push.is_embedded(cfg, ctx.broker):
+        why = "the embedded broker"
+    else:
+        key = "mqtt.url" if cfg.url else "mqtt.host"
+        why = f"{key} set {layers.describe(layers.origin(key), key)}"
+    state = "connected" if sink.wait_connected(CONNECT_WAIT_S) else f"not connected yet: {sink.error or '…'}"
+    print(f"MQTT push to {sink.cfg.host}:{sink.cfg.port} ({why}; {state})", file=ctx.out, flush=True)
+
+
+def _push_summary(status: dict[str, Any] | None) -> str | None:
+    return None if status is None else f"{status['sent']} messages sent, {status['dropped']} dropped"
+
+
+STARTUP: list[Step] = [load_models, start_broker, start_push]
 AFTER_LISTEN: list[Step] = [print_urls]
 
 
@@ -191,10 +246,13 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args, config_overrides(args))
     ctx = ServeContext(args, cfg, create_app(cfg))
     show_requests(ctx.out)
+    services = ctx.app.extensions[SERVICES]
     try:
         for step in STARTUP:
             step(ctx)
+        ctx.on_stop("pipelines and video jobs", services.stop_producers)
         ctx.server = make_server(ctx).start()
+        ctx.on_stop("the HTTP server", ctx.server.stop)
         for step in AFTER_LISTEN:
             step(ctx)
         signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -203,8 +261,7 @@ def run(args: argparse.Namespace) -> int:
         print("stopping…", file=ctx.out, flush=True)
     finally:
         t0 = time.perf_counter()
-        if ctx.server is not None:
-            ctx.server.stop()
-        ctx.app.extensions[SERVICES].close()
+        ctx.stop_all()
+        services.close()  # whatever a step left (nothing, normally)
         print(f"stopped in {time.perf_counter() - t0:.1f} s", file=ctx.out, flush=True)
     return 0

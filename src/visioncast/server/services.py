@@ -73,8 +73,13 @@ class Services:
         for sink in list(self.sinks):
             sink.publish(result, source=source, frame=frame, **extra)
 
+    def stop_producers(self) -> None:
+        """Stop what produces results (video jobs, streams: ``on_close``), newest first. Idempotent."""
+        while self.on_close:
+            self.on_close.pop()()
+
     def close(self) -> None:
+        """Stop the producers, then close the sinks they publish to."""
+        self.stop_producers()
         for sink in self.sinks:
             sink.close()
-        for fn in self.on_close:
-            fn()

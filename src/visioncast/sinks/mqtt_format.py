@@ -15,19 +15,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import string
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from visioncast.config import MqttConfig
+from visioncast.config_schema import TEMPLATE_SAMPLE, check_template
 from visioncast.core.payload import result_to_payload
 from visioncast.core.types import Result
 from visioncast.errors import ConfigError
 
 PRESETS = ("", "siot", "people-counter")
 PAYLOADS = ("label", "json", "template")
-TEMPLATE_FIELDS = ("label", "message", "score", "count", "source", "frame", "timestamp")
+TEMPLATE_FIELDS = tuple(TEMPLATE_SAMPLE)
 _COMMAND = {"cmd": "{prefix}/{source}/cmd", "reply": "{prefix}/{source}/cmd/reply",
             "status": "{prefix}/status"}
 TOPICS: dict[str, dict[str, str]] = {
@@ -76,6 +76,8 @@ def resolve(cfg: MqttConfig) -> MqttConfig:
     """``cfg`` checked, with ``url`` (mqtt://user:pass@host:port) and preset credentials spelled out."""
     if cfg.url:
         cfg = dataclasses.replace(cfg, url="", **parse_url(cfg.url))
+    elif not cfg.host:  # "" = the embedded broker; a sink built without one connects to this machine
+        cfg = dataclasses.replace(cfg, host="127.0.0.1")
     if cfg.preset == "siot" and not cfg.username:
         cfg = dataclasses.replace(cfg, username="siot", password=cfg.password or "dfrobot")
     return check(cfg)
@@ -136,12 +138,9 @@ def _check_template(template: str) -> None:
     if not template:
         raise ConfigError("mqtt.template must not be empty when payload is 'template'")
     try:
-        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        check_template(template)  # the config's own check: formats a sample result
     except ValueError as exc:
-        raise ConfigError(f"mqtt.template is not a valid template: {exc}") from exc
-    unknown = [n for n in names if n not in TEMPLATE_FIELDS]
-    if unknown:
-        raise ConfigError(f"mqtt.template may use {{{'}, {'.join(TEMPLATE_FIELDS)}}}, got {{{unknown[0]}}}")
+        raise ConfigError(f"mqtt.template {exc}") from exc
 
 
 def _json(data: Any) -> bytes:

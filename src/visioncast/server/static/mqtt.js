@@ -9,24 +9,45 @@ const disconnect = document.getElementById("disconnect");
 const state = document.getElementById("state");
 const errorBox = document.getElementById("error");
 const NUMBERS = ["port", "debounce_frames", "window", "max_rate_hz", "qos"];
-const TEXTS = ["host", "username", "password", "preset", "prefix", "source", "payload", "template", "policy"];
+const TEXTS = ["host", "username", "preset", "prefix", "source", "payload", "template", "policy"];
 const POLL_MS = 1000;
 
+// The server never sends a password back: password_set says one is stored; an empty field keeps it.
+// Settings a flag or the environment fixes (settings.fixed) are shown but cannot be changed here.
 function fill(settings) {
   for (const name of [...TEXTS, ...NUMBERS]) form.elements[name].value = settings[name] ?? "";
   form.elements.retain.checked = Boolean(settings.retain);
   form.elements.label_map.value = Object.entries(settings.label_map || {}).map(([k, v]) => `${k}=${v}`).join("\n");
+  const password = form.elements.password;
+  password.value = "";
+  password.placeholder = settings.password_set ? "saved (leave empty to keep it)" : "";
+  const fixed = settings.fixed || {};
+  for (const element of form.elements) {
+    if (!element.name || element.type === "submit" || element.type === "button") continue;
+    element.disabled = element.name in fixed;
+    element.title = fixed[element.name] ? `Set ${fixed[element.name]}` : "";
+  }
+  const note = document.getElementById("fixed");
+  const names = Object.keys(fixed);
+  note.hidden = names.length === 0;
+  note.textContent = names.map((name) => `${name}: set ${fixed[name]}`).join("; ");
 }
 
 function readForm() {
   const out = {};
-  for (const name of TEXTS) out[name] = form.elements[name].value.trim();
+  for (const name of TEXTS) {
+    if (!form.elements[name].disabled) out[name] = form.elements[name].value.trim();
+  }
+  const password = form.elements.password;
+  if (!password.disabled && password.value !== "") out.password = password.value;
   for (const name of NUMBERS) {
+    if (form.elements[name].disabled) continue;
     const text = form.elements[name].value.trim();
     if (text === "") throw new Error(`${form.elements[name].labels[0].textContent} needs a number.`);
     out[name] = Number(text);
   }
-  out.retain = form.elements.retain.checked;
+  if (!form.elements.retain.disabled) out.retain = form.elements.retain.checked;
+  if (form.elements.label_map.disabled) return out;
   out.label_map = {};
   for (const line of form.elements.label_map.value.split("\n")) {
     if (!line.trim()) continue;

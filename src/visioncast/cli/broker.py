@@ -98,7 +98,7 @@ def start_push(ctx: Any) -> None:
     sink = mqtt_page.sink_of(svc)
     if url == "off":
         if sink is not None:
-            svc.sinks.remove(sink)
+            svc.bus.remove(sink)
             sink.close()
         print("MQTT push: off (--mqtt off)", file=ctx.out, flush=True)
         return

@@ -266,7 +266,7 @@ class JobManager:
             return
         job.add(result_to_payload(result, **extra))
         self.counts["frames_detected"] += 1
-        self.publish(result, source=job.source, frame=frame, timestamp=extra["timestamp"])
+        self.publish(result, source=job.source, frame=frame)
 
     def cancel(self, job: VideoJob, reason: str = "cancelled") -> None:
         """Stop ``job`` (and its render) at the next frame."""

@@ -1,6 +1,6 @@
 """Push settings: ``GET/PUT /api/v1/mqtt`` and the ``/mqtt`` page. I/O: reads/writes ``<data_dir>/mqtt.json``.
 
-The app holds at most one :class:`~visioncast.sinks.mqtt.MqttSink`, in ``services.sinks`` like every sink.
+The app holds at most one :class:`~visioncast.sinks.mqtt.MqttSink`, on ``services.bus`` like every sink.
 ``PUT`` validates the settings (400 naming the field), saves them under the data dir (so they survive
 restarts; the password is stored there with mode 600 and never sent back in full), reconnects the sink
 (creating it on first use) and answers the new status: connected, or the reason it is not. When the app
@@ -29,6 +29,7 @@ from visioncast.server.metrics import metrics_of
 from visioncast.server.openapi import Schema, document, error, response
 from visioncast.server.services import Services
 from visioncast.sinks import mqtt_format as fmt
+from visioncast.sinks import open_mqtt_sink
 from visioncast.sinks.mqtt import MqttSink
 from visioncast.sinks.mqtt_policy import POLICIES
 
@@ -134,7 +135,7 @@ def merge(cfg: MqttConfig, data: Any) -> MqttConfig:
 
 
 def sink_of(svc: Services) -> MqttSink | None:
-    return next((s for s in svc.sinks if isinstance(s, MqttSink)), None)
+    return next((s for s in svc.bus.sinks if isinstance(s, MqttSink)), None)
 
 
 def attach(app: Flask, cfg: MqttConfig) -> MqttSink:
@@ -144,9 +145,9 @@ def attach(app: Flask, cfg: MqttConfig) -> MqttSink:
     if sink is not None:
         sink.reconfigure(cfg)
         return sink
-    sink = MqttSink(cfg)
+    sink = open_mqtt_sink(cfg)
     sink.add_command_handler("set_threshold", lambda _source, cmd: _set_threshold(svc, float(cmd["conf"])))
-    svc.sinks.append(sink)
+    svc.bus.add(sink)
     return sink
 
 

@@ -7,7 +7,7 @@ Routes: ``POST/GET /api/v1/streams``, ``GET/DELETE /api/v1/streams/<id>``,
 ``GET /api/v1/streams/<id>/frame.jpg``, ``GET /api/v1/stats`` (the snapshot of the newest running stream, or
 ``?stream=ID``), and the page ``/streams`` (list + start form) and ``/streams/<id>`` (live dashboard).
 ``visioncast run --serve`` attaches its own pipeline as stream ``local``. Results, stats and events of
-API-started streams go to every registered sink that publishes stats (the MQTT sink).
+API-started streams deliver to their MJPEG broadcaster and to the server's bus (the MQTT sink).
 """
 
 from __future__ import annotations
@@ -95,6 +95,9 @@ STREAM = Schema(
             "stats_url": {"type": "string"},
             "viewers": {"type": "integer"},
             "counters": {"type": "object"},
+            "sink_errors": {"type": "object", "description": "sinks that failed for this stream (its own "
+                            "and the server's, e.g. MqttSink): {name: {failed, last_error}}; the stream "
+                            "goes on"},
             "stats": STATS.ref,
             "events": {"type": "array", "items": {"type": "object"},
                        "description": "the last 50 events (state changes, tracks that left), oldest first, "
@@ -159,8 +162,7 @@ def start_stream() -> tuple[Response, int]:
         name=base.name,
         options=base.options.merged(conf=float(conf) if conf is not None else None),
     )
-    publishers = [s for s in svc.sinks if hasattr(s, "publish_stats")]
-    entry = _registry().start(body, cfg, detector, publishers)
+    entry = _registry().start(body, cfg, detector, svc.bus)
     return jsonify(entry.describe()), 201
 
 

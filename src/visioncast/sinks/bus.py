@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from visioncast.core.types import Frame, Result
+from visioncast.errors import VisioncastError
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +127,10 @@ class Dispatcher:
             failures.last_error = f"{kind}: {exc}"
             first = kind not in failures.kinds
             failures.kinds.add(kind)
-        if first:
+        if first:  # an expected failure (a visioncast error) in one line; anything else is a bug: traceback
             log.error("sink %s failed to %s (%s; later %s failures of this sink are counted, logged at debug "
-                      "level)", name, action, failures.last_error, kind, exc_info=exc)
+                      "level)", name, action, failures.last_error, kind,
+                      exc_info=None if isinstance(exc, VisioncastError) else exc)
         else:
             log.debug("sink %s failed to %s: %s", name, action, failures.last_error)
 

@@ -52,4 +52,7 @@ class JsonlSink:
 
     def close(self) -> None:
         if self._own:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as exc:
+                raise SinkError(f"cannot close JSON lines '{self.path}': {exc.strerror}") from exc

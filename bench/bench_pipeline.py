@@ -98,11 +98,11 @@ def fps_naive(detector: Detector, video: Path, frames: int) -> float:
 
 
 def fps_model_only(detector: Detector, video: Path, count: int, *, use_async: bool) -> float:
-    feeds, _ = detector.decoder.prepare(read_frames(video, 1)[0])
+    feeds = detector.prepare(read_frames(video, 1)[0]).feeds
     runtime = detector.runtime
     runtime.run(feeds)
     if use_async:
-        with runtime.open_async(0, lambda outputs, userdata: None) as jobs:  # type: ignore[attr-defined]
+        with runtime.open_async(0, lambda outputs, userdata: None) as jobs:
             t0 = time.perf_counter()
             for i in range(count):
                 jobs.submit(feeds, i)

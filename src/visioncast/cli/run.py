@@ -208,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
         pipeline = open_pipeline(source, task, cfg.pipeline, name=args.name, sinks=sinks,
                                  shared=[mqtt] if mqtt else [], max_frames=args.max_frames)
         if args.serve is not None:
-            server = _serve(args, cfg, pipeline, sinks[-1])
+            server = _serve(args, cfg, pipeline, next(s for s in sinks if isinstance(s, MjpegBroadcaster)))
         code = _run_with_progress(pipeline, args)
         if server is not None and code == 0 and not source.live:
             _wait_for_ctrl_c(server.url)

@@ -47,7 +47,10 @@ class Sink(Protocol):
     annotated image (drawing costs time, so it is only made when a sink asks). ``deliver`` must not block
     for long (a slow medium queues internally)."""
 
-    needs_image: bool
+    @property
+    def needs_image(self) -> bool:
+        """Whether the sink wants the annotated image."""
+        ...
 
     def deliver(self, delivery: Delivery) -> None:
         """Consume one delivery; may raise (the dispatcher isolates it)."""

@@ -84,7 +84,8 @@ class MjpegBroadcaster:
             while not self._closed:
                 jpeg, seq = self.wait_newer(seq, idle_timeout_s)
                 if jpeg:
-                    self.sent += 1
+                    with self._cond:  # viewers count from their own request threads
+                        self.sent += 1
                     yield (_PART_HEAD.format(len(jpeg)).encode() + jpeg + b"\r\n")
         finally:
             with self._cond:

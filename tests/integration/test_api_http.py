@@ -323,3 +323,20 @@ def test_chunked_uploads_through_a_real_server_respect_the_limit(tmp_path, data_
     assert resp.status == status, body
     if status == 413:
         assert "larger than the limit of 0.1 MB (chunked upload)" in body["message"]
+
+
+def test_a_labels_file_must_fit_the_model(tmp_path, bus):
+    """`serve --labels zh.txt` with 10 labels: the CIFAR classifier speaks Chinese; the 80-class detector
+    refuses the file (503 naming both numbers) instead of calling a bus '狗'."""
+    labels = tmp_path / "zh.txt"
+    labels.write_text("飞机\n汽车\n鸟\n猫\n鹿\n狗\n青蛙\n马\n船\n卡车\n", encoding="utf-8")
+    app = create_app(config.load(env={}, overrides={"data_dir": str(tmp_path), "models.labels": str(labels)}))
+    client = app.test_client()
+    classified = client.post("/api/v1/classify", data=bus)
+    assert classified.status_code == 200
+    assert classified.get_json()["predictions"][0]["label"] in labels.read_text(encoding="utf-8").split()
+    detected = client.post("/api/v1/detect", data=bus)
+    assert detected.status_code == 503
+    assert detected.get_json()["message"] == (
+        f"labels file '{labels}' has 10 labels but model 'yolox-nano' has 80 classes; "
+        "use a labels file with 80 lines")

@@ -1,6 +1,9 @@
 """`visioncast run`: the edge pipeline on an image, a video, a folder, a camera or a stream. I/O: everything.
 
-Source → detector → tracking/counting → outputs (annotated image/video, JSON lines, MQTT, a live dashboard).
+Source → task (any model: detect, classify…) → tracking/counting → outputs (annotated image/video, JSON
+lines, MQTT, a live dashboard), all through the pipeline's one delivery bus. With a classify model every
+frame's top classes are the result and the statistics count the top labels (tracking, lines and zones need
+boxes; a --line or --zone with a classify model is an error).
 A progress bar for files; a one-line live status (FPS, latency, dropped) for cameras and streams; events
 ("danger begin at 12.30 seconds") printed as they happen. Ctrl-C stops cleanly and finalises the files.
 """
@@ -12,7 +15,7 @@ import os
 import sys
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 from tqdm import tqdm
@@ -24,11 +27,15 @@ from visioncast.errors import InputError
 from visioncast.models import load_model
 from visioncast.pipeline import Pipeline
 from visioncast.pipeline.build import analytics_for, open_pipeline
+from visioncast.sinks import Sink, open_mqtt_sink
 from visioncast.sinks.jsonl import JsonlSink
 from visioncast.sinks.mjpeg import MjpegBroadcaster
 from visioncast.sinks.video import VideoFileSink
 from visioncast.sources import Source, open_source
-from visioncast.tasks import Detector
+from visioncast.tasks import Classifier, Detector
+
+if TYPE_CHECKING:
+    from visioncast.sinks.mqtt import MqttSink  # paho loads only when MQTT is asked for
 
 CONNECT_WAIT_S = 3.0  # how long `run` waits for the MQTT broker before reading the source
 EPILOG = """\
@@ -44,7 +51,7 @@ example: visioncast run -i CAM --mqtt mqtt://127.0.0.1:1883 --mqtt-preset people
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     p = sub.add_parser(
         "run",
-        help="run the edge pipeline: detect, track, count, publish, stream",
+        help="run the edge pipeline: detect or classify, track, count, publish, stream",
         description="Run the edge pipeline on an image, video, folder, camera or stream.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -133,12 +140,15 @@ def _quiet_opencv() -> None:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
-def _detector(cfg: Config, args: argparse.Namespace) -> Detector:
+def _task(cfg: Config, args: argparse.Namespace) -> Detector | Classifier:
+    """The model of -m (default: the configured detector), whatever its task."""
     from visioncast.cli.infer import _classes  # noqa: PLC0415 — the --classes parser of detect
 
-    model = load_model(args.model or cfg.models.detect, task="detect", **model_kwargs(cfg.models))
-    if not isinstance(model, Detector):
-        raise InputError("visioncast run needs a detection model")
+    model = load_model(args.model or cfg.models.detect, **model_kwargs(cfg.models))
+    if isinstance(model, Classifier):
+        if args.classes:
+            raise InputError("--classes filters detections; it does not apply to a classify model")
+        return model
     model.options = model.options.merged(
         conf=cfg.models.conf,
         iou=cfg.models.iou,
@@ -148,8 +158,8 @@ def _detector(cfg: Config, args: argparse.Namespace) -> Detector:
     return model
 
 
-def _sinks(args: argparse.Namespace, source: Source, cfg: Config) -> list[Any]:
-    sinks: list[Any] = []
+def _sinks(args: argparse.Namespace, source: Source, cfg: Config) -> list[Sink]:
+    sinks: list[Sink] = []
     if args.output:
         sinks.append(VideoFileSink(args.output, fps=source.fps, still=bool(getattr(source, "still", False))))
     if args.jsonl:
@@ -159,28 +169,24 @@ def _sinks(args: argparse.Namespace, source: Source, cfg: Config) -> list[Any]:
     return sinks
 
 
-def _publishers(args: argparse.Namespace, cfg: Config) -> list[Any]:
+def _mqtt_sink(args: argparse.Namespace, cfg: Config) -> MqttSink | None:
     if not cfg.mqtt.enabled or not (args.mqtt or args.mqtt_preset):
-        return []
-    from visioncast.sinks.mqtt import MqttSink  # noqa: PLC0415 — paho only when MQTT is asked for
-
-    sink = MqttSink(cfg.mqtt)
-    if not sink.wait_connected(CONNECT_WAIT_S):  # a short file would otherwise be over before it connects
+        return None
+    sink = open_mqtt_sink(cfg.mqtt, wait_s=CONNECT_WAIT_S)  # a short file would otherwise end first
+    if not sink.connected.is_set():
         print(f"visioncast: MQTT broker {sink.cfg.host}:{sink.cfg.port} not connected yet"
               f"{f' ({sink.error})' if sink.error else ''}; messages count as dropped until it is",
               file=sys.stderr, flush=True)
-    return [sink]
+    return sink
 
 
-def _close_publishers(publishers: list[Any], out: Any) -> None:
-    """Hand what is queued to the broker (a few seconds at most), say what was sent and dropped, close."""
-    for pub in publishers:
-        pub.flush()
-        c = pub.status()
-        print(f"MQTT {c['broker']}: {c['sent']} messages sent, {c['dropped']} dropped "
-              f"(queue full {c['dropped_queue_full']}, disconnected {c['dropped_disconnected']}, "
-              f"refused {c['dropped_error']}), {c['skipped']} skipped by the policy", file=out, flush=True)
-        pub.close()
+def _report_mqtt(sink: MqttSink, out: Any) -> None:
+    """Hand what is queued to the broker (a few seconds at most), say what was sent and dropped."""
+    sink.flush()
+    c = sink.status()
+    print(f"MQTT {c['broker']}: {c['sent']} messages sent, {c['dropped']} dropped "
+          f"(queue full {c['dropped_queue_full']}, disconnected {c['dropped_disconnected']}, "
+          f"refused {c['dropped_error']}), {c['skipped']} skipped by the policy", file=out, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -188,27 +194,21 @@ def run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
     cfg = load_config(args, overrides(args))
-    analytics_for(cfg.pipeline, "check")  # a bad --line/--zone/--event fails before anything opens
-    detector = _detector(cfg, args)
+    analytics_for(cfg.pipeline, "check")  # a bad --line/--zone/--event fails before the model loads
+    task = _task(cfg, args)
+    analytics_for(cfg.pipeline, "check", task.task)  # lines and zones need boxes
     source = open_source(args.input, fps=cfg.pipeline.folder_fps)
     if args.realtime is None and args.serve is not None and not source.live:
         cfg = replace(cfg, pipeline=replace(cfg.pipeline, realtime=True))
-    publishers: list[Any] = []
+    mqtt: MqttSink | None = None
     server = None
     try:
         sinks = _sinks(args, source, cfg)
-        publishers = _publishers(args, cfg)
-        pipeline = open_pipeline(
-            source,
-            detector,
-            cfg.pipeline,
-            name=args.name,
-            sinks=sinks,
-            publishers=publishers,
-            max_frames=args.max_frames,
-        )
+        mqtt = _mqtt_sink(args, cfg)
+        pipeline = open_pipeline(source, task, cfg.pipeline, name=args.name, sinks=sinks,
+                                 shared=[mqtt] if mqtt else [], max_frames=args.max_frames)
         if args.serve is not None:
-            server = _serve(args, cfg, pipeline, sinks[-1])
+            server = _serve(args, cfg, pipeline, next(s for s in sinks if isinstance(s, MjpegBroadcaster)))
         code = _run_with_progress(pipeline, args)
         if server is not None and code == 0 and not source.live:
             _wait_for_ctrl_c(server.url)
@@ -217,7 +217,9 @@ def run(args: argparse.Namespace) -> int:
         if server is not None:
             server.stop()
         source.close()
-        _close_publishers(publishers, sys.stderr if args.jsonl == "-" else sys.stdout)
+        if mqtt is not None:  # shared with the pipeline, so not closed by it: flush, report, close
+            _report_mqtt(mqtt, sys.stderr if args.jsonl == "-" else sys.stdout)
+            mqtt.close()
 
 
 def _serve(args: argparse.Namespace, cfg: Config, pipeline: Pipeline, broadcaster: MjpegBroadcaster) -> Any:
@@ -226,7 +228,7 @@ def _serve(args: argparse.Namespace, cfg: Config, pipeline: Pipeline, broadcaste
     from visioncast.server.wsgi import HttpServer  # noqa: PLC0415
 
     app = create_app(cfg)
-    entry = registry(app).attach(pipeline, broadcaster, stream_id="local", model=pipeline.detector.name)
+    entry = registry(app).attach(pipeline, broadcaster, stream_id="local", model=pipeline.task.name)
     server = HttpServer(app, args.host, args.serve, workers=max(cfg.server.workers, 16))
     server.start_in_thread()
     pace = ""
@@ -276,7 +278,10 @@ def _run_with_progress(pipeline: Pipeline, args: argparse.Namespace) -> int:
     for event in pipeline.final_events:
         print(describe_event(event), file=sys.stderr if args.jsonl == "-" else sys.stdout)
     _summary(pipeline, stats, args)
-    return 0
+    for name, failure in pipeline.sink_status().items():  # the run went on; the exit code says it
+        print(f"visioncast: error: output {name} failed {failure['failed']} times "
+              f"(last: {failure['last_error']})", file=sys.stderr, flush=True)
+    return 1 if pipeline.sink_status() else 0
 
 
 class _StatusLine:
@@ -311,10 +316,11 @@ def _summary(pipeline: Pipeline, stats: StatsSnapshot, args: argparse.Namespace)
     out = sys.stderr if args.jsonl == "-" else sys.stdout
     c = pipeline.counters()
     totals = ", ".join(f"{k} {v}" for k, v in stats["totals"].items()) or "none"
+    what = "unique" if pipeline.task.task == "detect" else "frames by top label"
     print(
         f"{c['frames_out']} frames · {stats['fps']:.1f} fps · dropped {pipeline.dropped} "
         f"(stale {c['stale']}, bad {c['bad_frames']}, failed {c['failed']}, gaps {c['gaps']}) · "
-        f"unique: {totals}",
+        f"{what}: {totals}",
         file=out,
     )
     for name, line in stats["lines"].items():

@@ -17,7 +17,7 @@ from visioncast.runtimes import open_runtime
 from visioncast.runtimes.base import Runtime
 from visioncast.tasks.classify import Classifier, ClassifySpec
 from visioncast.tasks.detect import DetectOptions, Detector
-from visioncast.tasks.family import describe_io, make_decoder
+from visioncast.tasks.family import class_count, describe_io, make_decoder
 
 DATA = resources.files("visioncast") / "models" / "data"
 DEFAULT_DETECT = "yolox-nano"
@@ -147,6 +147,19 @@ def load_model(
     if actual == "classify":
         if len(runtime.outputs) != 1:
             raise ModelError(f"a classifier needs one output, got {describe_io(runtime)}")
+        _check_label_count(labels, names, runtime.outputs[0].static_dim(-1), info.name)
         return Classifier(runtime, info.spec or classify_spec_from(runtime), names, name=info.name)
-    return Detector(runtime, make_decoder(runtime, family or info.family), names, name=info.name,
-                    options=options)
+    decoder = make_decoder(runtime, family or info.family)
+    _check_label_count(labels, names, class_count(runtime, decoder.family), info.name)
+    return Detector(runtime, decoder, names, name=info.name, options=options)
+
+
+def _check_label_count(choice: str | Path | None, names: tuple[str, ...], classes: int | None,
+                       model: str) -> None:
+    """Chosen labels must name exactly the model's classes (else a 10-label file relabels an 80-class
+    detector); a dynamic output shape cannot be checked."""
+    if choice is None or classes is None or len(names) == classes:
+        return
+    what = f"built-in labels '{choice}'" if str(choice) in BUILTIN else f"labels file '{choice}'"
+    raise ModelError(f"{what} has {len(names)} labels but model {model!r} has {classes} classes; "
+                     f"use a labels file with {classes} lines")

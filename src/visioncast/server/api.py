@@ -22,7 +22,7 @@ import numpy as np
 from flask import Blueprint, Flask, current_app, g, jsonify, request, url_for
 
 from visioncast.core.payload import RESULT_SCHEMA, result_to_payload
-from visioncast.core.types import Frame, Result
+from visioncast.core.types import Result
 from visioncast.draw import draw_result
 from visioncast.errors import InputError, NotFoundError, VisioncastError
 from visioncast.models.registry import list_models
@@ -98,7 +98,7 @@ def _encode_jpeg(image: np.ndarray) -> bytes:
 
 def _answer(result: Result, image: np.ndarray, *, source: str, render: str | None) -> Any:
     """Publish, count and answer ``result`` (+ the rendered image when asked)."""
-    services().publish(result, source=source, frame=Frame(image, 0, 0.0, source))
+    services().publish(result, source=source, image=image)
     metrics.metrics_of(current_app).observe_result(result)
     if metrics.access_log.isEnabledFor(logging.INFO):  # the summary only ends the access log line
         g.visioncast_summary = summarize(result)
@@ -169,6 +169,12 @@ def models() -> Any:
 def register(app: Flask) -> None:
     """The API and the service routes around it: metrics, health, results folder, OpenAPI document."""
     metrics.register(app)
+    bus = app.extensions["visioncast"].bus
+    metrics.metrics_of(app).add_callback(
+        "visioncast_sink_errors", "failed sink calls by sink (the result was answered; the sink skipped it)",
+        lambda: {(name, source): float(n) for name, failure in bus.status().items()
+                 for source, n in failure["by_source"].items()},
+        kind="counter", labels=["sink", "source"])
     app.register_blueprint(bp)
     results.register(app)
     health.register(app)

@@ -170,6 +170,12 @@ class JobManager:
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
         self.counts = {"frames_detected": 0, "frames_failed": 0, "cancelled_abandoned": 0, "expired": 0}
+        self._counts_lock = threading.Lock()
+
+    def count(self, key: str) -> None:
+        """One more of ``key`` in ``counts`` (job threads, the reaper and requests all count)."""
+        with self._counts_lock:
+            self.counts[key] += 1
 
     def new_folder(self) -> tuple[str, Path]:
         """A fresh job id and its (created) folder, for the upload to be saved into."""
@@ -260,13 +266,13 @@ class JobManager:
     def _add_result(self, job: VideoJob, frame: Frame, result: Result | Exception) -> None:
         extra = {"frame": frame.index, "timestamp": round(frame.timestamp_s, 4)}
         if isinstance(result, Exception):  # the per-frame guard: one bad frame must not end the job
-            self.counts["frames_failed"] += 1
+            self.count("frames_failed")
             log.warning("video job %s frame %d failed: %s", job.id, frame.index, result)
             job.add({**extra, "error": f"{type(result).__name__}: {result}"}, failed=True)
             return
         job.add(result_to_payload(result, **extra))
-        self.counts["frames_detected"] += 1
-        self.publish(result, source=job.source, frame=frame, timestamp=extra["timestamp"])
+        self.count("frames_detected")
+        self.publish(result, source=job.source, frame=frame)
 
     def cancel(self, job: VideoJob, reason: str = "cancelled") -> None:
         """Stop ``job`` (and its render) at the next frame."""
@@ -333,11 +339,11 @@ class JobManager:
         for job in self.jobs():
             idle_s = now - job.last_seen_s
             if job.state not in FINAL and job.watchers == 0 and idle_s > self.cfg.abandon_after_s:
-                self.counts["cancelled_abandoned"] += 1
+                self.count("cancelled_abandoned")
                 log.info("video job %s abandoned (nobody watched for %.0f s): cancelled", job.id, idle_s)
                 self.cancel(job, f"abandoned: nobody watched it for {self.cfg.abandon_after_s:g} s")
             elif job.state in FINAL and now - job.ended_s > self.cfg.keep_s and job.watchers == 0:
-                self.counts["expired"] += 1
+                self.count("expired")
                 self.delete(job)
         with self._lock:
             doomed, self._doomed = self._doomed, []
@@ -390,7 +396,7 @@ def write_video(job: VideoJob, path: Path, progress: Derived, *, draw: bool) -> 
                 payload = by_frame.get(frame.index)
                 result = result_from_payload(payload) if payload is not None else None
                 image = draw_result(frame.image, result) if result is not None else frame.image
-                sink.write(frame, result, annotated=image)  # type: ignore[arg-type]
+                sink.write(image)
                 progress.frames_done += 1
     finally:
         sink.close()

@@ -14,7 +14,8 @@ push goes to the embedded broker itself (host "", or loopback on its port), so i
 
 Nothing connects when the app is built: ``serve`` calls :func:`start` after starting the broker (and
 :func:`stop` before stopping it); a PUT connects on demand. The app holds at most one
-:class:`~visioncast.sinks.mqtt.MqttSink`, in ``services.sinks``; its counters are on /metrics.
+:class:`~visioncast.sinks.mqtt.MqttSink`, on ``services.bus`` like every sink; its counters are on
+/metrics.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from visioncast.server.openapi import Schema, document, error, response
 from visioncast.server.services import Services
 from visioncast.settings import with_saved, write_saved
 from visioncast.sinks import mqtt_format as fmt
+from visioncast.sinks import open_mqtt_sink
 from visioncast.sinks.mqtt import MqttSink
 
 EXTENSION = "visioncast.push"
@@ -117,7 +119,7 @@ def target(cfg: MqttConfig, embedded: BrokerHandle | None) -> MqttConfig:
 
 
 def sink_of(svc: Services) -> MqttSink | None:
-    return next((s for s in svc.sinks if isinstance(s, MqttSink)), None)
+    return next((s for s in svc.bus.sinks if isinstance(s, MqttSink)), None)
 
 
 def attach(app: Flask, cfg: MqttConfig) -> MqttSink:
@@ -127,9 +129,9 @@ def attach(app: Flask, cfg: MqttConfig) -> MqttSink:
     if sink is not None:
         sink.reconfigure(cfg)
         return sink
-    sink = MqttSink(cfg)
+    sink = open_mqtt_sink(cfg)
     sink.add_command_handler("set_threshold", lambda _source, cmd: _set_threshold(svc, float(cmd["conf"])))
-    svc.sinks.append(sink)
+    svc.bus.add(sink)
     return sink
 
 
@@ -149,7 +151,7 @@ def stop(app: Flask) -> dict[str, Any] | None:
     sink = sink_of(svc)
     if sink is None:
         return None
-    svc.sinks.remove(sink)
+    svc.bus.remove(sink)
     sink.close()
     return sink.status()
 

@@ -2,32 +2,30 @@
 
 Built once by ``create_app`` into ``app.extensions["visioncast"]``. Models load lazily on first use and are
 cached by (task, name); onnxruntime and OpenVINO sessions are safe to call from several request threads.
-Every result of every channel goes through :meth:`Services.publish`, which fans it out to the registered sinks
-(MQTT push, …), so a channel never talks to a sink directly.
+``bus`` is the server's :class:`~visioncast.sinks.Dispatcher` (the MQTT push, …): API results reach it
+through :meth:`Services.publish`, streams and video jobs hand it to their pipelines as a shared sink, so a
+channel never talks to a sink directly, and a failing sink is counted (``bus.status()``, /metrics), never
+raised into the request or thread that produced the result.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+
+import numpy as np
 
 from visioncast.config import Config
 from visioncast.core.types import Frame, Result
 from visioncast.models import load_model
+from visioncast.sinks import Delivery, Dispatcher
 from visioncast.tasks import Classifier, Detector
 
 log = logging.getLogger(__name__)
-
-
-class Sink(Protocol):
-    """Consumes results; must never block the caller for long (queue internally)."""
-
-    def publish(self, result: Result, *, source: str, frame: Frame | None = None, **extra: Any) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class Services:
@@ -37,7 +35,8 @@ class Services:
         self.config = config
         self._models: dict[tuple[str, str], Detector | Classifier] = {}
         self._lock = threading.Lock()
-        self.sinks: list[Sink] = []
+        self.bus = Dispatcher()
+        self._frames: dict[str, Iterator[int]] = {}
         self.on_close: list[Callable[[], None]] = []
 
     def model(self, task: str, name: str | None = None) -> Detector | Classifier:
@@ -68,10 +67,15 @@ class Services:
         assert isinstance(model, Classifier)  # guaranteed by load_model(task="classify")
         return model
 
-    def publish(self, result: Result, *, source: str, frame: Frame | None = None, **extra: Any) -> None:
-        """Hand ``result`` to every sink; a failing sink is logged and counted by the sink, never raised."""
-        for sink in list(self.sinks):
-            sink.publish(result, source=source, frame=frame, **extra)
+    def publish(self, result: Result, *, source: str, image: np.ndarray | None = None,
+                frame: Frame | None = None) -> None:
+        """Hand ``result`` to every sink of the bus; never raises for a sink. A result without ``frame`` (an
+        API request's ``image``) is numbered per source (0, 1, 2…) and stamped with the Unix time."""
+        if frame is None and image is not None:
+            with self._lock:
+                index = next(self._frames.setdefault(source, itertools.count()))
+            frame = Frame(image, index, round(time.time(), 3), source)
+        self.bus.deliver(Delivery(source, result, frame))
 
     def stop_producers(self) -> None:
         """Stop what produces results (video jobs, streams: ``on_close``), newest first. Idempotent."""
@@ -81,5 +85,4 @@ class Services:
     def close(self) -> None:
         """Stop the producers, then close the sinks they publish to."""
         self.stop_producers()
-        for sink in self.sinks:
-            sink.close()
+        self.bus.close()

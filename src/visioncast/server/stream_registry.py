@@ -21,8 +21,9 @@ from visioncast.config import PipelineConfig
 from visioncast.errors import ConfigError, InputError, NotFoundError, TooLargeError
 from visioncast.pipeline import Pipeline
 from visioncast.pipeline.build import analytics_for, open_pipeline
+from visioncast.sinks.bus import Dispatcher
 from visioncast.sinks.mjpeg import MjpegBroadcaster
-from visioncast.tasks.detect import Detector
+from visioncast.tasks.base import Task
 
 EXTENSION = "visioncast.streams"
 
@@ -37,6 +38,7 @@ class StreamEntry:
     source: str
     model: str
     started_at: float = field(default_factory=time.time)
+    bus: Dispatcher | None = None  # the server's bus this pipeline also delivers to
 
     @property
     def mjpeg_path(self) -> str:
@@ -61,10 +63,17 @@ class StreamEntry:
             "mjpeg_url": self.mjpeg_path,
             "stats_url": f"/api/v1/streams/{self.stream_id}/stats",
             "counters": self.pipeline.counters(),
+            "sink_errors": self.sink_errors(),
             "viewers": self.broadcaster.viewers,
             "stats": self.pipeline.stats,
             "events": [{**e, "text": describe_event(e)} for e in self.pipeline.recent_events()],
         }
+
+
+    def sink_errors(self) -> dict[str, dict[str, Any]]:
+        """Failing sinks of this stream: its own, and the server's as far as this stream's deliveries go."""
+        shared = self.bus.status(self.pipeline.analytics.source) if self.bus is not None else {}
+        return {**self.pipeline.sink_status(), **shared}
 
 
 class StreamRegistry:
@@ -84,31 +93,31 @@ class StreamRegistry:
         stream_id: str | None = None,
         model: str = "",
         source: str | None = None,
+        bus: Dispatcher | None = None,
     ) -> StreamEntry:
         """Register a pipeline (already built, started or not) under ``stream_id`` (default: a new number)."""
         with self._lock:
             sid = stream_id or str(next(self._ids))
-            entry = StreamEntry(sid, pipeline, broadcaster, source or pipeline.source.name, model)
+            entry = StreamEntry(sid, pipeline, broadcaster, source or pipeline.source.name, model, bus=bus)
             self._streams[sid] = entry
         return entry
 
-    def start(self, body: dict[str, Any], cfg: PipelineConfig, detector: Detector,
-              publishers: list[Any]) -> StreamEntry:
+    def start(self, body: dict[str, Any], cfg: PipelineConfig, task: Task, bus: Dispatcher) -> StreamEntry:
         """Open and start a pipeline from an API body (see ``STREAM_REQUEST``) and its settings
-        (``stream_config(self.cfg, body)``)."""
+        (``stream_config(self.cfg, body)``), delivering to its MJPEG broadcaster and the server's ``bus``."""
         running = sum(1 for e in self.list() if e.state == "running")
         if running >= self.cfg.max_streams:
             raise TooLargeError(f"at most {self.cfg.max_streams} streams may run at once; stop one first")
         broadcaster = MjpegBroadcaster(quality=cfg.jpeg_quality)
         pipeline = open_pipeline(
             str(body["source"]),
-            detector,
+            task,
             cfg,
             name=body.get("name") or None,
             sinks=[broadcaster],
-            publishers=publishers,
+            shared=[bus],
         )
-        entry = self.attach(pipeline, broadcaster, model=detector.name, source=str(body["source"]))
+        entry = self.attach(pipeline, broadcaster, model=task.name, source=str(body["source"]), bus=bus)
         pipeline.start()
         return entry
 

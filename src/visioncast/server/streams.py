@@ -7,21 +7,27 @@ Routes: ``POST/GET /api/v1/streams``, ``GET/DELETE /api/v1/streams/<id>``,
 ``GET /api/v1/streams/<id>/frame.jpg``, ``GET /api/v1/stats`` (the snapshot of the newest running stream, or
 ``?stream=ID``), and the page ``/streams`` (list + start form) and ``/streams/<id>`` (live dashboard).
 ``visioncast run --serve`` attaches its own pipeline as stream ``local``. Results, stats and events of
-API-started streams go to every registered sink that publishes stats (the MQTT sink).
+API-started streams deliver to their MJPEG broadcaster and to the server's bus (the MQTT sink).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 
 from visioncast.analytics import StatsSnapshot
-from visioncast.errors import InputError, NotFoundError
+from visioncast.errors import ConfigError, InputError, NotFoundError
+from visioncast.models import find_model
+from visioncast.pipeline.build import analytics_for
+from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.openapi import Schema, document, error, query, response
+from visioncast.server.services import Services
 from visioncast.server.stream_registry import EXTENSION, StreamRegistry, registry, stream_config
 from visioncast.sinks.mjpeg import CONTENT_TYPE
+from visioncast.tasks.base import Task
 from visioncast.tasks.detect import Detector
 
 api = Blueprint("streams_api", __name__, url_prefix="/api/v1")
@@ -95,6 +101,9 @@ STREAM = Schema(
             "stats_url": {"type": "string"},
             "viewers": {"type": "integer"},
             "counters": {"type": "object"},
+            "sink_errors": {"type": "object", "description": "sinks that failed for this stream (its own "
+                            "and the server's, e.g. MqttSink): {name: {failed, last_error}}; the stream "
+                            "goes on"},
             "stats": STATS.ref,
             "events": {"type": "array", "items": {"type": "object"},
                        "description": "the last 50 events (state changes, tracks that left), oldest first, "
@@ -113,7 +122,8 @@ STREAM_REQUEST = Schema(
                 "type": "string",
                 "description": "video path, folder, CAM/camera index, rtsp/http(s) URL",
             },
-            "model": {"type": "string", "description": "detection model name or .onnx path"},
+            "model": {"type": "string", "description": "model name or .onnx path, detect or classify "
+                      "(default: the server's detector); lines and zones need a detect model"},
             "name": {"type": "string"},
             "conf": {"type": "number", "minimum": 0, "maximum": 1},
             "realtime": {"type": "boolean", "default": True,
@@ -144,24 +154,31 @@ STREAM_REQUEST = Schema(
         413: error("too many streams running"),
     },
 )
+@access("teacher")
 def start_stream() -> tuple[Response, int]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InputError('body must be a JSON object like {"source": "video.mp4"}')
     cfg = stream_config(_registry().cfg, body)  # a bad field is a 400 before any model loads
-    svc = services()
-    base = svc.detector(body.get("model") or None)
-    conf = body.get("conf")
-    detector = Detector(
-        base.runtime,
-        base.decoder,
-        base.labels,
-        name=base.name,
-        options=base.options.merged(conf=float(conf) if conf is not None else None),
-    )
-    publishers = [s for s in svc.sinks if hasattr(s, "publish_stats")]
-    entry = _registry().start(body, cfg, detector, publishers)
+    task = _task(services(), body)
+    try:
+        analytics_for(cfg, "check", task.task)  # lines and zones need a detect model
+    except ConfigError as exc:
+        raise InputError(str(exc)) from exc
+    entry = _registry().start(body, cfg, task, services().bus)
     return jsonify(entry.describe()), 201
+
+
+def _task(svc: Services, body: dict[str, Any]) -> Task:
+    """The stream's model, any task (default: the server's detector); a detector gets the body's ``conf``."""
+    name = body.get("model") or None
+    known = find_model(name, Path(svc.config.models.cache_dir)).task if name else "detect"
+    if known == "classify":
+        return svc.classifier(name)
+    base = svc.detector(name)
+    conf = body.get("conf")
+    return Detector(base.runtime, base.decoder, base.labels, name=base.name,
+                    options=base.options.merged(conf=float(conf) if conf is not None else None))
 
 
 @api.get("/streams")

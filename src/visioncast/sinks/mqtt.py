@@ -31,6 +31,7 @@ from visioncast.config import MqttConfig
 from visioncast.core.types import Frame, Result
 from visioncast.errors import InputError, VisioncastError
 from visioncast.sinks import mqtt_format as fmt
+from visioncast.sinks.bus import Delivery
 from visioncast.sinks.mqtt_command import command_name, parse_command
 from visioncast.sinks.mqtt_policy import PublishPolicy
 
@@ -154,6 +155,17 @@ class MqttSink:
         return self.connected.is_set()
 
     # ---- the Sink contract -------------------------------------------------------------------------------
+    needs_image = False
+
+    def deliver(self, delivery: Delivery) -> None:
+        """The result, the statistics snapshot and the events of one delivery (see the three below)."""
+        if delivery.result is not None:
+            self.publish(delivery.result, source=delivery.source, frame=delivery.frame)
+        if delivery.stats is not None:
+            self.publish_stats(delivery.stats, source=delivery.source)
+        for event in delivery.events:
+            self.publish_event(event, source=delivery.source)
+
     def publish(self, result: Result, *, source: str, frame: Frame | None = None, **extra: Any) -> None:
         """Queue the messages of ``result`` (per the policy); never blocks, never raises for delivery."""
         source = self.cfg.source or source

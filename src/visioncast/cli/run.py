@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from visioncast.analytics import StatsSnapshot, describe_event
 from visioncast.cli.options import add_model_options, load_config, model_kwargs
+from visioncast.cli.scale import InputsAction, add_ray_run_options, run_on_ray
 from visioncast.config import Config
 from visioncast.errors import InputError
 from visioncast.models import load_model
@@ -49,7 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-i", "--input", required=True, metavar="SOURCE", help="what to read (see below)")
+    p.add_argument("-i", "--input", required=True, action=InputsAction, metavar="SOURCE",
+                   help="what to read (see below); repeat it with --ray for one pipeline actor per source")
     add_model_options(p)
     g = p.add_argument_group("outputs")
     g.add_argument(
@@ -105,6 +107,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "video at its speed; off otherwise: as fast as possible)",
     )
     a.add_argument("--quiet", action="store_true", help="no progress bar or status line")
+    add_ray_run_options(p)
     p.set_defaults(handler=run)
 
 
@@ -184,6 +187,8 @@ def _close_publishers(publishers: list[Any], out: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ray or len(args.inputs) > 1:
+        return run_on_ray(args)
     _quiet_opencv()
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")

@@ -31,6 +31,7 @@ from flask import Flask
 from visioncast import __version__
 from visioncast.cli.broker import add_push_options, push_overrides, start_push
 from visioncast.cli.options import add_model_options, load_config
+from visioncast.cli.scale import add_ray_serve_options, start_ray
 from visioncast.config import Config
 from visioncast.errors import InputError
 from visioncast.server import create_app
@@ -67,6 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     add_server_options(p)
     add_push_options(p)
     add_model_options(p)
+    add_ray_serve_options(p)
     p.set_defaults(handler=run)
 
 
@@ -149,7 +151,7 @@ def print_urls(ctx: ServeContext) -> None:
     print("press Ctrl-C to stop", file=out, flush=True)
 
 
-STARTUP: list[Step] = [load_models, start_push]
+STARTUP: list[Step] = [start_ray, load_models, start_push]
 AFTER_LISTEN: list[Step] = [print_urls]
 
 

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 from visioncast.config import Config
 from visioncast.core.types import Frame, Result
 from visioncast.models import load_model
+from visioncast.models.registry import ModelInfo
+from visioncast.runtimes.base import Runtime
 from visioncast.tasks import Classifier, Detector
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ class Services:
         self._lock = threading.Lock()
         self.sinks: list[Sink] = []
         self.on_close: list[Callable[[], None]] = []
+        # Where models run: None = in this process; `serve --ray` sets Ray Serve's (visioncast.scale).
+        self.runtime_opener: Callable[[ModelInfo], Runtime] | None = None
 
     def model(self, task: str, name: str | None = None) -> Detector | Classifier:
         """The loaded model for ``task`` (default from config) — loaded once, then cached."""
@@ -50,7 +54,7 @@ class Services:
                 model = load_model(
                     name, task=task, engine=cfg.engine, device=cfg.device, precision=cfg.precision,
                     threads=cfg.threads or None, family=cfg.family or None, labels=cfg.labels or None,
-                    cache_dir=Path(cfg.cache_dir),
+                    cache_dir=Path(cfg.cache_dir), opener=self.runtime_opener,
                 )
                 if isinstance(model, Detector):
                     model.options = model.options.merged(conf=cfg.conf, iou=cfg.iou, max_det=cfg.max_det)

@@ -32,6 +32,7 @@ class PipelineWorker:
         self.source: Source | None = None
         self.publishers: list[Any] = []
         self.started_at = time.monotonic()
+        self.node = ""
 
     def start(self) -> dict[str, Any]:
         """Open everything and start the pipeline; where it runs and how many frames to expect."""
@@ -50,8 +51,8 @@ class PipelineWorker:
         total = source.frame_count if not source.live else None
         if total and args.max_frames:
             total = min(total, args.max_frames)
-        return {"name": args.name, "total": total, "live": source.live,
-                "node": str(import_ray().get_runtime_context().get_node_id())}
+        self.node = str(import_ray().get_runtime_context().get_node_id())
+        return {"name": args.name, "total": total, "live": source.live, "node": self.node}
 
     def progress(self) -> dict[str, Any]:
         """Frames done, FPS, counts and whether the run has ended (and why, if it failed)."""
@@ -71,7 +72,7 @@ class PipelineWorker:
 
     def finish(self) -> dict[str, Any]:
         """Close the source and the publishers; the summary (frames, fps, totals, lines, MQTT, outputs)."""
-        p, summary = self.pipeline, {"name": self.args.name}
+        p, summary = self.pipeline, {"name": self.args.name, "node": self.node}
         if self.source is not None:
             self.source.close()
         mqtt = []

@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import requests
-
 from tests.mqtt_peers import Subscriber, free_port, mosquitto
+
 from visioncast import config
 from visioncast.cli.main import main as cli_main
 from visioncast.core.payload import result_to_payload
@@ -96,7 +95,8 @@ def test_kserve_v2_through_ray_equals_onnxruntime(served):
     tensor = http.InferInput("input", list(x.shape), "FP32")
     tensor.set_data_from_numpy(x)
     got = client.infer("resnet56-cifar10", [tensor]).as_numpy("logits")
-    session = ort.InferenceSession(str(find_model("resnet56-cifar10").path), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(find_model("resnet56-cifar10").path),
+                                   providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(got, session.run(None, {"input": x})[0], rtol=1e-5, atol=1e-4)
 
 
@@ -137,7 +137,8 @@ def test_a_replica_killed_mid_load_costs_at_most_clear_503s(served, data_dir):
     assert statuses.count(200) >= 40, statuses
     runtime = svc.detector().runtime
     print(f"after the kill: {statuses.count(503)} × 503, {runtime.retried} retried, {runtime.failed} failed")
-    resp = requests.post(f"{url}/api/v1/detect", data=image, headers={"Content-Type": "image/jpeg"}, timeout=10)
+    resp = requests.post(f"{url}/api/v1/detect", data=image, headers={"Content-Type": "image/jpeg"},
+                         timeout=10)
     assert resp.status_code == 200
 
 

@@ -187,8 +187,8 @@ def describe_summary(s: dict[str, Any]) -> str:
     if "frames" not in s:
         return f"{s['name']}: did not start"
     totals = ", ".join(f"{k} {v}" for k, v in s["totals"].items()) or "none"
-    parts = [f"{s['name']} (node {s['node'][:8]}): {s['frames']} frames · {s['fps']:.1f} fps · dropped {s['dropped']}",
-             f"unique: {totals}"]
+    parts = [f"{s['name']} (node {s['node'][:8]}): {s['frames']} frames", f"{s['fps']:.1f} fps",
+             f"dropped {s['dropped']}", f"unique: {totals}"]
     parts += [f"line {k} in {v['in']} out {v['out']}" for k, v in s["lines"].items()]
     parts += [f"saved {path}" for path in s["outputs"]]
     parts += [f"MQTT {m['broker']}: {m['sent']} sent, {m['dropped']} dropped" for m in s["mqtt"]]

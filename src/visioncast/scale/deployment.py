@@ -32,7 +32,10 @@ from visioncast.scale.cluster import Replicas, import_ray
 
 log = logging.getLogger(__name__)
 APP_PREFIX = "visioncast-"
-MAX_ONGOING = 2  # per replica: more waits in Serve's queue and goes to the least busy replica
+# Requests a replica takes at once (Serve runs them on its thread pool; onnxruntime then uses its
+# one-thread-per-call session). Low values make Serve's router hold the rest and back off: with 2 and
+# 4 clients on 1 replica the p50 went from ~120 to 440 ms (bench/bench_ray.py).
+MAX_ONGOING = 8
 
 
 class ModelReplica:

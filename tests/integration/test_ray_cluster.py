@@ -4,6 +4,7 @@ actor per source pushing to one Mosquitto. One cluster per module (starting one 
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -15,8 +16,12 @@ import requests
 from tests.mqtt_peers import Subscriber, free_port, mosquitto
 
 from visioncast import config
+from visioncast.cli.main import build_parser
 from visioncast.cli.main import main as cli_main
+from visioncast.cli.options import load_config
+from visioncast.cli.serve import ServeContext, load_models, start_ray
 from visioncast.core.payload import result_to_payload
+from visioncast.errors import ModelError
 from visioncast.models.registry import find_model
 from visioncast.scale.cluster import Replicas, import_ray
 from visioncast.scale.deployment import APP_PREFIX, RayRuntime, ServeDeployments
@@ -55,6 +60,16 @@ def cluster():
         ray.serve.shutdown()
         ray.shutdown()
         made.shutdown()
+
+
+def test_replicas_the_cluster_cannot_hold_fail_with_a_clear_message(cluster):
+    # first in the module: it deploys (and removes) an application the `served` fixture deploys afterwards
+    deployments = ServeDeployments(Replicas(1, 1), replica_cpus=4 * CPUS_PER_NODE, deploy_timeout_s=5.0)
+    t0 = time.monotonic()
+    with pytest.raises(ModelError, match=r"replica\(s\) of 4 CPU did not start within 5 s"):
+        deployments.open(find_model("resnet56-cifar10"))
+    assert time.monotonic() - t0 < 10 + 5
+    assert f"{APP_PREFIX}resnet56-cifar10" not in ray.serve.status().applications
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +182,21 @@ def test_one_pipeline_actor_per_source_pushing_to_one_broker(cluster, data_dir, 
         assert len(frames) >= 12
         assert (tmp_path / f"{name}.mp4").stat().st_size > 1000
         assert f"saved {tmp_path / name}.mp4" in out
+
+
+def test_serve_ray_start_step_and_ctrl_c_cleanup(cluster, served, data_dir, tmp_path):
+    # last in the module: it re-deploys the applications `served` made (same names), with 1 replica
+    args = build_parser(["serve"]).parse_args(["serve", "--ray", cluster.address, "--replicas", "1",
+                                              "--replica-cpus", str(REPLICA_CPUS), "--port", "0"])
+    cfg = load_config(args, {"data_dir": str(tmp_path)})
+    ctx = ServeContext(args, cfg, create_app(cfg), out=io.StringIO())
+    start_ray(ctx)
+    load_models(ctx)
+    svc = ctx.app.extensions["visioncast"]
+    assert isinstance(svc.classifier().runtime, RayRuntime)
+    resp = ctx.app.test_client().post("/api/v1/classify", data=(data_dir / "bus.jpg").read_bytes(),
+                                      headers={"Content-Type": "image/jpeg"})
+    assert resp.status_code == 200
+    assert "2 nodes, 2 CPUs; models run as Serve deployments with 1 replica(s)" in ctx.out.getvalue()
+    svc.close()  # what Ctrl-C does after the server drains
+    assert not [a for a in ray.serve.status().applications if a.startswith(APP_PREFIX)]

@@ -170,7 +170,7 @@ class ServeDeployments:
             time.sleep(0.2)
         why = [] if status is None else [status.message or status.status]
         why += [d.message for d in (status.deployments.values() if status else ()) if d.message]
-        ray.serve.delete(app_name, _blocking=False)
+        ray.serve.delete(app_name, _blocking=True)
         raise ModelError(f"model {name!r}: its {self.replicas.low} replica(s) of {self.replica_cpus:g} CPU "
                          f"did not start within {self.deploy_timeout_s:g} s: {' '.join(why)}")
 

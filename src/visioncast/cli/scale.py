@@ -125,7 +125,11 @@ def run_on_ray(args: argparse.Namespace) -> int:
         raise InputError("several -i sources run as Ray actors: add --ray ADDRESS (auto, host:port, local)")
     if args.serve is not None:
         raise InputError("--serve (the live dashboard) is not available with --ray; use --mqtt or -o")
-    cfg = load_config(args, overrides(args))
+    if args.actor_cpus <= 0:
+        raise InputError(f"--actor-cpus must be positive, got {args.actor_cpus}")
+    # each actor's engine uses the CPUs it reserved, not every core of its node (unless --threads says)
+    threads = args.threads or max(1, round(args.actor_cpus))
+    cfg = load_config(args, {**overrides(args), "models.threads": threads})
     analytics_for(cfg.pipeline, "check")  # a bad --line/--zone/--event fails before the cluster is used
     jobs = per_source_args(args)
     from visioncast.scale.actors import PipelineWorker  # noqa: PLC0415 — the extra

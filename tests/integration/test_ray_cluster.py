@@ -184,6 +184,17 @@ def test_one_pipeline_actor_per_source_pushing_to_one_broker(cluster, data_dir, 
         assert f"saved {tmp_path / name}.mp4" in out
 
 
+def test_a_source_that_fails_is_reported_and_the_others_finish(cluster, data_dir, tmp_path, capsys):
+    code = cli_main(["run", "--ray", cluster.address, "--actor-cpus", "0.25", "--quiet", "--max-frames", "3",
+                     "-i", str(tmp_path / "missing.mp4"), "-i", str(data_dir / "vtest_clip.mp4")])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "missing.mp4: source not found" in captured.err
+    assert "vtest_clip.mp4 (node " in captured.out
+    assert ": 3 frames" in captured.out
+    assert "Traceback" not in captured.err + captured.out
+
+
 def test_serve_ray_start_step_and_ctrl_c_cleanup(cluster, served, data_dir, tmp_path):
     # last in the module: it re-deploys the applications `served` made (same names), with 1 replica
     args = build_parser(["serve"]).parse_args(["serve", "--ray", cluster.address, "--replicas", "1",

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 POLL_S = 0.5
 RPC_TIMEOUT_S = 10.0
+STARTUP_TIMEOUT_S = 120.0  # loading a model and opening a camera on a busy node
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -142,48 +143,70 @@ def run_on_ray(args: argparse.Namespace) -> int:
     return _drive(ray, actors, quiet=args.quiet)
 
 
+def _ask(ray: Any, ref: Any, timeout_s: float) -> tuple[Any, str | None]:
+    """(the actor's answer, None), or (None, one line saying why there is none: its error, a lost node)."""
+    try:
+        return ray.get(ref, timeout=timeout_s), None
+    except ray.exceptions.GetTimeoutError:
+        return None, f"no answer within {timeout_s:g} s"
+    except ray.exceptions.RayActorError as exc:
+        return None, f"actor lost ({type(exc).__name__}: its node or process died)"
+    except ray.exceptions.RayTaskError as exc:
+        return None, str(exc.cause or exc).splitlines()[0]
+
+
 def _drive(ray: Any, actors: dict[str, Any], *, quiet: bool) -> int:
     """Start every actor, show progress until all end (or Ctrl-C stops them), print the summaries."""
     failed: dict[str, str] = {}
     bars: dict[str, tqdm[Any]] = {}
-    for name, actor in actors.items():
-        try:
-            info = ray.get(actor.start.remote())
-        except ray.exceptions.RayError as exc:
-            failed[name] = str(getattr(exc, "cause", None) or exc).splitlines()[0]
-            print(f"{name}: {failed[name]}", file=sys.stderr, flush=True)
+    starts = {name: actor.start.remote() for name, actor in actors.items()}  # all load at once
+    for name, ref in starts.items():
+        info, error = _ask(ray, ref, STARTUP_TIMEOUT_S)
+        if error is not None:
+            failed[name] = error
+            print(f"{name}: {error}", file=sys.stderr, flush=True)
             continue
         bars[name] = tqdm(total=info["total"], desc=f"{name} @{info['node'][:8]}", unit="frame",
                           file=sys.stderr, disable=quiet, position=len(bars), leave=True)
-    running = [n for n in actors if n in bars]
     try:
-        _follow(ray, {n: actors[n] for n in running}, bars)
+        failed.update(_follow(ray, {n: actors[n] for n in bars}, bars))
     except KeyboardInterrupt:
         print("\nstopping every pipeline…", file=sys.stderr, flush=True)
-    summaries = ray.get([actors[n].stop.remote() for n in running], timeout=RPC_TIMEOUT_S * 3)
+    stops = {n: actors[n].stop.remote() for n in bars if n not in failed}
     for bar in bars.values():
         bar.close()
-    for summary in summaries:
-        print(describe_summary(summary), flush=True)
-        if summary.get("error"):
-            failed[summary["name"]] = summary["error"]
+    for name, ref in stops.items():
+        summary, error = _ask(ray, ref, RPC_TIMEOUT_S * 3)
+        if error is None and summary.get("error"):
+            error = summary["error"]
+        print(describe_summary(summary) if summary else f"{name}: {error}", flush=True)
+        if error is not None:
+            failed[name] = error
+    for name in failed.keys() - stops.keys():
+        print(f"{name}: failed: {failed[name]}", flush=True)
     for actor in actors.values():
         ray.kill(actor)
     return 1 if failed else 0
 
 
-def _follow(ray: Any, actors: dict[str, Any], bars: dict[str, Any]) -> None:
-    left = dict(actors)
+def _follow(ray: Any, actors: dict[str, Any], bars: dict[str, Any]) -> dict[str, str]:
+    """Update the bars until every actor's run has ended; the actors lost on the way, with why."""
+    left, lost = dict(actors), {}
     while left:
         time.sleep(POLL_S)
-        names = list(left)
-        reports = ray.get([left[n].progress.remote() for n in names], timeout=RPC_TIMEOUT_S)
-        for name, report in zip(names, reports, strict=True):
+        asked = {name: actor.progress.remote() for name, actor in left.items()}
+        for name, ref in asked.items():
+            report, error = _ask(ray, ref, RPC_TIMEOUT_S)
+            if error is not None:
+                lost[name] = error
+                del left[name]
+                continue
             bar = bars[name]
             bar.update(report["frames"] - bar.n)
             bar.set_postfix_str(f"{report['fps']:.1f} fps", refresh=False)
             if report["done"]:
                 del left[name]
+    return lost
 
 
 def describe_summary(s: dict[str, Any]) -> str:

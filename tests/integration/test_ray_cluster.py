@@ -98,7 +98,7 @@ def test_the_api_answers_from_replicas_on_both_nodes(served, data_dir, detector)
     np.testing.assert_allclose([d["box"] for d in resp.json()["detections"]],
                                [d["box"] for d in local["detections"]], atol=0.2)
     handle = deployments.apps["yolox-nano"]
-    nodes = {handle.node.remote().result(timeout_s=10) for _ in range(30)}
+    nodes = {handle.node.remote().result(timeout_s=10, _skip_asyncio_check=True) for _ in range(30)}
     assert nodes == {n["NodeID"] for n in ray.nodes() if n["Alive"]}
 
 

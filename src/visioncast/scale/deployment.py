@@ -99,7 +99,11 @@ class RayRuntime:
             if left <= 0:
                 break
             try:
-                return getattr(self._handle, method).remote(*args).result(timeout_s=left)
+                # Our callers are request and pipeline threads. A foreign event loop running in the calling
+                # thread (Playwright's sync API, Jupyter) would make Serve refuse a blocking wait; blocking
+                # here is what every runtime's run() does anyway.
+                response = getattr(self._handle, method).remote(*args)
+                return response.result(timeout_s=left, _skip_asyncio_check=True)
             except TimeoutError as exc:
                 raise ModelError(f"model {self.name!r}: no replica answered within "
                                  f"{self.timeout_s:g} s") from exc

@@ -68,7 +68,8 @@ def test_replicas_the_cluster_cannot_hold_fail_with_a_clear_message(cluster):
     t0 = time.monotonic()
     with pytest.raises(ModelError, match=r"replica\(s\) of 4 CPU did not start within 5 s"):
         deployments.open(find_model("resnet56-cifar10"))
-    assert time.monotonic() - t0 < 10 + 5
+    # bounded, not for ever: Serve's first start in the cluster and removing the app took 28 s under load
+    assert time.monotonic() - t0 < 60
     assert f"{APP_PREFIX}resnet56-cifar10" not in ray.serve.status().applications
 
 

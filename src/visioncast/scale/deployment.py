@@ -36,6 +36,7 @@ APP_PREFIX = "visioncast-"
 # one-thread-per-call session). Low values make Serve's router hold the rest and back off: with 2 and
 # 4 clients on 1 replica the p50 went from ~120 to 440 ms (bench/bench_ray.py).
 MAX_ONGOING = 8
+RETRY_PAUSE_S = 0.2  # × attempt: time for Serve's router to learn that a replica died
 
 
 class ModelReplica:
@@ -113,6 +114,7 @@ class RayRuntime:
                     with self._lock:
                         self.retried += 1
                     log.warning("model %s: replica lost (%s); retrying", self.name, type(exc).__name__)
+                    time.sleep(min(RETRY_PAUSE_S * (attempt + 1), max(0.0, deadline - time.monotonic())))
             except ray.exceptions.RayTaskError as exc:
                 raise ModelError(f"model {self.name!r} failed on its replica: {exc.cause}") from exc
         raise ModelError(f"model {self.name!r}: its replicas are unavailable "

@@ -133,7 +133,7 @@ def run_on_ray(args: argparse.Namespace) -> int:
     cfg = load_config(args, {**overrides(args), "models.threads": threads})
     analytics_for(cfg.pipeline, "check")  # a bad --line/--zone/--event fails before the cluster is used
     jobs = per_source_args(args)
-    from visioncast.scale.actors import PipelineWorker  # noqa: PLC0415 — the extra
+    from visioncast.cli.run_actor import PipelineWorker  # noqa: PLC0415 — imports Ray
     from visioncast.scale.cluster import cluster_summary, connect  # noqa: PLC0415
 
     ray = connect(args.ray)

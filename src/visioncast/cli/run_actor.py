@@ -1,7 +1,8 @@
-"""One edge pipeline per source as a Ray actor. I/O: everything a pipeline does (source, model, files, MQTT).
+"""`run --ray`'s actor: one edge pipeline per source on a Ray node. I/O: everything a pipeline does.
 
-:class:`PipelineWorker` is ``visioncast run`` for one source, on whichever node Ray places it: it builds the
-detector, source, outputs and MQTT publisher exactly as ``run`` does (the same functions), starts the
+It lives with the command (not in :mod:`visioncast.scale`) because it is the ``run`` command for one source:
+:class:`PipelineWorker`, on whichever node Ray places it, builds the detector, source, outputs and MQTT
+publisher with ``run``'s own functions, starts the
 :class:`~visioncast.pipeline.Pipeline` in the background and answers ``progress()`` and ``stop()`` from the
 driver. Each worker has its own tracking and statistics; all publish to the broker given with ``--mqtt``
 (an external Mosquitto or EMQX reachable from every node) and write their files on their node's disk (a
@@ -14,6 +15,7 @@ import argparse
 import time
 from typing import Any
 
+from visioncast.cli.run import _detector, _publishers, _quiet_opencv, _sinks
 from visioncast.config import Config
 from visioncast.pipeline import Pipeline
 from visioncast.pipeline.build import open_pipeline
@@ -36,8 +38,6 @@ class PipelineWorker:
 
     def start(self) -> dict[str, Any]:
         """Open everything and start the pipeline; where it runs and how many frames to expect."""
-        from visioncast.cli.run import _detector, _publishers, _quiet_opencv, _sinks  # noqa: PLC0415 — run's
-
         _quiet_opencv()
         args, cfg = self.args, self.cfg
         detector = _detector(cfg, args)

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from visioncast.analytics import StatsSnapshot, describe_event
 from visioncast.cli.options import add_model_options, load_config, model_kwargs
+from visioncast.cli.scale import InputsAction, add_ray_run_options, run_on_ray
 from visioncast.config import Config
 from visioncast.errors import InputError
 from visioncast.models import load_model
@@ -56,7 +57,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-i", "--input", required=True, metavar="SOURCE", help="what to read (see below)")
+    p.add_argument("-i", "--input", required=True, action=InputsAction, metavar="SOURCE",
+                   help="what to read (see below); repeat it with --ray for one pipeline actor per source")
     add_model_options(p)
     g = p.add_argument_group("outputs")
     g.add_argument(
@@ -112,6 +114,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "video at its speed; off otherwise: as fast as possible)",
     )
     a.add_argument("--quiet", action="store_true", help="no progress bar or status line")
+    add_ray_run_options(p)
     p.set_defaults(handler=run)
 
 
@@ -134,13 +137,13 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     return over
 
 
-def _quiet_opencv() -> None:
+def quiet_opencv() -> None:
     """OpenCV and FFmpeg log to stderr on their own; the command prints its own one-line errors."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
-def _task(cfg: Config, args: argparse.Namespace) -> Detector | Classifier:
+def open_task(cfg: Config, args: argparse.Namespace) -> Detector | Classifier:
     """The model of -m (default: the configured detector), whatever its task."""
     from visioncast.cli.infer import _classes  # noqa: PLC0415 — the --classes parser of detect
 
@@ -158,7 +161,7 @@ def _task(cfg: Config, args: argparse.Namespace) -> Detector | Classifier:
     return model
 
 
-def _sinks(args: argparse.Namespace, source: Source, cfg: Config) -> list[Sink]:
+def open_outputs(args: argparse.Namespace, source: Source, cfg: Config) -> list[Sink]:
     sinks: list[Sink] = []
     if args.output:
         sinks.append(VideoFileSink(args.output, fps=source.fps, still=bool(getattr(source, "still", False))))
@@ -169,7 +172,7 @@ def _sinks(args: argparse.Namespace, source: Source, cfg: Config) -> list[Sink]:
     return sinks
 
 
-def _mqtt_sink(args: argparse.Namespace, cfg: Config) -> MqttSink | None:
+def open_push(args: argparse.Namespace, cfg: Config) -> MqttSink | None:
     if not cfg.mqtt.enabled or not (args.mqtt or args.mqtt_preset):
         return None
     sink = open_mqtt_sink(cfg.mqtt, wait_s=CONNECT_WAIT_S)  # a short file would otherwise end first
@@ -180,7 +183,7 @@ def _mqtt_sink(args: argparse.Namespace, cfg: Config) -> MqttSink | None:
     return sink
 
 
-def _report_mqtt(sink: MqttSink, out: Any) -> None:
+def report_push(sink: MqttSink, out: Any) -> None:
     """Hand what is queued to the broker (a few seconds at most), say what was sent and dropped."""
     sink.flush()
     c = sink.status()
@@ -190,12 +193,14 @@ def _report_mqtt(sink: MqttSink, out: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    _quiet_opencv()
+    if args.ray or len(args.inputs) > 1:
+        return run_on_ray(args)
+    quiet_opencv()
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
     cfg = load_config(args, overrides(args))
     analytics_for(cfg.pipeline, "check")  # a bad --line/--zone/--event fails before the model loads
-    task = _task(cfg, args)
+    task = open_task(cfg, args)
     analytics_for(cfg.pipeline, "check", task.task)  # lines and zones need boxes
     source = open_source(args.input, fps=cfg.pipeline.folder_fps)
     if args.realtime is None and args.serve is not None and not source.live:
@@ -203,8 +208,8 @@ def run(args: argparse.Namespace) -> int:
     mqtt: MqttSink | None = None
     server = None
     try:
-        sinks = _sinks(args, source, cfg)
-        mqtt = _mqtt_sink(args, cfg)
+        sinks = open_outputs(args, source, cfg)
+        mqtt = open_push(args, cfg)
         pipeline = open_pipeline(source, task, cfg.pipeline, name=args.name, sinks=sinks,
                                  shared=[mqtt] if mqtt else [], max_frames=args.max_frames)
         if args.serve is not None:
@@ -218,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
             server.stop()
         source.close()
         if mqtt is not None:  # shared with the pipeline, so not closed by it: flush, report, close
-            _report_mqtt(mqtt, sys.stderr if args.jsonl == "-" else sys.stdout)
+            report_push(mqtt, sys.stderr if args.jsonl == "-" else sys.stdout)
             mqtt.close()
 
 

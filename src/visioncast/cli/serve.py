@@ -35,6 +35,7 @@ from visioncast import __version__
 from visioncast.broker import BrokerHandle, open_broker
 from visioncast.cli.broker import add_push_options, print_broker, push_overrides
 from visioncast.cli.options import add_model_options, load_config
+from visioncast.cli.scale import add_ray_serve_options, start_ray
 from visioncast.config import Config
 from visioncast.errors import InputError
 from visioncast.server import create_app
@@ -86,6 +87,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     add_server_options(p)
     add_push_options(p)
     add_model_options(p)
+    add_ray_serve_options(p)
     p.set_defaults(handler=run)
 
 
@@ -204,7 +206,7 @@ def _push_summary(status: dict[str, Any] | None) -> str | None:
     return None if status is None else f"{status['sent']} messages sent, {status['dropped']} dropped"
 
 
-STARTUP: list[Step] = [load_models, start_broker, start_push]
+STARTUP: list[Step] = [start_ray, load_models, start_broker, start_push]
 AFTER_LISTEN: list[Step] = [print_urls]
 
 

@@ -7,6 +7,7 @@ Classifier, choosing the labels (explicit file → model metadata → built-in s
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -135,10 +136,15 @@ def load_model(
     labels: str | Path | None = None,
     cache_dir: Path | None = None,
     options: DetectOptions | None = None,
+    opener: Callable[[ModelInfo], Runtime] | None = None,
 ) -> Detector | Classifier:
-    """A ready Detector or Classifier for a model name or ONNX path."""
+    """A ready Detector or Classifier for a model name or ONNX path. ``opener`` (e.g. a Ray Serve
+    deployment's adapter) replaces the local engine: it gets the model and answers its Runtime."""
     info = find_model(ref, cache_dir)
-    runtime = open_runtime(info.path, engine, device=device, precision=precision, threads=threads)
+    if opener is not None:
+        runtime = opener(info)
+    else:
+        runtime = open_runtime(info.path, engine, device=device, precision=precision, threads=threads)
     actual = info.task or guess_task(runtime)
     if task and task != actual and info.task:
         raise ModelError(f"model {info.name!r} is a {actual} model, not {task}")

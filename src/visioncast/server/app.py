@@ -50,3 +50,6 @@ def _register_blueprints(app: Flask) -> None:
     from visioncast.server import streams  # noqa: PLC0415 — /api/v1/streams, /api/v1/stats, /streams pages
 
     streams.register(app)
+    from visioncast.server import kserve  # noqa: PLC0415 — /v2: the KServe v2 inference protocol
+
+    kserve.register(app)

@@ -39,8 +39,8 @@ def status_of(exc: VisioncastError) -> int:
 
 
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
-    """JSON under /api/, HTML elsewhere."""
-    if request.path.startswith("/api/"):
+    """JSON under /api/ and /v2/ (KServe clients read "error"), HTML elsewhere."""
+    if request.path.startswith(("/api/", "/v2/")):
         return jsonify(error=code, message=message), status
     body = f"<!doctype html><title>{status}</title><h1>{status}</h1><p>{escape(message)}</p>"
     return Response(body, mimetype="text/html"), status

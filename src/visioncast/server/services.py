@@ -22,6 +22,8 @@ import numpy as np
 from visioncast.config import Config
 from visioncast.core.types import Frame, Result
 from visioncast.models import load_model
+from visioncast.models.registry import ModelInfo
+from visioncast.runtimes.base import Runtime
 from visioncast.sinks import Delivery, Dispatcher
 from visioncast.tasks import Classifier, Detector
 
@@ -38,6 +40,8 @@ class Services:
         self.bus = Dispatcher()
         self._frames: dict[str, Iterator[int]] = {}
         self.on_close: list[Callable[[], None]] = []
+        # Where models run: None = in this process; `serve --ray` sets Ray Serve's (visioncast.scale).
+        self.runtime_opener: Callable[[ModelInfo], Runtime] | None = None
 
     def model(self, task: str, name: str | None = None) -> Detector | Classifier:
         """The loaded model for ``task`` (default from config) — loaded once, then cached."""
@@ -49,7 +53,7 @@ class Services:
                 model = load_model(
                     name, task=task, engine=cfg.engine, device=cfg.device, precision=cfg.precision,
                     threads=cfg.threads or None, family=cfg.family or None, labels=cfg.labels or None,
-                    cache_dir=Path(cfg.cache_dir),
+                    cache_dir=Path(cfg.cache_dir), opener=self.runtime_opener,
                 )
                 if isinstance(model, Detector):
                     model.options = model.options.merged(conf=cfg.conf, iou=cfg.iou, max_det=cfg.max_det)

@@ -121,7 +121,7 @@ def merge(cfg: MqttConfig, data: Any) -> MqttConfig:
     err = best_match(_VALIDATOR.iter_errors(data))
     if err is not None:
         where = ".".join(str(p) for p in err.absolute_path) or "settings"
-        raise InputError(f"{where}: {err.message}")
+        raise InputError(f"{where}: {err.message}", code="bad_setting")
     changes = dict(data)
     if changes.get("password") == PASSWORD_MASK:
         del changes["password"]

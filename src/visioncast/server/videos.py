@@ -104,11 +104,12 @@ def _save_upload(folder: Path, limit_mb: float) -> tuple[Path, str]:
     try:
         file = request.files.get(FIELD)
     except RequestEntityTooLarge as exc:
-        raise TooLargeError(f"video is larger than the limit of {limit_mb:g} MB (videos.max_upload_mb)") \
-            from exc
+        raise TooLargeError(f"video is larger than the limit of {limit_mb:g} MB (videos.max_upload_mb)",
+                            code="video_too_large") from exc
     if file is None:
         got = sorted({*request.files, *request.form}) or "none"
-        raise InputError(f"send the video as a multipart file field 'video' (fields received: {got})")
+        raise InputError(f"send the video as a multipart file field 'video' (fields received: {got})",
+                         code="no_video")
     name = Path(file.filename or "video").name
     path = folder / f"source{Path(name).suffix.lower()[:8] or '.bin'}"
     file.save(path)
@@ -120,16 +121,16 @@ def _open_checked(path: Path, name: str) -> VideoFileSource:
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
     if not head:
-        raise InputError(f"'{name}' is empty (0 bytes)")
+        raise InputError(f"'{name}' is empty (0 bytes)", code="video_empty")
     kind = sniff_container(head)
     if kind is None:
-        raise UnsupportedMediaError(f"'{name}' is not a video: expected {FORMATS}, got a file starting with "
-                                    f"{head[:8]!r}")
+        raise UnsupportedMediaError(f"'{name}' is not a video: expected {FORMATS}",
+                                    code="video_unsupported")
     try:
         return open_video(path)
     except SourceError as exc:
         raise InputError(f"'{name}' looks like {KINDS[kind]} video but cannot be decoded (truncated, damaged "
-                         f"or without video frames): {str(exc).replace(path.name, name)}") from exc
+                         f"or without video frames)", code="video_corrupt") from exc
 
 
 @bp.post("/api/v1/videos")

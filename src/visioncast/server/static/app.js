@@ -1,33 +1,43 @@
 // visioncast shared browser helpers, an ES module reused by every page:
 //   import {postImage, shrinkImage, drawDetections, showError} from "/static/app.js";
-// postImage: send an image to the JSON API, get the JSON or an ApiError whose message is in plain words.
+// postImage: send an image to the JSON API, get the JSON or an ApiError whose message is in the page's words.
 // shrinkImage: shrink + compress an image in the browser (canvas → JPEG) before uploading it.
-// drawDetections: draw an image and the boxes of an API answer on a canvas, scaled to its displayed size.
+// drawDetections: draw an image and the boxes of an API answer on a canvas, scaled to its displayed size,
+// with tags that never cover each other. Text is in the page's language (./i18n.js).
+import {formatNumber, palette, t, has} from "./i18n.js";
 
-/** An error to show to the user; `message` is in plain words, `status`/`code` come from the server. */
+export {t} from "./i18n.js";
+
+/** The CSS family of the CJK web font visioncast serves (static/fonts/, declared in app.css). */
+export const FONT_FAMILY = "VC WenQuanYi";
+const FONT_STACK = `system-ui, "Noto Sans", "PingFang SC", "Microsoft YaHei", "${FONT_FAMILY}", sans-serif`;
+
+/** An error to show to the user; `message` is in the page's words, `status`/`code` come from the server and
+ * `detail` is the server's own (English, technical) message. */
 export class ApiError extends Error {
-  constructor(message, {status = 0, code = ""} = {}) {
+  constructor(message, {status = 0, code = "", detail = ""} = {}) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
+    this.detail = detail;
   }
 }
 
-const STATUS_WORDS = {
-  400: "The server could not use this image",
-  404: "The server does not know this",
-  413: "The image is too large for the server",
-  415: "This file is not an image the server can read",
-  500: "The server failed while working on this image",
-  503: "The model is not available on the server right now",
-};
+/** A sentence in the page's language for a failed answer: by its error code, else by its HTTP status. */
+export function describeFailure(status, data, context = "") {
+  const code = data && typeof data.error === "string" ? data.error : "";
+  const keys = code ? [`error.${context}.${code}`, `error.${code}`] : [];
+  keys.push(`error.${context}.status.${status}`, `error.status.${status}`);
+  const key = keys.find(has);
+  return key ? t(key) : t("error.status.other", {status});
+}
 
-/** A plain-words sentence for a failed answer: what went wrong, then the server's own message. */
-export function describeFailure(status, data) {
-  const what = STATUS_WORDS[status] ?? `The server answered with error ${status}`;
+/** An ApiError from a failed answer's status and JSON body. */
+export function failureOf(status, data, context = "") {
   const detail = data && typeof data.message === "string" ? data.message : "";
-  return detail ? `${what}: ${detail}` : `${what}.`;
+  return new ApiError(describeFailure(status, data, context),
+    {status, code: data && data.error ? data.error : "", detail});
 }
 
 function withQuery(url, params) {
@@ -64,49 +74,81 @@ export async function postImage(url, image, {params = {}, timeoutMs = 60000} = {
     response = await fetch(withQuery(url, params), {
       method: "POST", body, headers: {Accept: "application/json", ...headers}, signal: controller.signal,
     });
-  } catch (err) {
-    throw new ApiError(timedOut
-      ? `The server did not answer within ${Math.round(timeoutMs / 1000)} seconds. Try a smaller image or try again.`
-      : "Cannot reach the server. Check that visioncast is still running and the network is up.");
+  } catch {
+    throw new ApiError(timedOut ? t("error.timeout", {s: Math.round(timeoutMs / 1000)}) : t("error.offline"));
   } finally {
     clearTimeout(timer);
   }
-  return readAnswer(response);
+  return readAnswer(response, "image");
 }
 
-async function readAnswer(response) {
+/** The JSON of a fetch answer, or an ApiError in the page's words (context: "image", "video", "stream"…). */
+export async function readAnswer(response, context = "") {
   const text = await response.text();
   let data = null;
   try { data = JSON.parse(text); } catch { data = null; }
-  if (!response.ok) {
-    throw new ApiError(describeFailure(response.status, data),
-      {status: response.status, code: data && data.error ? data.error : ""});
-  }
-  if (data === null) throw new ApiError("The server answered, but not with JSON. Is this a visioncast server?");
+  if (!response.ok) throw failureOf(response.status, data, context);
+  if (data === null) throw new ApiError(t("error.not_json"));
   return data;
 }
 
-/** Show `error` (an Error or a string) in the element `box` (an aria-live region), or hide it when null. */
+/** fetch + readAnswer: JSON from a visioncast API URL, an ApiError in plain words otherwise. */
+export async function getJson(url, options = {}, context = "") {
+  let response;
+  try {
+    response = await fetch(url, {cache: "no-store", headers: {Accept: "application/json"}, ...options});
+  } catch {
+    throw new ApiError(t("error.offline"));
+  }
+  return readAnswer(response, context);
+}
+
+/** Show `error` (an Error or a string) in the element `box` (an aria-live region), or hide it when null.
+ * An ApiError's technical detail (the server's own words) sits folded under the message. */
 export function showError(box, error) {
   if (!error) {
-    box.textContent = "";
+    box.replaceChildren();
     box.hidden = true;
     return;
   }
-  box.textContent = typeof error === "string" ? error : error.message || String(error);
+  const text = document.createElement("span");
+  text.className = "error-text";
+  text.textContent = typeof error === "string" ? error : error.message || String(error);
+  box.replaceChildren(text);
+  if (error.detail && error.detail !== text.textContent) {
+    const details = document.createElement("details");
+    const summary = document.createElement("summary");
+    summary.textContent = t("error.details");
+    const detail = document.createElement("code");
+    detail.textContent = error.detail;
+    details.append(summary, detail);
+    box.append(details);
+  }
+  box.dataset.code = error.code || "";
   box.hidden = false;
+  reveal(box);
 }
 
 /** Mark a button busy (disabled + aria-busy + a busy label) or give it back its label. */
-export function setBusy(button, busy, busyLabel = "Working…") {
+export function setBusy(button, busy, busyLabel = t("common.working")) {
   if (busy) {
     button.dataset.label ??= button.textContent;
     button.textContent = busyLabel;
   } else if (button.dataset.label) {
     button.textContent = button.dataset.label;
+    delete button.dataset.label;
   }
   button.disabled = busy;
   button.setAttribute("aria-busy", String(busy));
+}
+
+/** Bring `element` into view (a result, an error) unless it is already fully visible. */
+export function reveal(element) {
+  const box = element.getBoundingClientRect();
+  if (box.top >= 0 && box.bottom <= window.innerHeight) return;
+  const smooth = !window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  element.scrollIntoView({behavior: smooth ? "smooth" : "auto", block: box.height > window.innerHeight
+    ? "start" : "nearest"});
 }
 
 /** Load a File/Blob/URL into a decoded <img>; rejects with an ApiError when the browser cannot read it. */
@@ -118,7 +160,7 @@ export function loadImage(source) {
     img.onload = () => { done(); resolve(img); };
     img.onerror = () => {
       done();
-      reject(new ApiError("The browser cannot read this file as an image."));
+      reject(new ApiError(t("error.browser_cannot_read_image")));
     };
     img.src = url;
   });
@@ -129,7 +171,7 @@ export function readDataUrl(file) {
   return new Promise((resolve, reject) => {
     const reader = new FileReader();
     reader.onload = () => resolve(reader.result);
-    reader.onerror = () => reject(new ApiError("The browser could not read the chosen file."));
+    reader.onerror = () => reject(new ApiError(t("error.browser_cannot_read_file")));
     reader.readAsDataURL(file);
   });
 }
@@ -160,13 +202,9 @@ export async function shrinkImage(file, {maxSide = 1280, quality = 0.85} = {}) {
   return {...shrunk, dataUrl: await readDataUrl(file), bytes: file.size, reencoded: false};
 }
 
-const PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
-  "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3", "#808000",
-  "#ffd8b1", "#000075", "#808080"];
-
-/** The box colour of a class id (stable across pages). */
+/** The colour of a class id: the server's palette (visioncast.draw), the same in images, AVIs and pages. */
 export function colorFor(classId) {
-  return PALETTE[Math.abs(classId) % PALETTE.length];
+  return palette[Math.abs(classId) % palette.length];
 }
 
 function textColorOn(hex) {
@@ -181,26 +219,61 @@ function tagText(det, labels, scores) {
   return parts.join(" ");
 }
 
-function drawTag(ctx, text, x, y, color) {
-  const pad = 3;
-  const height = 16;
-  const width = ctx.measureText(text).width + 2 * pad;
-  const top = y - height >= 0 ? y - height : y;
-  const left = Math.min(x, Math.max(0, ctx.canvas.clientWidth - width));
-  ctx.fillStyle = color;
-  ctx.fillRect(left, top, width, height);
-  ctx.fillStyle = textColorOn(color);
-  ctx.fillText(text, left + pad, top + height - 4);
+const TAG = {pad: 3, height: 16, font: 12};
+
+/** `text` cut with "…" to fit `maxWidth` pixels in `ctx`'s font. */
+function fitText(ctx, text, maxWidth) {
+  if (ctx.measureText(text).width <= maxWidth) return text;
+  let cut = text;
+  while (cut.length > 1 && ctx.measureText(`${cut}…`).width > maxWidth) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
+
+function overlaps(a, b) {
+  return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+}
+
+/** Where a tag of width `w` goes for box [x1, y1, x2, y2]: above, inside the top, inside the bottom, below —
+ * the first spot that covers no tag placed before; null when every spot is taken. */
+function placeTag(box, w, placed, canvasWidth, canvasHeight) {
+  const [x1, y1, x2, y2] = box;
+  const h = TAG.height;
+  const left = Math.max(0, Math.min(x1, canvasWidth - w));
+  const spots = [y1 - h, y1, y2 - h, y2].filter((y) => y >= 0 && y + h <= canvasHeight);
+  for (const y of spots) {
+    const rect = {x: left, y, w, h};
+    if (!placed.some((p) => overlaps(p, rect))) return rect;
+  }
+  return null;
+}
+
+function drawTags(ctx, items, size) {
+  const placed = [];
+  let hidden = 0;
+  for (const {box, text, color} of [...items].sort((a, b) => b.score - a.score)) {
+    const maxWidth = Math.max(48, Math.min(box[2] - box[0], size.width * 0.6));
+    const shown = fitText(ctx, text, maxWidth - 2 * TAG.pad);
+    const rect = placeTag(box, ctx.measureText(shown).width + 2 * TAG.pad, placed, size.width, size.height);
+    if (!rect) { hidden += 1; continue; }
+    placed.push(rect);
+    ctx.fillStyle = color;
+    ctx.fillRect(rect.x, rect.y, rect.w, rect.h);
+    ctx.fillStyle = textColorOn(color);
+    ctx.fillText(shown, rect.x + TAG.pad, rect.y + TAG.height - 4);
+  }
+  return {placed, hidden};
 }
 
 /**
  * Draw `image` (an <img>, canvas or bitmap of the size the server saw; null: a plain background) and the
  * detections of `payload` (an API answer: {width, height, detections: [{box: [x1, y1, x2, y2], class_id, label, score}]}) on `canvas`.
  * The canvas keeps its CSS width; boxes are scaled from payload pixels to that width and drawn sharp on
- * high-DPI screens. Options: labels / scores (tags on the boxes). Sets data-boxes (the count drawn),
- * data-tags ("shown"/"hidden") and data-scale on the canvas. Returns {boxes, scale}.
+ * high-DPI screens. Options: labels / scores (tags on the boxes); keep(det) → false leaves a detection out
+ * (the live confidence and class filters). Tags never cover each other: a tag that finds no free spot is
+ * left out (the legend and the table still name it). Sets data-boxes (the count drawn), data-tags
+ * ("shown"/"hidden"), data-tags-hidden, data-tag-rects (JSON) and data-scale. Returns {boxes, scale}.
  */
-export function drawDetections(canvas, image, payload, {labels = true, scores = true} = {}) {
+export function drawDetections(canvas, image, payload, {labels = true, scores = true, keep = null} = {}) {
   const cssWidth = canvas.clientWidth || payload.width;
   const scale = cssWidth / payload.width;
   const cssHeight = payload.height * scale;
@@ -216,20 +289,59 @@ export function drawDetections(canvas, image, payload, {labels = true, scores = 
     ctx.fillRect(0, 0, cssWidth, cssHeight);
   }
   ctx.lineWidth = 2;
-  ctx.font = "600 12px system-ui, sans-serif";
-  const detections = payload.detections || [];
+  ctx.font = `600 ${TAG.font}px ${FONT_STACK}`;
+  const detections = (payload.detections || []).filter((det) => !keep || keep(det));
+  const tags = [];
   for (const det of detections) {
-    const [x1, y1, x2, y2] = det.box.map((v) => v * scale);
+    const box = det.box.map((v) => v * scale);
     const color = colorFor(det.class_id);
     ctx.strokeStyle = color;
-    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    ctx.strokeRect(box[0], box[1], box[2] - box[0], box[3] - box[1]);
     const text = tagText(det, labels, scores);
-    if (text) drawTag(ctx, text, x1, y1, color);
+    if (text) tags.push({box, text, color, score: det.score});
   }
+  const {placed, hidden} = drawTags(ctx, tags, {width: cssWidth, height: cssHeight});
   canvas.dataset.boxes = String(detections.length);
   canvas.dataset.tags = labels || scores ? "shown" : "hidden";
+  canvas.dataset.tagsHidden = String(hidden);
+  canvas.dataset.tagRects = JSON.stringify(placed.map((r) => [r.x, r.y, r.w, r.h].map(Math.round)));
   canvas.dataset.scale = scale.toFixed(4);
   return {boxes: detections.length, scale};
+}
+
+/** Fill `list` (a <ul>) with one coloured chip per class of `detections`; a chip is a toggle button
+ * (aria-pressed) when `onToggle(label)` is given. `off` is the Set of labels switched off. */
+export function fillLegend(list, detections, {off = new Set(), onToggle = null} = {}) {
+  const classes = new Map();
+  for (const det of detections) {
+    const entry = classes.get(det.label) || {id: det.class_id, n: 0};
+    entry.n += 1;
+    classes.set(det.label, entry);
+  }
+  list.replaceChildren(...[...classes].sort((a, b) => b[1].n - a[1].n).map(([label, {id, n}]) => {
+    const item = document.createElement("li");
+    const chip = document.createElement(onToggle ? "button" : "span");
+    chip.className = "chip";
+    chip.dataset.label = label;
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = colorFor(id);
+    chip.append(swatch, `${label} ${n}`);
+    if (onToggle) {
+      chip.type = "button";
+      chip.setAttribute("aria-pressed", String(!off.has(label)));
+      chip.addEventListener("click", () => onToggle(label));
+    }
+    item.append(chip);
+    return item;
+  }));
+  list.hidden = classes.size === 0;
+}
+
+/** Run `redraw` once the web font can draw `text` on a canvas (a canvas does not wait for fonts by itself). */
+export function whenFontReady(redraw, text = "中文") {
+  if (!document.fonts || document.fonts.check(`12px "${FONT_FAMILY}"`, text)) return;
+  document.fonts.load(`12px "${FONT_FAMILY}"`, text).then(redraw, () => {});
 }
 
 /** Call `redraw` whenever the displayed width of `element` changes (size control, window, rotation). */
@@ -255,16 +367,50 @@ export function bindSizeControl(range, target, output, unit = "%") {
   apply();
 }
 
+/**
+ * Take an image file from a drop on `zone`, a paste anywhere on the page, or a sample link
+ * (`a[data-sample]` inside `samples`): each calls `onFile(file)` with a File, as the file input would.
+ */
+export function acceptImages(zone, onFile, samples = null) {
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("dragging"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    const file = event.dataTransfer.files[0];
+    if (file) onFile(file);
+  });
+  document.addEventListener("paste", (event) => {
+    const file = [...(event.clipboardData?.files || [])].find((f) => f.type.startsWith("image/"));
+    if (file) onFile(file);
+  });
+  for (const link of samples ? samples.querySelectorAll("[data-sample]") : []) {
+    link.addEventListener("click", async (event) => {
+      event.preventDefault();
+      const blob = await (await fetch(link.dataset.sample)).blob();
+      onFile(new File([blob], link.dataset.name, {type: blob.type}));
+    });
+  }
+}
+
+/** Put `file` into a file <input> (so the form sees it) and fire its change event. */
+export function setInputFile(input, file) {
+  const transfer = new DataTransfer();
+  transfer.items.add(file);
+  input.files = transfer.files;
+  input.dispatchEvent(new Event("change", {bubbles: true}));
+}
+
 /** "12.3 ms" or "1.23 s". */
 export function formatMs(ms) {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
+  return ms >= 1000 ? `${formatNumber(ms / 1000, 2)} s` : `${formatNumber(ms, 1)} ms`;
 }
 
 /** "532 B", "14.2 KB", "3.1 MB". */
 export function formatBytes(bytes) {
   if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  if (bytes < 1024 * 1024) return `${formatNumber(bytes / 1024, 1)} KB`;
+  return `${formatNumber(bytes / 1024 / 1024, 1)} MB`;
 }
 
 const STAGES = ["decode", "preprocess", "inference", "postprocess"];
@@ -274,5 +420,5 @@ export function formatTimings(timings) {
   const rank = (stage) => (STAGES.includes(stage) ? STAGES.indexOf(stage) : STAGES.length);
   return Object.entries(timings || {})
     .sort(([a], [b]) => rank(a) - rank(b))
-    .map(([stage, ms]) => `${stage} ${formatMs(ms)}`).join(" · ");
+    .map(([stage, ms]) => `${has(`stage.${stage}`) ? t(`stage.${stage}`) : stage} ${formatMs(ms)}`).join(" · ");
 }

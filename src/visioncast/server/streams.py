@@ -19,6 +19,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 from visioncast.analytics import StatsSnapshot
 from visioncast.errors import InputError, NotFoundError
 from visioncast.server.app import services
+from visioncast.server.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from visioncast.server.openapi import Schema, document, error, query, response
 from visioncast.server.stream_registry import EXTENSION, StreamRegistry, registry, stream_config
 from visioncast.sinks.mjpeg import CONTENT_TYPE
@@ -138,12 +139,14 @@ STREAM_REQUEST = Schema(
     "Start a pipeline on a source",
     tags=["streams"],
     request_body={"required": True, "content": {"application/json": {"schema": STREAM_REQUEST}}},
+    parameters=[IDEMPOTENCY_PARAMETER],
     responses={
         201: response("started", STREAM),
         400: error("bad request or source cannot be opened"),
         413: error("too many streams running"),
     },
 )
+@idempotent
 def start_stream() -> tuple[Response, int]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):

@@ -28,6 +28,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from visioncast.errors import InputError, SourceError, TooLargeError, UnsupportedMediaError
 from visioncast.server.app import services
 from visioncast.server.errors import error_response
+from visioncast.server.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from visioncast.server.jobs import Derived, JobManager, VideoJob
 from visioncast.server.metrics import metrics_of
 from visioncast.server.openapi import Schema, document, error, query, response
@@ -143,10 +144,12 @@ def _open_checked(path: Path, name: str) -> VideoFileSource:
     query("conf", {"type": "number", "minimum": 0, "maximum": 1}, "minimum confidence (default: server's)"),
     query("iou", {"type": "number", "minimum": 0, "maximum": 1}, "NMS IoU threshold (default: server's)"),
     query("classes", {"type": "string"}, "keep only these classes: ids or names, comma-separated"),
+    IDEMPOTENCY_PARAMETER,
 ], responses={201: response("the job, queued", JOB),
               400: error("no 'video' field, truncated or frameless video"),
               413: error("video over videos.max_upload_mb"), 415: error("not a video"),
               503: error("too many jobs kept (videos.max_jobs)")})
+@idempotent
 def upload() -> Any:
     jobs, cfg = manager(), services().config.videos
     if jobs.full():

@@ -80,7 +80,7 @@ class IdempotencyStore:
 
 
 def _store() -> IdempotencyStore:
-    return current_app.extensions.setdefault(EXTENSION, IdempotencyStore())  # type: ignore[no-any-return]
+    return current_app.extensions.setdefault(EXTENSION, IdempotencyStore())
 
 
 def _key() -> str | None:

@@ -344,6 +344,14 @@ export function whenFontReady(redraw, text = "中文") {
   document.fonts.load(`12px "${FONT_FAMILY}"`, text).then(redraw, () => {});
 }
 
+/** Keep a live view and the controls under it on one screen: `canvas` (CSS width 100 %) showing a
+ * width×height picture is never taller than the window less `reservePx` (its heading and buttons). */
+export function fitToScreen(canvas, width, height, reservePx = 190) {
+  if (!width || !height) return;
+  const room = Math.max(160, window.innerHeight - reservePx);
+  canvas.style.maxWidth = `${Math.floor((room * width) / height)}px`;
+}
+
 /** Call `redraw` whenever the displayed width of `element` changes (size control, window, rotation). */
 export function onWidthChange(element, redraw) {
   let last = element.clientWidth;

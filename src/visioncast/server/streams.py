@@ -281,7 +281,9 @@ def page() -> str:
     responses={200: response("the page", media_type="text/html")},
 )
 def dashboard(stream_id: str) -> str:
-    return render_template("dashboard.html", stream_id=stream_id)
+    # the class names of the server's detector: the page colours each class as the server's drawing does
+    labels = list(services().detector().labels)
+    return render_template("dashboard.html", stream_id=stream_id, labels=labels)
 
 
 def register(app: Flask) -> None:

@@ -89,5 +89,7 @@ def test_bad_setting_is_explained(phone_page: Any, tmp_path: Path,
         phone_page.fill("#template", "{colour}")
         phone_page.click("#connect")
         error = phone_page.wait_for_selector("#error:not([hidden])")
-        assert "mqtt.template may use" in error.inner_text()
+        assert error.inner_text().startswith("Check “Template”")
+        assert "mqtt.template may use" in error.text_content()  # the server's words, folded
+        assert phone_page.get_attribute("#template", "aria-invalid") == "true"
         screenshot(phone_page, "mqtt_phone_error")

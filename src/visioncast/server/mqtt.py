@@ -130,7 +130,7 @@ def merge(cfg: MqttConfig, data: Any) -> MqttConfig:
     try:
         return fmt.resolve(dataclasses.replace(cfg, url="", **changes))
     except ConfigError as exc:
-        raise InputError(str(exc)) from exc
+        raise InputError(str(exc), code="bad_setting") from exc
 
 
 def sink_of(svc: Services) -> MqttSink | None:

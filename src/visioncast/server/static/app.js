@@ -10,7 +10,7 @@ export {t} from "./i18n.js";
 
 /** The CSS family of the CJK web font visioncast serves (static/fonts/, declared in app.css). */
 export const FONT_FAMILY = "VC WenQuanYi";
-const FONT_STACK = `system-ui, "Noto Sans", "PingFang SC", "Microsoft YaHei", "${FONT_FAMILY}", sans-serif`;
+const FONT_STACK = `"${FONT_FAMILY}", system-ui, "Noto Sans", sans-serif`;  // as app.css: CJK from the web font
 
 /** An error to show to the user; `message` is in the page's words, `status`/`code` come from the server and
  * `detail` is the server's own (English, technical) message. */

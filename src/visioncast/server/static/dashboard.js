@@ -97,7 +97,7 @@ function drawChart(canvas, legend, history, labels) {
   ctx.clearRect(0, 0, width, height);
   ctx.strokeStyle = "#d0d5dc";
   ctx.fillStyle = "#4a5361";
-  ctx.font = `13px system-ui, "VC WenQuanYi", sans-serif`;
+  ctx.font = `13px "VC WenQuanYi", system-ui, sans-serif`;
   for (let i = 0; i <= 4; i += 1) {
     const y = bottom - (i / 4) * (bottom - 10);
     ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(width, y); ctx.stroke();

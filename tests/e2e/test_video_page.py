@@ -225,3 +225,34 @@ def test_video_page_fits_a_phone(phone_page: Any, live_server: Any, data_dir: Pa
     assert box is not None
     assert box["height"] >= 44  # a thumb-sized target
     screenshot(phone_page, "video-phone")
+
+
+def test_one_job_per_press_and_the_recent_jobs_list(page: Any, live_server: Any, data_dir: Path,
+                                                    api_log: Callable[[Any], list[Any]],
+                                                    screenshot: Callable[[Any, str], Path]) -> None:
+    """A double press uploads once; the same file cannot start a second job while its job runs; the job is
+    listed under 'Your recent videos' after the page is closed and opened again (no ?job= in the URL)."""
+    page.goto(f"{live_server.url}/video")
+    page.set_input_files("#file", str(data_dir / CLIP))
+    calls = api_log(page)
+    with page.expect_response("**/api/v1/videos?**") as answer:
+        page.dblclick("#upload")
+    job = answer.value.json()
+    assert answer.value.request.header_value("Idempotency-Key")
+    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    assert [c for c in calls if c[0] == "POST" and "/api/v1/videos?" in c[1]] == [calls[0]]
+    if page.get_attribute("#job-state", "data-state") != "done":
+        assert page.is_disabled("#upload"), "the same file cannot start a second job while the first runs"
+    page.goto(f"{live_server.url}/video")
+    row = page.locator(f"#recent-jobs tr[data-job='{job['id']}']")
+    row.wait_for()
+    assert CLIP in row.text_content()
+    page.wait_for_function(f"document.querySelector(\"#recent-jobs tr[data-job='{job['id']}']\")"
+                           ".dataset.state === 'done'")
+    screenshot(page, "video-recent-jobs")
+    row.locator("a").first.click()
+    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    assert f"job={job['id']}" in page.url
+    page.goto(f"{live_server.url}/video")
+    page.locator(f"#recent-jobs tr[data-job='{job['id']}'] button").click()
+    page.locator(f"#recent-jobs tr[data-job='{job['id']}']").wait_for(state="detached")

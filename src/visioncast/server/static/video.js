@@ -514,7 +514,10 @@ async function refreshRecent() {
   clearTimeout(recentTimer);
   const list = recentJobs();
   $("recent").hidden = list.length === 0;
-  if (!list.length) return;
+  if (!list.length) {
+    $("recent-jobs").replaceChildren();
+    return;
+  }
   const jobs = await Promise.all(list.map((entry) => getJson(`${API}/${encodeURIComponent(entry.id)}`)
     .catch(() => null)));
   $("recent-jobs").replaceChildren(...list.map((entry, i) => recentRow(entry, jobs[i])));

@@ -9,8 +9,11 @@
 // pause/play), then swapped for a WebM copy the server makes from it (same frames and frame rate).
 // The job id lives in the URL (?job=…); this browser's recent jobs are kept in localStorage and listed below.
 import {
-  drawDetections, failureOf, fitToScreen, formatBytes, getJson, reveal, setBusy, showError, t,
+  drawDetections, failureOf, fitToScreen, getJson, reveal, setBusy, showError, t,
 } from "./app.js";
+import {runPreview} from "./video_preview.js";
+import {saveVideo, showSaved} from "./video_save.js";
+import {forgetJob, refreshRecent, rememberJob} from "./video_recent.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("upload-form");
@@ -20,8 +23,6 @@ const uploadButton = $("upload");
 const video = $("video");
 const view = $("view");
 const errorBox = $("error");
-const RECENT_KEY = "visioncast.video.recent";
-const RECENT_MAX = 8;
 const FINAL = ["done", "failed", "cancelled"];
 const HAS_RVFC = "requestVideoFrameCallback" in HTMLVideoElement.prototype;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -122,7 +123,7 @@ function attach(job) {
   detach();
   Object.assign(state, {job, results: new Map(), ended: false, userPaused: false, waitingFor: null, drawn: -1,
     shownAt: [], playable: true, rendering: false, started: false, preview: false});
-  rememberJob(job);
+  rememberJob(API, job);
   showJobInUrl(job.id);
   $("player").hidden = false;
   $("job-name").textContent = `“${job.name}”`;
@@ -294,53 +295,13 @@ video.addEventListener("error", () => {
 
 // ---- the preview: frames drawn by the server, while the browser cannot play the video ---------------------
 
-function loadFrame(index) {
-  const img = new Image();
-  img.src = `${API}/${state.job.id}/frames/${index}.jpg`;
-  return img.decode().then(() => img);
-}
-
 function startPreview() {
   state.preview = true;
   state.previewRun += 1;
   view.dataset.playing = "preview";
   setPlayButtons(!state.userPaused);
-  previewLoop(state.previewRun);
-}
-
-// Shows frame after frame at the video's frame rate, each once its result exists; stops when the copy plays.
-async function previewLoop(run) {
-  const live = () => state.preview && run === state.previewRun;
-  while (live()) {
-    const index = state.drawn + 1;
-    const total = state.job.frames_total;
-    if (state.userPaused || (state.ended && total !== null && index >= total)) {
-      if (!state.userPaused) status(t("video.ended"));
-      await sleep(200);
-      continue;
-    }
-    if (!state.results.has(index)) {
-      if (state.waitingFor !== index) view.dataset.waits = String(Number(view.dataset.waits) + 1);
-      state.waitingFor = index;
-      await sleep(50);
-      continue;
-    }
-    state.waitingFor = null;
-    const started = performance.now();
-    let img;
-    try {
-      img = await loadFrame(index);
-    } catch {
-      await sleep(300);  // a frame the server cannot draw yet: ask again
-      continue;
-    }
-    if (!live()) break;
-    drawDetections(view, img, {width: img.naturalWidth, height: img.naturalHeight, detections: []});
-    view.dataset.boxes = String(state.results.get(index).detections?.length ?? 0);
-    shown(index);
-    status(t("video.previewing"));
-    await sleep(Math.max(0, 1000 / (state.job.fps || 25) - (performance.now() - started)));
-  }
+  const run = state.previewRun;
+  runPreview({state, view, api: API, shown, status, live: () => state.preview && run === state.previewRun});
 }
 
 // Asks the server for the WebM copy, shows its progress, then plays it from the frame on screen.
@@ -391,50 +352,11 @@ window.addEventListener("resize", () => { if (state.job) fitToScreen(view, state
 
 // ---- save as video ------------------------------------------------------------------------------------------
 
-async function sizeOf(url) {
-  try {
-    const answer = await fetch(url, {method: "HEAD"});
-    const bytes = Number(answer.headers.get("Content-Length"));
-    return bytes ? formatBytes(bytes) : "";
-  } catch {
-    return "";
-  }
+function showDownload() {
+  return showSaved(API, state.job.id);
 }
 
-async function showDownload() {
-  const link = $("download");
-  link.href = `${API}/${state.job.id}/video.avi`;
-  $("downloads").hidden = false;
-  $("render-progress").value = 1;
-  $("render-text").textContent = t("video.saved");
-  $("download-size").textContent = await sizeOf(link.href);
-}
-
-async function saveVideo() {
-  state.rendering = true;
-  setBusy($("save"), true, t("video.saving_short"));
-  showError(errorBox, null);
-  try {
-    for (;;) {
-      const render = await api(`/${state.job.id}/render`, {method: "POST"});
-      $("render-progress").value = render.progress;
-      $("render-text").textContent = t("video.rendering", {percent: Math.round(100 * render.progress)});
-      if (render.state === "failed") throw new Error(t("video.render_failed"));
-      if (render.state === "done") break;
-      await sleep(300);
-    }
-    await showDownload();
-    $("download").click();
-  } catch (err) {
-    showError(errorBox, err);
-  } finally {
-    state.rendering = false;
-    setBusy($("save"), false);
-    $("save").disabled = state.job.state !== "done";
-  }
-}
-
-$("save").addEventListener("click", saveVideo);
+$("save").addEventListener("click", () => saveVideo(API, state, errorBox));
 
 $("cancel").addEventListener("click", async () => {
   const button = $("cancel");
@@ -443,7 +365,7 @@ $("cancel").addEventListener("click", async () => {
     const job = await api(`/${state.job.id}`, {method: "DELETE"});
     detach();
     showJobInUrl(null);
-    forgetJob(job.id);
+    forgetJob(API, job.id);
     updateJob({...job, state: "cancelled"});
     status(t("video.cancelled"));
   } catch (err) {
@@ -453,76 +375,6 @@ $("cancel").addEventListener("click", async () => {
     button.disabled = true;
   }
 });
-
-// ---- this browser's recent jobs -----------------------------------------------------------------------------
-
-function recentJobs() {
-  try {
-    const list = JSON.parse(localStorage.getItem(RECENT_KEY) || "[]");
-    return Array.isArray(list) ? list.filter((j) => j && typeof j.id === "string") : [];
-  } catch {
-    return [];
-  }
-}
-
-function rememberJob(job) {
-  const list = [{id: job.id, name: job.name, created: job.created}, ...recentJobs().filter((j) => j.id !== job.id)];
-  localStorage.setItem(RECENT_KEY, JSON.stringify(list.slice(0, RECENT_MAX)));
-  refreshRecent();
-}
-
-function forgetJob(id) {
-  localStorage.setItem(RECENT_KEY, JSON.stringify(recentJobs().filter((j) => j.id !== id)));
-  refreshRecent();
-}
-
-function link(href, text, download = false) {
-  const a = document.createElement("a");
-  a.href = href;
-  a.textContent = text;
-  if (download) a.download = "";
-  return a;
-}
-
-function recentRow(entry, job) {
-  const row = document.createElement("tr");
-  row.dataset.job = entry.id;
-  row.dataset.state = job ? job.state : "gone";
-  const cells = [link(`?job=${encodeURIComponent(entry.id)}`, entry.name || entry.id),
-    job ? stateWord(job.state) : t("video.state.gone"),
-    job ? t("video.frames_of", {done: job.frames_done, total: job.frames_total ?? "?"}) : "–"];
-  const files = document.createElement("span");
-  if (job?.render?.state === "done") files.append(link(`${API}/${entry.id}/video.avi`, "AVI", true), " ");
-  if (job?.playable?.state === "done") files.append(link(`${API}/${entry.id}/playable.webm`, "WebM", true));
-  cells.push(files.childNodes.length ? files : "–");
-  const remove = document.createElement("button");
-  remove.type = "button";
-  remove.textContent = t("video.recent_remove");
-  remove.addEventListener("click", () => forgetJob(entry.id));
-  cells.push(remove);
-  for (const content of cells) {
-    const cell = document.createElement("td");
-    cell.append(content);
-    row.append(cell);
-  }
-  return row;
-}
-
-let recentTimer = null;
-
-async function refreshRecent() {
-  clearTimeout(recentTimer);
-  const list = recentJobs();
-  $("recent").hidden = list.length === 0;
-  if (!list.length) {
-    $("recent-jobs").replaceChildren();
-    return;
-  }
-  const jobs = await Promise.all(list.map((entry) => getJson(`${API}/${encodeURIComponent(entry.id)}`)
-    .catch(() => null)));
-  $("recent-jobs").replaceChildren(...list.map((entry, i) => recentRow(entry, jobs[i])));
-  if (jobs.some((job) => job && !FINAL.includes(job.state))) recentTimer = setTimeout(refreshRecent, 3000);
-}
 
 // ---- re-attach after a reload, or from the list -------------------------------------------------------------
 
@@ -534,10 +386,10 @@ async function reattach() {
     $("upload-text").textContent = t("video.reattached");
   } catch (err) {
     showJobInUrl(null);
-    forgetJob(id);
+    forgetJob(API, id);
     showError(errorBox, err);
   }
 }
 
 reattach();
-refreshRecent();
+refreshRecent(API);

@@ -59,7 +59,6 @@ CODES = {
     "not_ready": "the file asked for is not made yet (409)",
     "too_many_streams": "streams.max_streams pipelines already run",
     "stream_not_found": "no stream with this id (404)",
-    "bad_setting": "an MQTT setting is out of range or of the wrong type",
     "duplicate_in_progress": "the same Idempotency-Key is still being answered (409)",
 }
 

@@ -121,7 +121,7 @@ def merge(cfg: MqttConfig, data: Any) -> MqttConfig:
     err = best_match(_VALIDATOR.iter_errors(data))
     if err is not None:
         where = ".".join(str(p) for p in err.absolute_path) or "settings"
-        raise InputError(f"{where}: {err.message}", code="bad_setting")
+        raise InputError(f"{where}: {err.message}")
     changes = dict(data)
     if changes.get("password") == PASSWORD_MASK:
         del changes["password"]
@@ -130,7 +130,7 @@ def merge(cfg: MqttConfig, data: Any) -> MqttConfig:
     try:
         return fmt.resolve(dataclasses.replace(cfg, url="", **changes))
     except ConfigError as exc:
-        raise InputError(str(exc), code="bad_setting") from exc
+        raise InputError(str(exc)) from exc
 
 
 def sink_of(svc: Services) -> MqttSink | None:

@@ -75,13 +75,14 @@ function showStatus(status) {
     t("mqtt.counters", {sent: status.sent ?? 0, dropped: status.dropped ?? 0, queued: status.queued ?? 0});
 }
 
-/** The server's refusal in the page's words; a bad setting names its field ("port: …", "mqtt.template …"),
- * which is marked and named. */
+/** The server's refusal in the page's words; a refused setting is named first in the server's message
+ * ("port: …", "'mqtt.template' may use …"): that field is marked and named. */
 function settingError(status, data) {
   const error = failureOf(status, data, "mqtt");
-  const name = data && typeof data.message === "string" ? data.message.match(/^(?:mqtt\.)?(\w+)/)?.[1] : null;
+  const text = data && typeof data.message === "string" ? data.message : "";
+  const name = text.match(/^'?(?:mqtt\.)?(\w+)/)?.[1];
   const field = name && form.elements[name];
-  if (data?.error === "bad_setting" && field?.labels?.length) {
+  if (status === 400 && field?.labels?.length) {
     fieldError(field, "");
     error.message = t("mqtt.error.field", {label: field.labels[0].textContent.trim()});
   }

@@ -84,7 +84,10 @@ fileInput.addEventListener("change", () => {
   showError(errorBox, null);
   refreshUploadButton();
 });
-$("conf").addEventListener("input", () => { $("conf-value").value = $("conf").value; });
+$("conf").addEventListener("input", () => {
+  $("conf-value").value = $("conf").value;
+  if (state.drawn >= 0 && state.playable) present(state.drawn);
+});
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -215,7 +218,8 @@ function draw(index) {
     : {width: state.job.width, height: state.job.height, detections: []};
   if (!result && !state.ended) view.dataset.ahead = String(Number(view.dataset.ahead) + 1);
   const tags = $("show-tags").checked;
-  drawDetections(view, video, payload, {labels: tags, scores: tags});
+  const conf = Number($("conf").value);  // after the upload it filters the boxes shown, live
+  drawDetections(view, video, payload, {labels: tags, scores: tags, keep: (d) => d.score >= conf});
   shown(index);
 }
 

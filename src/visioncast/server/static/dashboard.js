@@ -55,8 +55,12 @@ function fillRegions(list, stats) {
 
 // Newest first. In English the server's own line (`visioncast run` prints it): "crowd begin at 3.90 seconds".
 function eventText(e) {
-  if (lang === "en" || e.type !== "state") return e.text;
-  return t(`dash.event_${e.state === "begin" ? "begin" : "end"}`, {name: e.name, s: e.timestamp.toFixed(2)});
+  if (lang === "en") return e.text;
+  if (e.type === "state") {
+    return t(`dash.event_${e.state === "begin" ? "begin" : "end"}`, {name: e.name, s: e.timestamp.toFixed(2)});
+  }
+  return t("dash.event_left", {label: e.label, id: e.track_id, d: (e.duration_s ?? 0).toFixed(2),
+    s: (e.timestamp ?? 0).toFixed(2)});
 }
 
 function fillEvents(list, events) {

@@ -54,8 +54,10 @@ def detect_with(page: Any, action: Callable[[], None]) -> dict[str, Any]:
 
 
 def in_view(page: Any, selector: str) -> bool:
-    return page.evaluate("""(s) => { const r = document.querySelector(s).getBoundingClientRect();
-      return r.top < window.innerHeight && r.bottom > 0; }""", selector)
+    """True once the element is (partly) on screen; the page scrolls smoothly, so this waits up to 5 s."""
+    page.wait_for_function("""(s) => { const r = document.querySelector(s).getBoundingClientRect();
+      return r.top < window.innerHeight && r.bottom > 0; }""", arg=selector, timeout=5000)
+    return True
 
 
 def test_slider_and_chips_filter_the_result_live(sized_page: Any, live_server: Any, data_dir: Path,

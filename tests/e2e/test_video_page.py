@@ -12,6 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+import requests
 
 from visioncast.draw import palette
 from visioncast.sources.video import open_video
@@ -82,10 +83,17 @@ def test_upload_play_pause_and_save_as_avi(page: Any, live_server: Any, data_dir
     avi = tmp_path / "saved.avi"
     download.value.save_as(avi)
     assert download.value.suggested_filename == "vtest_clip-detected.avi"
-    assert page.evaluate("document.getElementById('render-progress').value") == 1
-    screenshot(page, "video-saved")
     assert view(page)["ahead"] == 0
     check_avi(avi, data_dir / CLIP)
+    page.wait_for_selector("#webm-item:not([hidden])")  # then the same as WebM, for phones and browsers
+    page.wait_for_function("document.getElementById('download-webm-size').textContent.endsWith('B')")
+    webm = tmp_path / "saved.webm"
+    answer = requests.get(page.evaluate("document.getElementById('download-webm').href"), timeout=10)
+    assert answer.headers["Content-Type"] == "video/webm"
+    webm.write_bytes(answer.content)
+    check_avi(webm, data_dir / CLIP)
+    assert page.evaluate("document.getElementById('render-progress').value") == 1
+    screenshot(page, "video-saved")
 
 
 def check_avi(avi: Path, source: Path) -> None:

@@ -1,5 +1,5 @@
-"""Live preview of a video job the browser cannot play: each detected frame drawn by the server, as a JPEG.
-I/O: decodes the job's uploaded file.
+"""Live preview of a video job the browser cannot play: each detected frame drawn by the server, as a JPEG;
+and the annotated video as WebM, beside the AVI. I/O: decodes the job's uploaded file, sends job files.
 
 ``GET /api/v1/videos/<id>/frames/<n>.jpg`` answers frame ``n`` of the upload with the boxes of its result
 drawn by :func:`visioncast.draw.draw_result` (the same drawing and class colours as the saved AVI), as soon as
@@ -7,6 +7,10 @@ that frame is detected: 409 ``not_ready`` before, so the page shows the frames a
 copy is still being encoded. Frames are asked for in order, so each job keeps one :class:`FrameReader` that
 decodes forward (reopening the file only to go back); at most ``MAX_READERS`` jobs keep one (least recently
 used).
+
+``POST /api/v1/videos/<id>/render-webm`` + ``GET …/video.webm``: the annotated video as WebM (VP8), made by
+the job manager exactly as the AVI (:meth:`JobManager.render_webm`), for browsers and phones, which play no
+MJPG AVI.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from flask import Blueprint, Flask, Response, current_app
+from flask import Blueprint, Flask, Response, current_app, jsonify, send_file
 
 from visioncast.core.payload import result_from_payload
 from visioncast.core.types import Frame
@@ -28,7 +32,7 @@ from visioncast.errors import NotFoundError, VisioncastError
 from visioncast.server.access import access
 from visioncast.server.errors import error_response
 from visioncast.server.openapi import document, error, response
-from visioncast.server.videos import manager
+from visioncast.server.videos import RENDER, manager
 from visioncast.sources.video import VideoFileSource, open_video
 
 EXTENSION = "visioncast.preview"
@@ -135,6 +139,37 @@ def frame(job_id: str, index: int) -> Response | tuple[Response, int]:
     if "error" not in result:
         image = draw_result(image, result_from_payload(result))
     return Response(_encode(image), mimetype="image/jpeg", headers={"Cache-Control": "private, max-age=600"})
+
+
+@bp.post("/api/v1/videos/<job_id>/render-webm")
+@document("Start (or report) the render of the annotated video as WebM (VP8: plays in browsers and on "
+          "phones), beside the AVI", tags=["video"], responses={
+              202: response("the render status; poll until state is done", RENDER.ref),
+              404: error("no job with this id"), 409: error("not every frame is detected yet")})
+@access("student")
+def render_webm(job_id: str) -> Any:
+    job = manager().get(job_id)
+    job.touch()
+    if job.state != "done":
+        return error_response(409, "not_ready", f"video job {job.id} is {job.state}; it can be saved once "
+                                                "every frame is detected")
+    return jsonify(manager().render_webm(job)), 202
+
+
+@bp.get("/api/v1/videos/<job_id>/video.webm")
+@document("Download the annotated video as WebM (boxes drawn)", tags=["video"], responses={
+    200: response("the WebM", {"type": "string", "format": "binary"}, media_type="video/webm"),
+    404: error("no job with this id"), 409: error("not rendered yet: POST .../render-webm first")})
+@access("student")
+def video_webm(job_id: str) -> Any:
+    job = manager().get(job_id)
+    job.touch()
+    if job.render_webm.state != "done":
+        return error_response(409, "not_ready", f"the annotated WebM of job {job.id} is not made yet "
+                                                f"({job.render_webm.state}); POST render-webm first")
+    name = f"{Path(job.name).stem or 'video'}-detected.webm"
+    return send_file(job.render_webm.path, mimetype="video/webm", conditional=True, max_age=0,
+                     as_attachment=True, download_name=name)
 
 
 def register(app: Flask) -> None:

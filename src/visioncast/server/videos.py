@@ -63,6 +63,7 @@ JOB = Schema("VideoJob", {
         "error": {"type": "string"}, "created": {"type": "number", "description": "Unix time of the upload"},
         "watchers": {"type": "integer", "description": "open results streams"},
         "render": {"$ref": "#/components/schemas/VideoFile"},
+        "render_webm": {"$ref": "#/components/schemas/VideoFile"},
         "playable": {"$ref": "#/components/schemas/VideoFile"},
     },
 })

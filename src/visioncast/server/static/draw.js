@@ -25,7 +25,7 @@ function tagText(det, labels, scores) {
   return parts.join(" ");
 }
 
-const TAG = {pad: 3, height: 16, font: 12};
+const TAG = {pad: 3, height: 16, font: 12, minWidth: 84};  // 84 px: "person 0.87" whole on a narrow box
 
 /** `text` cut with "…" to fit `maxWidth` pixels in `ctx`'s font. */
 function fitText(ctx, text, maxWidth) {
@@ -57,7 +57,7 @@ function drawTags(ctx, items, size) {
   const placed = [];
   let hidden = 0;
   for (const {box, text, color} of [...items].sort((a, b) => b.score - a.score)) {
-    const maxWidth = Math.max(48, Math.min(box[2] - box[0], size.width * 0.6));
+    const maxWidth = Math.max(TAG.minWidth, Math.min(box[2] - box[0], size.width * 0.6));
     const shown = fitText(ctx, text, maxWidth - 2 * TAG.pad);
     const rect = placeTag(box, ctx.measureText(shown).width + 2 * TAG.pad, placed, size.width, size.height);
     if (!rect) { hidden += 1; continue; }

@@ -12,7 +12,7 @@ import {
   drawDetections, failureOf, fitToScreen, getJson, reveal, setBusy, showError, t,
 } from "./app.js";
 import {runPreview} from "./video_preview.js";
-import {saveVideo, showSaved} from "./video_save.js";
+import {saveVideo, showSaved, showSavedWebm} from "./video_save.js";
 import {forgetJob, refreshRecent, rememberJob} from "./video_recent.js";
 
 const $ = (id) => document.getElementById(id);
@@ -76,8 +76,10 @@ function refreshUploadButton() {
   const file = fileInput.files[0];
   const running = state.job && !FINAL.includes(state.job.state) && state.uploaded === fileId(file);
   uploadButton.disabled = !file || state.uploading || Boolean(running);
+  const was = $("upload-text").dataset.sameFile === "true";
   $("upload-text").dataset.sameFile = String(Boolean(running));
   if (running && !state.uploading) $("upload-text").textContent = t("video.already_running");
+  else if (was && !running) $("upload-text").textContent = t("video.finished_upload_again");
 }
 
 fileInput.addEventListener("change", () => {
@@ -169,7 +171,8 @@ function updateJob(job) {
   $("cancel").disabled = finished;
   if (job.state === "failed") showError(errorBox, t("video.job_failed"));
   if (finished) { state.ended = true; resumeIfWaiting(); }
-  if (job.render && job.render.state === "done" && !state.rendering) showDownload();
+  if (job.render && job.render.state === "done" && !state.rendering) showSaved(API, job.id);
+  if (job.render_webm && job.render_webm.state === "done" && !state.rendering) showSavedWebm(API, job.id);
   refreshUploadButton();
 }
 
@@ -355,10 +358,6 @@ $("show-tags").addEventListener("change", () => { if (state.drawn >= 0 && state.
 window.addEventListener("resize", () => { if (state.job) fitToScreen(view, state.job.width, state.job.height); });
 
 // ---- save as video ------------------------------------------------------------------------------------------
-
-function showDownload() {
-  return showSaved(API, state.job.id);
-}
 
 $("save").addEventListener("click", () => saveVideo(API, state, errorBox));
 

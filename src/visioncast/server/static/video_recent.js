@@ -45,7 +45,7 @@ function recentRow(API, entry, job) {
     job ? t("video.frames_of", {done: job.frames_done, total: job.frames_total ?? "?"}) : "–"];
   const files = document.createElement("span");
   if (job?.render?.state === "done") files.append(link(`${API}/${entry.id}/video.avi`, "AVI", true), " ");
-  if (job?.playable?.state === "done") files.append(link(`${API}/${entry.id}/playable.webm`, "WebM", true));
+  if (job?.render_webm?.state === "done") files.append(link(`${API}/${entry.id}/video.webm`, "WebM", true));
   cells.push(files.childNodes.length ? files : "–");
   const remove = document.createElement("button");
   remove.type = "button";

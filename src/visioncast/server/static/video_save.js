@@ -1,5 +1,6 @@
 // Saving on the video page: ask the server to draw the boxes into the video (POST …/render, polled for its
-// progress), then offer the AVI with its size and start the download. state is the page's: job and rendering.
+// progress), offer the AVI with its size and start its download; then the same as WebM (POST …/render-webm),
+// which browsers and phones play, offered beside it with its size. state is the page's: job and rendering.
 import {formatBytes, getJson, setBusy, showError, t} from "./app.js";
 
 const $ = (id) => document.getElementById(id);
@@ -25,22 +26,37 @@ export async function showSaved(api, id) {
   $("download-size").textContent = await sizeOf(link.href);
 }
 
-/** Render the annotated video of state.job, showing progress, then download it. */
+/** Show the download link of the annotated WebM of job `id`, with its size. */
+export async function showSavedWebm(api, id) {
+  const link = $("download-webm");
+  link.href = `${api}/${id}/video.webm`;
+  $("webm-item").hidden = false;
+  $("download-webm-size").textContent = await sizeOf(link.href);
+}
+
+async function render(url, words) {
+  for (;;) {
+    const answer = await getJson(url, {method: "POST"}, "video");
+    $("render-progress").value = answer.progress;
+    $("render-text").textContent = t(words, {percent: Math.round(100 * answer.progress)});
+    if (answer.state === "failed") throw new Error(t("video.render_failed"));
+    if (answer.state === "done") return;
+    await sleep(300);
+  }
+}
+
+/** Render the annotated video of state.job as AVI (downloaded at once), then as WebM (offered beside it). */
 export async function saveVideo(api, state, errorBox) {
   state.rendering = true;
   setBusy($("save"), true, t("video.saving_short"));
   showError(errorBox, null);
   try {
-    for (;;) {
-      const render = await getJson(`${api}/${state.job.id}/render`, {method: "POST"}, "video");
-      $("render-progress").value = render.progress;
-      $("render-text").textContent = t("video.rendering", {percent: Math.round(100 * render.progress)});
-      if (render.state === "failed") throw new Error(t("video.render_failed"));
-      if (render.state === "done") break;
-      await sleep(300);
-    }
+    await render(`${api}/${state.job.id}/render`, "video.rendering");
     await showSaved(api, state.job.id);
     $("download").click();
+    await render(`${api}/${state.job.id}/render-webm`, "video.rendering_webm");
+    await showSavedWebm(api, state.job.id);
+    $("render-text").textContent = t("video.saved_both");
   } catch (err) {
     showError(errorBox, err);
   } finally {

@@ -18,6 +18,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 
 from visioncast.analytics import StatsSnapshot
 from visioncast.errors import InputError, NotFoundError
+from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from visioncast.server.openapi import Schema, document, error, query, response
@@ -147,6 +148,7 @@ STREAM_REQUEST = Schema(
     },
 )
 @idempotent
+@access("teacher")
 def start_stream() -> tuple[Response, int]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
@@ -280,6 +282,7 @@ def page() -> str:
     tags=["pages"],
     responses={200: response("the page", media_type="text/html")},
 )
+@access("student")
 def dashboard(stream_id: str) -> str:
     # the class names of the server's detector: the page colours each class as the server's drawing does
     labels = list(services().detector().labels)

@@ -26,6 +26,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from visioncast.errors import InputError, SourceError, TooLargeError, UnsupportedMediaError
+from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.errors import error_response
 from visioncast.server.idempotency import IDEMPOTENCY_PARAMETER, idempotent
@@ -151,6 +152,7 @@ def _open_checked(path: Path, name: str) -> VideoFileSource:
               413: error("video over videos.max_upload_mb"), 415: error("not a video"),
               503: error("too many jobs kept (videos.max_jobs)")})
 @idempotent
+@access("student")
 def upload() -> Any:
     jobs, cfg = manager(), services().config.videos
     if jobs.full():

@@ -98,11 +98,13 @@ def test_bad_setting_is_explained(phone_page: Any, tmp_path: Path,
         phone_page.fill("#template", "{colour}")
         phone_page.click("#connect")
         error = phone_page.wait_for_selector("#error:not([hidden])")
-        assert "'mqtt.template' may use" in error.inner_text()
+        assert error.inner_text().startswith("Check “Template”")
+        assert "'mqtt.template' may use" in error.text_content()  # the server's words, folded
+        assert phone_page.get_attribute("#template", "aria-invalid") == "true"
         phone_page.fill("#template", "{label} {score:d}")
         phone_page.click("#connect")
         phone_page.wait_for_function(
-            "document.querySelector('#error').innerText.includes('cannot format a sample result')")
+            "() => document.querySelector('#error').textContent.includes('cannot format a sample result')")
         screenshot(phone_page, "mqtt_phone_error")
 
 
@@ -112,7 +114,7 @@ def test_a_setting_fixed_by_a_flag_cannot_be_changed(page: Any, tmp_path: Path) 
         page.wait_for_selector("#fixed:not([hidden])")
         assert page.is_disabled("#prefix")
         assert page.input_value("#prefix") == "fromflag"
-        assert "prefix: set on the command line" in page.inner_text("#fixed")
+        assert "prefix (on the command line)" in page.inner_text("#fixed")
         page.click("#connect")  # enabled is fixed to false: the server says why
         error = page.wait_for_selector("#error:not([hidden])")
-        assert "'mqtt.enabled' is set on the command line" in error.inner_text()
+        assert "'mqtt.enabled' is set on the command line" in error.text_content()

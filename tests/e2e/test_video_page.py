@@ -12,19 +12,21 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+import requests
 
+from visioncast.draw import palette
 from visioncast.sources.video import open_video
 
 CLIP = "vtest_clip.mp4"
 CLIP_FRAMES = 36
-PERSON_RGB = (0xE6, 0x19, 0x4B)  # colorFor(0) in app.js: the box colour of class 0, person
+PERSON_RGB = palette(0)[::-1]  # the box colour of class 0, person: the same on the page and in server images
 # Records every change of the Save button with the job state shown at that moment.
 WATCH_SAVE = """
 window.__saveLog = [];
 document.addEventListener("DOMContentLoaded", () => {
   const save = document.getElementById("save");
   new MutationObserver(() => window.__saveLog.push(
-      {disabled: save.disabled, state: document.getElementById("job-state").textContent}))
+      {disabled: save.disabled, state: document.getElementById("job-state").dataset.state}))
     .observe(save, {attributes: true, attributeFilter: ["disabled"]});
 });
 """
@@ -74,17 +76,24 @@ def test_upload_play_pause_and_save_as_avi(page: Any, live_server: Any, data_dir
     page.wait_for_function(f"Number(document.getElementById('view').dataset.frame) > {paused_at}")
 
     page.wait_for_function("!document.getElementById('save').disabled")
-    assert page.text_content("#job-state") == "done"
+    assert page.get_attribute("#job-state", "data-state") == "done"
     assert all(entry["disabled"] or entry["state"] == "done" for entry in page.evaluate("window.__saveLog"))
     with page.expect_download() as download:
         page.click("#save")
     avi = tmp_path / "saved.avi"
     download.value.save_as(avi)
     assert download.value.suggested_filename == "vtest_clip-detected.avi"
-    assert page.evaluate("document.getElementById('render-progress').value") == 1
-    screenshot(page, "video-saved")
     assert view(page)["ahead"] == 0
     check_avi(avi, data_dir / CLIP)
+    page.wait_for_selector("#webm-item:not([hidden])")  # then the same as WebM, for phones and browsers
+    page.wait_for_function("document.getElementById('download-webm-size').textContent.endsWith('B')")
+    webm = tmp_path / "saved.webm"
+    answer = requests.get(page.evaluate("document.getElementById('download-webm').href"), timeout=10)
+    assert answer.headers["Content-Type"] == "video/webm"
+    webm.write_bytes(answer.content)
+    check_avi(webm, data_dir / CLIP)
+    assert page.evaluate("document.getElementById('render-progress').value") == 1
+    screenshot(page, "video-saved")
 
 
 def check_avi(avi: Path, source: Path) -> None:
@@ -116,7 +125,7 @@ def fast_clip(path: Path, source: Path, fps: float) -> Path:
 def test_playback_waits_for_results_and_is_never_ahead(page: Any, live_server: Any, data_dir: Path,
                                                        tmp_path: Path) -> None:
     upload(page, live_server.url, fast_clip(tmp_path / "fast.mp4", data_dir / CLIP, 120.0))
-    page.wait_for_function("document.getElementById('job-state').textContent === 'done'")
+    page.wait_for_function("document.getElementById('job-state').dataset.state === 'done'")
     page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 30")
     state = view(page)
     assert state["waits"] >= 1  # the player caught up with detection and waited
@@ -138,12 +147,45 @@ def test_an_avi_the_browser_cannot_play_is_shown_from_a_webm_copy(
     upload(page, live_server.url, data_dir / "vtest_clip.avi")
     page.wait_for_function("document.getElementById('view').dataset.playing === 'copy'", timeout=30_000)
     page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 12", timeout=30_000)
-    assert "WebM copy" in page.text_content("#player-status")
     assert page.evaluate("document.getElementById('video').error") is None
     assert page.evaluate(PICTURE_SPREAD) > 12  # the street of vtest, not the flat grey of the blank frame
     assert page.evaluate(COUNT_PERSON_PIXELS, list(PERSON_RGB)) > 100
     assert view(page)["ahead"] == 0
     screenshot(page, "video-avi-webm-copy")
+
+
+def count_colour(page: Any, rgb: tuple[int, ...], tolerance: int) -> int:
+    return page.evaluate(COUNT_PERSON_PIXELS.replace("< 12", f"< {tolerance}"), list(rgb))
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_an_avi_shows_server_drawn_frames_within_seconds_with_pause_and_play(
+        request: Any, live_server: Any, data_dir: Path, size: str,
+        screenshot: Callable[[Any, str], Path]) -> None:
+    """While the WebM copy is made, the page shows each frame as the server draws it, boxes included."""
+    tab = request.getfixturevalue("page" if size == "desktop" else "phone_page")
+    upload(tab, live_server.url, data_dir / "vtest_clip.avi")
+    tab.wait_for_function("document.getElementById('view').dataset.playing === 'preview' && "
+                          "Number(document.getElementById('view').dataset.frame) >= 1", timeout=5_000)
+    assert tab.evaluate(PICTURE_SPREAD) > 12, "the street of vtest, not a black or blank frame"
+    assert count_colour(tab, PERSON_RGB, 40) > 30, "the server drew the person boxes in the page's colour"
+    assert view(tab)["ahead"] == 0
+    assert tab.text_content("#player-status").startswith("This browser cannot play this video format")
+    screenshot(tab, f"video-avi-preview-{size}")
+    tab.click("#pause")
+    time.sleep(0.4)
+    paused_at = view(tab)["frame"]
+    time.sleep(0.5)
+    if tab.get_attribute("#view", "data-playing") == "preview":
+        assert view(tab)["frame"] == paused_at
+    tab.click("#play")
+    tab.wait_for_function(f"Number(document.getElementById('view').dataset.frame) > {paused_at}")
+    box = tab.locator("#view").bounding_box()
+    viewport = tab.viewport_size
+    assert box["width"] <= viewport["width"]
+    controls = tab.locator("#pause").bounding_box()
+    bottom = controls["y"] + controls["height"]
+    assert bottom - box["y"] <= viewport["height"], "the view and its controls fit one screen"
 
 
 def test_reload_reattaches_to_the_job(page: Any, live_server: Any, data_dir: Path) -> None:
@@ -159,7 +201,7 @@ def test_reload_reattaches_to_the_job(page: Any, live_server: Any, data_dir: Pat
 
 @pytest.mark.parametrize(("name", "make", "words"), [
     ("notes.mp4", lambda clip: b"this is text, not a video\n" * 40, "This file is not a video"),
-    ("cut.mp4", lambda clip: clip[: len(clip) // 3], "The server could not use this video"),
+    ("cut.mp4", lambda clip: clip[: len(clip) // 3], "This video is damaged"),
 ])
 def test_bad_files_show_a_clear_error(page: Any, live_server: Any, data_dir: Path, tmp_path: Path, *,
                                       name: str, make: Callable[[bytes], bytes], words: str,
@@ -191,3 +233,34 @@ def test_video_page_fits_a_phone(phone_page: Any, live_server: Any, data_dir: Pa
     assert box is not None
     assert box["height"] >= 44  # a thumb-sized target
     screenshot(phone_page, "video-phone")
+
+
+def test_one_job_per_press_and_the_recent_jobs_list(page: Any, live_server: Any, data_dir: Path,
+                                                    api_log: Callable[[Any], list[Any]],
+                                                    screenshot: Callable[[Any, str], Path]) -> None:
+    """A double press uploads once; the same file cannot start a second job while its job runs; the job is
+    listed under 'Your recent videos' after the page is closed and opened again (no ?job= in the URL)."""
+    page.goto(f"{live_server.url}/video")
+    page.set_input_files("#file", str(data_dir / CLIP))
+    calls = api_log(page)
+    with page.expect_response("**/api/v1/videos?**") as answer:
+        page.dblclick("#upload")
+    job = answer.value.json()
+    assert answer.value.request.header_value("Idempotency-Key")
+    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    assert [c for c in calls if c[0] == "POST" and "/api/v1/videos?" in c[1]] == [calls[0]]
+    if page.get_attribute("#job-state", "data-state") != "done":
+        assert page.is_disabled("#upload"), "the same file cannot start a second job while the first runs"
+    page.goto(f"{live_server.url}/video")
+    row = page.locator(f"#recent-jobs tr[data-job='{job['id']}']")
+    row.wait_for()
+    assert CLIP in row.text_content()
+    page.wait_for_function(f"document.querySelector(\"#recent-jobs tr[data-job='{job['id']}']\")"
+                           ".dataset.state === 'done'")
+    screenshot(page, "video-recent-jobs")
+    row.locator("a").first.click()
+    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    assert f"job={job['id']}" in page.url
+    page.goto(f"{live_server.url}/video")
+    page.locator(f"#recent-jobs tr[data-job='{job['id']}'] button").click()
+    page.locator(f"#recent-jobs tr[data-job='{job['id']}']").wait_for(state="detached")

@@ -283,7 +283,7 @@ def test_metrics_count_requests_errors_and_model_time(app, client, bus):
     client.get("/no/such/page")
     text = client.get("/metrics").get_data(as_text=True)
     assert 'visioncast_http_requests_total{method="POST",route="/api/v1/detect",status="200"}' in text
-    assert 'visioncast_errors_total{kind="unsupported_media"}' in text
+    assert 'visioncast_errors_total{kind="image_unsupported"}' in text
     assert 'route="<unmatched>"' in text
     assert "/no/such/page" not in text
     assert 'visioncast_inference_seconds_count{model="yolox-nano",stage="inference",task="detect"}' in text

@@ -81,7 +81,7 @@ def test_an_error_answer_prints_status_and_message(server, tmp_path, capsys):
     text.write_text("not an image")
     assert cli_main(["predict", str(text), "--server", server]) == 1
     err = capsys.readouterr().err
-    assert "the server answered 415 unsupported_media:" in err
+    assert "the server answered 415 image_unsupported:" in err
     assert "must be a JPEG/PNG/BMP/WebP/TIFF image, got text" in err
 
 

@@ -214,11 +214,11 @@ def zero_frame_mp4(tmp_path: Path) -> bytes:
 
 
 @pytest.mark.parametrize(("kind", "status", "code", "words"), [
-    ("text", 415, "unsupported_media", "is not a video"),
-    ("png", 415, "unsupported_media", "is not a video"),
-    ("truncated", 400, "bad_input", "cannot be decoded"),
-    ("zero-frame", 400, "bad_input", "cannot be decoded"),
-    ("empty", 400, "bad_input", "is empty"),
+    ("text", 415, "video_unsupported", "is not a video"),
+    ("png", 415, "video_unsupported", "is not a video"),
+    ("truncated", 400, "video_corrupt", "cannot be decoded"),
+    ("zero-frame", 400, "video_corrupt", "cannot be decoded"),
+    ("empty", 400, "video_empty", "is empty"),
 ])
 def test_bad_videos_are_refused_clearly(client: FlaskClient, data_dir: Path, tmp_path: Path, *, kind: str,
                                         status: int, code: str, words: str) -> None:
@@ -245,7 +245,7 @@ def test_upload_without_the_field_and_over_the_limit(app_factory: Callable[..., 
     assert "'video'" in missing.get_json()["message"]
     big = upload(client, (data_dir / CLIP).read_bytes())
     assert big.status_code == 413
-    assert big.get_json() == {"error": "too_large", "message":
+    assert big.get_json() == {"error": "video_too_large", "message":
                               "video is larger than the limit of 0.1 MB (videos.max_upload_mb)"}
 
 

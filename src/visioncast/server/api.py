@@ -82,7 +82,8 @@ def _model_name(task: str) -> str | None:
         return name or None
     known = {info.name: info.task for info in list_models(Path(cfg.cache_dir))}
     if name not in known:
-        raise NotFoundError(f"unknown model {name!r}: expected one of {', '.join(sorted(known))}")
+        raise NotFoundError(f"unknown model {name!r}: expected one of {', '.join(sorted(known))}",
+                            code="unknown_model")
     if known[name] != task:
         fits = ", ".join(n for n, t in known.items() if t == task)
         raise InputError(f"model {name!r} is a {known[name]} model; /{task} needs one of {fits}")

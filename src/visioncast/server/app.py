@@ -47,6 +47,9 @@ def _register_blueprints(app: Flask) -> None:
     from visioncast.server import videos  # noqa: PLC0415 — /api/v1/videos, /video and /webcam pages
 
     videos.register(app)
+    from visioncast.server import preview  # noqa: PLC0415 — /api/v1/videos/<id>/frames/<n>.jpg
+
+    preview.register(app)
     from visioncast.server import streams  # noqa: PLC0415 — /api/v1/streams, /api/v1/stats, /streams pages
 
     streams.register(app)

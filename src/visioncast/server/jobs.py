@@ -90,6 +90,7 @@ class VideoJob:
         self.cond = threading.Condition()
         self.future: Future[None] | None = None
         self.render = Derived(folder / "annotated.avi")
+        self.render_webm = Derived(folder / "annotated.webm")  # the same, for browsers and phones (VP8)
         self.playable = Derived(folder / "playable.webm")
 
     @property
@@ -152,7 +153,7 @@ class VideoJob:
                     "width": self.width, "height": self.height, "detect_fps": self.detect_fps(),
                     "source": self.source, "error": self.error, "created": self.created,
                     "watchers": self.watchers, "render": self.render.status(total),
-                    "playable": self.playable.status(total)}
+                    "render_webm": self.render_webm.status(total), "playable": self.playable.status(total)}
 
 
 class JobManager:
@@ -234,7 +235,8 @@ class JobManager:
 
     def busy(self) -> int:
         """Jobs queued or running, and files being made from them."""
-        return sum(job.state not in FINAL or job.render.busy or job.playable.busy for job in self.jobs())
+        return sum(job.state not in FINAL or job.render.busy or job.render_webm.busy or job.playable.busy
+                   for job in self.jobs())
 
     def _run(self, job: VideoJob, detect: Detect) -> None:
         if job.cancelled.is_set():
@@ -293,6 +295,10 @@ class JobManager:
     def render(self, job: VideoJob) -> dict[str, Any]:
         """Start the AVI render of a done job if not started (or failed before); the render status."""
         return self._make(job, job.render, self._pool, draw=True)
+
+    def render_webm(self, job: VideoJob) -> dict[str, Any]:
+        """Start the WebM (VP8) render of a done job, boxes drawn like the AVI's; the render status."""
+        return self._make(job, job.render_webm, self._pool, draw=True)
 
     def make_playable(self, job: VideoJob) -> dict[str, Any]:
         """Start the WebM copy of the job's source if not started (or failed before); its status."""

@@ -107,7 +107,8 @@ class StreamRegistry:
         (``stream_config(self.cfg, body)``), delivering to its MJPEG broadcaster and the server's ``bus``."""
         running = sum(1 for e in self.list() if e.state == "running")
         if running >= self.cfg.max_streams:
-            raise TooLargeError(f"at most {self.cfg.max_streams} streams may run at once; stop one first")
+            raise TooLargeError(f"at most {self.cfg.max_streams} streams may run at once; stop one first",
+                                    code="too_many_streams")
         broadcaster = MjpegBroadcaster(quality=cfg.jpeg_quality)
         pipeline = open_pipeline(
             str(body["source"]),
@@ -124,7 +125,8 @@ class StreamRegistry:
     def get(self, stream_id: str) -> StreamEntry:
         with self._lock:
             if stream_id not in self._streams:
-                raise NotFoundError(f"no stream {stream_id!r}; known: {', '.join(self._streams) or 'none'}")
+                raise NotFoundError(f"no stream {stream_id!r}; known: {', '.join(self._streams) or 'none'}",
+                                    code="stream_not_found")
             return self._streams[stream_id]
 
     def list(self) -> list[StreamEntry]:

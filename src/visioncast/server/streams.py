@@ -23,6 +23,7 @@ from visioncast.models import find_model
 from visioncast.pipeline.build import analytics_for
 from visioncast.server.access import access
 from visioncast.server.app import services
+from visioncast.server.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from visioncast.server.openapi import Schema, document, error, query, response
 from visioncast.server.services import Services
 from visioncast.server.stream_registry import EXTENSION, StreamRegistry, registry, stream_config
@@ -148,12 +149,14 @@ STREAM_REQUEST = Schema(
     "Start a pipeline on a source",
     tags=["streams"],
     request_body={"required": True, "content": {"application/json": {"schema": STREAM_REQUEST}}},
+    parameters=[IDEMPOTENCY_PARAMETER],
     responses={
         201: response("started", STREAM),
         400: error("bad request or source cannot be opened"),
         413: error("too many streams running"),
     },
 )
+@idempotent
 @access("teacher")
 def start_stream() -> tuple[Response, int]:
     body = request.get_json(silent=True)
@@ -294,8 +297,11 @@ def page() -> str:
     tags=["pages"],
     responses={200: response("the page", media_type="text/html")},
 )
+@access("student")
 def dashboard(stream_id: str) -> str:
-    return render_template("dashboard.html", stream_id=stream_id)
+    # the class names of the server's detector: the page colours each class as the server's drawing does
+    labels = list(services().detector().labels)
+    return render_template("dashboard.html", stream_id=stream_id, labels=labels)
 
 
 def register(app: Flask) -> None:

@@ -26,8 +26,10 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from visioncast.errors import InputError, SourceError, TooLargeError, UnsupportedMediaError
+from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.errors import error_response
+from visioncast.server.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from visioncast.server.jobs import Derived, JobManager, VideoJob
 from visioncast.server.metrics import metrics_of
 from visioncast.server.openapi import Schema, document, error, query, response
@@ -62,6 +64,7 @@ JOB = Schema("VideoJob", {
         "error": {"type": "string"}, "created": {"type": "number", "description": "Unix time of the upload"},
         "watchers": {"type": "integer", "description": "open results streams"},
         "render": {"$ref": "#/components/schemas/VideoFile"},
+        "render_webm": {"$ref": "#/components/schemas/VideoFile"},
         "playable": {"$ref": "#/components/schemas/VideoFile"},
     },
 })
@@ -104,11 +107,12 @@ def _save_upload(folder: Path, limit_mb: float) -> tuple[Path, str]:
     try:
         file = request.files.get(FIELD)
     except RequestEntityTooLarge as exc:
-        raise TooLargeError(f"video is larger than the limit of {limit_mb:g} MB (videos.max_upload_mb)") \
-            from exc
+        raise TooLargeError(f"video is larger than the limit of {limit_mb:g} MB (videos.max_upload_mb)",
+                            code="video_too_large") from exc
     if file is None:
         got = sorted({*request.files, *request.form}) or "none"
-        raise InputError(f"send the video as a multipart file field 'video' (fields received: {got})")
+        raise InputError(f"send the video as a multipart file field 'video' (fields received: {got})",
+                         code="no_video")
     name = Path(file.filename or "video").name
     path = folder / f"source{Path(name).suffix.lower()[:8] or '.bin'}"
     file.save(path)
@@ -120,16 +124,16 @@ def _open_checked(path: Path, name: str) -> VideoFileSource:
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
     if not head:
-        raise InputError(f"'{name}' is empty (0 bytes)")
+        raise InputError(f"'{name}' is empty (0 bytes)", code="video_empty")
     kind = sniff_container(head)
     if kind is None:
-        raise UnsupportedMediaError(f"'{name}' is not a video: expected {FORMATS}, got a file starting with "
-                                    f"{head[:8]!r}")
+        raise UnsupportedMediaError(f"'{name}' is not a video: expected {FORMATS}",
+                                    code="video_unsupported")
     try:
         return open_video(path)
     except SourceError as exc:
         raise InputError(f"'{name}' looks like {KINDS[kind]} video but cannot be decoded (truncated, damaged "
-                         f"or without video frames): {str(exc).replace(path.name, name)}") from exc
+                         f"or without video frames)", code="video_corrupt") from exc
 
 
 @bp.post("/api/v1/videos")
@@ -142,10 +146,13 @@ def _open_checked(path: Path, name: str) -> VideoFileSource:
     query("conf", {"type": "number", "minimum": 0, "maximum": 1}, "minimum confidence (default: server's)"),
     query("iou", {"type": "number", "minimum": 0, "maximum": 1}, "NMS IoU threshold (default: server's)"),
     query("classes", {"type": "string"}, "keep only these classes: ids or names, comma-separated"),
+    IDEMPOTENCY_PARAMETER,
 ], responses={201: response("the job, queued", JOB),
               400: error("no 'video' field, truncated or frameless video"),
               413: error("video over videos.max_upload_mb"), 415: error("not a video"),
               503: error("too many jobs kept (videos.max_jobs)")})
+@idempotent
+@access("student")
 def upload() -> Any:
     jobs, cfg = manager(), services().config.videos
     if jobs.full():

@@ -26,20 +26,23 @@ MIN_SIDE = 2
 def _sniff(data: bytes, name: str) -> tuple[str, int, int]:
     """(format, width, height) from the header only."""
     if not data:
-        raise InputError(f"{name} is empty (0 bytes); expected a JPEG/PNG/BMP/WebP/TIFF image")
+        raise InputError(f"{name} is empty (0 bytes); expected a JPEG/PNG/BMP/WebP/TIFF image",
+                         code="image_empty")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
                 return str(img.format), int(img.width), int(img.height)
     except Image.DecompressionBombError as exc:
-        raise TooLargeError(f"{name} is far too large to decode: {exc}") from exc
+        raise TooLargeError(f"{name} is far too large to decode: {exc}", code="image_too_large") from exc
     except UnidentifiedImageError as exc:
         kind = "text" if _looks_like_text(data) else "unrecognised binary data"
         raise UnsupportedMediaError(
-            f"{name} must be a JPEG/PNG/BMP/WebP/TIFF image, got {kind} ({len(data)} bytes)") from exc
+            f"{name} must be a JPEG/PNG/BMP/WebP/TIFF image, got {kind} ({len(data)} bytes)",
+            code="image_unsupported") from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{name} has a corrupt image header: {exc}") from exc
+        raise InputError(f"{name} has a corrupt image header: {exc}",
+                         code="image_corrupt") from exc
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -55,17 +58,21 @@ def decode_image(data: bytes, *, name: str = "image", max_pixels: int = DEFAULT_
     """Encoded image bytes → BGR uint8 H×W×3; InputError/UnsupportedMediaError/TooLargeError on bad input."""
     fmt, width, height = _sniff(data, name)
     if fmt not in FORMATS:
-        raise UnsupportedMediaError(f"{name} must be a JPEG/PNG/BMP/WebP/TIFF image, got {fmt}")
+        raise UnsupportedMediaError(f"{name} must be a JPEG/PNG/BMP/WebP/TIFF image, got {fmt}",
+                                    code="image_unsupported")
     if width * height > max_pixels:
         raise TooLargeError(f"{name} is {width}×{height} = {width * height / 1e6:.0f} megapixels; "
-                            f"the limit is {max_pixels / 1e6:.0f} megapixels")
+                            f"the limit is {max_pixels / 1e6:.0f} megapixels", code="image_too_large")
     if min(width, height) < MIN_SIDE:
-        raise InputError(f"{name} is {width}×{height} pixels; at least {MIN_SIDE}×{MIN_SIDE} is needed")
+        raise InputError(f"{name} is {width}×{height} pixels; at least {MIN_SIDE}×{MIN_SIDE} is needed",
+                         code="image_too_small")
     if fmt == "JPEG" and b"\xff\xd9" not in data[-4096:]:
-        raise InputError(f"{name} is a truncated or corrupt JPEG (no end-of-image marker)")
+        raise InputError(f"{name} is a truncated or corrupt JPEG (no end-of-image marker)",
+                         code="image_corrupt")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.shape[:2] != (height, width):
-        raise InputError(f"{name} is a corrupt {fmt} image: its {width}×{height} pixels could not be decoded")
+        raise InputError(f"{name} is a corrupt {fmt} image: its {width}×{height} pixels could not be decoded",
+                         code="image_corrupt")
     return image
 
 

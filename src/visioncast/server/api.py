@@ -27,6 +27,7 @@ from visioncast.draw import draw_result
 from visioncast.errors import InputError, NotFoundError, VisioncastError
 from visioncast.models.registry import list_models
 from visioncast.server import health, metrics, openapi, results
+from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.openapi import ERROR, Schema, document, error, query, response
 from visioncast.server.query import detect_options, render_mode, source_name, top_k
@@ -121,6 +122,7 @@ def _answer(result: Result, image: np.ndarray, *, source: str, render: str | Non
     query("max_det", {"type": "integer", "minimum": 1}, "maximum number of detections"),
     *_COMMON,
 ], responses={200: response("the detections", RESULT), **_ERRORS})
+@access("student")
 def detect() -> Any:
     args = request.args
     render, source = render_mode(args), source_name(args)
@@ -135,6 +137,7 @@ def detect() -> Any:
     query("top", {"type": "integer", "minimum": 1, "default": 5}, "how many classes to answer, best first"),
     *_COMMON,
 ], responses={200: response("the top classes", RESULT), **_ERRORS})
+@access("student")
 def classify() -> Any:
     args = request.args
     render, source, top = render_mode(args), source_name(args), top_k(args)
@@ -159,6 +162,7 @@ MODELS = Schema("Models", {
 @bp.get("/models")
 @document("The models this server can run", tags=["inference"],
           responses={200: response("the models", MODELS)})
+@access("student")
 def models() -> Any:
     cfg = services().config.models
     items = [{"name": i.name, "task": i.task, "licence": i.licence, "origin": i.origin}

@@ -25,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from visioncast.core.types import Result
+from visioncast.server.access import access
 from visioncast.server.openapi import document, response
 
 EXTENSION = "visioncast.metrics"
@@ -118,6 +119,7 @@ def _finish(app: Flask, resp: Response) -> Response:
 @document("Prometheus metrics", tags=["meta"],
           responses={200: response("Prometheus text exposition format", {"type": "string"},
                                    media_type="text/plain")})
+@access("local")
 def metrics_view() -> Any:
     """Prometheus metrics."""
     return Response(metrics_of(current_app).render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

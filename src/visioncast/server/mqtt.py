@@ -24,6 +24,7 @@ from jsonschema.exceptions import best_match
 from visioncast.broker import lan_addresses
 from visioncast.config import MqttConfig
 from visioncast.errors import ConfigError, InputError
+from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.metrics import metrics_of
 from visioncast.server.openapi import Schema, document, error, response
@@ -169,6 +170,7 @@ def _current(svc: Services) -> tuple[MqttConfig, dict[str, Any]]:
 @bp.get("/api/v1/mqtt")
 @document("MQTT push settings and status", tags=["mqtt"],
           responses={200: response("settings and status", ANSWER)})
+@access("teacher")
 def get_settings() -> Any:
     cfg, status = _current(services())
     return jsonify(settings=to_settings(cfg), status=status)
@@ -179,6 +181,7 @@ def get_settings() -> Any:
           request_body={"required": True, "content": {"application/json": {"schema": SETTINGS.ref}}},
           responses={200: response("saved; the status after (at most 3 s of) connecting", ANSWER),
                      400: error("a setting is invalid (the message names it)")})
+@access("teacher")
 def put_settings() -> Any:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
@@ -194,6 +197,7 @@ def put_settings() -> Any:
 @bp.get("/mqtt")
 @document("MQTT push settings page", tags=["pages"],
           responses={200: response("the page", media_type="text/html")})
+@access("teacher")
 def page() -> str:
     return render_template("mqtt.html", addresses=lan_addresses(), broker=services().config.broker)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, render_template
 
+from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.openapi import document, response
 
@@ -60,6 +61,7 @@ def _nav_context() -> dict[str, Any]:
 
 @bp.get("/")
 @document("Index page: what visioncast does and links to every page", tags=["pages"], responses=_HTML)
+@access("student")
 def index() -> str:
     cfg = services().config
     return render_template("index.html", models=cfg.models, mqtt=cfg.mqtt, broker=cfg.broker)
@@ -67,12 +69,14 @@ def index() -> str:
 
 @bp.get("/classify")
 @document("Classification page: upload an image, see the top-5 classes", tags=["pages"], responses=_HTML)
+@access("student")
 def classify() -> str:
     return render_template("classify.html", model=services().config.models.classify)
 
 
 @bp.get("/detect")
 @document("Detection page: shrink, upload and see boxes drawn on a canvas", tags=["pages"], responses=_HTML)
+@access("student")
 def detect() -> str:
     cfg = services().config.models
     return render_template(

@@ -18,6 +18,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 
 from visioncast.analytics import StatsSnapshot
 from visioncast.errors import InputError, NotFoundError
+from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.openapi import Schema, document, error, query, response
 from visioncast.server.stream_registry import EXTENSION, StreamRegistry, registry, stream_config
@@ -144,6 +145,7 @@ STREAM_REQUEST = Schema(
         413: error("too many streams running"),
     },
 )
+@access("teacher")
 def start_stream() -> tuple[Response, int]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
@@ -175,6 +177,7 @@ def start_stream() -> tuple[Response, int]:
         )
     },
 )
+@access("student")
 def list_streams() -> Response:
     return jsonify({"streams": [e.describe() for e in _registry().list()]})
 
@@ -185,6 +188,7 @@ def list_streams() -> Response:
     tags=["streams"],
     responses={200: response("the stream", STREAM), 404: error("no such stream")},
 )
+@access("student")
 def get_stream(stream_id: str) -> Response:
     return jsonify(_registry().get(stream_id).describe())
 
@@ -195,6 +199,7 @@ def get_stream(stream_id: str) -> Response:
     tags=["streams"],
     responses={200: response("stopped", STREAM), 404: error("no such stream")},
 )
+@access("teacher")
 def stop_stream(stream_id: str) -> Response:
     return jsonify(_registry().stop(stream_id).describe())
 
@@ -205,6 +210,7 @@ def stop_stream(stream_id: str) -> Response:
     tags=["streams"],
     responses={200: response("the latest snapshot", STATS), 404: error("no such stream")},
 )
+@access("student")
 def stream_stats(stream_id: str) -> Response:
     return jsonify(_registry().get(stream_id).pipeline.stats)
 
@@ -216,6 +222,7 @@ def stream_stats(stream_id: str) -> Response:
     parameters=[query("stream", {"type": "string"}, "stream id (default: the newest running)")],
     responses={200: response("the latest snapshot", STATS), 404: error("no stream")},
 )
+@access("student")
 def stats() -> Response:
     sid = request.args.get("stream")
     entry = _registry().get(sid) if sid else _registry().newest_running()
@@ -236,6 +243,7 @@ def stats() -> Response:
         404: error("no such stream"),
     },
 )
+@access("student")
 def stream_mjpeg(stream_id: str) -> Response:
     entry = _registry().get(stream_id)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -253,6 +261,7 @@ def stream_mjpeg(stream_id: str) -> Response:
         404: error("no such stream or no frame yet"),
     },
 )
+@access("student")
 def stream_frame(stream_id: str) -> Response:
     jpeg, _ = _registry().get(stream_id).broadcaster.latest_jpeg()
     if not jpeg:
@@ -267,6 +276,7 @@ def stream_frame(stream_id: str) -> Response:
     tags=["pages"],
     responses={200: response("the page", media_type="text/html")},
 )
+@access("student")
 def page() -> str:
     return render_template("dashboard.html", stream_id=None)
 
@@ -277,6 +287,7 @@ def page() -> str:
     tags=["pages"],
     responses={200: response("the page", media_type="text/html")},
 )
+@access("student")
 def dashboard(stream_id: str) -> str:
     return render_template("dashboard.html", stream_id=stream_id)
 

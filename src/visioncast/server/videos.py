@@ -26,6 +26,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from visioncast.errors import InputError, SourceError, TooLargeError, UnsupportedMediaError
+from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.errors import error_response
 from visioncast.server.jobs import Derived, JobManager, VideoJob
@@ -146,6 +147,7 @@ def _open_checked(path: Path, name: str) -> VideoFileSource:
               400: error("no 'video' field, truncated or frameless video"),
               413: error("video over videos.max_upload_mb"), 415: error("not a video"),
               503: error("too many jobs kept (videos.max_jobs)")})
+@access("student")
 def upload() -> Any:
     jobs, cfg = manager(), services().config.videos
     if jobs.full():
@@ -175,6 +177,7 @@ def _job(job_id: str) -> VideoJob:
 
 @bp.get("/api/v1/videos/<job_id>")
 @document("A video job's status", tags=["video"], responses={200: response("the job", JOB), **_NOT_FOUND})
+@access("student")
 def status(job_id: str) -> Any:
     return jsonify(_job(job_id).snapshot())
 
@@ -182,6 +185,7 @@ def status(job_id: str) -> Any:
 @bp.delete("/api/v1/videos/<job_id>")
 @document("Cancel a video job and delete it with its files", tags=["video"],
           responses={200: response("the job as it was when deleted", JOB), **_NOT_FOUND})
+@access("student")
 def delete(job_id: str) -> Any:
     return jsonify(manager().delete(_job(job_id)))
 
@@ -189,6 +193,7 @@ def delete(job_id: str) -> Any:
 @bp.get("/api/v1/videos/<job_id>/results")
 @document("Every frame's result so far", tags=["video"],
           responses={200: response("the results, in frame order", RESULTS), **_NOT_FOUND})
+@access("student")
 def results(job_id: str) -> Any:
     job = _job(job_id)
     items, _ = job.wait(0, 0)
@@ -235,6 +240,7 @@ def stream_events(job: VideoJob, after_frame: int) -> Iterator[str]:
     parameters=[query("after", {"type": "integer", "minimum": -1}, "resume after this frame index")],
     responses={200: response("the event stream", {"type": "string"}, media_type="text/event-stream"),
                **_NOT_FOUND})
+@access("student")
 def events(job_id: str) -> Response:
     job = _job(job_id)
     text = request.headers.get("Last-Event-ID") or request.args.get("after") or "-1"
@@ -251,6 +257,7 @@ def events(job_id: str) -> Response:
           responses={200: response("the file", {"type": "string", "format": "binary"}, media_type="video/*"),
                      206: response("part of the file", {"type": "string", "format": "binary"},
                                    media_type="video/*"), **_NOT_FOUND})
+@access("student")
 def source(job_id: str) -> Response:
     job = _job(job_id)
     return send_file(job.source_path, conditional=True, download_name=job.name, max_age=0)
@@ -260,6 +267,7 @@ def source(job_id: str) -> Response:
 @document("Start (or report) the render of the annotated AVI", tags=["video"], responses={
     202: response("the render status; poll until state is done", RENDER), **_NOT_FOUND,
     409: error("not every frame is detected yet")})
+@access("student")
 def render(job_id: str) -> Any:
     job = _job(job_id)
     if job.state != "done":
@@ -273,6 +281,7 @@ def render(job_id: str) -> Any:
 @document("Download the annotated video (MJPG AVI, boxes drawn)", tags=["video"], responses={
     200: response("the AVI", {"type": "string", "format": "binary"}, media_type="video/x-msvideo"),
     **_NOT_FOUND, 409: error("not rendered yet: POST .../render first")})
+@access("student")
 def video_avi(job_id: str) -> Any:
     job = _job(job_id)
     return _send_made(job.render, f"the annotated video of job {job.id}", "render", "video/x-msvideo",
@@ -283,6 +292,7 @@ def video_avi(job_id: str) -> Any:
 @document("Start (or report) a WebM (VP8) copy of the uploaded video for a browser that cannot play it "
           "(same frames and frame rate; runs while the frames are detected)", tags=["video"], responses={
               202: response("the copy's status; poll until state is done", RENDER), **_NOT_FOUND})
+@access("student")
 def playable(job_id: str) -> Any:
     return jsonify(manager().make_playable(_job(job_id))), 202
 
@@ -292,6 +302,7 @@ def playable(job_id: str) -> Any:
     200: response("the WebM", {"type": "string", "format": "binary"}, media_type="video/webm"),
     206: response("part of the WebM", {"type": "string", "format": "binary"}, media_type="video/webm"),
     **_NOT_FOUND, 409: error("not made yet: POST .../playable first")})
+@access("student")
 def playable_webm(job_id: str) -> Any:
     job = _job(job_id)
     return _send_made(job.playable, f"the WebM copy of job {job.id}", "playable", "video/webm")
@@ -311,6 +322,7 @@ _HTML = {200: response("the page", media_type="text/html")}
 @bp.get("/video")
 @document("Video page: upload a video, watch the detections frame by frame, save it as AVI", tags=["pages"],
           responses=_HTML)
+@access("student")
 def page() -> str:
     cfg = services().config
     return render_template("video.html", model=cfg.models.detect, conf=cfg.models.conf,
@@ -319,6 +331,7 @@ def page() -> str:
 
 @bp.get("/webcam")
 @document("Webcam page: the browser's camera, detected live", tags=["pages"], responses=_HTML)
+@access("student")
 def webcam() -> str:
     cfg = services().config
     return render_template("webcam.html", model=cfg.models.detect, conf=cfg.models.conf)

@@ -77,7 +77,15 @@ def summarize(result: Result) -> str:
 
 def _model_name(task: str) -> str | None:
     """The ``model`` query value, checked against the registry (never an arbitrary server path)."""
-    name = request.args.get("model", "").strip()
+    return registry_model(request.args.get("model"), task)
+
+
+def registry_model(value: Any, task: str) -> str | None:
+    """A model name a client sent, checked against the registry (never a server path); None = the default.
+    NotFoundError for an unknown name, InputError for a model of another task."""
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"'model' must be a model name (GET /api/v1/models), got {type(value).__name__}")
+    name = (value or "").strip()
     cfg = services().config.models
     if not name or name == (cfg.detect if task == "detect" else cfg.classify):
         return name or None

@@ -19,9 +19,16 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 from visioncast.analytics import StatsSnapshot
 from visioncast.errors import InputError, NotFoundError
 from visioncast.server.access import access
+from visioncast.server.api import registry_model
 from visioncast.server.app import services
 from visioncast.server.openapi import Schema, document, error, query, response
-from visioncast.server.stream_registry import EXTENSION, StreamRegistry, registry, stream_config
+from visioncast.server.stream_registry import (
+    EXTENSION,
+    StreamRegistry,
+    allowed_source,
+    registry,
+    stream_config,
+)
 from visioncast.sinks.mjpeg import CONTENT_TYPE
 from visioncast.tasks.detect import Detector
 
@@ -112,9 +119,10 @@ STREAM_REQUEST = Schema(
         "properties": {
             "source": {
                 "type": "string",
-                "description": "video path, folder, CAM/camera index, rtsp/http(s) URL",
+                "description": "video path, folder, CAM/camera index, rtsp/http(s) URL: one that "
+                               "streams.allow admits",
             },
-            "model": {"type": "string", "description": "detection model name or .onnx path"},
+            "model": {"type": "string", "description": "detection model name (GET /api/v1/models)"},
             "name": {"type": "string"},
             "conf": {"type": "number", "minimum": 0, "maximum": 1},
             "realtime": {"type": "boolean", "default": True,
@@ -141,7 +149,9 @@ STREAM_REQUEST = Schema(
     request_body={"required": True, "content": {"application/json": {"schema": STREAM_REQUEST}}},
     responses={
         201: response("started", STREAM),
-        400: error("bad request or source cannot be opened"),
+        400: error("bad request, a source streams.allow does not admit, or one that cannot be opened"),
+        401: error("teacher only"),
+        404: error("unknown model"),
         413: error("too many streams running"),
     },
 )
@@ -152,7 +162,8 @@ def start_stream() -> tuple[Response, int]:
         raise InputError('body must be a JSON object like {"source": "video.mp4"}')
     cfg = stream_config(_registry().cfg, body)  # a bad field is a 400 before any model loads
     svc = services()
-    base = svc.detector(body.get("model") or None)
+    body["source"] = allowed_source(str(body["source"]), svc.config.streams.allow)
+    base = svc.detector(registry_model(body.get("model"), "detect"))
     conf = body.get("conf")
     detector = Detector(
         base.runtime,

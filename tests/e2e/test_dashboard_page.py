@@ -29,6 +29,7 @@ def stream_server(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> I
             "data_dir": str(tmp_path_factory.mktemp("dash")),
             "mqtt.enabled": False,
             "broker.enabled": False,
+            "streams.allow": ["http://127.0.0.1:*", str(data_dir / "*")],
         },
     )
     app = create_app(cfg)

@@ -1,7 +1,8 @@
 """Map errors to HTTP answers: ``{"error": code, "message": …}`` under /api/, a short HTML page elsewhere.
 
 InputError → 400 (UnsupportedMediaError 415, TooLargeError 413), NotFoundError → 404, ModelError → 503,
-anything else → 500 (logged with its traceback).
+an error with an ``http_status`` attribute → that status (429 over a quota), anything else → 500 (logged
+with its traceback).
 """
 
 from __future__ import annotations
@@ -22,19 +23,18 @@ from visioncast.errors import (
 )
 
 log = logging.getLogger(__name__)
+_STATUSES: tuple[tuple[type[VisioncastError], int], ...] = (
+    (UnsupportedMediaError, 415), (TooLargeError, 413), (InputError, 400), (NotFoundError, 404),
+    (ModelError, 503))
 
 
 def status_of(exc: VisioncastError) -> int:
-    if isinstance(exc, UnsupportedMediaError):
-        return 415
-    if isinstance(exc, TooLargeError):
-        return 413
-    if isinstance(exc, InputError):
-        return 400
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, ModelError):
-        return 503
+    status = getattr(exc, "http_status", None)  # an error that names its own status (429 over a quota)
+    if isinstance(status, int):
+        return status
+    for kind, code in _STATUSES:
+        if isinstance(exc, kind):
+            return code
     return 500
 
 

@@ -6,7 +6,11 @@ OpenCV decodes, and starts a job (:mod:`visioncast.server.jobs`); the page then 
 results stream), ``/source`` (the uploaded file for a ``<video>`` element, with HTTP range requests),
 ``POST /render`` + ``GET /video.avi`` (the annotated AVI), ``POST /playable`` + ``GET /playable.webm`` (a
 WebM copy of the source, for a browser that cannot play the upload: Chromium plays no AVI and no MPEG-4
-Part 2), ``DELETE`` (cancel and forget).
+Part 2), ``DELETE`` (cancel and forget). ``GET /api/v1/videos`` lists the caller's jobs (the teacher's: all).
+
+A job belongs to the address that uploaded it: other students get 404 for it, the teacher sees them all.
+The upload is served back inert: its container's video type (never the type its name suggests), ``nosniff``
+and ``Content-Disposition: attachment``.
 
 Why Server-Sent Events rather than a WebSocket for the live results: the flow is one-way (server → page); SSE
 is plain HTTP (works through the same cheroot server, proxies and TLS, no upgrade, no extra library); and
@@ -25,15 +29,16 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, send_file
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from visioncast.errors import InputError, SourceError, TooLargeError, UnsupportedMediaError
+from visioncast.errors import InputError, NotFoundError, SourceError, TooLargeError, UnsupportedMediaError
 from visioncast.server.access import access
 from visioncast.server.app import services
+from visioncast.server.auth import client_id, current_role
 from visioncast.server.errors import error_response
 from visioncast.server.jobs import Derived, JobManager, VideoJob
 from visioncast.server.metrics import metrics_of
 from visioncast.server.openapi import Schema, document, error, query, response
 from visioncast.server.pages import add_nav_link
-from visioncast.server.query import detect_options
+from visioncast.server.query import detect_options, source_name
 from visioncast.sources.video import VideoFileSource, open_video
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,7 @@ HEARTBEAT_S = 1.0
 SNIFF_BYTES = 64
 FORMATS = "MP4, MOV, AVI, WebM or MKV"
 KINDS = {"mp4": "an MP4/MOV", "avi": "an AVI", "matroska": "a WebM/MKV"}
+MIME_TYPES = {"mp4": "video/mp4", "avi": "video/x-msvideo", "matroska": "video/webm"}
 
 bp = Blueprint("videos", __name__)
 
@@ -145,21 +151,28 @@ def _open_checked(path: Path, name: str) -> VideoFileSource:
     query("classes", {"type": "string"}, "keep only these classes: ids or names, comma-separated"),
 ], responses={201: response("the job, queued", JOB),
               400: error("no 'video' field, truncated or frameless video"),
-              413: error("video over videos.max_upload_mb"), 415: error("not a video"),
+              413: error("video over videos.max_upload_mb, or its frames over server.max_pixels"),
+              415: error("not a video"),
+              429: error("this device already has videos.max_jobs_per_client jobs running or queued"),
               503: error("too many jobs kept (videos.max_jobs)")})
 @access("student")
 def upload() -> Any:
     jobs, cfg = manager(), services().config.videos
+    owner = client_id()
+    if current_role() != "teacher":
+        jobs.make_room(owner)
     if jobs.full():
         return error_response(503, "busy", f"the server already keeps {cfg.max_jobs} video jobs "
                                            "(videos.max_jobs); delete one or wait for one to expire")
     detector = services().detector()
     options = detect_options(request.args, detector.options, detector.labels, detector.name)
+    source = source_name(request.args, default="video")
     job_id, folder = jobs.new_folder()
     try:
         path, name = _save_upload(folder, cfg.max_upload_mb)
         with _open_checked(path, name) as video:
-            job = VideoJob(job_id, folder, path, video, name)
+            jobs.check_size(video.width, video.height, f"'{name}'")
+            job = VideoJob(job_id, folder, path, video, name, owner=owner, source_name=source)
     except BaseException:
         jobs.discard_folder(folder)
         raise
@@ -170,9 +183,23 @@ def upload() -> Any:
 
 
 def _job(job_id: str) -> VideoJob:
+    """The job, if the caller may see it (its owner or the teacher); 404 alike for others' and unknown ids."""
     job = manager().get(job_id)
+    if job.owner != client_id() and current_role() != "teacher":
+        raise NotFoundError(f"no video job with id {job_id!r} of yours")
     job.touch()
     return job
+
+
+@bp.get("/api/v1/videos")
+@document("The caller's video jobs (the teacher's: every job)", tags=["video"],
+          responses={200: response("the jobs, oldest first", {"type": "object", "properties": {
+              "jobs": {"type": "array", "items": JOB.ref}}})})
+@access("student")
+def list_jobs() -> Any:
+    everyone = current_role() == "teacher"
+    mine = [job for job in manager().jobs() if everyone or job.owner == client_id()]
+    return jsonify(jobs=[job.snapshot() for job in sorted(mine, key=lambda job: job.created)])
 
 
 @bp.get("/api/v1/videos/<job_id>")
@@ -260,7 +287,20 @@ def events(job_id: str) -> Response:
 @access("student")
 def source(job_id: str) -> Response:
     job = _job(job_id)
-    return send_file(job.source_path, conditional=True, download_name=job.name, max_age=0)
+    with job.source_path.open("rb") as fh:
+        kind = sniff_container(fh.read(SNIFF_BYTES))
+    resp = send_file(job.source_path, mimetype=MIME_TYPES.get(kind or "", "application/octet-stream"),
+                     conditional=True, as_attachment=True, download_name=_download_name(job.name, kind),
+                     max_age=0)
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return resp
+
+
+def _download_name(name: str, kind: str | None) -> str:
+    """The upload's name with the suffix of what it is (``clip.html`` that holds an MP4 → ``clip.mp4``)."""
+    suffix = {"mp4": ".mp4", "avi": ".avi", "matroska": ".webm"}.get(kind or "", ".bin")
+    return f"{Path(name).stem or 'video'}{suffix}"
 
 
 @bp.post("/api/v1/videos/<job_id>/render")
@@ -342,7 +382,7 @@ def register(app: Flask) -> None:
     svc = app.extensions["visioncast"]
     cfg = svc.config
     root = Path(cfg.videos.dir or Path(cfg.data_dir) / "videos").expanduser()
-    jobs = JobManager(cfg.videos, root, publish=svc.publish)
+    jobs = JobManager(cfg.videos, root, publish=svc.publish, max_pixels=cfg.server.max_pixels)
     app.extensions[EXTENSION] = jobs
     svc.on_close.append(jobs.close)
     metrics = metrics_of(app)

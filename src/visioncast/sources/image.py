@@ -40,7 +40,8 @@ def _sniff(data: bytes, name: str) -> tuple[str, int, int, int]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
-                orientation = img.getexif().get(EXIF_ORIENTATION, 1)
+                # JPEG keeps EXIF in its header; reading a PNG's would decode the whole file
+                orientation = img.getexif().get(EXIF_ORIENTATION, 1) if img.format == "JPEG" else 1
                 orientation = orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1
                 return str(img.format), int(img.width), int(img.height), orientation
     except Image.DecompressionBombError as exc:

@@ -18,7 +18,7 @@ import cv2
 from tqdm import tqdm
 
 from visioncast.analytics import StatsSnapshot, describe_event
-from visioncast.cli.options import add_model_options, load_config, model_kwargs
+from visioncast.cli.options import add_model_options, load_config, model_kwargs, port_number
 from visioncast.config import Config
 from visioncast.errors import InputError
 from visioncast.models import load_model
@@ -71,7 +71,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         choices=("siot", "people-counter"),
         help="topic layout; people-counter publishes person {count,total} and person/duration",
     )
-    g.add_argument("--serve", type=int, metavar="PORT", help="live dashboard with the MJPEG stream on PORT")
+    g.add_argument("--serve", type=port_number, metavar="PORT",
+                   help="live dashboard with the MJPEG stream on PORT")
     g.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
     a = p.add_argument_group("pipeline")
     mode = a.add_mutually_exclusive_group()

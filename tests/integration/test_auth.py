@@ -141,7 +141,8 @@ def test_a_host_header_naming_another_server_is_400(student: FlaskClient, host: 
 def test_the_servers_own_names_are_accepted(tmp_path: Path) -> None:
     app = make_app(tmp_path, host="0.0.0.0", hosts=["visioncast.lan"])
     client = app.test_client()
-    for host in ("localhost:5000", "127.0.0.1", "[::1]:5000", "VisionCast.LAN", *sorted(own_addresses())):
+    lan = [f"[{a}]" if ":" in a else a for a in sorted(own_addresses())]
+    for host in ("localhost:5000", "127.0.0.1", "[::1]:5000", "VisionCast.LAN", *lan):
         assert client.get("/healthz", headers={"Host": host}).status_code == 200, host
 
 

@@ -3,17 +3,23 @@ session cookie, students, loopback-only servers, the Host and Origin checks and 
 
 from __future__ import annotations
 
+import argparse
+import io
 import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
 from visioncast import config
+from visioncast.broker import lan_addresses
+from visioncast.cli.serve import ServeContext, print_signin
 from visioncast.server import create_app
 from visioncast.server.auth import COOKIE, auth_of, own_addresses
+from visioncast.server.wsgi import HttpServer
 
 LAN_CLIENT = {"REMOTE_ADDR": "192.0.2.77"}
 TOKEN = "class-7b-secret-token"
@@ -183,3 +189,30 @@ def test_pages_carry_a_content_security_policy_and_the_api_nosniff(student: Flas
     assert "frame-ancestors 'none'" in csp
     assert page.headers["X-Frame-Options"] == "DENY"
     assert student.get("/api/v1/models").headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_serve_prints_the_teachers_sign_in_link_and_qr_code_on_a_lan_server(tmp_path: Path) -> None:
+    cfg = config.load(env={}, overrides={"data_dir": str(tmp_path), "server.host": "0.0.0.0",
+                                         "mqtt.enabled": False, "broker.enabled": False})
+    app = create_app(cfg)
+    out = io.StringIO()
+    with HttpServer(app, "127.0.0.1", 0, workers=1) as server:  # listens on loopback; the config says LAN
+        print_signin(ServeContext(argparse.Namespace(), cfg, app, out=out, server=server))
+        token = (tmp_path / "token").read_text().strip()
+        link = f"http://{lan_addresses()[0]}:{server.port}/signin?token={token}"
+        text = out.getvalue()
+        assert link in text
+        assert "█" in text or "▀" in text
+        answer = requests.get(link.replace(lan_addresses()[0], "127.0.0.1"), timeout=10)
+        assert answer.status_code == 200
+        assert COOKIE in answer.headers["Set-Cookie"]
+
+
+def test_serve_prints_no_sign_in_link_on_a_loopback_server(tmp_path: Path) -> None:
+    cfg = config.load(env={}, overrides={"data_dir": str(tmp_path), "mqtt.enabled": False,
+                                         "broker.enabled": False})
+    app = create_app(cfg)
+    out = io.StringIO()
+    print_signin(ServeContext(argparse.Namespace(), cfg, app, out=out, server=None))
+    assert out.getvalue() == ""
+    assert not (tmp_path / "token").exists()

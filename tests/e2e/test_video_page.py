@@ -55,9 +55,9 @@ def test_upload_play_pause_and_save_as_avi(page: Any, live_server: Any, data_dir
                                            screenshot: Callable[[Any, str], Path]) -> None:
     page.add_init_script(WATCH_SAVE)
     upload(page, live_server.url, data_dir / CLIP)
-    page.wait_for_function("document.getElementById('upload-progress').value === 1")
+    page.wait_for_function("() => document.getElementById('upload-progress').value === 1")
     assert int(page.get_attribute("#upload-progress", "data-events")) >= 1
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 3")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 3")
     assert "job=" in page.url
     now = view(page)
     assert now["boxes"] > 0
@@ -71,9 +71,9 @@ def test_upload_play_pause_and_save_as_avi(page: Any, live_server: Any, data_dir
     assert view(page)["frame"] == paused_at
     assert page.is_enabled("#play")
     page.click("#play")
-    page.wait_for_function(f"Number(document.getElementById('view').dataset.frame) > {paused_at}")
+    page.wait_for_function(f"() => Number(document.getElementById('view').dataset.frame) > {paused_at}")
 
-    page.wait_for_function("!document.getElementById('save').disabled")
+    page.wait_for_function("() => !document.getElementById('save').disabled")
     assert page.text_content("#job-state") == "done"
     assert all(entry["disabled"] or entry["state"] == "done" for entry in page.evaluate("window.__saveLog"))
     with page.expect_download() as download:
@@ -116,8 +116,8 @@ def fast_clip(path: Path, source: Path, fps: float) -> Path:
 def test_playback_waits_for_results_and_is_never_ahead(page: Any, live_server: Any, data_dir: Path,
                                                        tmp_path: Path) -> None:
     upload(page, live_server.url, fast_clip(tmp_path / "fast.mp4", data_dir / CLIP, 120.0))
-    page.wait_for_function("document.getElementById('job-state').textContent === 'done'")
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 30")
+    page.wait_for_function("() => document.getElementById('job-state').textContent === 'done'")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 30")
     state = view(page)
     assert state["waits"] >= 1  # the player caught up with detection and waited
     assert state["ahead"] == 0  # and never drew a frame before its result had arrived
@@ -136,8 +136,9 @@ def test_an_avi_the_browser_cannot_play_is_shown_from_a_webm_copy(
         page: Any, live_server: Any, data_dir: Path, screenshot: Callable[[Any, str], Path]) -> None:
     """Chromium plays no AVI (MPEG-4 Part 2): the page asks for the server's WebM copy and plays that."""
     upload(page, live_server.url, data_dir / "vtest_clip.avi")
-    page.wait_for_function("document.getElementById('view').dataset.playing === 'copy'", timeout=30_000)
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 12", timeout=30_000)
+    page.wait_for_function("() => document.getElementById('view').dataset.playing === 'copy'", timeout=30_000)
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 12",
+                           timeout=30_000)
     assert "WebM copy" in page.text_content("#player-status")
     assert page.evaluate("document.getElementById('video').error") is None
     assert page.evaluate(PICTURE_SPREAD) > 12  # the street of vtest, not the flat grey of the blank frame
@@ -148,11 +149,11 @@ def test_an_avi_the_browser_cannot_play_is_shown_from_a_webm_copy(
 
 def test_reload_reattaches_to_the_job(page: Any, live_server: Any, data_dir: Path) -> None:
     upload(page, live_server.url, data_dir / CLIP)
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
     job_url = page.url
     page.reload()
     assert page.url == job_url
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
     assert page.is_visible("#player")
     assert "vtest_clip.mp4" in page.text_content("#job-name")
 
@@ -185,7 +186,7 @@ def test_unknown_job_in_the_url_is_explained(page: Any, live_server: Any) -> Non
 def test_video_page_fits_a_phone(phone_page: Any, live_server: Any, data_dir: Path,
                                  screenshot: Callable[[Any, str], Path]) -> None:
     upload(phone_page, live_server.url, data_dir / CLIP)
-    phone_page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    phone_page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
     assert phone_page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     box = phone_page.locator("#save").bounding_box()
     assert box is not None

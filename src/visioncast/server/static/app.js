@@ -16,9 +16,12 @@ export class ApiError extends Error {
 
 const STATUS_WORDS = {
   400: "The server could not use this image",
+  401: "Teacher only — sign in (Teacher sign in, at the top of the page)",
+  403: "The server refused this request",
   404: "The server does not know this",
   413: "The image is too large for the server",
   415: "This file is not an image the server can read",
+  429: "Too many at once from this device",
   500: "The server failed while working on this image",
   503: "The model is not available on the server right now",
 };

@@ -225,8 +225,8 @@ def _serve(args: argparse.Namespace, cfg: Config, pipeline: Pipeline, broadcaste
     from visioncast.server import create_app  # noqa: PLC0415 — Flask only with --serve
     from visioncast.server.stream_registry import registry  # noqa: PLC0415
     from visioncast.server.wsgi import HttpServer  # noqa: PLC0415
-    # access control needs the address the dashboard really listens on
 
+    # access control needs the address the dashboard really listens on
     app = create_app(replace(cfg, server=replace(cfg.server, host=args.host)))
     entry = registry(app).attach(pipeline, broadcaster, stream_id="local", model=pipeline.detector.name)
     server = HttpServer(app, args.host, args.serve, workers=max(cfg.server.workers, 16))

@@ -165,10 +165,8 @@ def test_sixteen_slow_clients_do_not_stall_anyone(live: Live) -> None:
         thread.start()
     try:
         time.sleep(1.0)  # every slow socket has started its request
-        for _ in range(5):
-            t0 = time.monotonic()
+        for _ in range(5):  # each answered within 3 s, or requests raises
             assert requests.get(f"{live.local}/healthz", timeout=3).status_code == 200
-            assert time.monotonic() - t0 < 3
             time.sleep(0.3)
     finally:
         stop.set()

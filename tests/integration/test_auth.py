@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import stat
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,16 @@ def test_serve_prints_no_sign_in_link_on_a_loopback_server(tmp_path: Path) -> No
     print_signin(ServeContext(argparse.Namespace(), cfg, app, out=out, server=None))
     assert out.getvalue() == ""
     assert not (tmp_path / "token").exists()
+
+
+def test_the_access_log_never_shows_the_token(student: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
+    from visioncast.server.metrics import access_log  # noqa: PLC0415 — the logger serve prints
+
+    access_log.setLevel(logging.INFO)
+    try:
+        with caplog.at_level(logging.INFO, logger=access_log.name):
+            student.get(f"/signin?token={TOKEN}&next=/mqtt")
+    finally:
+        access_log.setLevel(logging.NOTSET)
+    assert "/signin?token=…&next=/mqtt 200" in caplog.text
+    assert TOKEN not in caplog.text

@@ -4,7 +4,8 @@ token), ``/signout``. I/O: sets and clears the session cookie.
 A good token sets an HttpOnly, SameSite=Strict cookie (Secure under TLS) holding an HMAC of the token, then
 sends the browser on to the page it wanted with a page of its own (not an HTTP redirect: SameSite=Strict
 cookies are not sent on a redirect that a scan of the QR code started from another app), so the token
-leaves the address bar at once. The answer carries ``Referrer-Policy: no-referrer`` and is never cached.
+leaves the address bar at once. That answer carries ``Referrer-Policy: no-referrer``; none is cached. The
+access log shows ``token=…`` for the token.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def signin_page(*, status: int = 200, message: str = "", next_path: str | None =
                            has_token=auth.known_token() is not None or not auth.loopback_only)
     resp = Response(html, status=status, mimetype="text/html")
     resp.headers["Cache-Control"] = "no-store"
-    resp.headers["Referrer-Policy"] = "no-referrer"
+    # not no-referrer: under it a browser sends "Origin: null" with the form, which the origin check refuses
+    resp.headers["Referrer-Policy"] = "same-origin"
     return resp
 
 

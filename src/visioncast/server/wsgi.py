@@ -180,6 +180,9 @@ class HttpServer:
         self._server = Server((host, port), app, numthreads=workers, server_name="visioncast",
                               shutdown_timeout=STOP_TIMEOUT_S, request_queue_size=LISTEN_BACKLOG)
         self.slots = ClientSlots(max(1, limits.max_client_conns))
+        if limits.max_client_conns >= workers:
+            log.warning("server.max_client_conns (%d) is not below server.workers (%d): one client can still "
+                        "occupy every worker", limits.max_client_conns, workers)
         self._server.ConnectionClass = type("Connection", (PacedConnection,), {
             "pace": (limits.read_timeout_s, limits.min_read_bytes_per_s, limits.read_timeout_s),
             "slots": self.slots})

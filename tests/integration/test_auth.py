@@ -110,14 +110,17 @@ def test_a_wrong_sign_in_link_or_pasted_token_is_401(student: FlaskClient) -> No
 
 def test_a_cookie_change_needs_this_servers_origin(student: FlaskClient) -> None:
     student.get(f"/signin?token={TOKEN}")
-    body = {"enabled": False}
-    assert student.put("/api/v1/mqtt", json=body).status_code == 403  # no Origin, no Referer
-    evil = {"Origin": "http://evil.example"}
-    assert student.put("/api/v1/mqtt", json=body, headers=evil).status_code == 403
-    assert student.put("/api/v1/mqtt", json=body, headers={"Origin": "null"}).status_code == 403
-    assert student.put("/api/v1/mqtt", json=body, headers={"Origin": "http://localhost"}).status_code == 200
-    assert student.put("/api/v1/mqtt", json=body,
-                       headers={"Referer": "http://localhost/mqtt"}).status_code == 200
+    body = {"qos": 0}
+
+    def put(**headers: str) -> Any:
+        return student.put("/api/v1/mqtt", json=body, headers=headers)
+
+    assert put().status_code == 403  # no Origin, no Referer
+    assert put(Origin="http://evil.example").status_code == 403
+    assert put(Origin="null").status_code == 403
+    # past the guard: what the settings themselves answer is test_mqtt_push's business
+    assert put(Origin="http://localhost").status_code not in (401, 403)
+    assert put(Referer="http://localhost/mqtt").status_code not in (401, 403)
 
 
 def test_signing_out_ends_the_session(student: FlaskClient) -> None:

@@ -83,11 +83,18 @@ class ModelsConfig:
     conf: float = 0.25
     iou: float = 0.45
     max_det: int = 300
+    max_loaded: int = 4
 
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """The HTTP service. Limits protect the server; results_* bound the rendered-results folder."""
+    """The HTTP service. Limits protect the server; results_* bound the rendered-results folder.
+
+    token: the teacher's credential ("" = the one kept in <data_dir>/token, made on first need); hosts: extra
+    names the server answers to besides its own addresses, localhost and its host name (the Host header is
+    checked against them). A client gets read_timeout_s to send each request, then must keep up
+    min_read_bytes_per_s; at most max_client_conns requests of one LAN address are served at once.
+    """
 
     host: str = "127.0.0.1"
     port: int = rule(5000, minimum=0, maximum=65535)
@@ -98,6 +105,11 @@ class ServerConfig:
     results_max_mb: float = 200.0
     results_max_age_s: float = 3600.0
     tls: bool = False
+    token: str = ""
+    hosts: tuple[str, ...] = ()
+    read_timeout_s: float = 10.0
+    min_read_bytes_per_s: float = 4096.0
+    max_client_conns: int = 6
 
 
 @dataclass(frozen=True)
@@ -164,7 +176,8 @@ class VideosConfig:
     """Video jobs (upload → per-frame detection → AVI render). dir "" means <data_dir>/videos.
 
     workers: jobs detecting at once (others queue); max_jobs: jobs kept (any state) before uploads are
-    refused; abandon_after_s: a job nobody watches (no results stream, no status poll) for this long is
+    refused; max_jobs_per_client: jobs one LAN address keeps (its oldest finished one makes room);
+    abandon_after_s: a job nobody watches (no results stream, no status poll) for this long is
     cancelled; keep_s: a finished job and its files are removed this long after it ended.
     """
 
@@ -172,6 +185,7 @@ class VideosConfig:
     max_upload_mb: float = 500.0
     workers: int = 2
     max_jobs: int = 16
+    max_jobs_per_client: int = 3
     abandon_after_s: float = 30.0
     keep_s: float = 3600.0
 
@@ -239,6 +253,13 @@ class Layers:
         return {"flags": "on the command line", "env": "in the environment",
                 "saved": f"in the saved settings '{self.saved_path}'", "file": f"in '{self.file_path}'",
                 "default": "by default"}[layer]
+class StreamsConfig:
+    """What the teacher lets the server open as a stream (POST /api/v1/streams).
+
+    allow: patterns (fnmatch) of sources: "CAM" or a camera index, "rtsp://*", "/srv/videos/*"; empty = none.
+    """
+
+    allow: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -251,6 +272,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     videos: VideosConfig = field(default_factory=VideosConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    streams: StreamsConfig = field(default_factory=StreamsConfig)
     data_dir: str = ""
     layers: Layers = field(default_factory=Layers, compare=False, repr=False, metadata={"internal": True})
 

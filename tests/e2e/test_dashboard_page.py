@@ -29,6 +29,7 @@ def stream_server(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> I
             "data_dir": str(tmp_path_factory.mktemp("dash")),
             "mqtt.enabled": False,
             "broker.enabled": False,
+            "streams.allow": ["http://127.0.0.1:*", str(data_dir / "*")],
         },
     )
     app = create_app(cfg)
@@ -68,14 +69,14 @@ def test_two_viewers_get_video_and_live_numbers(
         pages.append((context, page, errors))
     try:
         for _, page, _ in pages:
-            page.wait_for_function("document.getElementById('video').naturalWidth > 0")
-            page.wait_for_function("/^\\d+$/.test(document.getElementById('frame').textContent)")
+            page.wait_for_function("() => document.getElementById('video').naturalWidth > 0")
+            page.wait_for_function("() => /^\\d+$/.test(document.getElementById('frame').textContent)")
         info = get_json(f"{url}/api/v1/streams/{sid}")
         assert info["viewers"] == 2
         assert info["state"] == "running"
         for _, page, _ in pages:
             first = int(page.text_content("#frame"))
-            page.wait_for_function(f"Number(document.getElementById('frame').textContent) > {first}")
+            page.wait_for_function(f"() => Number(document.getElementById('frame').textContent) > {first}")
             assert page.locator("#counts tr[data-label='person']").count() == 1
             assert page.text_content("#regions").startswith("line path: in")
         sent = get_json(f"{url}/api/v1/streams/{sid}")["counters"]
@@ -119,7 +120,7 @@ def test_started_from_the_page_with_an_event_hold_the_dashboard_lists_its_events
     page.fill("#event-hold", "0.5")
     page.click("button[type=submit]")
     page.wait_for_url("**/streams/*")
-    page.wait_for_function("document.getElementById('event-log').textContent.includes('crowd begin')",
+    page.wait_for_function("() => document.getElementById('event-log').textContent.includes('crowd begin')",
                            timeout=20_000)
     assert page.locator("#event-log li").first.text_content() == "crowd begin at 3.90 seconds"
     sid = page.url.rsplit("/", 1)[1]
@@ -142,7 +143,7 @@ def test_stop_on_the_dashboard_and_clear_stopped_and_unknown_states(
     with urllib.request.urlopen(request, timeout=10) as answer:
         sid = json.load(answer)["id"]
     page.goto(f"{url}/streams/{sid}")
-    page.wait_for_function("/^\\d+$/.test(document.getElementById('frame').textContent)")
+    page.wait_for_function("() => /^\\d+$/.test(document.getElementById('frame').textContent)")
     chart = page.locator("#chart")
     assert chart.bounding_box()["width"] <= 390
     assert page.evaluate("document.getElementById('chart').width") == round(

@@ -57,9 +57,9 @@ def test_upload_play_pause_and_save_as_avi(page: Any, live_server: Any, data_dir
                                            screenshot: Callable[[Any, str], Path]) -> None:
     page.add_init_script(WATCH_SAVE)
     upload(page, live_server.url, data_dir / CLIP)
-    page.wait_for_function("document.getElementById('upload-progress').value === 1")
+    page.wait_for_function("() => document.getElementById('upload-progress').value === 1")
     assert int(page.get_attribute("#upload-progress", "data-events")) >= 1
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 3")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 3")
     assert "job=" in page.url
     now = view(page)
     assert now["boxes"] > 0
@@ -73,9 +73,9 @@ def test_upload_play_pause_and_save_as_avi(page: Any, live_server: Any, data_dir
     assert view(page)["frame"] == paused_at
     assert page.is_enabled("#play")
     page.click("#play")
-    page.wait_for_function(f"Number(document.getElementById('view').dataset.frame) > {paused_at}")
+    page.wait_for_function(f"() => Number(document.getElementById('view').dataset.frame) > {paused_at}")
 
-    page.wait_for_function("!document.getElementById('save').disabled")
+    page.wait_for_function("() => !document.getElementById('save').disabled")
     assert page.get_attribute("#job-state", "data-state") == "done"
     assert all(entry["disabled"] or entry["state"] == "done" for entry in page.evaluate("window.__saveLog"))
     with page.expect_download() as download:
@@ -86,7 +86,7 @@ def test_upload_play_pause_and_save_as_avi(page: Any, live_server: Any, data_dir
     assert view(page)["ahead"] == 0
     check_avi(avi, data_dir / CLIP)
     page.wait_for_selector("#webm-item:not([hidden])")  # then the same as WebM, for phones and browsers
-    page.wait_for_function("document.getElementById('download-webm-size').textContent.endsWith('B')")
+    page.wait_for_function("() => document.getElementById('download-webm-size').textContent.endsWith('B')")
     webm = tmp_path / "saved.webm"
     answer = requests.get(page.evaluate("document.getElementById('download-webm').href"), timeout=10)
     assert answer.headers["Content-Type"] == "video/webm"
@@ -125,8 +125,8 @@ def fast_clip(path: Path, source: Path, fps: float) -> Path:
 def test_playback_waits_for_results_and_is_never_ahead(page: Any, live_server: Any, data_dir: Path,
                                                        tmp_path: Path) -> None:
     upload(page, live_server.url, fast_clip(tmp_path / "fast.mp4", data_dir / CLIP, 120.0))
-    page.wait_for_function("document.getElementById('job-state').dataset.state === 'done'")
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 30")
+    page.wait_for_function("() => document.getElementById('job-state').dataset.state === 'done'")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 30")
     state = view(page)
     assert state["waits"] >= 1  # the player caught up with detection and waited
     assert state["ahead"] == 0  # and never drew a frame before its result had arrived
@@ -145,8 +145,9 @@ def test_an_avi_the_browser_cannot_play_is_shown_from_a_webm_copy(
         page: Any, live_server: Any, data_dir: Path, screenshot: Callable[[Any, str], Path]) -> None:
     """Chromium plays no AVI (MPEG-4 Part 2): the page asks for the server's WebM copy and plays that."""
     upload(page, live_server.url, data_dir / "vtest_clip.avi")
-    page.wait_for_function("document.getElementById('view').dataset.playing === 'copy'", timeout=30_000)
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 12", timeout=30_000)
+    page.wait_for_function("() => document.getElementById('view').dataset.playing === 'copy'", timeout=30_000)
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 12",
+                           timeout=30_000)
     assert page.evaluate("document.getElementById('video').error") is None
     assert page.evaluate(PICTURE_SPREAD) > 12  # the street of vtest, not the flat grey of the blank frame
     assert page.evaluate(COUNT_PERSON_PIXELS, list(PERSON_RGB)) > 100
@@ -165,7 +166,7 @@ def test_an_avi_shows_server_drawn_frames_within_seconds_with_pause_and_play(
     """While the WebM copy is made, the page shows each frame as the server draws it, boxes included."""
     tab = request.getfixturevalue("page" if size == "desktop" else "phone_page")
     upload(tab, live_server.url, data_dir / "vtest_clip.avi")
-    tab.wait_for_function("document.getElementById('view').dataset.playing === 'preview' && "
+    tab.wait_for_function("() => document.getElementById('view').dataset.playing === 'preview' && "
                           "Number(document.getElementById('view').dataset.frame) >= 1", timeout=5_000)
     assert tab.evaluate(PICTURE_SPREAD) > 12, "the street of vtest, not a black or blank frame"
     assert count_colour(tab, PERSON_RGB, 40) > 30, "the server drew the person boxes in the page's colour"
@@ -179,7 +180,7 @@ def test_an_avi_shows_server_drawn_frames_within_seconds_with_pause_and_play(
     if tab.get_attribute("#view", "data-playing") == "preview":
         assert view(tab)["frame"] == paused_at
     tab.click("#play")
-    tab.wait_for_function(f"Number(document.getElementById('view').dataset.frame) > {paused_at}")
+    tab.wait_for_function(f"() => Number(document.getElementById('view').dataset.frame) > {paused_at}")
     box = tab.locator("#view").bounding_box()
     viewport = tab.viewport_size
     assert box["width"] <= viewport["width"]
@@ -190,11 +191,11 @@ def test_an_avi_shows_server_drawn_frames_within_seconds_with_pause_and_play(
 
 def test_reload_reattaches_to_the_job(page: Any, live_server: Any, data_dir: Path) -> None:
     upload(page, live_server.url, data_dir / CLIP)
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
     job_url = page.url
     page.reload()
     assert page.url == job_url
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
     assert page.is_visible("#player")
     assert "vtest_clip.mp4" in page.text_content("#job-name")
 
@@ -227,7 +228,7 @@ def test_unknown_job_in_the_url_is_explained(page: Any, live_server: Any) -> Non
 def test_video_page_fits_a_phone(phone_page: Any, live_server: Any, data_dir: Path,
                                  screenshot: Callable[[Any, str], Path]) -> None:
     upload(phone_page, live_server.url, data_dir / CLIP)
-    phone_page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    phone_page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
     assert phone_page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     box = phone_page.locator("#save").bounding_box()
     assert box is not None
@@ -247,7 +248,7 @@ def test_one_job_per_press_and_the_recent_jobs_list(page: Any, live_server: Any,
         page.dblclick("#upload")
     job = answer.value.json()
     assert answer.value.request.header_value("Idempotency-Key")
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
     assert [c for c in calls if c[0] == "POST" and "/api/v1/videos?" in c[1]] == [calls[0]]
     if page.get_attribute("#job-state", "data-state") != "done":
         assert page.is_disabled("#upload"), "the same file cannot start a second job while the first runs"
@@ -255,11 +256,11 @@ def test_one_job_per_press_and_the_recent_jobs_list(page: Any, live_server: Any,
     row = page.locator(f"#recent-jobs tr[data-job='{job['id']}']")
     row.wait_for()
     assert CLIP in row.text_content()
-    page.wait_for_function(f"document.querySelector(\"#recent-jobs tr[data-job='{job['id']}']\")"
+    page.wait_for_function(f"() => document.querySelector(\"#recent-jobs tr[data-job='{job['id']}']\")"
                            ".dataset.state === 'done'")
     screenshot(page, "video-recent-jobs")
     row.locator("a").first.click()
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
     assert f"job={job['id']}" in page.url
     page.goto(f"{live_server.url}/video")
     page.locator(f"#recent-jobs tr[data-job='{job['id']}'] button").click()

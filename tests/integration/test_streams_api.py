@@ -15,12 +15,15 @@ from visioncast import config
 from visioncast.server import create_app
 from visioncast.sinks.jsonl import JsonlSink
 
+DATA = Path(__file__).parents[1] / "data"
+
 WAIT_S = 20.0
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[FlaskClient]:
-    overrides = {"data_dir": str(tmp_path), "mqtt.enabled": False, "broker.enabled": False}
+    overrides = {"data_dir": str(tmp_path), "mqtt.enabled": False, "broker.enabled": False,
+                 "streams.allow": [str(DATA / "*")]}
     app = create_app(config.load(env={}, overrides=overrides))
     try:
         yield app.test_client()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from visioncast.broker import BrokerHandle, lan_addresses, open_broker
-from visioncast.cli.options import load_config
+from visioncast.cli.options import load_config, port_number, port_or_zero
 from visioncast.errors import ConfigError
 
 
@@ -26,8 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        description="Run the embedded MQTT broker (amqtt) until Ctrl-C: TCP for boards, "
                                    "WebSocket for browser dashboards, user/password login.")
     p.add_argument("--host", help="address to listen on (default 0.0.0.0: every network)")
-    p.add_argument("--port", type=int, help="MQTT TCP port (default 1883)")
-    p.add_argument("--ws-port", type=int, help="MQTT over WebSocket port (default 8083; 0 = off)")
+    p.add_argument("--port", type=port_number, help="MQTT TCP port (default 1883)")
+    p.add_argument("--ws-port", type=port_or_zero, help="MQTT over WebSocket port (default 8083; 0 = off)")
     p.add_argument("--preset", choices=["siot"], help="siot: log in as siot/dfrobot like SIoT")
     p.add_argument("--user", help="user name (default visioncast)")
     p.add_argument("--password", help="password (default: generated once, kept in the data dir)")
@@ -76,7 +76,7 @@ def print_broker(handle: BrokerHandle, out: TextIO, prefix: str = "visioncast") 
 
 def add_push_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("MQTT push")
-    g.add_argument("--broker-port", type=int, help="embedded MQTT broker port (default 1883)")
+    g.add_argument("--broker-port", type=port_number, help="embedded MQTT broker port (default 1883)")
     g.add_argument("--broker-host", help="embedded broker address (default 0.0.0.0: every network)")
     g.add_argument("--mqtt", metavar="URL|off",
                    help="push to an external broker mqtt://user:pass@host:port instead, or 'off'")

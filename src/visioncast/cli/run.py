@@ -21,7 +21,7 @@ import cv2
 from tqdm import tqdm
 
 from visioncast.analytics import StatsSnapshot, describe_event
-from visioncast.cli.options import add_model_options, load_config, model_kwargs
+from visioncast.cli.options import add_model_options, load_config, model_kwargs, port_number
 from visioncast.cli.scale import InputsAction, add_ray_run_options, run_on_ray
 from visioncast.config import Config
 from visioncast.errors import InputError
@@ -80,7 +80,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         choices=("siot", "people-counter"),
         help="topic layout; people-counter publishes person {count,total} and person/duration",
     )
-    g.add_argument("--serve", type=int, metavar="PORT", help="live dashboard with the MJPEG stream on PORT")
+    g.add_argument("--serve", type=port_number, metavar="PORT",
+                   help="live dashboard with the MJPEG stream on PORT")
     g.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
     a = p.add_argument_group("pipeline")
     mode = a.add_mutually_exclusive_group()
@@ -232,7 +233,8 @@ def _serve(args: argparse.Namespace, cfg: Config, pipeline: Pipeline, broadcaste
     from visioncast.server.stream_registry import registry  # noqa: PLC0415
     from visioncast.server.wsgi import HttpServer  # noqa: PLC0415
 
-    app = create_app(cfg)
+    # access control needs the address the dashboard really listens on
+    app = create_app(replace(cfg, server=replace(cfg.server, host=args.host)))
     entry = registry(app).attach(pipeline, broadcaster, stream_id="local", model=pipeline.task.name)
     server = HttpServer(app, args.host, args.serve, workers=max(cfg.server.workers, 16))
     server.start_in_thread()

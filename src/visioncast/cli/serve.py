@@ -34,13 +34,14 @@ from flask import Flask
 from visioncast import __version__
 from visioncast.broker import BrokerHandle, open_broker
 from visioncast.cli.broker import add_push_options, print_broker, push_overrides
-from visioncast.cli.options import add_model_options, load_config
+from visioncast.cli.options import add_model_options, check_port, load_config
 from visioncast.cli.scale import add_ray_serve_options, start_ray
 from visioncast.config import Config
 from visioncast.errors import InputError
 from visioncast.server import create_app
 from visioncast.server import mqtt as push
 from visioncast.server.app import EXTENSION as SERVICES
+from visioncast.server.auth import auth_of
 from visioncast.server.health import warm_up
 from visioncast.server.metrics import access_log
 from visioncast.server.tls import ensure_certificate, ssl_adapter
@@ -99,6 +100,8 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--detect-model", help="default detection model (default yolox-nano)")
     g.add_argument("--classify-model", help="default classification model (default resnet56-cifar10)")
     g.add_argument("--workers", type=int, help="request threads (default 8)")
+    g.add_argument("--token", help="the teacher's sign-in token (default: the one kept in the data dir, made "
+                                   "on first need; also VISIONCAST_SERVER__TOKEN or server.token)")
     g.add_argument("--tls", action="store_true", default=None,
                    help="serve https with a self-signed certificate made on first use in the data dir, its "
                         "SHA-256 fingerprint printed (phones allow the webcam page's camera only over https)")
@@ -111,6 +114,7 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "server.port": args.port,
         "server.workers": args.workers,
         "server.tls": args.tls,
+        "server.token": args.token,
         "models.detect": args.detect_model,
         "models.classify": args.classify_model,
         **push_overrides(args),
@@ -206,14 +210,31 @@ def _push_summary(status: dict[str, Any] | None) -> str | None:
     return None if status is None else f"{status['sent']} messages sent, {status['dropped']} dropped"
 
 
+def print_signin(ctx: ServeContext) -> None:
+    """On a server the LAN can reach: the teacher's sign-in link and its QR code (made on first need)."""
+    auth = auth_of(ctx.app)
+    if auth.loopback_only:
+        return
+    assert ctx.server is not None  # set by run() before AFTER_LISTEN
+    scheme = ctx.server.url.split(":", 1)[0]
+    host = (lan_addresses() or ["127.0.0.1"])[0] if ctx.config.server.host in ANY_HOSTS else ctx.server.host
+    link = f"{scheme}://{host}:{ctx.server.port}/signin?token={auth.token()}"
+    print("teacher sign-in (push settings, streams; keep it off the projector: it is the teacher's key):",
+          file=ctx.out)
+    print(f"  {link}", file=ctx.out)
+    print_qr(link, ctx.out)
+    print(f"  token kept in {auth.token_path}" if not ctx.config.server.token else "  token from the config",
+          file=ctx.out, flush=True)
+
+
 STARTUP: list[Step] = [start_ray, load_models, start_broker, start_push]
-AFTER_LISTEN: list[Step] = [print_urls]
+AFTER_LISTEN: list[Step] = [print_urls, print_signin]
 
 
 def make_server(ctx: ServeContext) -> HttpServer:
     cfg = ctx.config.server
     adapter = tls_adapter(ctx) if cfg.tls else None
-    return HttpServer(ctx.app, cfg.host, cfg.port, workers=cfg.workers, ssl_adapter=adapter)
+    return HttpServer(ctx.app, cfg.host, cfg.port, workers=cfg.workers, ssl_adapter=adapter, limits=cfg)
 
 
 def tls_adapter(ctx: ServeContext) -> Any:
@@ -246,6 +267,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         raise InputError(f"serve takes --detect-model and --classify-model, not --model {args.model!r}")
     cfg = load_config(args, config_overrides(args))
+    check_port(cfg.server.port, "--port (server.port)", zero="any free port")
     ctx = ServeContext(args, cfg, create_app(cfg))
     show_requests(ctx.out)
     services = ctx.app.extensions[SERVICES]

@@ -27,6 +27,7 @@ from visioncast.draw import draw_result
 from visioncast.errors import InputError, NotFoundError, VisioncastError
 from visioncast.models.registry import list_models
 from visioncast.server import health, metrics, openapi, results
+from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.openapi import ERROR, Schema, document, error, query, response
 from visioncast.server.query import detect_options, render_mode, source_name, top_k
@@ -76,7 +77,15 @@ def summarize(result: Result) -> str:
 
 def _model_name(task: str) -> str | None:
     """The ``model`` query value, checked against the registry (never an arbitrary server path)."""
-    name = request.args.get("model", "").strip()
+    return registry_model(request.args.get("model"), task)
+
+
+def registry_model(value: Any, task: str) -> str | None:
+    """A model name a client sent, checked against the registry (never a server path); None = the default.
+    NotFoundError for an unknown name, InputError for a model of another task."""
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"'model' must be a model name (GET /api/v1/models), got {type(value).__name__}")
+    name = (value or "").strip()
     cfg = services().config.models
     if not name or name == (cfg.detect if task == "detect" else cfg.classify):
         return name or None
@@ -122,6 +131,7 @@ def _answer(result: Result, image: np.ndarray, *, source: str, render: str | Non
     query("max_det", {"type": "integer", "minimum": 1}, "maximum number of detections"),
     *_COMMON,
 ], responses={200: response("the detections", RESULT), **_ERRORS})
+@access("student")
 def detect() -> Any:
     args = request.args
     render, source = render_mode(args), source_name(args)
@@ -136,6 +146,7 @@ def detect() -> Any:
     query("top", {"type": "integer", "minimum": 1, "default": 5}, "how many classes to answer, best first"),
     *_COMMON,
 ], responses={200: response("the top classes", RESULT), **_ERRORS})
+@access("student")
 def classify() -> Any:
     args = request.args
     render, source, top = render_mode(args), source_name(args), top_k(args)
@@ -160,6 +171,7 @@ MODELS = Schema("Models", {
 @bp.get("/models")
 @document("The models this server can run", tags=["inference"],
           responses={200: response("the models", MODELS)})
+@access("student")
 def models() -> Any:
     cfg = services().config.models
     items = [{"name": i.name, "task": i.task, "licence": i.licence, "origin": i.origin}

@@ -35,6 +35,10 @@ def _register_blueprints(app: Flask) -> None:
     from visioncast.server import errors  # noqa: PLC0415 — imports app
 
     errors.register(app)
+    from visioncast.server import auth, signin  # noqa: PLC0415 — who may call each route; /signin
+
+    auth.register(app)
+    signin.register(app)
     from visioncast.server import api  # noqa: PLC0415 (api imports app) — /api/v1, /healthz, /metrics…
 
     api.register(app)

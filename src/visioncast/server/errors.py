@@ -1,8 +1,9 @@
 """Map errors to HTTP answers: ``{"error": code, "message": …}`` under /api/, a styled page elsewhere.
 
 InputError → 400 (UnsupportedMediaError 415, TooLargeError 413), NotFoundError → 404, ModelError → 503,
-anything else → 500 (logged with its traceback). A page (not /api/) answers the error page with the
-navigation, in the request's language (a mistyped URL gets the 404 page).
+an error with an ``http_status`` attribute → that status (429 over a quota), anything else → 500 (logged with
+its traceback). A page (not /api/) answers the error page with the navigation, in the request's language (a
+mistyped URL gets the 404 page).
 
 ``code`` is stable: pages translate it with the catalogue key ``error.<code>`` (static/i18n/*.json), programs
 may branch on it. ``message`` is for people reading logs and curl output (English, names the field).
@@ -28,6 +29,9 @@ from visioncast.errors import (
 from visioncast.server import i18n
 
 log = logging.getLogger(__name__)
+_STATUSES: tuple[tuple[type[VisioncastError], int], ...] = (
+    (UnsupportedMediaError, 415), (TooLargeError, 413), (InputError, 400), (NotFoundError, 404),
+    (ModelError, 503))
 
 CODES = {
     # general codes of the error tree (visioncast.errors) and of HTTP itself
@@ -49,6 +53,7 @@ CODES = {
     "image_corrupt": "the image is truncated or corrupt",
     "image_too_small": "the image is smaller than 2×2 pixels",
     "image_too_large": "the image has too many pixels (413)",
+    "image_too_thin": "one side of the image is more than 50 times the other",
     "unknown_model": "no model of this name (404)",
     "no_video": "the request carries no video",
     "video_empty": "the video file is empty",
@@ -64,16 +69,12 @@ CODES = {
 
 
 def status_of(exc: VisioncastError) -> int:
-    if isinstance(exc, UnsupportedMediaError):
-        return 415
-    if isinstance(exc, TooLargeError):
-        return 413
-    if isinstance(exc, InputError):
-        return 400
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, ModelError):
-        return 503
+    status = getattr(exc, "http_status", None)  # an error that names its own status (429 over a quota)
+    if isinstance(status, int):
+        return status
+    for kind, code in _STATUSES:
+        if isinstance(exc, kind):
+            return code
     return 500
 
 

@@ -7,7 +7,10 @@ the same model and options as ``POST /api/v1/detect``) with ``IN_FLIGHT`` frames
 (:func:`visioncast.parallel.ordered_map`: the runtime runs them side by side), appends
 the frame's payload ``result_to_payload(result, frame=i, timestamp=t)`` to its results and wakes whoever
 waits for them (the results stream). Every result also goes to ``publish`` (``Services.publish``: MQTT and
-the other sinks) as source ``video-<id>``.
+the other sinks) as the job's source name (``video``, or the name the uploader gave: never the job's id,
+which is what lets its owner fetch the upload). Each job has an owner (the client's address): a client keeps
+at most ``max_jobs_per_client`` jobs, its oldest finished one making room for a new one. Every frame must stay
+within ``max_pixels``, whatever the container's header said.
 
 Life of a job: queued → running → done | failed | cancelled. A job nobody watches (no open results stream
 and no status poll for ``abandon_after_s``) is cancelled, so closing the page frees the CPU; a finished job
@@ -38,7 +41,14 @@ from visioncast.config import VideosConfig
 from visioncast.core.payload import result_from_payload, result_to_payload
 from visioncast.core.types import Frame, Result
 from visioncast.draw import draw_result
-from visioncast.errors import ConfigError, NotFoundError, SinkError, VisioncastError
+from visioncast.errors import (
+    ConfigError,
+    InputError,
+    NotFoundError,
+    SinkError,
+    TooLargeError,
+    VisioncastError,
+)
 from visioncast.parallel import ordered_map
 from visioncast.sinks.video import VideoFileSink
 from visioncast.sources.prefetch import Prefetch
@@ -74,8 +84,10 @@ class Derived:
 class VideoJob:
     """One uploaded video and its per-frame results. Thread-safe through ``cond``."""
 
-    def __init__(self, job_id: str, folder: Path, source: Path, video: VideoFileSource, name: str) -> None:
+    def __init__(self, job_id: str, folder: Path, source: Path, video: VideoFileSource, name: str, *,
+                 owner: str = "", source_name: str = "video") -> None:
         self.id, self.folder, self.source_path, self.name = job_id, folder, source, name
+        self.owner, self.source = owner, source_name
         self.fps, self.width, self.height = video.fps, video.width, video.height
         self.frames_total: int | None = video.frame_count or None
         self.state = "queued"
@@ -92,11 +104,6 @@ class VideoJob:
         self.render = Derived(folder / "annotated.avi")
         self.render_webm = Derived(folder / "annotated.webm")  # the same, for browsers and phones (VP8)
         self.playable = Derived(folder / "playable.webm")
-
-    @property
-    def source(self) -> str:
-        """The channel name its results are published under."""
-        return f"video-{self.id}"
 
     def touch(self) -> None:
         """Someone is watching: postpone abandonment."""
@@ -159,10 +166,11 @@ class VideoJob:
 class JobManager:
     """The video jobs of one app: create, run, watch, render, cancel, expire. Thread-safe."""
 
-    def __init__(self, cfg: VideosConfig, root: Path, *, publish: Publish) -> None:
+    def __init__(self, cfg: VideosConfig, root: Path, *, publish: Publish,
+                 max_pixels: int = 40_000_000) -> None:
         if cfg.workers < 1:
             raise ConfigError(f"videos.workers must be at least 1, got {cfg.workers}")
-        self.cfg, self.root, self.publish = cfg, root, publish
+        self.cfg, self.root, self.publish, self.max_pixels = cfg, root, publish, max_pixels
         self._jobs: dict[str, VideoJob] = {}
         self._doomed: list[VideoJob] = []
         self._lock = threading.Lock()
@@ -213,6 +221,27 @@ class JobManager:
         with self._lock:
             return len(self._jobs) >= self.cfg.max_jobs
 
+    def make_room(self, owner: str) -> None:
+        """Let ``owner`` start one more job: delete its oldest finished jobs past ``max_jobs_per_client``;
+        TooManyJobsError when its jobs still queued or running fill the quota."""
+        limit = max(1, self.cfg.max_jobs_per_client)
+        mine = sorted((job for job in self.jobs() if job.owner == owner), key=lambda job: job.created)
+        finished = [job for job in mine if job.state in FINAL]
+        while len(mine) >= limit and finished:
+            oldest = finished.pop(0)
+            mine.remove(oldest)
+            self.delete(oldest)
+        if len(mine) >= limit:
+            raise TooManyJobsError(f"you already have {len(mine)} video jobs running or queued (at most "
+                                   f"{limit} per device, videos.max_jobs_per_client); wait for one or "
+                                   "delete it")
+
+    def check_size(self, width: int, height: int, what: str) -> None:
+        """TooLargeError when a ``width``×``height`` frame is over ``max_pixels`` (server.max_pixels)."""
+        if width * height > self.max_pixels:
+            raise TooLargeError(f"{what} is {width}×{height} = {width * height / 1e6:.1f} megapixels; the "
+                                f"limit is {self.max_pixels / 1e6:.1f} megapixels (server.max_pixels)")
+
     def get(self, job_id: str) -> VideoJob:
         """The job, or NotFoundError naming the id."""
         with self._lock:
@@ -245,7 +274,7 @@ class JobManager:
         job.set_state("running")
         try:
             with VideoFileSource(job.source_path) as video, Prefetch(video, PREFETCH_FRAMES) as frames:
-                for frame, result in ordered_map(lambda f: detect(f.image), frames, IN_FLIGHT,
+                for frame, result in ordered_map(lambda f: detect(self._checked(f)), frames, IN_FLIGHT,
                                                  name=f"visioncast-job-{job.id}"):
                     if job.cancelled.is_set():
                         break
@@ -254,6 +283,11 @@ class JobManager:
             job.set_state("failed", str(exc))
         finally:
             self._finish(job)
+
+    def _checked(self, frame: Frame) -> np.ndarray:
+        height, width = frame.image.shape[:2]
+        self.check_size(width, height, f"frame {frame.index}")
+        return frame.image
 
     def _finish(self, job: VideoJob) -> None:
         if job.cancelled.is_set():
@@ -267,6 +301,10 @@ class JobManager:
 
     def _add_result(self, job: VideoJob, frame: Frame, result: Result | Exception) -> None:
         extra = {"frame": frame.index, "timestamp": round(frame.timestamp_s, 4)}
+        if isinstance(result, TooLargeError):  # a container that lied about its size: stop, say why
+            job.set_state("failed", f"'{job.name}': {result}")
+            job.cancelled.set()
+            return
         if isinstance(result, Exception):  # the per-frame guard: one bad frame must not end the job
             self.count("frames_failed")
             log.warning("video job %s frame %d failed: %s", job.id, frame.index, result)
@@ -372,6 +410,13 @@ class JobManager:
         for job in self._doomed:
             shutil.rmtree(job.folder, ignore_errors=True)
         self._doomed.clear()
+
+
+class TooManyJobsError(InputError):
+    """A client already has its quota of video jobs (429)."""
+
+    code = "too_many_jobs"
+    http_status = 429
 
 
 def _log_crash(future: Future[None]) -> None:

@@ -94,24 +94,24 @@ def _page_context() -> dict[str, Any]:
 
 
 @bp.get("/")
-@access("open")
 @document("Index page: what visioncast does and links to every page", tags=["pages"], responses=_HTML)
+@access("student")
 def index() -> str:
     cfg = services().config
     return render_template("index.html", models=cfg.models, mqtt=cfg.mqtt, broker=cfg.broker)
 
 
 @bp.get("/classify")
-@access("student")
 @document("Classification page: upload an image, see the top-5 classes", tags=["pages"], responses=_HTML)
+@access("student")
 def classify() -> str:
     return render_template("classify.html", model=services().config.models.classify,
                            samples=CLASSIFY_SAMPLES)
 
 
 @bp.get("/detect")
-@access("student")
 @document("Detection page: shrink, upload and see boxes drawn on a canvas", tags=["pages"], responses=_HTML)
+@access("student")
 def detect() -> str:
     cfg = services().config.models
     return render_template(

@@ -82,11 +82,11 @@ def render_mode(args: Mapping[str, str]) -> str | None:
     return text
 
 
-def source_name(args: Mapping[str, str]) -> str:
+def source_name(args: Mapping[str, str], *, default: str = DEFAULT_SOURCE) -> str:
     """The channel name results are published under (default 'api')."""
     text = _get(args, "source")
     if text is None:
-        return DEFAULT_SOURCE
+        return default
     if not _SOURCE.fullmatch(text):
         raise InputError(f"query 'source' must be 1–64 letters, digits, '.', '_' or '-', got {text[:80]!r}")
     return text

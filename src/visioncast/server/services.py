@@ -1,7 +1,9 @@
 """What the HTTP service shares across requests: config, loaded models, result sinks. I/O: loads models.
 
 Built once by ``create_app`` into ``app.extensions["visioncast"]``. Models load lazily on first use and are
-cached by (task, name); onnxruntime and OpenVINO sessions are safe to call from several request threads.
+cached by (task, name), at most ``models.max_loaded`` besides the two defaults (the least recently used goes
+first; a stream still running keeps its own reference); onnxruntime and OpenVINO sessions are safe to call
+from several request threads.
 ``bus`` is the server's :class:`~visioncast.sinks.Dispatcher` (the MQTT push, …): API results reach it
 through :meth:`Services.publish`, streams and video jobs hand it to their pipelines as a shared sink, so a
 channel never talks to a sink directly, and a failing sink is counted (``bus.status()``, /metrics), never
@@ -14,6 +16,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -35,7 +38,7 @@ class Services:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._models: dict[tuple[str, str], Detector | Classifier] = {}
+        self._models: OrderedDict[tuple[str, str], Detector | Classifier] = OrderedDict()
         self._lock = threading.Lock()
         self.bus = Dispatcher()
         self._frames: dict[str, Iterator[int]] = {}
@@ -59,7 +62,23 @@ class Services:
                     model.options = model.options.merged(conf=cfg.conf, iou=cfg.iou, max_det=cfg.max_det)
                 self._models[key] = model
                 log.info("loaded %s model %s (%s)", task, name, cfg.engine)
+                self._evict()
+            self._models.move_to_end(key)
             return self._models[key]
+
+    def _evict(self) -> None:
+        """Forget the least recently used models past ``models.max_loaded`` (never the defaults)."""
+        cfg = self.config.models
+        defaults = {("detect", cfg.detect), ("classify", cfg.classify)}
+        extra = [key for key in self._models if key not in defaults]
+        for key in extra[: max(0, len(extra) - max(1, cfg.max_loaded))]:
+            del self._models[key]
+            log.info("unloaded %s model %s (models.max_loaded = %d)", *key, cfg.max_loaded)
+
+    def loaded(self) -> list[tuple[str, str]]:
+        """The (task, name) of the models in memory, least recently used first."""
+        with self._lock:
+            return list(self._models)
 
     def detector(self, name: str | None = None) -> Detector:
         model = self.model("detect", name)

@@ -8,7 +8,9 @@ stops them; :func:`registry` is the app's one registry. The routes and pages liv
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
+import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -18,11 +20,12 @@ from flask import Flask
 
 from visioncast.analytics import describe_event
 from visioncast.config import PipelineConfig
-from visioncast.errors import ConfigError, InputError, NotFoundError, TooLargeError
+from visioncast.errors import ConfigError, InputError, NotFoundError, SourceError, TooLargeError
 from visioncast.pipeline import Pipeline
 from visioncast.pipeline.build import analytics_for, open_pipeline
 from visioncast.sinks.bus import Dispatcher
 from visioncast.sinks.mjpeg import MjpegBroadcaster
+from visioncast.sources import CAMERA_WORDS
 from visioncast.tasks.base import Task
 
 EXTENSION = "visioncast.streams"
@@ -110,14 +113,13 @@ class StreamRegistry:
             raise TooLargeError(f"at most {self.cfg.max_streams} streams may run at once; stop one first",
                                     code="too_many_streams")
         broadcaster = MjpegBroadcaster(quality=cfg.jpeg_quality)
-        pipeline = open_pipeline(
-            str(body["source"]),
-            task,
-            cfg,
-            name=body.get("name") or None,
-            sinks=[broadcaster],
-            shared=[bus],
-        )
+        source = str(body["source"]).strip()
+        try:
+            pipeline = open_pipeline(source, task, cfg, name=body.get("name") or None,
+                                     sinks=[broadcaster], shared=[bus])
+        except SourceError as exc:  # one message whatever the cause: no oracle of which server paths exist
+            raise InputError(f"cannot open source {source!r} as a camera, a stream, a video or a folder of "
+                             "images") from exc
         entry = self.attach(pipeline, broadcaster, model=task.name, source=str(body["source"]), bus=bus)
         pipeline.start()
         return entry
@@ -187,6 +189,27 @@ def stream_config(base: PipelineConfig, body: dict[str, Any]) -> PipelineConfig:
     except ConfigError as exc:
         raise InputError(str(exc)) from exc
     return cfg
+
+
+def allowed_source(source: str, allow: tuple[str, ...]) -> str:
+    """``source`` when a pattern of ``streams.allow`` (fnmatch) admits it, else InputError.
+
+    A camera ("CAM", "camera", an index) matches "CAM" or its index; a URL matches as written; a path matches
+    once made absolute with its symlinks and ``..`` resolved, so a pattern's folder cannot be left. The answer
+    is the same whether or not a path exists.
+    """
+    text = source.strip()
+    if text.lower() in CAMERA_WORDS or text.isdigit():
+        candidates = ["CAM", text]
+    elif "://" in text:
+        candidates = [text]
+    else:
+        candidates = [os.path.realpath(os.path.expanduser(text))]
+    patterns = [p if "://" in p or p == "CAM" or p.isdigit() else os.path.expanduser(p) for p in allow]
+    if any(fnmatch.fnmatchcase(c, p) for c in candidates for p in patterns):
+        return text
+    allowed = ", ".join(allow) or "none (set streams.allow in the config)"
+    raise InputError(f"source {text!r} is not one the teacher allowed for streams; allowed: {allowed}")
 
 
 def registry(app: Flask) -> StreamRegistry:

@@ -19,14 +19,21 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 
 from visioncast.analytics import StatsSnapshot
 from visioncast.errors import ConfigError, InputError, NotFoundError
-from visioncast.models import find_model
+from visioncast.models import list_models
 from visioncast.pipeline.build import analytics_for
 from visioncast.server.access import access
+from visioncast.server.api import registry_model
 from visioncast.server.app import services
 from visioncast.server.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from visioncast.server.openapi import Schema, document, error, query, response
 from visioncast.server.services import Services
-from visioncast.server.stream_registry import EXTENSION, StreamRegistry, registry, stream_config
+from visioncast.server.stream_registry import (
+    EXTENSION,
+    StreamRegistry,
+    allowed_source,
+    registry,
+    stream_config,
+)
 from visioncast.sinks.mjpeg import CONTENT_TYPE
 from visioncast.tasks.base import Task
 from visioncast.tasks.detect import Detector
@@ -121,9 +128,10 @@ STREAM_REQUEST = Schema(
         "properties": {
             "source": {
                 "type": "string",
-                "description": "video path, folder, CAM/camera index, rtsp/http(s) URL",
+                "description": "video path, folder, CAM/camera index, rtsp/http(s) URL: one that "
+                               "streams.allow admits",
             },
-            "model": {"type": "string", "description": "model name or .onnx path, detect or classify "
+            "model": {"type": "string", "description": "model name (GET /api/v1/models), detect or classify "
                       "(default: the server's detector); lines and zones need a detect model"},
             "name": {"type": "string"},
             "conf": {"type": "number", "minimum": 0, "maximum": 1},
@@ -152,7 +160,9 @@ STREAM_REQUEST = Schema(
     parameters=[IDEMPOTENCY_PARAMETER],
     responses={
         201: response("started", STREAM),
-        400: error("bad request or source cannot be opened"),
+        400: error("bad request, a source streams.allow does not admit, or one that cannot be opened"),
+        401: error("teacher only"),
+        404: error("unknown model"),
         413: error("too many streams running"),
     },
 )
@@ -163,22 +173,25 @@ def start_stream() -> tuple[Response, int]:
     if not isinstance(body, dict):
         raise InputError('body must be a JSON object like {"source": "video.mp4"}')
     cfg = stream_config(_registry().cfg, body)  # a bad field is a 400 before any model loads
-    task = _task(services(), body)
+    svc = services()
+    body["source"] = allowed_source(str(body["source"]), svc.config.streams.allow)
+    task = _task(svc, body)
     try:
         analytics_for(cfg, "check", task.task)  # lines and zones need a detect model
     except ConfigError as exc:
         raise InputError(str(exc)) from exc
-    entry = _registry().start(body, cfg, task, services().bus)
+    entry = _registry().start(body, cfg, task, svc.bus)
     return jsonify(entry.describe()), 201
 
 
 def _task(svc: Services, body: dict[str, Any]) -> Task:
-    """The stream's model, any task (default: the server's detector); a detector gets the body's ``conf``."""
-    name = body.get("model") or None
-    known = find_model(name, Path(svc.config.models.cache_dir)).task if name else "detect"
-    if known == "classify":
-        return svc.classifier(name)
-    base = svc.detector(name)
+    """The stream's model by registry name (never a server path), detect or classify (default: the server's
+    detector); a detector gets the body's ``conf``."""
+    name = body.get("model")
+    known = {info.name: info.task for info in list_models(Path(svc.config.models.cache_dir))}
+    if isinstance(name, str) and known.get(name.strip()) == "classify":
+        return svc.classifier(registry_model(name, "classify"))
+    base = svc.detector(registry_model(name, "detect"))
     conf = body.get("conf")
     return Detector(base.runtime, base.decoder, base.labels, name=base.name,
                     options=base.options.merged(conf=float(conf) if conf is not None else None))
@@ -195,6 +208,7 @@ def _task(svc: Services, body: dict[str, Any]) -> Task:
         )
     },
 )
+@access("student")
 def list_streams() -> Response:
     return jsonify({"streams": [e.describe() for e in _registry().list()]})
 
@@ -205,6 +219,7 @@ def list_streams() -> Response:
     tags=["streams"],
     responses={200: response("the stream", STREAM), 404: error("no such stream")},
 )
+@access("student")
 def get_stream(stream_id: str) -> Response:
     return jsonify(_registry().get(stream_id).describe())
 
@@ -215,6 +230,7 @@ def get_stream(stream_id: str) -> Response:
     tags=["streams"],
     responses={200: response("stopped", STREAM), 404: error("no such stream")},
 )
+@access("teacher")
 def stop_stream(stream_id: str) -> Response:
     return jsonify(_registry().stop(stream_id).describe())
 
@@ -225,6 +241,7 @@ def stop_stream(stream_id: str) -> Response:
     tags=["streams"],
     responses={200: response("the latest snapshot", STATS), 404: error("no such stream")},
 )
+@access("student")
 def stream_stats(stream_id: str) -> Response:
     return jsonify(_registry().get(stream_id).pipeline.stats)
 
@@ -236,6 +253,7 @@ def stream_stats(stream_id: str) -> Response:
     parameters=[query("stream", {"type": "string"}, "stream id (default: the newest running)")],
     responses={200: response("the latest snapshot", STATS), 404: error("no stream")},
 )
+@access("student")
 def stats() -> Response:
     sid = request.args.get("stream")
     entry = _registry().get(sid) if sid else _registry().newest_running()
@@ -256,6 +274,7 @@ def stats() -> Response:
         404: error("no such stream"),
     },
 )
+@access("student")
 def stream_mjpeg(stream_id: str) -> Response:
     entry = _registry().get(stream_id)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -273,6 +292,7 @@ def stream_mjpeg(stream_id: str) -> Response:
         404: error("no such stream or no frame yet"),
     },
 )
+@access("student")
 def stream_frame(stream_id: str) -> Response:
     jpeg, _ = _registry().get(stream_id).broadcaster.latest_jpeg()
     if not jpeg:
@@ -287,6 +307,7 @@ def stream_frame(stream_id: str) -> Response:
     tags=["pages"],
     responses={200: response("the page", media_type="text/html")},
 )
+@access("student")
 def page() -> str:
     return render_template("dashboard.html", stream_id=None)
 

@@ -6,7 +6,11 @@ OpenCV decodes, and starts a job (:mod:`visioncast.server.jobs`); the page then 
 results stream), ``/source`` (the uploaded file for a ``<video>`` element, with HTTP range requests),
 ``POST /render`` + ``GET /video.avi`` (the annotated AVI), ``POST /playable`` + ``GET /playable.webm`` (a
 WebM copy of the source, for a browser that cannot play the upload: Chromium plays no AVI and no MPEG-4
-Part 2), ``DELETE`` (cancel and forget).
+Part 2), ``DELETE`` (cancel and forget). ``GET /api/v1/videos`` lists the caller's jobs (the teacher's: all).
+
+A job belongs to the address that uploaded it: other students get 404 for it, the teacher sees them all.
+The upload is served back inert: its container's video type (never the type its name suggests), ``nosniff``
+and ``Content-Disposition: attachment``.
 
 Why Server-Sent Events rather than a WebSocket for the live results: the flow is one-way (server → page); SSE
 is plain HTTP (works through the same cheroot server, proxies and TLS, no upgrade, no extra library); and
@@ -25,16 +29,17 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, send_file
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from visioncast.errors import InputError, SourceError, TooLargeError, UnsupportedMediaError
+from visioncast.errors import InputError, NotFoundError, SourceError, TooLargeError, UnsupportedMediaError
 from visioncast.server.access import access
 from visioncast.server.app import services
+from visioncast.server.auth import client_id, current_role
 from visioncast.server.errors import error_response
 from visioncast.server.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from visioncast.server.jobs import Derived, JobManager, VideoJob
 from visioncast.server.metrics import metrics_of
 from visioncast.server.openapi import Schema, document, error, query, response
 from visioncast.server.pages import add_nav_link
-from visioncast.server.query import detect_options
+from visioncast.server.query import detect_options, source_name
 from visioncast.sources.video import VideoFileSource, open_video
 
 log = logging.getLogger(__name__)
@@ -44,6 +49,7 @@ HEARTBEAT_S = 1.0
 SNIFF_BYTES = 64
 FORMATS = "MP4, MOV, AVI, WebM or MKV"
 KINDS = {"mp4": "an MP4/MOV", "avi": "an AVI", "matroska": "a WebM/MKV"}
+MIME_TYPES = {"mp4": "video/mp4", "avi": "video/x-msvideo", "matroska": "video/webm"}
 
 bp = Blueprint("videos", __name__)
 
@@ -149,22 +155,29 @@ def _open_checked(path: Path, name: str) -> VideoFileSource:
     IDEMPOTENCY_PARAMETER,
 ], responses={201: response("the job, queued", JOB),
               400: error("no 'video' field, truncated or frameless video"),
-              413: error("video over videos.max_upload_mb"), 415: error("not a video"),
+              413: error("video over videos.max_upload_mb, or its frames over server.max_pixels"),
+              415: error("not a video"),
+              429: error("this device already has videos.max_jobs_per_client jobs running or queued"),
               503: error("too many jobs kept (videos.max_jobs)")})
 @idempotent
 @access("student")
 def upload() -> Any:
     jobs, cfg = manager(), services().config.videos
+    owner = client_id()
+    if current_role() != "teacher":
+        jobs.make_room(owner)
     if jobs.full():
         return error_response(503, "busy", f"the server already keeps {cfg.max_jobs} video jobs "
                                            "(videos.max_jobs); delete one or wait for one to expire")
     detector = services().detector()
     options = detect_options(request.args, detector.options, detector.labels, detector.name)
+    source = source_name(request.args, default="video")
     job_id, folder = jobs.new_folder()
     try:
         path, name = _save_upload(folder, cfg.max_upload_mb)
         with _open_checked(path, name) as video:
-            job = VideoJob(job_id, folder, path, video, name)
+            jobs.check_size(video.width, video.height, f"'{name}'")
+            job = VideoJob(job_id, folder, path, video, name, owner=owner, source_name=source)
     except BaseException:
         jobs.discard_folder(folder)
         raise
@@ -175,13 +188,28 @@ def upload() -> Any:
 
 
 def _job(job_id: str) -> VideoJob:
+    """The job, if the caller may see it (its owner or the teacher); 404 alike for others' and unknown ids."""
     job = manager().get(job_id)
+    if job.owner != client_id() and current_role() != "teacher":
+        raise NotFoundError(f"no video job with id {job_id!r} of yours")
     job.touch()
     return job
 
 
+@bp.get("/api/v1/videos")
+@document("The caller's video jobs (the teacher's: every job)", tags=["video"],
+          responses={200: response("the jobs, oldest first", {"type": "object", "properties": {
+              "jobs": {"type": "array", "items": JOB.ref}}})})
+@access("student")
+def list_jobs() -> Any:
+    everyone = current_role() == "teacher"
+    mine = [job for job in manager().jobs() if everyone or job.owner == client_id()]
+    return jsonify(jobs=[job.snapshot() for job in sorted(mine, key=lambda job: job.created)])
+
+
 @bp.get("/api/v1/videos/<job_id>")
 @document("A video job's status", tags=["video"], responses={200: response("the job", JOB), **_NOT_FOUND})
+@access("student")
 def status(job_id: str) -> Any:
     return jsonify(_job(job_id).snapshot())
 
@@ -189,6 +217,7 @@ def status(job_id: str) -> Any:
 @bp.delete("/api/v1/videos/<job_id>")
 @document("Cancel a video job and delete it with its files", tags=["video"],
           responses={200: response("the job as it was when deleted", JOB), **_NOT_FOUND})
+@access("student")
 def delete(job_id: str) -> Any:
     return jsonify(manager().delete(_job(job_id)))
 
@@ -196,6 +225,7 @@ def delete(job_id: str) -> Any:
 @bp.get("/api/v1/videos/<job_id>/results")
 @document("Every frame's result so far", tags=["video"],
           responses={200: response("the results, in frame order", RESULTS), **_NOT_FOUND})
+@access("student")
 def results(job_id: str) -> Any:
     job = _job(job_id)
     items, _ = job.wait(0, 0)
@@ -242,6 +272,7 @@ def stream_events(job: VideoJob, after_frame: int) -> Iterator[str]:
     parameters=[query("after", {"type": "integer", "minimum": -1}, "resume after this frame index")],
     responses={200: response("the event stream", {"type": "string"}, media_type="text/event-stream"),
                **_NOT_FOUND})
+@access("student")
 def events(job_id: str) -> Response:
     job = _job(job_id)
     text = request.headers.get("Last-Event-ID") or request.args.get("after") or "-1"
@@ -258,15 +289,30 @@ def events(job_id: str) -> Response:
           responses={200: response("the file", {"type": "string", "format": "binary"}, media_type="video/*"),
                      206: response("part of the file", {"type": "string", "format": "binary"},
                                    media_type="video/*"), **_NOT_FOUND})
+@access("student")
 def source(job_id: str) -> Response:
     job = _job(job_id)
-    return send_file(job.source_path, conditional=True, download_name=job.name, max_age=0)
+    with job.source_path.open("rb") as fh:
+        kind = sniff_container(fh.read(SNIFF_BYTES))
+    resp = send_file(job.source_path, mimetype=MIME_TYPES.get(kind or "", "application/octet-stream"),
+                     conditional=True, as_attachment=True, download_name=_download_name(job.name, kind),
+                     max_age=0)
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return resp
+
+
+def _download_name(name: str, kind: str | None) -> str:
+    """The upload's name with the suffix of what it is (``clip.html`` that holds an MP4 → ``clip.mp4``)."""
+    suffix = {"mp4": ".mp4", "avi": ".avi", "matroska": ".webm"}.get(kind or "", ".bin")
+    return f"{Path(name).stem or 'video'}{suffix}"
 
 
 @bp.post("/api/v1/videos/<job_id>/render")
 @document("Start (or report) the render of the annotated AVI", tags=["video"], responses={
     202: response("the render status; poll until state is done", RENDER), **_NOT_FOUND,
     409: error("not every frame is detected yet")})
+@access("student")
 def render(job_id: str) -> Any:
     job = _job(job_id)
     if job.state != "done":
@@ -280,6 +326,7 @@ def render(job_id: str) -> Any:
 @document("Download the annotated video (MJPG AVI, boxes drawn)", tags=["video"], responses={
     200: response("the AVI", {"type": "string", "format": "binary"}, media_type="video/x-msvideo"),
     **_NOT_FOUND, 409: error("not rendered yet: POST .../render first")})
+@access("student")
 def video_avi(job_id: str) -> Any:
     job = _job(job_id)
     return _send_made(job.render, f"the annotated video of job {job.id}", "render", "video/x-msvideo",
@@ -290,6 +337,7 @@ def video_avi(job_id: str) -> Any:
 @document("Start (or report) a WebM (VP8) copy of the uploaded video for a browser that cannot play it "
           "(same frames and frame rate; runs while the frames are detected)", tags=["video"], responses={
               202: response("the copy's status; poll until state is done", RENDER), **_NOT_FOUND})
+@access("student")
 def playable(job_id: str) -> Any:
     return jsonify(manager().make_playable(_job(job_id))), 202
 
@@ -299,6 +347,7 @@ def playable(job_id: str) -> Any:
     200: response("the WebM", {"type": "string", "format": "binary"}, media_type="video/webm"),
     206: response("part of the WebM", {"type": "string", "format": "binary"}, media_type="video/webm"),
     **_NOT_FOUND, 409: error("not made yet: POST .../playable first")})
+@access("student")
 def playable_webm(job_id: str) -> Any:
     job = _job(job_id)
     return _send_made(job.playable, f"the WebM copy of job {job.id}", "playable", "video/webm")
@@ -318,6 +367,7 @@ _HTML = {200: response("the page", media_type="text/html")}
 @bp.get("/video")
 @document("Video page: upload a video, watch the detections frame by frame, save it as AVI", tags=["pages"],
           responses=_HTML)
+@access("student")
 def page() -> str:
     cfg = services().config
     return render_template("video.html", model=cfg.models.detect, conf=cfg.models.conf,
@@ -326,6 +376,7 @@ def page() -> str:
 
 @bp.get("/webcam")
 @document("Webcam page: the browser's camera, detected live", tags=["pages"], responses=_HTML)
+@access("student")
 def webcam() -> str:
     cfg = services().config
     return render_template("webcam.html", model=cfg.models.detect, conf=cfg.models.conf)
@@ -336,7 +387,7 @@ def register(app: Flask) -> None:
     svc = app.extensions["visioncast"]
     cfg = svc.config
     root = Path(cfg.videos.dir or Path(cfg.data_dir) / "videos").expanduser()
-    jobs = JobManager(cfg.videos, root, publish=svc.publish)
+    jobs = JobManager(cfg.videos, root, publish=svc.publish, max_pixels=cfg.server.max_pixels)
     app.extensions[EXTENSION] = jobs
     svc.on_close.append(jobs.close)
     metrics = metrics_of(app)

@@ -72,7 +72,10 @@ def wait_state(client: FlaskClient, job_id: str, states: tuple[str, ...] = FINAL
 
 
 def comparable(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in payload.items() if k not in ("timings_ms", "frame", "timestamp")}
+    """The payload without timings, frame, timestamp and track ids (what ``Detector.detect`` gives too)."""
+    out = {k: v for k, v in payload.items() if k not in ("timings_ms", "frame", "timestamp")}
+    out["detections"] = [{k: v for k, v in d.items() if k != "track_id"} for d in out["detections"]]
+    return out
 
 
 def long_video(path: Path, repeats: int, source: Path) -> Path:

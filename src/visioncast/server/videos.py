@@ -6,7 +6,8 @@ OpenCV decodes, and starts a job (:mod:`visioncast.server.jobs`); the page then 
 results stream), ``/source`` (the uploaded file for a ``<video>`` element, with HTTP range requests),
 ``POST /render`` + ``GET /video.avi`` (the annotated AVI), ``POST /playable`` + ``GET /playable.webm`` (a
 WebM copy of the source, for a browser that cannot play the upload: Chromium plays no AVI and no MPEG-4
-Part 2), ``DELETE`` (cancel and forget).
+Part 2), ``POST /resume`` (go on with a failed or cancelled job), ``DELETE`` (cancel and forget). Jobs are
+kept in the data dir and outlive a restart of the server (:mod:`visioncast.server.jobs`).
 
 Why Server-Sent Events rather than a WebSocket for the live results: the flow is one-way (server → page); SSE
 is plain HTTP (works through the same cheroot server, proxies and TLS, no upgrade, no extra library); and
@@ -26,9 +27,11 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from visioncast.errors import InputError, SourceError, TooLargeError, UnsupportedMediaError
+from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.errors import error_response
-from visioncast.server.jobs import Derived, JobManager, VideoJob
+from visioncast.server.job import Derived, VideoJob
+from visioncast.server.jobs import JobManager
 from visioncast.server.metrics import metrics_of
 from visioncast.server.openapi import Schema, document, error, query, response
 from visioncast.server.pages import add_nav_link
@@ -59,6 +62,11 @@ JOB = Schema("VideoJob", {
         "width": {"type": "integer"}, "height": {"type": "integer"},
         "detect_fps": {"type": "number", "description": "frames detected per second of running time"},
         "source": {"type": "string", "description": "the MQTT source name results are published under"},
+        "model": {"type": "string", "description": "the detection model"},
+        "resumed_from": {"type": ["integer", "null"], "description": "the frame the job last resumed at "
+                         "(after a server restart or POST resume); null when it ran in one go"},
+        "stats": {"type": ["object", "null"], "description": "the statistics snapshot after the latest frame "
+                  "(counts, unique totals, dwell; as GET /api/v1/stats of a stream)"},
         "error": {"type": "string"}, "created": {"type": "number", "description": "Unix time of the upload"},
         "watchers": {"type": "integer", "description": "open results streams"},
         "render": {"$ref": "#/components/schemas/VideoFile"},
@@ -85,6 +93,12 @@ _NOT_FOUND = {404: error("no job with this id (never existed, deleted or expired
 
 def manager() -> JobManager:
     return current_app.extensions[EXTENSION]  # type: ignore[no-any-return,unused-ignore]
+
+
+@bp.before_request
+def _open_jobs() -> None:
+    """Jobs interrupted by a restart resume once the server takes requests for videos (idempotent)."""
+    manager().open()
 
 
 def sniff_container(head: bytes) -> str | None:
@@ -146,6 +160,7 @@ def _open_checked(path: Path, name: str) -> VideoFileSource:
               400: error("no 'video' field, truncated or frameless video"),
               413: error("video over videos.max_upload_mb"), 415: error("not a video"),
               503: error("too many jobs kept (videos.max_jobs)")})
+@access("student")
 def upload() -> Any:
     jobs, cfg = manager(), services().config.videos
     if jobs.full():
@@ -157,11 +172,11 @@ def upload() -> Any:
     try:
         path, name = _save_upload(folder, cfg.max_upload_mb)
         with _open_checked(path, name) as video:
-            job = VideoJob(job_id, folder, path, video, name)
+            job = VideoJob.from_video(job_id, folder, video, name=name, model=detector.name, options=options)
     except BaseException:
         jobs.discard_folder(folder)
         raise
-    jobs.start(job, lambda image: detector.detect(image, options))
+    jobs.start(job)
     log.info("video job %s: %s, %s frames at %.2f fps, %d×%d", job.id, name, job.frames_total, job.fps,
              job.width, job.height)
     return jsonify(job.snapshot()), 201
@@ -175,6 +190,7 @@ def _job(job_id: str) -> VideoJob:
 
 @bp.get("/api/v1/videos/<job_id>")
 @document("A video job's status", tags=["video"], responses={200: response("the job", JOB), **_NOT_FOUND})
+@access("student")
 def status(job_id: str) -> Any:
     return jsonify(_job(job_id).snapshot())
 
@@ -182,6 +198,7 @@ def status(job_id: str) -> Any:
 @bp.delete("/api/v1/videos/<job_id>")
 @document("Cancel a video job and delete it with its files", tags=["video"],
           responses={200: response("the job as it was when deleted", JOB), **_NOT_FOUND})
+@access("student")
 def delete(job_id: str) -> Any:
     return jsonify(manager().delete(_job(job_id)))
 
@@ -189,6 +206,7 @@ def delete(job_id: str) -> Any:
 @bp.get("/api/v1/videos/<job_id>/results")
 @document("Every frame's result so far", tags=["video"],
           responses={200: response("the results, in frame order", RESULTS), **_NOT_FOUND})
+@access("student")
 def results(job_id: str) -> Any:
     job = _job(job_id)
     items, _ = job.wait(0, 0)
@@ -235,6 +253,7 @@ def stream_events(job: VideoJob, after_frame: int) -> Iterator[str]:
     parameters=[query("after", {"type": "integer", "minimum": -1}, "resume after this frame index")],
     responses={200: response("the event stream", {"type": "string"}, media_type="text/event-stream"),
                **_NOT_FOUND})
+@access("student")
 def events(job_id: str) -> Response:
     job = _job(job_id)
     text = request.headers.get("Last-Event-ID") or request.args.get("after") or "-1"
@@ -251,6 +270,7 @@ def events(job_id: str) -> Response:
           responses={200: response("the file", {"type": "string", "format": "binary"}, media_type="video/*"),
                      206: response("part of the file", {"type": "string", "format": "binary"},
                                    media_type="video/*"), **_NOT_FOUND})
+@access("student")
 def source(job_id: str) -> Response:
     job = _job(job_id)
     return send_file(job.source_path, conditional=True, download_name=job.name, max_age=0)
@@ -260,6 +280,7 @@ def source(job_id: str) -> Response:
 @document("Start (or report) the render of the annotated AVI", tags=["video"], responses={
     202: response("the render status; poll until state is done", RENDER), **_NOT_FOUND,
     409: error("not every frame is detected yet")})
+@access("student")
 def render(job_id: str) -> Any:
     job = _job(job_id)
     if job.state != "done":
@@ -269,10 +290,25 @@ def render(job_id: str) -> Any:
     return jsonify(manager().render(job)), 202
 
 
+@bp.post("/api/v1/videos/<job_id>/resume")
+@document("Go on with a failed or cancelled job from the frame after its last result (a job interrupted by "
+          "a server restart resumes by itself)", tags=["video"], responses={
+              202: response("the job, queued again", JOB), **_NOT_FOUND,
+              409: error("the job is queued, running or done")})
+@access("student")
+def resume(job_id: str) -> Any:
+    job = _job(job_id)
+    if job.state not in ("failed", "cancelled"):
+        return error_response(409, "not_resumable", f"video job {job.id} is {job.state}; only a failed or "
+                                                     "cancelled job can be resumed")
+    return jsonify(manager().resume(job).snapshot()), 202
+
+
 @bp.get("/api/v1/videos/<job_id>/video.avi")
 @document("Download the annotated video (MJPG AVI, boxes drawn)", tags=["video"], responses={
     200: response("the AVI", {"type": "string", "format": "binary"}, media_type="video/x-msvideo"),
     **_NOT_FOUND, 409: error("not rendered yet: POST .../render first")})
+@access("student")
 def video_avi(job_id: str) -> Any:
     job = _job(job_id)
     return _send_made(job.render, f"the annotated video of job {job.id}", "render", "video/x-msvideo",
@@ -283,6 +319,7 @@ def video_avi(job_id: str) -> Any:
 @document("Start (or report) a WebM (VP8) copy of the uploaded video for a browser that cannot play it "
           "(same frames and frame rate; runs while the frames are detected)", tags=["video"], responses={
               202: response("the copy's status; poll until state is done", RENDER), **_NOT_FOUND})
+@access("student")
 def playable(job_id: str) -> Any:
     return jsonify(manager().make_playable(_job(job_id))), 202
 
@@ -292,6 +329,7 @@ def playable(job_id: str) -> Any:
     200: response("the WebM", {"type": "string", "format": "binary"}, media_type="video/webm"),
     206: response("part of the WebM", {"type": "string", "format": "binary"}, media_type="video/webm"),
     **_NOT_FOUND, 409: error("not made yet: POST .../playable first")})
+@access("student")
 def playable_webm(job_id: str) -> Any:
     job = _job(job_id)
     return _send_made(job.playable, f"the WebM copy of job {job.id}", "playable", "video/webm")
@@ -311,6 +349,7 @@ _HTML = {200: response("the page", media_type="text/html")}
 @bp.get("/video")
 @document("Video page: upload a video, watch the detections frame by frame, save it as AVI", tags=["pages"],
           responses=_HTML)
+@access("student")
 def page() -> str:
     cfg = services().config
     return render_template("video.html", model=cfg.models.detect, conf=cfg.models.conf,
@@ -319,6 +358,7 @@ def page() -> str:
 
 @bp.get("/webcam")
 @document("Webcam page: the browser's camera, detected live", tags=["pages"], responses=_HTML)
+@access("student")
 def webcam() -> str:
     cfg = services().config
     return render_template("webcam.html", model=cfg.models.detect, conf=cfg.models.conf)
@@ -329,13 +369,15 @@ def register(app: Flask) -> None:
     svc = app.extensions["visioncast"]
     cfg = svc.config
     root = Path(cfg.videos.dir or Path(cfg.data_dir) / "videos").expanduser()
-    jobs = JobManager(cfg.videos, root, publish=svc.publish)
+    jobs = JobManager(cfg.videos, root, publish=svc.publish, detector=svc.detector, pipeline=cfg.pipeline)
+    if restored := jobs.restore():
+        log.info("%d video jobs kept in %s from before the restart", restored, root)
     app.extensions[EXTENSION] = jobs
     svc.on_close.append(jobs.close)
     metrics = metrics_of(app)
     metrics.add_callback("visioncast_video_jobs", "video jobs kept, by state", jobs.states, labels=["state"])
     metrics.add_callback("visioncast_video_events", "video frames detected or failed, jobs cancelled as "
-                         "abandoned, jobs expired", lambda: {(k,): v for k, v in jobs.counts.items()},
+                         "abandoned, expired or resumed", lambda: {(k,): v for k, v in jobs.counts.items()},
                          kind="counter", labels=["event"])
     app.register_blueprint(bp)
     add_nav_link(app, "videos.page", "Video",

@@ -3,7 +3,9 @@
 ``open_video(path)`` checks the file opens and has frames before anything else runs, so a truncated or
 non-video file is refused with a clear SourceError up front. A frame that cannot be decoded in the middle of a
 file (the container says more frames follow) is counted in ``bad_frames`` and skipped, up to
-``MAX_BAD_IN_ROW`` in a row; ``stop()`` ends the iteration from another thread.
+``MAX_BAD_IN_ROW`` in a row; ``stop()`` ends the iteration from another thread. ``start_frame`` skips the
+frames before it (grabbed, not converted) while keeping the file's frame indices and timestamps: a video job
+resumed after a server restart goes on where it stopped.
 
 Files are decoded on one thread (``CAP_PROP_N_THREADS`` = 1): the model already keeps the cores busy, and
 FFmpeg's own decoder threads cost CPU in hand-offs — on vtest.avi (768×576) one thread took 1.5 instead of
@@ -30,8 +32,9 @@ class VideoFileSource:
 
     live = False
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, start_frame: int = 0) -> None:
         self.path = Path(path)
+        self.start_frame = start_frame
         self.bad_frames = 0
         self._stop = threading.Event()
         if not self.path.is_file():
@@ -51,10 +54,12 @@ class VideoFileSource:
     def __iter__(self) -> Iterator[Frame]:
         index, bad_in_row = 0, 0
         while not self._stop.is_set():
-            ok, image = self._cap.read()
-            if ok and image is not None:
+            skip = index < self.start_frame
+            ok, image = (self._cap.grab(), None) if skip else self._cap.read()
+            if ok and (skip or image is not None):
                 bad_in_row = 0
-                yield Frame(image, index, index / self.fps, self.name)
+                if image is not None:
+                    yield Frame(image, index, index / self.fps, self.name)
                 index += 1
                 continue
             # A failed read before the announced end is a damaged frame: skip it (counted), else the end.

@@ -2,8 +2,9 @@
 
 ``POST /api/v1/videos`` (multipart field ``video``) saves the upload into a job folder, checks it is a video
 OpenCV decodes, and starts a job (:mod:`visioncast.server.jobs`); the page then follows it:
-``GET /api/v1/videos/<id>`` (status), ``/results`` (every frame's result so far), ``/events`` (the live
-results stream), ``/source`` (the uploaded file for a ``<video>`` element, with HTTP range requests),
+``GET /api/v1/videos/<id>`` (status; ``GET /api/v1/videos`` lists them), ``/results`` (every frame's
+result so far), ``/events`` (the live results stream), ``/source`` (the uploaded file for a ``<video>``
+element, with HTTP range requests),
 ``POST /render`` + ``GET /video.avi`` (the annotated AVI), ``POST /playable`` + ``GET /playable.webm`` (a
 WebM copy of the source, for a browser that cannot play the upload: Chromium plays no AVI and no MPEG-4
 Part 2), ``POST /resume`` (go on with a failed or cancelled job), ``DELETE`` (cancel and forget). Jobs are
@@ -180,6 +181,17 @@ def upload() -> Any:
     log.info("video job %s: %s, %s frames at %.2f fps, %d×%d", job.id, name, job.frames_total, job.fps,
              job.width, job.height)
     return jsonify(job.snapshot()), 201
+
+
+@bp.get("/api/v1/videos")
+@document("The video jobs this server keeps (also those from before a restart, until they expire)",
+          tags=["video"], responses={200: response("the jobs, newest first", {
+              "type": "object", "required": ["jobs"], "properties": {
+                  "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/VideoJob"}}}})})
+@access("student")
+def list_jobs() -> Any:
+    jobs = sorted(manager().jobs(), key=lambda job: job.created, reverse=True)
+    return jsonify(jobs=[job.snapshot() for job in jobs])
 
 
 def _job(job_id: str) -> VideoJob:

@@ -7,13 +7,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +18,7 @@ import requests
 from flask import Flask
 from tests.conftest import free_port
 
+from serve_process import Served, repeated, wait_until
 from visioncast import config
 from visioncast.core.payload import result_to_payload
 from visioncast.server import create_app
@@ -38,65 +34,6 @@ CLIP_FRAMES = 36
 
 def untracked(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return [{k: v for k, v in d.items() if k != "track_id"} for d in payload["detections"]]
-
-
-def repeated(source: Path, times: int, path: Path) -> Path:
-    """``source`` ``times`` times over, as an MJPG AVI (a job long enough to be killed in the middle)."""
-    with open_video(source) as video:
-        frames, fps = [f.image for f in video], video.fps
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, frames[0].shape[1::-1])
-    for _ in range(times):
-        for image in frames:
-            writer.write(image)
-    writer.release()
-    return path
-
-
-def wait_until(check: Callable[[], Any], what: str, progress: Callable[[], Any] = lambda: None) -> Any:
-    """Poll ``check`` until it returns something true; fails after WAIT_S without a change of ``progress``."""
-    deadline, last = time.monotonic() + WAIT_S, progress()
-    while not (value := check()):
-        if (now := progress()) != last:
-            deadline, last = time.monotonic() + WAIT_S, now
-        assert time.monotonic() < deadline, f"{what}: nothing happened for {WAIT_S} s"
-        time.sleep(0.05)
-    return value
-
-
-class Served:
-    """``visioncast serve`` on ``port`` with its data under ``home`` (XDG_DATA_HOME)."""
-
-    def __init__(self, home: Path, port: int) -> None:
-        command = [sys.executable, "-m", "visioncast", "serve", "--port", str(port), "--workers", "4",
-                   "--mqtt", "off"]
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = home / f"serve-{port}-{time.monotonic_ns()}.log"
-        self._out = self.log.open("w")
-        self.proc = subprocess.Popen(command, stdout=self._out, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "XDG_DATA_HOME": str(home)})
-        wait_until(self._ready, f"serve on port {port} did not start ({self.log.read_text()[-2000:]})",
-                   lambda: self.log.stat().st_size)
-
-    def _ready(self) -> bool:
-        assert self.proc.poll() is None, f"serve ended: {self.log.read_text()[-2000:]}"
-        try:
-            return requests.get(f"{self.url}/readyz", timeout=WAIT_S).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    def api(self, path: str = "", method: str = "GET", **kwargs: Any) -> requests.Response:
-        return requests.request(method, f"{self.url}/api/v1/videos{path}", timeout=WAIT_S, **kwargs)
-
-    def kill(self) -> None:
-        self.proc.kill()  # SIGKILL: nothing is closed, flushed or saved on the way out
-        self.proc.wait(WAIT_S)
-        self._out.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            self.proc.wait(WAIT_S)
-        self._out.close()
 
 
 def test_serve_killed_mid_job_resumes_it_and_keeps_finished_jobs(tmp_path: Path, data_dir: Path,

@@ -3,7 +3,8 @@
 // hidden <video> and each displayed frame is drawn on a canvas with its boxes. The frame on screen is found from
 // requestVideoFrameCallback's mediaTime × fps (requestAnimationFrame + currentTime where that API is missing);
 // when it has no result yet the video pauses and waits for it, so the boxes are never behind or ahead.
-// The job id lives in the URL (?job=…) and sessionStorage, so a reload re-attaches to the running job.
+// The job id lives in the URL (?job=…) and sessionStorage, so a reload re-attaches to the running job; the
+// server keeps jobs across its restarts, so a lost stream re-attaches too, or says why the job is gone.
 // A video the browser cannot play (Chromium plays no AVI and no MPEG-4 Part 2) is swapped for a WebM copy the
 // server makes from it (same frames and frame rate); until the copy is ready the boxes are drawn on a blank frame.
 import {drawDetections, setBusy, showError} from "./app.js";
@@ -30,7 +31,7 @@ const WORDS = {
 
 const state = {
   job: null, results: new Map(), ended: false, source: null, userPaused: false, waitingFor: null,
-  drawn: -1, shownAt: [], playable: true, rendering: false, started: false,
+  drawn: -1, shownAt: [], playable: true, rendering: false, started: false, lost: false,
 };
 
 function failure(status, data) {
@@ -119,7 +120,7 @@ function remember(id) {
 function attach(job) {
   detach();
   Object.assign(state, {job, results: new Map(), ended: false, userPaused: false, waitingFor: null, drawn: -1,
-    shownAt: [], playable: true, rendering: false, started: false});
+    shownAt: [], playable: true, rendering: false, started: false, lost: false});
   remember(job.id);
   $("player").hidden = false;
   $("job-name").textContent = `“${job.name}”`;
@@ -131,11 +132,52 @@ function attach(job) {
   view.dataset.playing = "source";
   video.src = `${API}/${job.id}/source`;
   updateJob(job);
-  state.source = new EventSource(`${API}/${job.id}/events`);
-  state.source.addEventListener("result", (e) => onResult(JSON.parse(e.data)));
-  state.source.addEventListener("state", (e) => updateJob(JSON.parse(e.data)));
-  state.source.addEventListener("end", () => { state.source.close(); state.ended = true; resumeIfWaiting(); });
-  state.source.onerror = () => { if (!state.ended) status("Connection to the server lost; reconnecting…"); };
+  follow(job.id);
+}
+
+// The results stream, after the last frame we have (EventSource resends it as Last-Event-ID when it
+// reconnects by itself; a new stream says it with ?after=). A server that restarted keeps the job and goes on.
+function follow(id) {
+  const after = state.results.size - 1;
+  const source = new EventSource(`${API}/${id}/events${after >= 0 ? `?after=${after}` : ""}`);
+  state.source = source;
+  source.addEventListener("result", (e) => onResult(JSON.parse(e.data)));
+  source.addEventListener("state", (e) => updateJob(JSON.parse(e.data)));
+  source.addEventListener("end", () => { source.close(); state.ended = true; resumeIfWaiting(); });
+  source.onopen = () => {
+    if (!state.lost) return;
+    state.lost = false;
+    status("Connected again.");
+  };
+  source.onerror = () => {
+    if (state.ended || state.source !== source) return;
+    if (source.readyState === EventSource.CLOSED) {
+      recheck(id);  // the server answered but refused the stream: ask it about the job
+      return;
+    }
+    state.lost = true;
+    status("Connection to the server lost; reconnecting…");
+  };
+}
+
+// The stream was refused (e.g. the server restarted and no longer has the job): show why, or follow again.
+async function recheck(id) {
+  try {
+    const job = await api(`/${encodeURIComponent(id)}`);
+    if (state.job?.id !== id) return;
+    updateJob(job);
+    if (!state.ended) setTimeout(() => { if (state.job?.id === id && !state.ended) follow(id); }, 2000);
+  } catch (err) {
+    if (state.job?.id !== id) return;
+    detach();
+    forget();
+    state.ended = true;
+    $("job-state").textContent = "gone";
+    $("save").disabled = true;
+    $("cancel").disabled = true;
+    status("");
+    showError(errorBox, err);
+  }
 }
 
 function detach() {

@@ -28,10 +28,11 @@ FSYNC_INTERVAL_S = 1.0
 
 
 class JobStore:
-    """The files of one job folder. Thread-safe."""
+    """The files of one job folder. Thread-safe. ``fsync_interval_s``: 0 syncs every result line."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, fsync_interval_s: float = FSYNC_INTERVAL_S) -> None:
         self.folder = folder
+        self.fsync_interval_s = fsync_interval_s
         self._file: BinaryIO | None = None
         self._synced_s = 0.0
         self._lock = threading.Lock()
@@ -81,7 +82,7 @@ class JobStore:
         return results
 
     def append(self, payload: dict[str, Any]) -> None:
-        """Append one result line (written at once; fsync'd at most every ``FSYNC_INTERVAL_S``)."""
+        """Append one result line (written at once; fsync'd at most every ``fsync_interval_s``)."""
         line = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         with self._lock:
             try:
@@ -89,7 +90,7 @@ class JobStore:
                     self._file = (self.folder / RESULTS).open("ab", buffering=0)
                 self._file.write(line)
                 now = time.monotonic()
-                if now - self._synced_s >= FSYNC_INTERVAL_S:
+                if now - self._synced_s >= self.fsync_interval_s:
                     os.fsync(self._file.fileno())
                     self._synced_s = now
             except OSError as exc:

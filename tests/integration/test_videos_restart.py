@@ -213,3 +213,31 @@ def test_a_damaged_results_tail_is_dropped(tmp_path: Path, tail: str) -> None:
     store.append({"frame": 3, "timestamp": 0.3})
     store.close()
     assert [r["frame"] for r in JobStore(tmp_path).load_results()] == [0, 1, 2, 3]
+
+
+def test_a_job_stopped_with_the_server_resumes_at_the_next_start(tmp_path: Path, data_dir: Path) -> None:
+    app = make_app(tmp_path)
+    server = HttpServer(app, "127.0.0.1", 0, workers=4).start_in_thread()
+    try:
+        with repeated(data_dir / CLIP, 4, tmp_path / "long.avi").open("rb") as fh:
+            job = requests.post(f"{server.url}/api/v1/videos", files={"video": ("long.avi", fh)},
+                                timeout=WAIT_S).json()
+        wait_until(lambda: requests.get(f"{server.url}/api/v1/videos/{job['id']}", timeout=WAIT_S)
+                   .json()["frames_done"] >= 5, "start")
+    finally:
+        server.stop()
+        app.extensions["visioncast"].close()  # Ctrl-C of serve: the job stops where it is
+    saved = json.loads((tmp_path / "videos" / job["id"] / "job.json").read_text())
+    assert (saved["state"], saved["restarts"]) == ("queued", 0)
+    again = make_app(tmp_path)
+    try:
+        client = again.test_client()
+        url = f"/api/v1/videos/{job['id']}"
+        first = client.get(url).get_json()
+        assert first["resumed_from"] >= 5
+        done = wait_until(lambda: (j := client.get(url).get_json())["state"] == "done" and j, "resume",
+                          lambda: client.get(url).get_json()["frames_done"])
+        assert done["frames_done"] == 4 * CLIP_FRAMES
+        assert done["error"] == ""
+    finally:
+        again.extensions["visioncast"].close()

@@ -149,6 +149,7 @@ class JobManager:
 
     def _finish(self, job: VideoJob) -> None:
         if self._stop.is_set() and not job.cancelled.is_set() and job.state == "running":
+            job.set_state("queued")  # stopped with the server, not interrupted: not counted as a restart
             log.info("video job %s saved at frame %d: it resumes when the server starts again", job.id,
                      job.next_frame)
             return
@@ -171,17 +172,18 @@ class JobManager:
         if job.future is not None and job.future.cancel():
             job.set_state("cancelled", reason)
 
-    def resume(self, job: VideoJob) -> VideoJob:
-        """Queue a failed or cancelled job again, from the frame after its last result."""
+    def resume(self, job: VideoJob) -> bool:
+        """Queue a failed or cancelled job again, from the frame after its last result; False when it is
+        not one (or its worker has not let go of it yet)."""
         with job.cond:
-            if job.state not in ("failed", "cancelled") or (job.future is not None and not job.future.done()):
-                return job
+            if job.state not in ("failed", "cancelled") or not _idle(job.future):
+                return False
             job.resumed_from = job.next_frame
             job.set_state("queued")
         self.count("resumed")
         log.info("video job %s resumes at frame %d", job.id, job.resumed_from)
         self._submit(job)
-        return job
+        return True
 
     def delete(self, job: VideoJob, why: str = "deleted") -> dict[str, Any]:
         """Cancel ``job``, forget it at once, and remove its folder once its threads let go of it."""
@@ -256,10 +258,11 @@ class JobManager:
         return len(self._jobs)
 
     def _interrupted(self, job: VideoJob) -> None:
-        """A job the earlier server did not finish: queued to resume, or failed with the reason."""
+        """A job the earlier server did not finish: queued to resume, or failed with the reason. Only a job
+        that was running counts as a restart (one queued, or stopped with the server, does not)."""
         at, total = job.next_frame, job.frames_total or "?"
         reason = f"interrupted by a server restart at frame {at} of {total}"
-        job.restarts += 1
+        job.restarts += job.state == "running"
         if not job.source_path.is_file():
             job.set_state("failed", f"{reason}; its video file is gone")
         elif job.restarts > MAX_RESTARTS:
@@ -281,6 +284,7 @@ class JobManager:
             waiting = [job for job in self._jobs.values() if job.state == "queued" and job.future is None]
         for job in waiting:
             self.count("resumed")
+            job.touch()  # its page has abandon_after_s from now to re-attach
             self._submit(job)
 
     def _reap_forever(self) -> None:

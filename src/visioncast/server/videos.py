@@ -310,10 +310,10 @@ def render(job_id: str) -> Any:
 @access("student")
 def resume(job_id: str) -> Any:
     job = _job(job_id)
-    if job.state not in ("failed", "cancelled"):
+    if not manager().resume(job):
         return error_response(409, "not_resumable", f"video job {job.id} is {job.state}; only a failed or "
-                                                     "cancelled job can be resumed")
-    return jsonify(manager().resume(job).snapshot()), 202
+                                                     "cancelled job can be resumed (once it has stopped)")
+    return jsonify(job.snapshot()), 202
 
 
 @bp.get("/api/v1/videos/<job_id>/video.avi")

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import pytest
 import requests
 from flask import Flask
 from tests.conftest import free_port
@@ -22,7 +21,6 @@ from serve_process import Served, repeated, wait_until
 from visioncast import config
 from visioncast.core.payload import result_to_payload
 from visioncast.server import create_app
-from visioncast.server.job_store import JobStore
 from visioncast.server.videos import EXTENSION
 from visioncast.server.wsgi import HttpServer
 from visioncast.sources.video import open_video
@@ -199,20 +197,6 @@ def test_a_cancelled_job_resumes_on_request_and_404s_say_why(tmp_path: Path, dat
     finally:
         server.stop()
         app.extensions["visioncast"].close()
-
-
-@pytest.mark.parametrize("tail", ["", "{\"frame\": 3, \"time", "not json\n"])
-def test_a_damaged_results_tail_is_dropped(tmp_path: Path, tail: str) -> None:
-    store = JobStore(tmp_path)
-    for i in range(3):
-        store.append({"frame": i, "timestamp": i / 10})
-    store.close()
-    with (tmp_path / "results.jsonl").open("a") as fh:
-        fh.write(tail)
-    assert [r["frame"] for r in store.load_results()] == [0, 1, 2]
-    store.append({"frame": 3, "timestamp": 0.3})
-    store.close()
-    assert [r["frame"] for r in JobStore(tmp_path).load_results()] == [0, 1, 2, 3]
 
 
 def test_a_job_stopped_with_the_server_resumes_at_the_next_start(tmp_path: Path, data_dir: Path) -> None:

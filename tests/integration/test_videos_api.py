@@ -23,7 +23,8 @@ from visioncast.core.payload import result_to_payload
 from visioncast.pipeline import Pipeline, PipelineOptions
 from visioncast.server import create_app
 from visioncast.server.jobs import JobManager
-from visioncast.server.videos import EXTENSION, sniff_container
+from visioncast.server.video_upload import sniff_container
+from visioncast.server.videos import EXTENSION
 from visioncast.server.wsgi import HttpServer
 from visioncast.sources.video import open_video
 

@@ -297,7 +297,8 @@ class JobManager:
         now = time.monotonic()
         for job in self.jobs():
             idle_s = now - job.last_seen_s
-            if job.state not in FINAL and job.watchers == 0 and idle_s > self.cfg.abandon_after_s:
+            if job.state not in FINAL and job.watchers == 0 and idle_s > self.cfg.abandon_after_s \
+                    and not job.cancelled.is_set():  # once: its pipeline may take a moment to drain
                 self.count("cancelled_abandoned")
                 log.info("video job %s abandoned (nobody watched for %.0f s): cancelled", job.id, idle_s)
                 self.cancel(job, f"abandoned: nobody watched it for {self.cfg.abandon_after_s:g} s")

@@ -1,7 +1,8 @@
 """Video jobs over HTTP, and the video and webcam pages. I/O: request bodies, job folders, streaming answers.
 
 ``POST /api/v1/videos`` (multipart field ``video``) saves the upload into a job folder, checks it is a video
-OpenCV decodes, and starts a job (:mod:`visioncast.server.jobs`); the page then follows it:
+OpenCV decodes (:mod:`~visioncast.server.video_upload`), and starts a job (:mod:`visioncast.server.jobs`);
+the page then follows it:
 ``GET /api/v1/videos/<id>`` (status; ``GET /api/v1/videos`` lists them), ``/results`` (every frame's
 result so far), ``/events`` (the live results stream), ``/source`` (the uploaded file for a ``<video>``
 element, with HTTP range requests),
@@ -25,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, send_file
-from werkzeug.exceptions import RequestEntityTooLarge
 
-from visioncast.errors import InputError, SourceError, TooLargeError, UnsupportedMediaError
+from visioncast.errors import InputError
 from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.errors import error_response
@@ -37,15 +37,11 @@ from visioncast.server.metrics import metrics_of
 from visioncast.server.openapi import Schema, document, error, query, response
 from visioncast.server.pages import add_nav_link
 from visioncast.server.query import detect_options
-from visioncast.sources.video import VideoFileSource, open_video
+from visioncast.server.video_upload import FORMATS, open_checked, save_upload
 
 log = logging.getLogger(__name__)
 EXTENSION = "visioncast.videos"
-FIELD = "video"
 HEARTBEAT_S = 1.0
-SNIFF_BYTES = 64
-FORMATS = "MP4, MOV, AVI, WebM or MKV"
-KINDS = {"mp4": "an MP4/MOV", "avi": "an AVI", "matroska": "a WebM/MKV"}
 
 bp = Blueprint("videos", __name__)
 
@@ -102,51 +98,6 @@ def _open_jobs() -> None:
     manager().open()
 
 
-def sniff_container(head: bytes) -> str | None:
-    """The container a file's first bytes name: 'mp4' (also MOV), 'avi', 'matroska' (also WebM) or None."""
-    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
-        return "mp4"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "avi"
-    if head[:4] == b"\x1a\x45\xdf\xa3":
-        return "matroska"
-    return None
-
-
-def _save_upload(folder: Path, limit_mb: float) -> tuple[Path, str]:
-    """Stream the multipart field ``video`` into ``folder``; (path, original name). 413 over ``limit_mb``."""
-    request.max_content_length = int(limit_mb * 1024 * 1024)
-    try:
-        file = request.files.get(FIELD)
-    except RequestEntityTooLarge as exc:
-        raise TooLargeError(f"video is larger than the limit of {limit_mb:g} MB (videos.max_upload_mb)") \
-            from exc
-    if file is None:
-        got = sorted({*request.files, *request.form}) or "none"
-        raise InputError(f"send the video as a multipart file field 'video' (fields received: {got})")
-    name = Path(file.filename or "video").name
-    path = folder / f"source{Path(name).suffix.lower()[:8] or '.bin'}"
-    file.save(path)
-    return path, name
-
-
-def _open_checked(path: Path, name: str) -> VideoFileSource:
-    """Open the saved upload: 415 when it is not a video container, 400 when OpenCV cannot decode a frame."""
-    with path.open("rb") as fh:
-        head = fh.read(SNIFF_BYTES)
-    if not head:
-        raise InputError(f"'{name}' is empty (0 bytes)")
-    kind = sniff_container(head)
-    if kind is None:
-        raise UnsupportedMediaError(f"'{name}' is not a video: expected {FORMATS}, got a file starting with "
-                                    f"{head[:8]!r}")
-    try:
-        return open_video(path)
-    except SourceError as exc:
-        raise InputError(f"'{name}' looks like {KINDS[kind]} video but cannot be decoded (truncated, damaged "
-                         f"or without video frames): {str(exc).replace(path.name, name)}") from exc
-
-
 @bp.post("/api/v1/videos")
 @document("Upload a video and start detecting every frame", tags=["video"], request_body={
     "required": True, "content": {"multipart/form-data": {"schema": {
@@ -171,8 +122,8 @@ def upload() -> Any:
     options = detect_options(request.args, detector.options, detector.labels, detector.name)
     job_id, folder = jobs.new_folder()
     try:
-        path, name = _save_upload(folder, cfg.max_upload_mb)
-        with _open_checked(path, name) as video:
+        path, name = save_upload(folder, cfg.max_upload_mb)
+        with open_checked(path, name) as video:
             job = VideoJob.from_video(job_id, folder, video, name=name, model=detector.name, options=options)
     except BaseException:
         jobs.discard_folder(folder)

@@ -218,7 +218,10 @@ def test_the_page_follows_its_job_across_server_kills(page: Any, data_dir: Path,
                    lambda: page.text_content("#detect-text"))
         assert page.text_content("#detect-text") == f"{6 * CLIP_FRAMES} of {6 * CLIP_FRAMES} frames"
         assert page.is_hidden("#error")
-        upload(page, second.url, video)
+        done_id = page.url.split("job=")[1]
+        upload(page, second.url, video)  # the page re-attaches to the done job first, then uploads
+        page.wait_for_function("document.getElementById('upload-progress').value === 1")
+        page.wait_for_function(f"!location.search.includes('{done_id}')")
         page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
         job_id = page.url.split("job=")[1]
     finally:

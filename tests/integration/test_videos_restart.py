@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import pytest
 import requests
 from flask import Flask
 from tests.conftest import free_port
@@ -34,6 +35,7 @@ def untracked(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return [{k: v for k, v in d.items() if k != "track_id"} for d in payload["detections"]]
 
 
+@pytest.mark.timeout(240)  # three server starts, each loading the models
 def test_serve_killed_mid_job_resumes_it_and_keeps_finished_jobs(tmp_path: Path, data_dir: Path,
                                                                 detector: Any) -> None:
     video = repeated(data_dir / "vtest_clip.avi", 3, tmp_path / "long.avi")

@@ -253,6 +253,7 @@ class Layers:
         return {"flags": "on the command line", "env": "in the environment",
                 "saved": f"in the saved settings '{self.saved_path}'", "file": f"in '{self.file_path}'",
                 "default": "by default"}[layer]
+@dataclass(frozen=True)
 class StreamsConfig:
     """What the teacher lets the server open as a stream (POST /api/v1/streams).
 

@@ -4,6 +4,7 @@ checked with OpenCV, waiting for results when playback outruns detection, reload
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,8 @@ import cv2
 import numpy as np
 import pytest
 import requests
+from tests.conftest import free_port
+from tests.serve_process import Served, repeated, wait_until
 
 from visioncast.draw import palette
 from visioncast.sources.video import open_video
@@ -265,3 +268,43 @@ def test_one_job_per_press_and_the_recent_jobs_list(page: Any, live_server: Any,
     page.goto(f"{live_server.url}/video")
     page.locator(f"#recent-jobs tr[data-job='{job['id']}'] button").click()
     page.locator(f"#recent-jobs tr[data-job='{job['id']}']").wait_for(state="detached")
+def job_state(page: Any) -> str:
+    return str(page.get_attribute("#job-state", "data-state"))
+
+
+@pytest.mark.timeout(240)  # three server starts, each loading the models
+def test_the_page_follows_its_job_across_server_kills(page: Any, data_dir: Path, tmp_path: Path) -> None:
+    """A ``visioncast serve`` killed with SIGKILL and started again: the page re-attaches and the job goes on
+    to the end; a job the restarted server no longer has is explained, not shown as reconnecting forever."""
+    video = repeated(data_dir / CLIP, 3, tmp_path / "long.mp4", "vp09")
+    port, root = free_port(), tmp_path / "visioncast" / "videos"
+    first = Served(tmp_path, port)
+    try:
+        upload(page, first.url, video)
+        page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 3")
+    finally:
+        first.kill()
+    page.wait_for_function(
+        "() => document.getElementById('player-status').textContent.includes('reconnecting')")
+    second = Served(tmp_path, port)
+    try:
+        wait_until(lambda: job_state(page) == "done", "the job after the restart",
+                   lambda: page.text_content("#detect-text"))
+        assert page.text_content("#detect-text") == f"{3 * CLIP_FRAMES} of {3 * CLIP_FRAMES} frames"
+        assert page.is_hidden("#error")
+        done_id = page.url.split("job=")[1]
+        upload(page, second.url, video)  # the page re-attaches to the done job first, then uploads
+        page.wait_for_function("() => document.getElementById('upload-progress').value === 1")
+        page.wait_for_function(f"() => !location.search.includes('{done_id}')")
+        page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
+        job_id = page.url.split("job=")[1]
+    finally:
+        second.kill()
+    shutil.rmtree(root / job_id)  # the next server has no such job (as after it expired)
+    third = Served(tmp_path, port)
+    try:
+        page.wait_for_selector("#error:not([hidden])")
+        assert "does not exist" in page.text_content("#error")
+        assert job_state(page) == "gone"
+    finally:
+        third.stop()

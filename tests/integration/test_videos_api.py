@@ -18,10 +18,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from visioncast import config
+from visioncast.analytics import Analytics, AnalyticsSpec
 from visioncast.core.payload import result_to_payload
+from visioncast.pipeline import Pipeline, PipelineOptions
 from visioncast.server import create_app
 from visioncast.server.jobs import JobManager
-from visioncast.server.videos import EXTENSION, sniff_container
+from visioncast.server.video_upload import sniff_container
+from visioncast.server.videos import EXTENSION
 from visioncast.server.wsgi import HttpServer
 from visioncast.sources.video import open_video
 
@@ -72,7 +75,10 @@ def wait_state(client: FlaskClient, job_id: str, states: tuple[str, ...] = FINAL
 
 
 def comparable(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in payload.items() if k not in ("timings_ms", "frame", "timestamp")}
+    """The payload without timings, frame, timestamp and track ids (what ``Detector.detect`` gives too)."""
+    out = {k: v for k, v in payload.items() if k not in ("timings_ms", "frame", "timestamp")}
+    out["detections"] = [{k: v for k, v in d.items() if k != "track_id"} for d in out["detections"]]
+    return out
 
 
 def long_video(path: Path, repeats: int, source: Path) -> Path:
@@ -105,6 +111,43 @@ def test_job_results_equal_detect_on_the_same_frames(client: FlaskClient, data_d
     assert [r["timestamp"] for r in results] == pytest.approx([i / 10 for i in range(CLIP_FRAMES)])
     assert [comparable(r) for r in results] == [comparable(e) for e in expected]
     assert sum(len(r["detections"]) for r in results) > CLIP_FRAMES  # people and cars in every frame
+
+
+class Collect:
+    """A pipeline sink that keeps every frame's payload and the last statistics snapshot."""
+
+    needs_image = False
+
+    def __init__(self) -> None:
+        self.payloads: list[dict[str, Any]] = []
+
+    def deliver(self, delivery: Any) -> None:
+        if delivery.result is None:  # the events at the end
+            return
+        timestamp = round(delivery.frame.timestamp_s, 4)
+        self.payloads.append(result_to_payload(delivery.result, frame=delivery.frame.index, timestamp=timestamp))
+
+    def close(self) -> None:
+        pass
+
+
+def test_uploads_are_tracked_like_visioncast_run(client: FlaskClient, data_dir: Path, detector: Any) -> None:
+    """The job's results carry the track ids, and its status the statistics, a Pipeline gives the file."""
+    job = upload(client, (data_dir / CLIP).read_bytes()).get_json()
+    done = wait_state(client, job["id"])
+    results = client.get(f"/api/v1/videos/{job['id']}/results").get_json()["results"]
+    sink = Collect()
+    analytics = Analytics(AnalyticsSpec(), source=job["source"])
+    stats = Pipeline(open_video(data_dir / CLIP), detector, analytics=analytics, sinks=[sink],
+                     options=PipelineOptions(mode="every")).run()
+    without_timings = [[{k: v for k, v in p.items() if k != "timings_ms"} for p in ps]
+                       for ps in (results, sink.payloads)]
+    assert without_timings[0] == without_timings[1]
+    ids = {d["track_id"] for r in results for d in r["detections"] if "track_id" in d}
+    assert len(ids) >= 5  # people and cars tracked across the clip
+    assert done["stats"]["totals"] == stats["totals"]
+    assert done["stats"]["dwell"] == stats["dwell"]
+    assert done["stats"]["frame"] == CLIP_FRAMES - 1
 
 
 def test_two_jobs_at_once_both_finish_correctly(app_factory: Callable[..., Flask], data_dir: Path) -> None:

@@ -1,12 +1,16 @@
 """Video jobs over HTTP, and the video and webcam pages. I/O: request bodies, job folders, streaming answers.
 
 ``POST /api/v1/videos`` (multipart field ``video``) saves the upload into a job folder, checks it is a video
-OpenCV decodes, and starts a job (:mod:`visioncast.server.jobs`); the page then follows it:
-``GET /api/v1/videos/<id>`` (status), ``/results`` (every frame's result so far), ``/events`` (the live
-results stream), ``/source`` (the uploaded file for a ``<video>`` element, with HTTP range requests),
+OpenCV decodes (:mod:`~visioncast.server.video_upload`), and starts a job (:mod:`visioncast.server.jobs`);
+the page then follows it:
+``GET /api/v1/videos/<id>`` (status; ``GET /api/v1/videos`` lists them), ``/results`` (every frame's
+result so far), ``/events`` (the live results stream), ``/source`` (the uploaded file for a ``<video>``
+element, with HTTP range requests),
 ``POST /render`` + ``GET /video.avi`` (the annotated AVI), ``POST /playable`` + ``GET /playable.webm`` (a
 WebM copy of the source, for a browser that cannot play the upload: Chromium plays no AVI and no MPEG-4
-Part 2), ``DELETE`` (cancel and forget). ``GET /api/v1/videos`` lists the caller's jobs (the teacher's: all).
+Part 2), ``POST /resume`` (go on with a failed or cancelled job), ``DELETE`` (cancel and forget).
+``GET /api/v1/videos`` lists the caller's jobs (the teacher's: all). Jobs are kept in the data dir and outlive
+a restart of the server (:mod:`visioncast.server.jobs`).
 
 A job belongs to the address that uploaded it: other students get 404 for it, the teacher sees them all.
 The upload is served back inert: its container's video type (never the type its name suggests), ``nosniff``
@@ -27,29 +31,31 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, send_file
-from werkzeug.exceptions import RequestEntityTooLarge
 
-from visioncast.errors import InputError, NotFoundError, SourceError, TooLargeError, UnsupportedMediaError
+from visioncast.errors import InputError, NotFoundError
 from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.auth import client_id, current_role
 from visioncast.server.errors import error_response
 from visioncast.server.idempotency import IDEMPOTENCY_PARAMETER, idempotent
-from visioncast.server.jobs import Derived, JobManager, VideoJob
+from visioncast.server.job import Derived, VideoJob
+from visioncast.server.jobs import JobManager
 from visioncast.server.metrics import metrics_of
 from visioncast.server.openapi import Schema, document, error, query, response
 from visioncast.server.pages import add_nav_link
 from visioncast.server.query import detect_options, source_name
-from visioncast.sources.video import VideoFileSource, open_video
+from visioncast.server.video_upload import (
+    FORMATS,
+    MIME_TYPES,
+    SNIFF_BYTES,
+    open_checked,
+    save_upload,
+    sniff_container,
+)
 
 log = logging.getLogger(__name__)
 EXTENSION = "visioncast.videos"
-FIELD = "video"
 HEARTBEAT_S = 1.0
-SNIFF_BYTES = 64
-FORMATS = "MP4, MOV, AVI, WebM or MKV"
-KINDS = {"mp4": "an MP4/MOV", "avi": "an AVI", "matroska": "a WebM/MKV"}
-MIME_TYPES = {"mp4": "video/mp4", "avi": "video/x-msvideo", "matroska": "video/webm"}
 
 bp = Blueprint("videos", __name__)
 
@@ -67,6 +73,11 @@ JOB = Schema("VideoJob", {
         "width": {"type": "integer"}, "height": {"type": "integer"},
         "detect_fps": {"type": "number", "description": "frames detected per second of running time"},
         "source": {"type": "string", "description": "the MQTT source name results are published under"},
+        "model": {"type": "string", "description": "the detection model"},
+        "resumed_from": {"type": ["integer", "null"], "description": "the frame the job last resumed at "
+                         "(after a server restart or POST resume); null when it ran in one go"},
+        "stats": {"type": ["object", "null"], "description": "the statistics snapshot after the latest frame "
+                  "(counts, unique totals, dwell; as GET /api/v1/stats of a stream)"},
         "error": {"type": "string"}, "created": {"type": "number", "description": "Unix time of the upload"},
         "watchers": {"type": "integer", "description": "open results streams"},
         "render": {"$ref": "#/components/schemas/VideoFile"},
@@ -96,50 +107,10 @@ def manager() -> JobManager:
     return current_app.extensions[EXTENSION]  # type: ignore[no-any-return,unused-ignore]
 
 
-def sniff_container(head: bytes) -> str | None:
-    """The container a file's first bytes name: 'mp4' (also MOV), 'avi', 'matroska' (also WebM) or None."""
-    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
-        return "mp4"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "avi"
-    if head[:4] == b"\x1a\x45\xdf\xa3":
-        return "matroska"
-    return None
-
-
-def _save_upload(folder: Path, limit_mb: float) -> tuple[Path, str]:
-    """Stream the multipart field ``video`` into ``folder``; (path, original name). 413 over ``limit_mb``."""
-    request.max_content_length = int(limit_mb * 1024 * 1024)
-    try:
-        file = request.files.get(FIELD)
-    except RequestEntityTooLarge as exc:
-        raise TooLargeError(f"video is larger than the limit of {limit_mb:g} MB (videos.max_upload_mb)",
-                            code="video_too_large") from exc
-    if file is None:
-        got = sorted({*request.files, *request.form}) or "none"
-        raise InputError(f"send the video as a multipart file field 'video' (fields received: {got})",
-                         code="no_video")
-    name = Path(file.filename or "video").name
-    path = folder / f"source{Path(name).suffix.lower()[:8] or '.bin'}"
-    file.save(path)
-    return path, name
-
-
-def _open_checked(path: Path, name: str) -> VideoFileSource:
-    """Open the saved upload: 415 when it is not a video container, 400 when OpenCV cannot decode a frame."""
-    with path.open("rb") as fh:
-        head = fh.read(SNIFF_BYTES)
-    if not head:
-        raise InputError(f"'{name}' is empty (0 bytes)", code="video_empty")
-    kind = sniff_container(head)
-    if kind is None:
-        raise UnsupportedMediaError(f"'{name}' is not a video: expected {FORMATS}",
-                                    code="video_unsupported")
-    try:
-        return open_video(path)
-    except SourceError as exc:
-        raise InputError(f"'{name}' looks like {KINDS[kind]} video but cannot be decoded (truncated, damaged "
-                         f"or without video frames)", code="video_corrupt") from exc
+@bp.before_request
+def _open_jobs() -> None:
+    """Jobs interrupted by a restart resume once the server takes requests for videos (idempotent)."""
+    manager().open()
 
 
 @bp.post("/api/v1/videos")
@@ -174,14 +145,15 @@ def upload() -> Any:
     source = source_name(request.args, default="video")
     job_id, folder = jobs.new_folder()
     try:
-        path, name = _save_upload(folder, cfg.max_upload_mb)
-        with _open_checked(path, name) as video:
+        path, name = save_upload(folder, cfg.max_upload_mb)
+        with open_checked(path, name) as video:
             jobs.check_size(video.width, video.height, f"'{name}'")
-            job = VideoJob(job_id, folder, path, video, name, owner=owner, source_name=source)
+            job = VideoJob.from_video(job_id, folder, video, name=name, model=detector.name, options=options,
+                                      owner=owner, source_name=source)
     except BaseException:
         jobs.discard_folder(folder)
         raise
-    jobs.start(job, lambda image: detector.detect(image, options))
+    jobs.start(job)
     log.info("video job %s: %s, %s frames at %.2f fps, %d×%d", job.id, name, job.frames_total, job.fps,
              job.width, job.height)
     return jsonify(job.snapshot()), 201
@@ -322,6 +294,20 @@ def render(job_id: str) -> Any:
     return jsonify(manager().render(job)), 202
 
 
+@bp.post("/api/v1/videos/<job_id>/resume")
+@document("Go on with a failed or cancelled job from the frame after its last result (a job interrupted by "
+          "a server restart resumes by itself)", tags=["video"], responses={
+              202: response("the job, queued again", JOB), **_NOT_FOUND,
+              409: error("the job is queued, running or done")})
+@access("student")
+def resume(job_id: str) -> Any:
+    job = _job(job_id)
+    if not manager().resume(job):
+        return error_response(409, "not_resumable", f"video job {job.id} is {job.state}; only a failed or "
+                                                     "cancelled job can be resumed (once it has stopped)")
+    return jsonify(job.snapshot()), 202
+
+
 @bp.get("/api/v1/videos/<job_id>/video.avi")
 @document("Download the annotated video (MJPG AVI, boxes drawn)", tags=["video"], responses={
     200: response("the AVI", {"type": "string", "format": "binary"}, media_type="video/x-msvideo"),
@@ -387,13 +373,16 @@ def register(app: Flask) -> None:
     svc = app.extensions["visioncast"]
     cfg = svc.config
     root = Path(cfg.videos.dir or Path(cfg.data_dir) / "videos").expanduser()
-    jobs = JobManager(cfg.videos, root, publish=svc.publish, max_pixels=cfg.server.max_pixels)
+    jobs = JobManager(cfg.videos, root, bus=svc.bus, detector=svc.detector, pipeline=cfg.pipeline,
+                      max_pixels=cfg.server.max_pixels)
+    if restored := jobs.restore():
+        log.info("%d video jobs kept in %s from before the restart", restored, root)
     app.extensions[EXTENSION] = jobs
     svc.on_close.append(jobs.close)
     metrics = metrics_of(app)
     metrics.add_callback("visioncast_video_jobs", "video jobs kept, by state", jobs.states, labels=["state"])
     metrics.add_callback("visioncast_video_events", "video frames detected or failed, jobs cancelled as "
-                         "abandoned, jobs expired", lambda: {(k,): v for k, v in jobs.counts.items()},
+                         "abandoned, expired or resumed", lambda: {(k,): v for k, v in jobs.counts.items()},
                          kind="counter", labels=["event"])
     app.register_blueprint(bp)
     add_nav_link(app, "videos.page", "Video",

@@ -17,7 +17,8 @@ TEACHER_ONLY = {
     ("/api/v1/streams", "POST"), ("/api/v1/streams/<stream_id>", "DELETE"),
 }
 OPEN = {("/healthz", "GET"), ("/readyz", "GET"), ("/openapi.json", "GET"), ("/static/<path:filename>", "GET"),
-        ("/signin", "GET"), ("/signin", "POST"), ("/signout", "POST")}
+        ("/signin", "GET"), ("/signin", "POST"), ("/signout", "POST"), ("/api-docs", "GET"),
+        ("/samples/<name>", "GET"), ("/v2", "GET"), ("/v2/health/live", "GET"), ("/v2/health/ready", "GET")}
 
 
 @pytest.fixture(scope="module")

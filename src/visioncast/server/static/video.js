@@ -8,6 +8,7 @@
 // frames the server draws as they are detected (GET …/frames/<n>.jpg, paced at the video's frame rate, with
 // pause/play), then swapped for a WebM copy the server makes from it (same frames and frame rate).
 // The job id lives in the URL (?job=…); this browser's recent jobs are kept in localStorage and listed below.
+// The server keeps jobs across its restarts, so a lost stream re-attaches too, or says why the job is gone.
 import {
   drawDetections, failureOf, fitToScreen, getJson, reveal, setBusy, showError, t,
 } from "./app.js";
@@ -30,7 +31,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const state = {
   job: null, results: new Map(), ended: false, source: null, userPaused: false, waitingFor: null,
   drawn: -1, shownAt: [], playable: true, rendering: false, started: false, preview: false, previewRun: 0,
-  uploading: false, uploaded: null,
+  uploading: false, uploaded: null, lost: false,
 };
 
 const api = (path, options = {}) => getJson(`${API}${path}`, options, "video");
@@ -127,7 +128,7 @@ function showJobInUrl(id) {
 function attach(job) {
   detach();
   Object.assign(state, {job, results: new Map(), ended: false, userPaused: false, waitingFor: null, drawn: -1,
-    shownAt: [], playable: true, rendering: false, started: false, preview: false});
+    shownAt: [], playable: true, rendering: false, started: false, preview: false, lost: false});
   rememberJob(API, job);
   showJobInUrl(job.id);
   $("player").hidden = false;
@@ -141,12 +142,55 @@ function attach(job) {
   fitToScreen(view, job.width, job.height);
   video.src = `${API}/${job.id}/source`;
   updateJob(job);
-  state.source = new EventSource(`${API}/${job.id}/events`);
-  state.source.addEventListener("result", (e) => onResult(JSON.parse(e.data)));
-  state.source.addEventListener("state", (e) => updateJob(JSON.parse(e.data)));
-  state.source.addEventListener("end", () => { state.source.close(); state.ended = true; resumeIfWaiting(); });
-  state.source.onerror = () => { if (!state.ended) status(t("video.reconnecting")); };
+  follow(job.id);
   reveal($("player"));
+}
+
+// The results stream, after the last frame we have (EventSource resends it as Last-Event-ID when it
+// reconnects by itself; a new stream says it with ?after=). A server that restarted keeps the job and goes on.
+function follow(id) {
+  const after = state.results.size - 1;
+  const source = new EventSource(`${API}/${id}/events${after >= 0 ? `?after=${after}` : ""}`);
+  state.source = source;
+  source.addEventListener("result", (e) => onResult(JSON.parse(e.data)));
+  source.addEventListener("state", (e) => updateJob(JSON.parse(e.data)));
+  source.addEventListener("end", () => { source.close(); state.ended = true; resumeIfWaiting(); });
+  source.onopen = () => {
+    if (!state.lost) return;
+    state.lost = false;
+    status(t("video.connected_again"));
+  };
+  source.onerror = () => {
+    if (state.ended || state.source !== source) return;
+    if (source.readyState === EventSource.CLOSED) {
+      recheck(id);  // the server answered but refused the stream: ask it about the job
+      return;
+    }
+    state.lost = true;
+    status(t("video.reconnecting"));
+  };
+}
+
+// The stream was refused (e.g. the server restarted and no longer has the job): show why, or follow again.
+async function recheck(id) {
+  try {
+    const job = await api(`/${encodeURIComponent(id)}`);
+    if (state.job?.id !== id) return;
+    updateJob(job);
+    if (!state.ended) setTimeout(() => { if (state.job?.id === id && !state.ended) follow(id); }, 2000);
+  } catch (err) {
+    if (state.job?.id !== id) return;
+    detach();
+    showJobInUrl(null);
+    forgetJob(API, id);
+    state.ended = true;
+    $("job-state").textContent = stateWord("gone");
+    $("job-state").dataset.state = "gone";
+    $("save").disabled = true;
+    $("cancel").disabled = true;
+    status("");
+    showError(errorBox, err);
+  }
 }
 
 function detach() {
@@ -169,7 +213,7 @@ function updateJob(job) {
   $("save").disabled = !done || state.rendering;
   $("save-hint").textContent = done ? t("video.save_now") : t("video.save_later");
   $("cancel").disabled = finished;
-  if (job.state === "failed") showError(errorBox, t("video.job_failed"));
+  if (job.state === "failed") showError(errorBox, {message: t("video.job_failed"), detail: job.error || ""});
   if (finished) { state.ended = true; resumeIfWaiting(); }
   if (job.render && job.render.state === "done" && !state.rendering) showSaved(API, job.id);
   if (job.render_webm && job.render_webm.state === "done" && !state.rendering) showSavedWebm(API, job.id);

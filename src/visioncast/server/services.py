@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from visioncast.config import Config
 from visioncast.core.types import Frame, Result
 from visioncast.models import load_model
+from visioncast.models.registry import DEFAULTS, Model
 from visioncast.tasks import Classifier, Detector
 
 log = logging.getLogger(__name__)
@@ -35,15 +36,16 @@ class Services:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._models: dict[tuple[str, str], Detector | Classifier] = {}
+        self._models: dict[tuple[str, str], Model] = {}
         self._lock = threading.Lock()
         self.sinks: list[Sink] = []
         self.on_close: list[Callable[[], None]] = []
 
-    def model(self, task: str, name: str | None = None) -> Detector | Classifier:
-        """The loaded model for ``task`` (default from config) — loaded once, then cached."""
+    def model(self, task: str, name: str | None = None) -> Model:
+        """The loaded model for ``task`` (default from config; pose and face: the registry's) — loaded once,
+        then cached."""
         cfg = self.config.models
-        name = name or (cfg.detect if task == "detect" else cfg.classify)
+        name = name or {"detect": cfg.detect, "classify": cfg.classify}.get(task) or DEFAULTS[task]
         key = (task, name)
         with self._lock:
             if key not in self._models:

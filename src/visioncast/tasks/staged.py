@@ -4,14 +4,19 @@ them. Pure, no I/O; subclasses supply ``prepare`` and ``postprocess`` (see :mod:
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import replace
+from typing import TypeVar
 
 import numpy as np
 
 from visioncast.core.types import Result
 from visioncast.runtimes.base import Runtime
 from visioncast.tasks.base import Prepared
+from visioncast.tasks.detect import DetectOptions
+
+T = TypeVar("T", bound="StagedTask")
 
 
 class StagedTask:
@@ -20,6 +25,14 @@ class StagedTask:
     task: str = ""
     name: str = ""
     runtime: Runtime
+    options: DetectOptions
+
+    def with_options(self: T, options: DetectOptions) -> T:
+        """A shallow copy on the same runtime with other thresholds (one request's query, say); the shared
+        instance is left as it was."""
+        other = copy.copy(self)
+        other.options = options
+        return other
 
     def prepare(self, image: np.ndarray) -> Prepared:
         raise NotImplementedError

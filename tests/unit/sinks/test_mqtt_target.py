@@ -1,4 +1,4 @@
-"""Where the board should look: target/x, target/y, target/size from the biggest face, else the biggest person,
+"""Where the board should look: target/x, /y, /size from the biggest face, else the biggest person,
 and one `none` when no one is there. Pure: mqtt_format only."""
 
 from __future__ import annotations

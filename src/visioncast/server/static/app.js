@@ -197,7 +197,8 @@ function drawTag(ctx, text, x, y, color) {
  * Draw `image` (an <img>, canvas or bitmap of the size the server saw; null: a plain background) and the
  * detections of `payload` (an API answer: {width, height, detections: [{box: [x1, y1, x2, y2], class_id, label, score}]}) on `canvas`.
  * The canvas keeps its CSS width; boxes are scaled from payload pixels to that width and drawn sharp on
- * high-DPI screens. Options: labels / scores (tags on the boxes). Sets data-boxes (the count drawn),
+ * high-DPI screens, with pose skeletons and face landmarks when the detections carry `keypoints`. Options:
+ * labels / scores (tags on the boxes). Sets data-boxes (the count drawn), data-keypoints (keypoints drawn),
  * data-tags ("shown"/"hidden") and data-scale on the canvas. Returns {boxes, scale}.
  */
 export function drawDetections(canvas, image, payload, {labels = true, scores = true} = {}) {
@@ -225,11 +226,58 @@ export function drawDetections(canvas, image, payload, {labels = true, scores = 
     ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
     const text = tagText(det, labels, scores);
     if (text) drawTag(ctx, text, x1, y1, color);
+    if (det.keypoints) drawKeypoints(ctx, det.keypoints, scale);
   }
   canvas.dataset.boxes = String(detections.length);
+  canvas.dataset.keypoints = String(detections.reduce((n, d) => n + keypointsSeen(d.keypoints), 0));
   canvas.dataset.tags = labels || scores ? "shown" : "hidden";
   canvas.dataset.scale = scale.toFixed(4);
   return {boxes: detections.length, scale};
+}
+
+// Pose: bones between the 17 COCO keypoints (nose, eyes, ears, shoulders, elbows, wrists, hips, knees,
+// ankles; left before right). Face: the 5 landmarks are dots only. Same colours as the server's drawing:
+// the subject's left side orange, right side blue, the middle green.
+const SKELETON = [[0, 1], [0, 2], [1, 3], [2, 4], [5, 6], [5, 7], [7, 9], [6, 8], [8, 10], [5, 11], [6, 12],
+  [11, 12], [11, 13], [13, 15], [12, 14], [14, 16]];
+const KEYPOINT_MIN_SCORE = 0.3;
+const LEFT = "#ff8c00";
+const RIGHT = "#0078ff";
+const MIDDLE = "#50dc50";
+
+function keypointsSeen(keypoints) {
+  return keypoints ? keypoints.filter((k) => k[2] >= KEYPOINT_MIN_SCORE).length : 0;
+}
+
+function sideColor(index, count) {
+  if (count === 17) return index === 0 ? MIDDLE : (index % 2 ? LEFT : RIGHT);
+  return {0: RIGHT, 1: LEFT, 3: RIGHT, 4: LEFT}[index] || MIDDLE;
+}
+
+/** Skeleton bones (17 keypoints) and dots of one detection's [x, y, score] keypoints, in image pixels. */
+function drawKeypoints(ctx, keypoints, scale) {
+  const seen = keypoints.map((k) => k[2] >= KEYPOINT_MIN_SCORE);
+  if (keypoints.length === 17) {
+    ctx.lineWidth = 3;
+    for (const [a, b] of SKELETON) {
+      if (!seen[a] || !seen[b]) continue;
+      ctx.strokeStyle = a % 2 === b % 2 ? sideColor(b, 17) : MIDDLE;
+      ctx.beginPath();
+      ctx.moveTo(keypoints[a][0] * scale, keypoints[a][1] * scale);
+      ctx.lineTo(keypoints[b][0] * scale, keypoints[b][1] * scale);
+      ctx.stroke();
+    }
+    ctx.lineWidth = 2;
+  }
+  keypoints.forEach(([x, y], i) => {
+    if (!seen[i]) return;
+    ctx.beginPath();
+    ctx.arc(x * scale, y * scale, 4, 0, 2 * Math.PI);
+    ctx.fillStyle = sideColor(i, keypoints.length);
+    ctx.fill();
+    ctx.strokeStyle = "#fff";
+    ctx.stroke();
+  });
 }
 
 /** Call `redraw` whenever the displayed width of `element` changes (size control, window, rotation). */

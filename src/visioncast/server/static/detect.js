@@ -1,6 +1,8 @@
 // The detection page: shrink + compress the chosen photo in the browser, upload it as JSON base64, draw the
 // answered boxes on a canvas (in the shrunk image's pixels, scaled to the displayed size), or show the image
 // the server drew (render=base64 or render=url). The button works once a file is chosen and never twice at once.
+// The "Find" switch picks the task: objects (/detect), people with their skeleton (/pose) or faces with their
+// landmarks (/face); each has its own minimum confidence, set on the slider when the mode changes.
 import {
   bindSizeControl, drawDetections, formatBytes, formatMs, formatTimings, onWidthChange, postImage, setBusy,
   showError, shrinkImage,
@@ -15,11 +17,18 @@ const serverImage = $("server-image");
 const showTags = $("show-tags");
 const serverSwitch = $("server-render");
 const errorBox = $("error");
+const TASK_API = {detect: "api", pose: "apiPose", face: "apiFace"};
+const TASK_CONF = {detect: Number($("conf").value), pose: 0.25, face: 0.7};
+const NOUNS = {detect: ["object", "objects"], pose: ["person", "people"], face: ["face", "faces"]};
 const state = {file: null, prepared: null, sent: null, answer: null, rendered: {}, inFlight: false, roundTripMs: 0};
 
 bindSizeControl($("size"), $("figure"), $("size-value"), "%");
 for (const id of ["quality", "conf"]) {
   $(id).addEventListener("input", () => { $(`${id}-value`).value = $(id).value; });
+}
+
+function task() {
+  return form.elements.task.value;
 }
 
 function renderMode() {
@@ -48,10 +57,12 @@ async function prepare() {
 function describe(answer) {
   const dets = answer.detections;
   if (!dets.length) return "Found nothing above the minimum confidence.";
+  const [one, many] = NOUNS[answer.task] || NOUNS.detect;
+  if (answer.task !== "detect") return `Found ${dets.length} ${dets.length > 1 ? many : one}.`;
   const counts = new Map();
   for (const det of dets) counts.set(det.label, (counts.get(det.label) || 0) + 1);
   const parts = [...counts].map(([label, n]) => (n > 1 ? `${label} ×${n}` : label));
-  return `Found ${dets.length} object${dets.length > 1 ? "s" : ""}: ${parts.join(", ")}.`;
+  return `Found ${dets.length} ${dets.length > 1 ? many : one}: ${parts.join(", ")}.`;
 }
 
 function redraw() {
@@ -122,7 +133,7 @@ async function runDetect() {
     const sent = await prepare();
     const mode = serverSwitch.checked ? renderMode() : undefined;
     const started = performance.now();
-    const answer = await postImage(form.dataset.api, sent.dataUrl ?? state.file,
+    const answer = await postImage(form.dataset[TASK_API[task()]], sent.dataUrl ?? state.file,
       {params: {conf: $("conf").value, render: mode}});
     state.roundTripMs = performance.now() - started;
     Object.assign(state, {answer, sent, rendered: {}});
@@ -156,6 +167,13 @@ fileInput.addEventListener("change", () => {
 for (const id of ["max-side", "quality"]) $(id).addEventListener("change", () => { state.prepared = null; });
 showTags.addEventListener("change", redraw);
 form.addEventListener("change", (event) => {
+  if (event.target.name === "task") {
+    $("conf").value = String(TASK_CONF[task()]);
+    $("conf-value").value = $("conf").value;
+    document.body.dataset.task = task();
+    if (state.answer) runDetect();
+    return;
+  }
   if (event.target !== serverSwitch && event.target.name !== "render") return;
   if (state.answer && serverSwitch.checked && !state.rendered[renderMode()]) runDetect();
   else if (state.answer) display();

@@ -2,11 +2,14 @@
 // and drawn with its boxes when the answer arrives. Exactly one frame is in flight: the next frame is captured
 // only after the previous answer, so no queue builds up and the delay stays one round trip. Pause stops
 // capturing and freezes the drawn view (an answer still on its way is not drawn); Play captures the current moment.
+// The "Find" switch sends the next frames to /detect, /pose (skeletons) or /face (landmarks) instead; with MQTT
+// push on, pose and face answers also move `visioncast/webcam/target/x|y|size` (examples/fan_follow_face.py).
 import {drawDetections, formatMs, postImage, showError} from "./app.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("camera-form");
-const API = form.dataset.api;
+const TASK_API = {detect: "api", pose: "apiPose", face: "apiFace"};
+const TASK_CONF = {detect: Number($("conf").value), pose: 0.25, face: 0.7};
 const video = $("camera");
 const view = $("view");
 const errorBox = $("error");
@@ -28,6 +31,10 @@ const CAMERA_ERRORS = {
 
 function cameraError(err) {
   return CAMERA_ERRORS[err && err.name] ?? `The camera could not be started: ${err && err.message ? err.message : err}`;
+}
+
+function task() {
+  return form.elements.task.value;
 }
 
 function setStatus(text) {
@@ -106,7 +113,8 @@ async function loop(generation) {
     let answer;
     state.inFlight = true;
     try {
-      answer = await postImage(API, frame, {params: {source: "webcam", conf: $("conf").value}, timeoutMs: 10000});
+      answer = await postImage(form.dataset[TASK_API[task()]], frame,
+        {params: {source: "webcam", conf: $("conf").value}, timeoutMs: 10000});
     } catch (err) {
       showError(errorBox, err);
       setStatus("Detection failed; retrying in a second.");
@@ -155,6 +163,11 @@ form.addEventListener("submit", (event) => {
 $("camera-select").addEventListener("change", () => { if (state.stream) startCamera(); });
 $("resolution").addEventListener("change", () => { if (state.stream) startCamera(); });
 $("conf").addEventListener("input", () => { $("conf-value").value = $("conf").value; });
+$("task-mode").addEventListener("change", () => {
+  $("conf").value = String(TASK_CONF[task()]);
+  $("conf-value").value = $("conf").value;
+  document.body.dataset.task = task();
+});
 $("show-tags").addEventListener("change", () => {
   if (!state.last) return;
   const tags = $("show-tags").checked;

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, send_file
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from visioncast.core.types import Result
 from visioncast.errors import InputError, SourceError, TooLargeError, UnsupportedMediaError
 from visioncast.server.app import services
 from visioncast.server.errors import error_response
@@ -34,6 +36,8 @@ from visioncast.server.openapi import Schema, document, error, query, response
 from visioncast.server.pages import add_nav_link
 from visioncast.server.query import detect_options
 from visioncast.sources.video import VideoFileSource, open_video
+from visioncast.tasks import Classifier, Detector
+from visioncast.tasks.pose import MoveNetPose
 
 log = logging.getLogger(__name__)
 EXTENSION = "visioncast.videos"
@@ -132,6 +136,30 @@ def _open_checked(path: Path, name: str) -> VideoFileSource:
                          f"or without video frames): {str(exc).replace(path.name, name)}") from exc
 
 
+VIDEO_TASKS = ("detect", "pose", "face")
+
+
+def _video_task(text: str) -> str:
+    task = text.strip() or "detect"
+    if task not in VIDEO_TASKS:
+        raise InputError(f"query 'task' must be one of {', '.join(VIDEO_TASKS)}, got {text[:40]!r}")
+    return task
+
+
+def _per_frame(args: Mapping[str, str]) -> Callable[[np.ndarray], Result]:
+    """image → Result for every frame of one job, per the query: the detector with the request's options, or
+    a copy of the pose/face model with them (MoveNet: a follower of its own: crop-and-refine along the
+    video)."""
+    model = services().model(_video_task(args.get("task", "")))
+    if isinstance(model, Classifier):  # not one of VIDEO_TASKS; keeps the types exact
+        raise InputError(f"model {model.name!r} classifies; video jobs detect, find poses or faces")
+    options = detect_options(args, model.options, model.labels, model.name)
+    if isinstance(model, Detector):
+        return lambda image: model.detect(image, options)
+    task = model.with_options(options)
+    return task.follower() if isinstance(task, MoveNetPose) else task
+
+
 @bp.post("/api/v1/videos")
 @document("Upload a video and start detecting every frame", tags=["video"], request_body={
     "required": True, "content": {"multipart/form-data": {"schema": {
@@ -142,6 +170,9 @@ def _open_checked(path: Path, name: str) -> VideoFileSource:
     query("conf", {"type": "number", "minimum": 0, "maximum": 1}, "minimum confidence (default: server's)"),
     query("iou", {"type": "number", "minimum": 0, "maximum": 1}, "NMS IoU threshold (default: server's)"),
     query("classes", {"type": "string"}, "keep only these classes: ids or names, comma-separated"),
+    query("task", {"enum": list(VIDEO_TASKS), "default": "detect"}, "what to find in every frame: objects "
+          "(the server's detector), people with 17 keypoints (movenet-lightning, following the person from "
+          "frame to frame) or faces with 5 landmarks (yunet)"),
 ], responses={201: response("the job, queued", JOB),
               400: error("no 'video' field, truncated or frameless video"),
               413: error("video over videos.max_upload_mb"), 415: error("not a video"),
@@ -151,8 +182,7 @@ def upload() -> Any:
     if jobs.full():
         return error_response(503, "busy", f"the server already keeps {cfg.max_jobs} video jobs "
                                            "(videos.max_jobs); delete one or wait for one to expire")
-    detector = services().detector()
-    options = detect_options(request.args, detector.options, detector.labels, detector.name)
+    per_frame = _per_frame(request.args)
     job_id, folder = jobs.new_folder()
     try:
         path, name = _save_upload(folder, cfg.max_upload_mb)
@@ -161,7 +191,7 @@ def upload() -> Any:
     except BaseException:
         jobs.discard_folder(folder)
         raise
-    jobs.start(job, lambda image: detector.detect(image, options))
+    jobs.start(job, per_frame)
     log.info("video job %s: %s, %s frames at %.2f fps, %d×%d", job.id, name, job.frames_total, job.fps,
              job.width, job.height)
     return jsonify(job.snapshot()), 201

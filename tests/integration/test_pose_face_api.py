@@ -113,3 +113,16 @@ def test_cli_bad_conf_is_one_line(data_dir):
                            "--conf", "7"], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "visioncast: error: conf must be between 0 and 1, got 7.0"
+
+
+def test_follow_keeps_a_crop_per_source(client, app, data_dir):
+    image = cv2.imread(str(data_dir / "squat.jpg"))
+    assert post(client, "pose", data_dir / "squat.jpg", source="cam1", follow="1").status_code == 200
+    movenet = app.extensions["visioncast"].model("pose")
+    followed = movenet.follower_for("cam1").prepare(image).context
+    assert followed.side < max(image.shape[:2])  # the next frame looks around the person
+    assert movenet.follower_for("cam2").prepare(image).context.side == max(image.shape[:2])
+    assert movenet.prepare(image).context.side == max(image.shape[:2])  # the shared model never follows
+    resp = post(client, "pose", data_dir / "squat.jpg", follow="maybe")
+    assert resp.status_code == 400
+    assert "query 'follow'" in resp.get_json()["message"]

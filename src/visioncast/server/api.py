@@ -31,9 +31,10 @@ from visioncast.server import health, metrics, openapi, results
 from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.openapi import ERROR, Schema, document, error, query, response
-from visioncast.server.query import detect_options, render_mode, source_name, top_k
+from visioncast.server.query import detect_options, flag, render_mode, source_name, top_k
 from visioncast.server.upload import read_upload
 from visioncast.tasks import Classifier, Detector
+from visioncast.tasks.pose import MoveNetPose
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 RESULT = Schema("Result", {k: v for k, v in RESULT_SCHEMA.items() if k not in ("$schema", "$id")})
@@ -150,7 +151,12 @@ def _keypoint_task(task: str) -> Any:
     model = services().model(task, _model_name(task))
     if isinstance(model, (Detector, Classifier)):  # guaranteed otherwise by load_model(task=...)
         raise InputError(f"model {model.name!r} is not a {task} model")
-    model = model.with_options(detect_options(args, model.options, model.labels, model.name))
+    options = detect_options(args, model.options, model.labels, model.name)
+    if isinstance(model, MoveNetPose) and flag(args, "follow"):
+        model = model.follower_for(source)  # this source's own follower: options are set for its next frame
+        model.options = options
+    else:
+        model = model.with_options(options)
     image = read_upload(request, max_pixels=services().config.server.max_pixels)
     return _answer(model(image), image, source=source, render=render)
 
@@ -160,7 +166,10 @@ def _keypoint_task(task: str) -> Any:
           description="Default model movenet-lightning (one person); an Ultralytics pose export finds "
                       "several. Each detection carries 'keypoints': 17 × [x, y, score] in image pixels, "
                       "COCO order.",
-          parameters=_keypoint_params("person"),
+          parameters=[*_keypoint_params("person"), query(
+              "follow", {"enum": ["0", "1", "true", "false", "yes", "no"], "default": "0"},
+              "MoveNet: look around where this source's person was in its last frame (crop-and-refine), "
+              "for successive frames of one camera, e.g. the webcam page")],
           responses={200: response("people with keypoints (task 'pose')", RESULT), **_ERRORS})
 @access("student")
 def pose() -> Any:

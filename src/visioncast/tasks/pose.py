@@ -29,6 +29,7 @@ from visioncast.tasks.staged import StagedTask
 KEYPOINT_MIN_SCORE = 0.2  # MoveNet tutorial's MIN_CROP_KEYPOINT_SCORE: a keypoint counts as seen above this
 BOX_MARGIN = 0.1  # keypoints are joints: the person box is widened by this fraction of its size on each side
 TORSO = (5, 6, 11, 12)  # shoulders and hips
+MAX_FOLLOWERS = 32  # streams followed at once by one model (follower_for); the least recently used goes
 HIPS = (11, 12)
 SHOULDERS = (5, 6)
 
@@ -118,10 +119,21 @@ class MoveNetPose(StagedTask):
         self._input, self._dtype = spec.name, np.dtype(spec.dtype)
         self._crop: Crop | None = None
         self._lock = threading.Lock()
+        self._followers: dict[str, MoveNetPose] = {}
 
     def follower(self) -> MoveNetPose:
         """A new instance on the same runtime that follows one stream (``follow=True``)."""
         return MoveNetPose(self.runtime, name=self.name, options=self.options, follow=True)
+
+    def follower_for(self, key: str) -> MoveNetPose:
+        """The follower of stream ``key`` (e.g. one webcam's source name), made on first use; at most
+        ``MAX_FOLLOWERS`` are kept, the least recently used is dropped."""
+        with self._lock:
+            found = self._followers.pop(key, None) or self.follower()
+            self._followers[key] = found
+            while len(self._followers) > MAX_FOLLOWERS:
+                self._followers.pop(next(iter(self._followers)))
+        return found
 
     def reset(self) -> None:
         """Forget the followed region (a new stream, a cut)."""

@@ -114,7 +114,8 @@ async function loop(generation) {
     state.inFlight = true;
     try {
       answer = await postImage(form.dataset[TASK_API[task()]], frame,
-        {params: {source: "webcam", conf: $("conf").value}, timeoutMs: 10000});
+        {params: {source: "webcam", conf: $("conf").value, follow: task() === "pose" ? 1 : undefined},
+          timeoutMs: 10000});
     } catch (err) {
       showError(errorBox, err);
       setStatus("Detection failed; retrying in a second.");

@@ -12,6 +12,7 @@ output (classify), else detect.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -27,9 +28,11 @@ from visioncast.tasks.family import describe_io, make_decoder
 from visioncast.tasks.pose import MoveNetPose
 from visioncast.tasks.ultralytics_classify import UltralyticsClassifier, is_ultralytics_classify
 from visioncast.tasks.yolo_pose import UltralyticsPose, is_ultralytics_pose
+from visioncast.tasks.yolo_segment import MASKS_NOTE, is_ultralytics_segment, segment_decoder
 
 Model = Detector | Classifier | MoveNetPose | UltralyticsPose | YuNetFace
 
+log = logging.getLogger(__name__)
 DATA = resources.files("visioncast") / "models" / "data"
 DEFAULT_DETECT = "yolox-nano"
 DEFAULT_CLASSIFY = "resnet56-cifar10"
@@ -190,6 +193,10 @@ def load_model(
             raise ModelError(f"face models must have YuNet's outputs (cls/obj/bbox/kps per stride 8, 16, "
                              f"32), got {describe_io(runtime)}")
         return YuNetFace(runtime, name=info.name, options=options)
+    if not family and is_ultralytics_segment(runtime):
+        log.warning("%s: %s", info.name, MASKS_NOTE)
+        classes = len(names) if "names" in runtime.metadata else None
+        return Detector(runtime, segment_decoder(runtime, classes), names, name=info.name, options=options)
     return Detector(runtime, make_decoder(runtime, family or info.family), names, name=info.name,
                     options=options)
 

@@ -112,3 +112,21 @@ def test_webcam_face_mode_turns_the_fan_toward_the_face(browser, pushing_server,
     finally:
         sub.close()
         camera.close()
+
+
+def test_video_page_face_mode_draws_landmarks_on_every_frame(page, live_server, data_dir, tmp_path):
+    clip = tmp_path / "faces.avi"
+    frame = cv2.resize(cv2.imread(str(data_dir / "zidane.jpg")), (640, 360))
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 360))
+    for _ in range(6):
+        writer.write(frame)
+    writer.release()
+    page.goto(f"{live_server.url}/video")
+    page.check("input[name=task][value=face]")
+    assert page.input_value("#conf") == "0.7"
+    page.set_input_files("#file", str(clip))
+    with page.expect_request("**/api/v1/videos?*") as sent:
+        page.click("#upload")
+    assert "task=face" in sent.value.url
+    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 3")
+    assert int(page.get_attribute("#view", "data-keypoints")) == 10  # 2 faces × 5 landmarks

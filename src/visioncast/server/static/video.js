@@ -58,7 +58,8 @@ function upload(file) {
     const xhr = new XMLHttpRequest();
     const body = new FormData();
     body.append("video", file, file.name);
-    xhr.open("POST", `${API}?conf=${encodeURIComponent($("conf").value)}`);
+    const task = form.elements.task.value;  // objects, poses (skeletons) or faces (landmarks) in every frame
+    xhr.open("POST", `${API}?conf=${encodeURIComponent($("conf").value)}&task=${task}`);
     xhr.responseType = "json";
     xhr.upload.onprogress = (event) => {
       if (!event.lengthComputable) return;
@@ -78,6 +79,11 @@ fileInput.addEventListener("change", () => {
   showError(errorBox, null);
 });
 $("conf").addEventListener("input", () => { $("conf-value").value = $("conf").value; });
+const TASK_CONF = {detect: Number($("conf").value), pose: 0.25, face: 0.7};
+$("task-mode").addEventListener("change", () => {
+  $("conf").value = String(TASK_CONF[form.elements.task.value]);
+  $("conf-value").value = $("conf").value;
+});
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();

@@ -39,7 +39,7 @@ def keypoint_pixel_is(page, colour_hex: str, keypoint: list[float]) -> bool:
 
 
 @pytest.mark.parametrize("case", [("pose", "squat.jpg", 1, 17), ("face", "faces.jpg", 4, 20)])
-def test_detect_page_find_switch_draws_keypoints(page, live_server, data_dir, case):
+def test_detect_page_find_switch_draws_keypoints(page, live_server, data_dir, screenshot, case):
     mode, image, people, points = case
     route = mode
     page.goto(f"{live_server.url}/detect")
@@ -57,6 +57,7 @@ def test_detect_page_find_switch_draws_keypoints(page, live_server, data_dir, ca
     assert noun in page.text_content("#summary")
     nose = answer["detections"][0]["keypoints"][0 if mode == "pose" else 2]
     assert keypoint_pixel_is(page, "#50dc50", nose)  # the nose dot, drawn green
+    screenshot(page, f"detect-{mode}")
 
 
 def load_fan() -> Any:

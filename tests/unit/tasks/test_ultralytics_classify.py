@@ -62,7 +62,7 @@ def test_crop_matches_a_pil_reference_for_odd_sizes():
 
 def test_other_classifiers_keep_their_stretch_preprocessing(tmp_path):
     plain = constant_model(tmp_path / "plain.onnx", {"logits": PROBS}, input_shape=(1, 3, 48, 48))
-    model = load_model(plain, labels="cifar10")
+    model = load_model(plain)
     assert type(model) is Classifier
 
 

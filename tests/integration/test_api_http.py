@@ -263,7 +263,8 @@ def _jpeg(width: int, height: int) -> bytes:
 
 def test_models_lists_the_shipped_models(client):
     body = client.get("/api/v1/models").json
-    assert body["defaults"] == {"detect": "yolox-nano", "classify": "resnet56-cifar10"}
+    assert body["defaults"] == {"detect": "yolox-nano", "classify": "resnet56-cifar10",
+                                "pose": "movenet-lightning", "face": "yunet"}
     assert {("yolox-nano", "detect"), ("resnet56-cifar10", "classify")} <= {(m["name"], m["task"])
                                                                             for m in body["models"]}
 

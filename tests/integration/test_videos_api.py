@@ -124,8 +124,9 @@ class Collect:
     def deliver(self, delivery: Any) -> None:
         if delivery.result is None:  # the events at the end
             return
-        timestamp = round(delivery.frame.timestamp_s, 4)
-        self.payloads.append(result_to_payload(delivery.result, frame=delivery.frame.index, timestamp=timestamp))
+        frame = delivery.frame
+        self.payloads.append(result_to_payload(delivery.result, frame=frame.index,
+                                               timestamp=round(frame.timestamp_s, 4)))
 
     def close(self) -> None:
         pass

@@ -49,7 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                                    "With no IMAGE, asks for paths in a loop.")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or folders of images")
     p.add_argument("--server", default=DEFAULT_SERVER, help=f"server URL (default {DEFAULT_SERVER})")
-    p.add_argument("--task", choices=("detect", "classify"), default="detect", help="default detect")
+    p.add_argument("--task", choices=("detect", "classify", "pose", "face"), default="detect",
+                   help="what the server finds: objects, classes, body keypoints or faces (default detect)")
     p.add_argument("--draw", action="store_true",
                    help="draw the returned result on the image and show it (saved when there is no display)")
     p.add_argument("--save", metavar="OUT", help="save the annotated image to this file or folder")

@@ -33,7 +33,9 @@ from visioncast.sinks.jsonl import JsonlSink
 from visioncast.sinks.mjpeg import MjpegBroadcaster
 from visioncast.sinks.video import VideoFileSink
 from visioncast.sources import Source, open_source
-from visioncast.tasks import Classifier, Detector
+from visioncast.tasks import Detector
+from visioncast.tasks.base import Task
+from visioncast.tasks.pose import MoveNetPose
 
 if TYPE_CHECKING:
     from visioncast.sinks.mqtt import MqttSink  # paho loads only when MQTT is asked for
@@ -144,15 +146,16 @@ def quiet_opencv() -> None:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
-def open_task(cfg: Config, args: argparse.Namespace) -> Detector | Classifier:
-    """The model of -m (default: the configured detector), whatever its task."""
+def open_task(cfg: Config, args: argparse.Namespace) -> Task:
+    """The model of -m (default: the configured detector), whatever its task. Pose and face models keep
+    their own thresholds (MoveNet 0.25, YuNet 0.7); MoveNet follows the person from frame to frame."""
     from visioncast.cli.infer import _classes  # noqa: PLC0415 — the --classes parser of detect
 
     model = load_model(args.model or cfg.models.detect, **model_kwargs(cfg.models))
-    if isinstance(model, Classifier):
+    if not isinstance(model, Detector):
         if args.classes:
-            raise InputError("--classes filters detections; it does not apply to a classify model")
-        return model
+            raise InputError(f"--classes filters detections; it does not apply to a {model.task} model")
+        return model.follower() if isinstance(model, MoveNetPose) else model
     model.options = model.options.merged(
         conf=cfg.models.conf,
         iou=cfg.models.iou,

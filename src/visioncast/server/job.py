@@ -63,6 +63,7 @@ class VideoJob:
     def __init__(self, job_id: str, folder: Path, source: Path, meta: dict[str, Any]) -> None:
         self.id, self.folder, self.source_path = job_id, folder, source
         self.name, self.model = str(meta["name"]), str(meta["model"])
+        self.task = str(meta.get("task", "detect"))  # detect | pose | face
         self.owner = str(meta.get("owner", ""))  # the uploading client: it (and the teacher) may see the job
         self.source_name = str(meta.get("source_name") or "video")
         opts = meta["options"]
@@ -93,9 +94,10 @@ class VideoJob:
 
     @classmethod
     def from_video(cls, job_id: str, folder: Path, video: VideoFileSource, *, name: str, model: str,
-                   options: DetectOptions, owner: str = "", source_name: str = "video") -> VideoJob:
+                   options: DetectOptions, task: str = "detect", owner: str = "",
+                   source_name: str = "video") -> VideoJob:
         """A new job for an opened, checked upload; its state is saved at once."""
-        meta = {"name": name, "model": model, "options": asdict(options), "owner": owner,
+        meta = {"name": name, "task": task, "model": model, "options": asdict(options), "owner": owner,
                 "source_name": source_name, "fps": video.fps,
                 "width": video.width, "height": video.height, "frames_total": video.frame_count or None,
                 "created": time.time()}
@@ -136,8 +138,8 @@ class VideoJob:
     def meta(self) -> dict[str, Any]:
         """What ``job.json`` holds."""
         ended = None if math.isnan(self.ended_s) else time.time() - (time.monotonic() - self.ended_s)
-        return {"id": self.id, "name": self.name, "source": self.source_path.name, "model": self.model,
-                "owner": self.owner, "source_name": self.source_name,
+        return {"id": self.id, "name": self.name, "source": self.source_path.name, "task": self.task,
+                "model": self.model, "owner": self.owner, "source_name": self.source_name,
                 "options": asdict(self.options), "fps": self.fps, "width": self.width, "height": self.height,
                 "frames_total": self.frames_total, "created": self.created, "state": self.state,
                 "error": self.error, "ended": ended, "restarts": self.restarts,
@@ -228,7 +230,7 @@ class VideoJob:
             return {"id": self.id, "name": self.name, "state": self.state, "frames_done": done,
                     "frames_total": total, "frames_failed": self.frames_failed, "fps": self.fps,
                     "width": self.width, "height": self.height, "detect_fps": self.detect_fps(),
-                    "source": self.source, "model": self.model, "error": self.error,
+                    "source": self.source, "task": self.task, "model": self.model, "error": self.error,
                     "created": self.created, "watchers": self.watchers, "resumed_from": self.resumed_from,
                     "stats": self.stats, "render": self.render.status(total),
                     "render_webm": self.render_webm.status(total), "playable": self.playable.status(total)}

@@ -18,11 +18,16 @@ from typing import Any, cast
 from visioncast.analytics import Analytics, AnalyticsSpec, StatsSnapshot
 from visioncast.config import PipelineConfig
 from visioncast.core.payload import result_from_payload, result_to_payload
+from visioncast.errors import InputError
+from visioncast.models.registry import Model
 from visioncast.pipeline import Pipeline, PipelineOptions
 from visioncast.server.job import VideoJob
 from visioncast.sinks import Delivery, Sink
 from visioncast.sources.video import VideoFileSource
-from visioncast.tasks.detect import Detector
+from visioncast.tasks.base import Task
+from visioncast.tasks.detect import DetectOptions, Detector
+from visioncast.tasks.pose import MoveNetPose
+from visioncast.tasks.staged import StagedTask
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +55,7 @@ class JobSink:
         self.job.store.close()
 
 
-def open_job_pipeline(job: VideoJob, detector: Detector, cfg: PipelineConfig, sink: JobSink, *,
+def open_job_pipeline(job: VideoJob, model: Model, cfg: PipelineConfig, sink: JobSink, *,
                       bus: Sink | None = None, max_pixels: int | None = None) -> Pipeline:
     """The job's pipeline, not started: its file from ``job.next_frame`` on (every frame within
     ``max_pixels``), ``detector`` with the job's options, analytics caught up on the results already saved,
@@ -59,11 +64,21 @@ def open_job_pipeline(job: VideoJob, detector: Detector, cfg: PipelineConfig, si
     start = job.next_frame
     replay(analytics, job.results[:start])
     source = VideoFileSource(job.source_path, start_frame=start, max_pixels=max_pixels)
-    tuned = Detector(detector.runtime, detector.decoder, detector.labels, name=detector.name,
-                     options=job.options)
+    tuned = with_options(model, job.options)
     options = PipelineOptions(mode="every", queue_size=cfg.queue_size, async_jobs=cfg.async_jobs)
     return Pipeline(source, tuned, analytics=analytics, sinks=[sink], shared=[bus] if bus else [],
                     options=options)
+
+
+def with_options(model: Model, options: DetectOptions) -> Task:
+    """A copy of the server's shared ``model`` with a job's thresholds (MoveNet: a follower of its own, which
+    crops around the person of the frames before)."""
+    if isinstance(model, Detector):
+        return Detector(model.runtime, model.decoder, model.labels, name=model.name, options=options)
+    if isinstance(model, StagedTask):
+        task = model.with_options(options)
+        return task.follower() if isinstance(task, MoveNetPose) else task
+    raise InputError(f"model {model.name!r} classifies; video jobs detect, find poses or faces")
 
 
 def replay(analytics: Analytics, payloads: list[dict[str, Any]]) -> None:

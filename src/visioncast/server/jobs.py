@@ -39,10 +39,10 @@ from typing import Any
 
 from visioncast.config import PipelineConfig, VideosConfig
 from visioncast.errors import ConfigError, InputError, NotFoundError, TooLargeError, VisioncastError
+from visioncast.models.registry import Model
 from visioncast.server.job import FINAL, Derived, VideoJob, write_video
 from visioncast.server.job_pipeline import JobSink, open_job_pipeline
 from visioncast.sinks import Sink
-from visioncast.tasks.detect import Detector
 
 log = logging.getLogger(__name__)
 REAP_INTERVAL_S = 1.0
@@ -53,11 +53,12 @@ GONE_KEPT = 1000  # ids of removed jobs remembered, for a 404 that says what hap
 class JobManager:
     """The video jobs of one app: create, run, watch, render, cancel, expire, restore. Thread-safe."""
 
-    def __init__(self, cfg: VideosConfig, root: Path, *, bus: Sink, detector: Callable[[str], Detector],
+    def __init__(self, cfg: VideosConfig, root: Path, *, bus: Sink, model: Callable[[str, str], Model],
                  pipeline: PipelineConfig | None = None, max_pixels: int = 40_000_000) -> None:
+        """``model(task, name)``: the server's loaded model (Services.model)."""
         if cfg.workers < 1:
             raise ConfigError(f"videos.workers must be at least 1, got {cfg.workers}")
-        self.cfg, self.root, self.bus, self.detector = cfg, root, bus, detector
+        self.cfg, self.root, self.bus, self.model = cfg, root, bus, model
         self.pipeline_cfg = pipeline or PipelineConfig()
         self.max_pixels = max_pixels
         self._jobs: dict[str, VideoJob] = {}
@@ -164,7 +165,7 @@ class JobManager:
         job.set_state("running")
         try:
             sink = JobSink(job, self.count)
-            job.pipeline = open_job_pipeline(job, self.detector(job.model), self.pipeline_cfg, sink,
+            job.pipeline = open_job_pipeline(job, self.model(job.task, job.model), self.pipeline_cfg, sink,
                                              bus=self.bus, max_pixels=self.max_pixels)
             if job.cancelled.is_set():  # cancelled while the pipeline was being built
                 job.pipeline.stop()

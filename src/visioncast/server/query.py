@@ -70,6 +70,14 @@ def detect_options(args: Mapping[str, str], base: DetectOptions, labels: Sequenc
                        max_det=positive_int(args, "max_det"), classes=class_ids(args, labels, model))
 
 
+def flag(args: Mapping[str, str], name: str) -> bool:
+    """A yes/no query value: 1/true/yes or 0/false/no (absent = no)."""
+    text = (_get(args, name) or "0").lower()
+    if text not in ("0", "1", "true", "false", "yes", "no"):
+        raise InputError(f"query '{name}' must be 1/true/yes or 0/false/no, got {text[:40]!r}")
+    return text in ("1", "true", "yes")
+
+
 def top_k(args: Mapping[str, str]) -> int:
     return positive_int(args, "top") or DEFAULT_TOP
 

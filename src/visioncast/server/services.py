@@ -25,7 +25,7 @@ import numpy as np
 from visioncast.config import Config
 from visioncast.core.types import Frame, Result
 from visioncast.models import load_model
-from visioncast.models.registry import ModelInfo
+from visioncast.models.registry import DEFAULTS, Model, ModelInfo
 from visioncast.runtimes.base import Runtime
 from visioncast.sinks import Delivery, Dispatcher
 from visioncast.tasks import Classifier, Detector
@@ -38,7 +38,7 @@ class Services:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._models: OrderedDict[tuple[str, str], Detector | Classifier] = OrderedDict()
+        self._models: OrderedDict[tuple[str, str], Model] = OrderedDict()
         self._lock = threading.Lock()
         self.bus = Dispatcher()
         self._frames: dict[str, Iterator[int]] = {}
@@ -46,10 +46,11 @@ class Services:
         # Where models run: None = in this process; `serve --ray` sets Ray Serve's (visioncast.scale).
         self.runtime_opener: Callable[[ModelInfo], Runtime] | None = None
 
-    def model(self, task: str, name: str | None = None) -> Detector | Classifier:
-        """The loaded model for ``task`` (default from config) — loaded once, then cached."""
+    def model(self, task: str, name: str | None = None) -> Model:
+        """The loaded model for ``task`` (default from config; pose and face: the registry's) — loaded once,
+        then cached."""
         cfg = self.config.models
-        name = name or (cfg.detect if task == "detect" else cfg.classify)
+        name = name or {"detect": cfg.detect, "classify": cfg.classify}.get(task) or DEFAULTS[task]
         key = (task, name)
         with self._lock:
             if key not in self._models:

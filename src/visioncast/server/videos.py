@@ -52,6 +52,7 @@ from visioncast.server.video_upload import (
     save_upload,
     sniff_container,
 )
+from visioncast.tasks import Classifier
 
 log = logging.getLogger(__name__)
 EXTENSION = "visioncast.videos"
@@ -113,6 +114,16 @@ def _open_jobs() -> None:
     manager().open()
 
 
+VIDEO_TASKS = ("detect", "pose", "face")
+
+
+def _video_task(text: str) -> str:
+    task = text.strip() or "detect"
+    if task not in VIDEO_TASKS:
+        raise InputError(f"query 'task' must be one of {', '.join(VIDEO_TASKS)}, got {text[:40]!r}")
+    return task
+
+
 @bp.post("/api/v1/videos")
 @document("Upload a video and start detecting every frame", tags=["video"], request_body={
     "required": True, "content": {"multipart/form-data": {"schema": {
@@ -123,6 +134,9 @@ def _open_jobs() -> None:
     query("conf", {"type": "number", "minimum": 0, "maximum": 1}, "minimum confidence (default: server's)"),
     query("iou", {"type": "number", "minimum": 0, "maximum": 1}, "NMS IoU threshold (default: server's)"),
     query("classes", {"type": "string"}, "keep only these classes: ids or names, comma-separated"),
+    query("task", {"enum": list(VIDEO_TASKS), "default": "detect"}, "what to find in every frame: objects "
+          "(the server's detector), people with 17 keypoints (movenet-lightning, following the person from "
+          "frame to frame) or faces with 5 landmarks (yunet)"),
     IDEMPOTENCY_PARAMETER,
 ], responses={201: response("the job, queued", JOB),
               400: error("no 'video' field, truncated or frameless video"),
@@ -140,16 +154,19 @@ def upload() -> Any:
     if jobs.full():
         return error_response(503, "busy", f"the server already keeps {cfg.max_jobs} video jobs "
                                            "(videos.max_jobs); delete one or wait for one to expire")
-    detector = services().detector()
-    options = detect_options(request.args, detector.options, detector.labels, detector.name)
+    task = _video_task(request.args.get("task", ""))
+    model = services().model(task)
+    if isinstance(model, Classifier):  # not one of VIDEO_TASKS; keeps the types exact
+        raise InputError(f"model {model.name!r} classifies; video jobs detect, find poses or faces")
+    options = detect_options(request.args, model.options, model.labels, model.name)
     source = source_name(request.args, default="video")
     job_id, folder = jobs.new_folder()
     try:
         path, name = save_upload(folder, cfg.max_upload_mb)
         with open_checked(path, name) as video:
             jobs.check_size(video.width, video.height, f"'{name}'")
-            job = VideoJob.from_video(job_id, folder, video, name=name, model=detector.name, options=options,
-                                      owner=owner, source_name=source)
+            job = VideoJob.from_video(job_id, folder, video, name=name, task=task, model=model.name,
+                                      options=options, owner=owner, source_name=source)
     except BaseException:
         jobs.discard_folder(folder)
         raise
@@ -373,7 +390,7 @@ def register(app: Flask) -> None:
     svc = app.extensions["visioncast"]
     cfg = svc.config
     root = Path(cfg.videos.dir or Path(cfg.data_dir) / "videos").expanduser()
-    jobs = JobManager(cfg.videos, root, bus=svc.bus, detector=svc.detector, pipeline=cfg.pipeline,
+    jobs = JobManager(cfg.videos, root, bus=svc.bus, model=svc.model, pipeline=cfg.pipeline,
                       max_pixels=cfg.server.max_pixels)
     if restored := jobs.restore():
         log.info("%d video jobs kept in %s from before the restart", restored, root)

@@ -16,7 +16,11 @@ def test_shipped_models_are_listed_with_licences():
     assert infos["yolox-nano"].task == "detect"
     assert infos["yolox-nano"].licence == "Apache-2.0"
     assert infos["resnet56-cifar10"].licence == "BSD-2-Clause"
-    assert all(m.path.is_file() and m.size_bytes > 1_000_000 for m in infos.values())
+    assert (infos["movenet-lightning"].task, infos["movenet-lightning"].licence) == ("pose", "Apache-2.0")
+    assert (infos["yunet"].task, infos["yunet"].licence) == ("face", "MIT")
+    assert all(m.path.is_file() and m.size_bytes > 200_000 for m in infos.values())
+    licences = {p.name for p in infos["yunet"].path.parent.glob("LICENSE-*")}
+    assert {"LICENSE-movenet-lightning", "LICENSE-yunet"} <= licences
 
 
 @pytest.mark.parametrize(("ref", "error", "message"), [

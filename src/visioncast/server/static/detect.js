@@ -23,6 +23,10 @@ const state = {file: null, prepared: null, sent: null, answer: null, rendered: {
 bindSizeControl($("size"), $("figure"), $("size-value"), "%");
 $("quality").addEventListener("input", () => { $("quality-value").value = $("quality").value; });
 
+function task() {
+  return form.elements.task.value;
+}
+
 function renderMode() {
   return form.elements.render.value;
 }
@@ -186,6 +190,13 @@ for (const id of ["max-side", "quality"]) $(id).addEventListener("change", () =>
 showTags.addEventListener("change", redraw);
 $("conf").addEventListener("input", refilter);
 form.addEventListener("change", (event) => {
+  if (event.target.name === "task") {
+    $("conf").value = String(TASK_CONF[task()]);
+    $("conf-value").value = $("conf").value;
+    document.body.dataset.task = task();
+    if (state.answer) runDetect();
+    return;
+  }
   if (event.target !== serverSwitch && event.target.name !== "render") return;
   if (state.answer && serverSwitch.checked && !state.rendered[renderMode()]) runDetect();
   else if (state.answer) display();

@@ -8,7 +8,8 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const form = $("camera-form");
-const API = form.dataset.api;
+const TASK_API = {detect: "api", pose: "apiPose", face: "apiFace"};
+const TASK_CONF = {detect: Number($("conf").value), pose: 0.25, face: 0.7};
 const video = $("camera");
 const view = $("view");
 const errorBox = $("error");
@@ -23,6 +24,10 @@ const CAMERA_ERRORS = ["NotAllowedError", "NotFoundError", "NotReadableError", "
 
 function cameraError(err) {
   return CAMERA_ERRORS.includes(err && err.name) ? t(`webcam.error.${err.name}`) : t("webcam.error.other");
+}
+
+function task() {
+  return form.elements.task.value;
 }
 
 function setStatus(text) {
@@ -106,7 +111,9 @@ async function loop(generation) {
     let answer;
     state.inFlight = true;
     try {
-      answer = await postImage(API, frame, {params: {source: "webcam", conf: $("conf").value}, timeoutMs: 10000});
+      answer = await postImage(form.dataset[TASK_API[task()]], frame,
+        {params: {source: "webcam", conf: $("conf").value, follow: task() === "pose" ? 1 : undefined},
+          timeoutMs: 10000});
     } catch (err) {
       showError(errorBox, err);
       setStatus(t("webcam.retrying"));
@@ -156,6 +163,11 @@ form.addEventListener("submit", (event) => {
 $("camera-select").addEventListener("change", () => { if (state.stream) startCamera(); });
 $("resolution").addEventListener("change", () => { if (state.stream) startCamera(); });
 $("conf").addEventListener("input", () => { $("conf-value").value = $("conf").value; });
+$("task-mode").addEventListener("change", () => {
+  $("conf").value = String(TASK_CONF[task()]);
+  $("conf-value").value = $("conf").value;
+  document.body.dataset.task = task();
+});
 $("show-tags").addEventListener("change", () => {
   if (!state.last) return;
   const tags = $("show-tags").checked;

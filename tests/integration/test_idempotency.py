@@ -23,7 +23,8 @@ TIMEOUT_S = 10
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Flask]:
-    overrides = {"data_dir": str(tmp_path), "mqtt.enabled": False, "broker.enabled": False}
+    overrides = {"data_dir": str(tmp_path), "mqtt.enabled": False, "broker.enabled": False,
+                 "streams.allow": [str(Path(__file__).parents[1] / "data" / "*")]}
     app = create_app(config.load(env={}, overrides=overrides))
     try:
         yield app

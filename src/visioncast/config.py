@@ -77,10 +77,13 @@ class BrokerConfig:
 
     ws_port 0 disables MQTT over WebSocket; password "" means generated once and kept in the data dir;
     preset "siot" logs clients in as siot/dfrobot like SIoT. Anonymous clients only when ``anonymous`` is
-    true.
+    true. kind: "auto" (Mosquitto when installed, else the embedded broker) | "mosquitto" | "embedded";
+    max_message_bytes: larger messages are not forwarded.
     """
 
     enabled: bool = True
+    kind: str = "auto"
+    max_message_bytes: int = 262144
     host: str = "0.0.0.0"
     port: int = 1883
     ws_port: int = 8083

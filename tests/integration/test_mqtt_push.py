@@ -45,9 +45,10 @@ class Peer:
     _mosquitto: Any = None
 
     def start(self) -> None:
-        if self.kind == "embedded":
-            self._handle = open_broker(BrokerConfig(host="127.0.0.1", port=self.port, ws_port=0,
-                                                    username=self.user, password=self.password))
+        if self.kind == "embedded":  # the data dir keeps the server's login the same across restarts
+            self._handle = open_broker(BrokerConfig(kind="embedded", host="127.0.0.1", port=self.port,
+                                                    ws_port=0, username=self.user, password=self.password),
+                                       data_dir=self.tmp)
         else:
             self._mosquitto = mosquitto(self.tmp, self.port, {self.user: self.password})
             self._mosquitto.__enter__()
@@ -61,8 +62,12 @@ class Peer:
             self._mosquitto = None
 
     def mqtt(self, **changes: Any) -> MqttConfig:
-        base: dict[str, Any] = {"host": "127.0.0.1", "port": self.port, "username": self.user,
-                                "password": self.password, "reconnect_max_s": 1}
+        """The sink's settings: the server's own login on the embedded broker (boards may not publish
+        results there), the one login of the test's plain Mosquitto otherwise."""
+        login = self._handle.server_login if self._handle is not None else None
+        user, password = (login.username, login.password) if login else (self.user, self.password)
+        base: dict[str, Any] = {"host": "127.0.0.1", "port": self.port, "username": user,
+                                "password": password, "reconnect_max_s": 1}
         return MqttConfig(**{**base, **changes})
 
 
@@ -196,8 +201,11 @@ def test_broker_killed_mid_stream(peer: Peer, detector: Any, data_dir: Path) -> 
 
 def test_siot_preset_delivers_label_text(tmp_path: Path, classifier: Any, data_dir: Path) -> None:
     port = free_port()
-    with open_broker(BrokerConfig(host="127.0.0.1", port=port, ws_port=0, preset="siot")):
-        sink = MqttSink(MqttConfig(host="127.0.0.1", port=port, preset="siot", source="emotion"))
+    with open_broker(BrokerConfig(host="127.0.0.1", port=port, ws_port=0, preset="siot")) as broker:
+        assert broker.server_login is not None  # boards (siot/dfrobot) may not publish the server's topics
+        sink = MqttSink(MqttConfig(host="127.0.0.1", port=port, preset="siot", source="emotion",
+                                   username=broker.server_login.username,
+                                   password=broker.server_login.password))
         sub = Subscriber(port, "siot/#", "siot", "dfrobot")
         try:
             assert sink.wait_connected(WAIT_S), sink.error

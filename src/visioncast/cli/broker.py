@@ -1,10 +1,11 @@
-"""`visioncast broker` (the embedded MQTT broker alone, like SIoT's tool) and MQTT push for `serve`.
+"""`visioncast broker` (the MQTT broker alone, like SIoT's tool) and MQTT push for `serve`.
 
 I/O: sockets, prints to stdout. ``serve`` uses :func:`add_push_options`, :func:`push_overrides` and the
-startup step :func:`start_push`: the embedded broker starts by default (``--broker-port``,
-``--broker-host``) and prints the addresses boards should use; ``--mqtt mqtt://user:pass@host:port`` pushes
-to an external broker instead and ``--mqtt off`` disables push. Settings saved from the /mqtt page win over
-the defaults (not over ``--mqtt``).
+startup step :func:`start_push`: the broker (a managed Mosquitto when installed, else the embedded one;
+``--broker-kind``) starts by default (``--broker-port``, ``--broker-host``) and prints the addresses
+and logins boards and the teacher should use; the server publishes with its own login.
+``--mqtt mqtt://user:pass@host:port`` pushes to an external broker instead and ``--mqtt off`` disables
+push. Settings saved from the /mqtt page win over the defaults (not over ``--mqtt``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-from visioncast.broker import BrokerHandle, lan_addresses, open_broker
+from visioncast.broker import KINDS, BrokerHandle, lan_addresses, open_broker
 from visioncast.cli.options import load_config
+from visioncast.config import Config, MqttConfig
 from visioncast.errors import ConfigError
 from visioncast.sinks import mqtt_format as fmt
 
@@ -26,9 +28,12 @@ CONNECT_WAIT_S = 3.0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
-    p = sub.add_parser("broker", help="run the embedded MQTT broker alone (boards connect to it)",
-                       description="Run the embedded MQTT broker (amqtt) until Ctrl-C: TCP for boards, "
-                                   "WebSocket for browser dashboards, user/password login.")
+    p = sub.add_parser("broker", help="run the MQTT broker alone (boards connect to it)",
+                       description="Run the MQTT broker until Ctrl-C (Mosquitto when installed, else the "
+                                   "embedded one): TCP for boards, WebSocket for browser dashboards, "
+                                   "logins and topic rules.")
+    p.add_argument("--kind", choices=list(KINDS),
+                   help="auto (default): Mosquitto when installed, else embedded")
     p.add_argument("--host", help="address to listen on (default 0.0.0.0: every network)")
     p.add_argument("--port", type=int, help="MQTT TCP port (default 1883)")
     p.add_argument("--ws-port", type=int, help="MQTT over WebSocket port (default 8083; 0 = off)")
@@ -40,17 +45,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_config(args, {"broker.host": args.host, "broker.port": args.port,
+    cfg = load_config(args, {"broker.kind": args.kind, "broker.host": args.host, "broker.port": args.port,
                              "broker.ws_port": args.ws_port, "broker.preset": args.preset,
                              "broker.username": args.user,
                              "broker.password": args.password, "broker.anonymous": args.anonymous})
-    handle = open_broker(cfg.broker, data_dir=Path(cfg.data_dir))
+    handle = open_broker(cfg.broker, data_dir=Path(cfg.data_dir),
+                         command_filter=fmt.command_filter(fmt.resolve(preset_mqtt(cfg))))
     if handle.external:
         raise ConfigError(f"{handle.note.split('; using')[0]}: a broker already runs there, nothing to start")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        print_broker(handle, sys.stdout)
+        print_broker(handle, sys.stdout, preset_mqtt(cfg))
         print("press Ctrl-C to stop", flush=True)
         while not stop.wait(0.5):
             pass
@@ -61,13 +67,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_broker(handle: BrokerHandle, out: TextIO, prefix: str = "visioncast") -> None:
-    """The addresses and login boards should use, one per line."""
+def preset_mqtt(cfg: Config) -> MqttConfig:
+    """The MQTT settings, with the broker's siot preset carried over (topics siot/<source>, policy change)."""
+    mqtt = cfg.mqtt
+    if cfg.broker.preset == "siot" and not mqtt.preset:
+        mqtt = dataclasses.replace(mqtt, preset="siot")
+    if mqtt.preset == "siot" and mqtt.policy == "every":
+        mqtt = dataclasses.replace(mqtt, policy="change")  # micro:bit + OBLOQ cannot take one per frame
+    return mqtt
+
+
+def print_broker(handle: BrokerHandle, out: TextIO, mqtt: MqttConfig | None = None) -> None:
+    """The addresses and logins boards (and the teacher) should use, one per line."""
     if handle.external:
         print(f"MQTT broker: {handle.note}", file=out)
         return
     hosts = lan_addresses() if handle.host in ("0.0.0.0", "") else [handle.host]
-    print(f"MQTT broker (embedded) on port {handle.port}; boards connect to:", file=out)
+    name = f"{handle.version}, managed" if handle.kind == "mosquitto" else "embedded"
+    print(f"MQTT broker ({name}) on port {handle.port}; boards connect to:", file=out)
     for ip in hosts:
         where = "this machine only" if ip.startswith("127.") else "boards on the same network"
         print(f"  mqtt://{ip}:{handle.port}  ({where})", file=out)
@@ -75,19 +92,40 @@ def print_broker(handle: BrokerHandle, out: TextIO, prefix: str = "visioncast") 
         print(f"  ws://{hosts[0]}:{handle.ws_port}/  (MQTT over WebSocket, browser dashboards)", file=out)
     print(f"  user {handle.username}  password {handle.password}"
           f"{'  (anonymous clients accepted too)' if handle.anonymous else ''}", file=out)
-    print(f"  topics: {prefix}/<source>/label (text), …/result (JSON), …/count/<label>", file=out, flush=True)
+    if handle.teacher_login is not None:
+        print(f"  teacher (commands): user {handle.teacher_login.username}  "
+              f"password {handle.teacher_login.password}", file=out)
+    print(f"  topics: {topics_line(mqtt or MqttConfig())}; boards may publish under board/", file=out,
+          flush=True)
+
+
+def topics_line(mqtt: MqttConfig) -> str:
+    """Where results go under these settings, as one line for the banner."""
+    mqtt = fmt.resolve(mqtt)
+    if mqtt.preset == "people-counter":
+        return "person (JSON count/total), person/duration"
+    label = fmt.topic(mqtt, "label", "<source>")
+    if mqtt.preset == "siot":
+        return f"{label} (label text, sources detect, classify, webcam…)"
+    return (f"{label} (text), {fmt.topic(mqtt, 'result', '<source>')} (JSON), "
+            f"{fmt.topic(mqtt, 'count', '<source>', '<label>')}")
 
 
 def add_push_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("MQTT push")
     g.add_argument("--broker-port", type=int, help="embedded MQTT broker port (default 1883)")
-    g.add_argument("--broker-host", help="embedded broker address (default 0.0.0.0: every network)")
+    g.add_argument("--broker-host", help="MQTT broker address (default 0.0.0.0: every network)")
+    g.add_argument("--broker-kind", choices=list(KINDS),
+                   help="auto (default): a managed Mosquitto when installed, else the embedded broker")
+    g.add_argument("--preset", choices=["siot"],
+                   help="siot: boards log in as siot/dfrobot and read siot/<source>, like SIoT and Mind+")
     g.add_argument("--mqtt", metavar="URL|off",
                    help="push to an external broker mqtt://user:pass@host:port instead, or 'off'")
 
 
 def push_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {"broker.port": args.broker_port, "broker.host": args.broker_host}
+    return {"broker.port": args.broker_port, "broker.host": args.broker_host,
+            "broker.kind": args.broker_kind, "broker.preset": args.preset}
 
 
 def start_push(ctx: Any) -> None:
@@ -103,16 +141,20 @@ def start_push(ctx: Any) -> None:
         print("MQTT push: off (--mqtt off)", file=ctx.out, flush=True)
         return
     handle = None
+    mqtt = preset_mqtt(cfg)
     if url is None and cfg.broker.enabled:
-        handle = open_broker(cfg.broker, data_dir=Path(cfg.data_dir))
+        handle = open_broker(cfg.broker, data_dir=Path(cfg.data_dir),
+                             command_filter=fmt.command_filter(fmt.resolve(mqtt)))
         svc.on_close.append(handle.close)
-        print_broker(handle, ctx.out, cfg.mqtt.prefix)
+        print_broker(handle, ctx.out, mqtt)
     if url is not None:
-        sink = mqtt_page.attach(ctx.app, fmt.resolve(dataclasses.replace(cfg.mqtt, url=url)))
+        sink = mqtt_page.attach(ctx.app, fmt.resolve(dataclasses.replace(mqtt, url=url)))
     elif sink is None and handle is not None:
         host = "127.0.0.1" if handle.host in ("0.0.0.0", "") else handle.host
+        login = handle.server_login  # the server's own login: the only one that may write its topics
+        user, password = (login.username, login.password) if login else (handle.username, handle.password)
         sink = mqtt_page.attach(ctx.app, dataclasses.replace(
-            cfg.mqtt, host=host, port=handle.port, username=handle.username, password=handle.password))
+            mqtt, host=host, port=handle.port, username=user, password=password))
     if sink is None:
         print("MQTT push: no broker (use --mqtt URL or the /mqtt page)", file=ctx.out, flush=True)
         return

@@ -62,7 +62,8 @@ class PasswordAuthPlugin(BaseAuthPlugin):
         if not session.username:
             return bool(self.config.allow_anonymous)
         expected = self.config.users.get(session.username)
-        return expected is not None and hmac.compare_digest(expected, session.password or "")
+        given = (session.password or "").encode("utf-8")  # compare_digest refuses non-ASCII str (中文)
+        return expected is not None and hmac.compare_digest(expected.encode("utf-8"), given)
 
 
 class RoleTopicPlugin(BaseTopicPlugin):
@@ -88,6 +89,7 @@ class _Broker(_AmqttBroker):
     def __init__(self, *args: Any, max_message_bytes: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._connections: set[Any] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()  # background tasks, referenced until done
         self.max_message_bytes = max_message_bytes
         self.drops: Counter[str] = Counter()
         self._inflight: Counter[str] = Counter()
@@ -127,7 +129,10 @@ class _Broker(_AmqttBroker):
             if not task.cancelled() and task.exception() is not None:  # connection reset: the stream ends
                 joined.feed_eof()
 
-        asyncio.ensure_future(pump()).add_done_callback(ended)
+        task = asyncio.ensure_future(pump())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(ended)
         return joined
 
     async def ws_connected(self, websocket: Any, listener_name: str) -> None:
@@ -141,6 +146,14 @@ class _Broker(_AmqttBroker):
         handler, session = await super()._initialize_client_session(*args, **kwargs)
         if session.keep_alive > 0:  # [MQTT-3.1.2-24]: one and a half times the keepalive
             session.keep_alive = math.ceil(session.keep_alive * KEEPALIVE_FACTOR)
+
+        def timed_out() -> None:  # amqtt's broker handler ignores the read timeout: close as a lost client
+            log.info("client %s silent for %s s: closing it", session.client_id, session.keep_alive)
+            closing = asyncio.ensure_future(handler.handle_connection_closed())
+            self._tasks.add(closing)
+            closing.add_done_callback(self._tasks.discard)
+
+        handler.handle_read_timeout = timed_out
         return handler, session
 
     async def _delete_session(self, client_id: str) -> None:

@@ -99,7 +99,9 @@ class MqttConfig:
 
     preset: "" | "siot" | "people-counter"; payload: "label" | "json" | "template" (label topic);
     label_map: "label=message" entries; policy: "every" | "change" (debounce_frames consecutive, or a majority
-    of ``window`` frames when window > 0) | "rate" (at most max_rate_hz results/s per source).
+    of ``window`` frames when window > 0) | "rate" (at most max_rate_hz results/s per source) | "" (the
+    preset's default: change for siot, every otherwise). instance names this publisher's status topic
+    ``{prefix}/{instance}/status``; flush_timeout_s: how long a stop waits for acknowledgements.
     """
 
     enabled: bool = True
@@ -115,7 +117,7 @@ class MqttConfig:
     template: str = ""
     label_map: tuple[str, ...] = ()
     empty_label: str = "none"
-    policy: str = "every"
+    policy: str = ""
     debounce_frames: int = 3
     window: int = 0
     max_rate_hz: float = 5.0
@@ -124,6 +126,8 @@ class MqttConfig:
     queue_size: int = 1000
     keepalive_s: int = 30
     reconnect_max_s: float = 10.0
+    instance: str = "server"
+    flush_timeout_s: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -144,16 +144,9 @@ def attach(app: Flask, cfg: MqttConfig) -> MqttSink:
     if sink is not None:
         sink.reconfigure(cfg)
         return sink
-    sink = MqttSink(cfg)
-    sink.add_command_handler("set_threshold", lambda _source, cmd: _set_threshold(svc, float(cmd["conf"])))
+    sink = MqttSink(cfg)  # set_threshold is the sink's own: it changes only the source it addresses
     svc.sinks.append(sink)
     return sink
-
-
-def _set_threshold(svc: Services, conf: float) -> dict[str, Any]:
-    detector = svc.detector()
-    detector.options = detector.options.merged(conf=conf)
-    return {"conf": conf}
 
 
 def _current(svc: Services) -> tuple[MqttConfig, dict[str, Any]]:
@@ -201,7 +194,8 @@ def page() -> str:
 def _counters(app: Flask) -> dict[tuple[str, ...], float]:
     sink = sink_of(app.extensions["visioncast"])
     status = sink.status() if sink is not None else {}
-    keys = ("sent", "dropped_queue_full", "dropped_disconnected", "dropped_error", "skipped", "paused")
+    keys = ("sent", "lost", "dropped_queue_full", "dropped_disconnected", "dropped_error", "skipped",
+            "paused")
     return {(k,): float(status.get(k, 0)) for k in keys}
 
 
@@ -217,7 +211,8 @@ def register(app: Flask) -> None:
     app.register_blueprint(bp)
     add_nav_link(app, "mqtt.page", "MQTT push", "Push every result to IoT boards: broker, topics, policy.")
     m = metrics_of(app)
-    m.add_callback("visioncast_mqtt_messages", "MQTT messages by outcome (sent, dropped_*, skipped, paused)",
+    m.add_callback("visioncast_mqtt_messages", "MQTT messages by outcome (sent = acknowledged, lost = not "
+                   "acknowledged at stop, dropped_*, skipped, paused)",
                    lambda: _counters(app), kind="counter", labels=["outcome"])
     m.add_callback("visioncast_mqtt_queued", "MQTT messages waiting in the outgoing queue",
                    lambda: _gauge(app, "queued"))

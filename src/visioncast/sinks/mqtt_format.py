@@ -3,8 +3,11 @@
 Every topic comes from :data:`TOPICS`, one template table per preset. The default preset (prefix
 ``visioncast``) publishes per source ``{prefix}/{source}/result`` (the HTTP JSON + source, frame, timestamp),
 ``{prefix}/{source}/label`` (the top label as plain UTF-8, JSON or a user template, after the label→message
-map), ``{prefix}/{source}/count/{label}`` (an integer), ``{prefix}/{source}/stats`` and ``…/event``
-(analytics), and ``{prefix}/status`` (online/offline, retained, the last will). ``siot`` publishes the label
+map; retained when ``retain`` is on, so a board that reboots gets it), ``{prefix}/{source}/count/{label}``
+(an integer, retained likewise; one 0 when the label disappears), ``{prefix}/{source}/stats`` and ``…/event``
+(analytics), ``{prefix}/{source}/state`` (retained: paused, threshold; after each command) and
+``{prefix}/{instance}/status`` (online/offline per publisher — "server" for serve, "run-<name>" for a run —
+retained, the last will). ``siot`` publishes the label
 text on ``siot/{source}`` as SIoT and Mind+ expect; ``people-counter`` publishes ``person`` {"count", "total"}
 and ``person/duration`` {"duration"} as the OpenVINO course UI expects. The JSON Schemas of every payload live
 here.
@@ -29,7 +32,7 @@ PRESETS = ("", "siot", "people-counter")
 PAYLOADS = ("label", "json", "template")
 TEMPLATE_FIELDS = ("label", "message", "score", "count", "source", "frame", "timestamp")
 _COMMAND = {"cmd": "{prefix}/{source}/cmd", "reply": "{prefix}/{source}/cmd/reply",
-            "status": "{prefix}/status"}
+            "state": "{prefix}/{source}/state", "status": "{prefix}/{instance}/status"}
 TOPICS: dict[str, dict[str, str]] = {
     "": {"result": "{prefix}/{source}/result", "label": "{prefix}/{source}/label",
          "count": "{prefix}/{source}/count/{label}", "stats": "{prefix}/{source}/stats",
@@ -55,7 +58,8 @@ def topic(cfg: MqttConfig, kind: str, source: str = "", label: str = "") -> str 
     template = TOPICS[cfg.preset].get(kind)
     if template is None:
         return None
-    return template.format(prefix=cfg.prefix, source=_safe(source), label=_safe(label))
+    return template.format(prefix=cfg.prefix, source=_safe(source), label=_safe(label),
+                           instance=_safe(cfg.instance))
 
 
 def command_filter(cfg: MqttConfig) -> str:
@@ -78,6 +82,8 @@ def resolve(cfg: MqttConfig) -> MqttConfig:
         cfg = dataclasses.replace(cfg, url="", **parse_url(cfg.url))
     if cfg.preset == "siot" and not cfg.username:
         cfg = dataclasses.replace(cfg, username="siot", password=cfg.password or "dfrobot")
+    if not cfg.policy:  # the preset's default: micro:bit + OBLOQ cannot take a message per frame
+        cfg = dataclasses.replace(cfg, policy="change" if cfg.preset == "siot" else "every")
     return check(cfg)
 
 
@@ -121,6 +127,8 @@ def check(cfg: MqttConfig) -> MqttConfig:
         raise ConfigError(f"mqtt.prefix must be a non-empty topic without + or #, got {cfg.prefix!r}")
     if cfg.queue_size < 1:
         raise ConfigError(f"mqtt.queue_size must be >= 1, got {cfg.queue_size}")
+    if not cfg.instance or _UNSAFE.search(cfg.instance):
+        raise ConfigError(f"mqtt.instance must be a non-empty topic level, got {cfg.instance!r}")
     if cfg.payload == "template":
         _check_template(cfg.template)
     label_map(cfg)
@@ -152,12 +160,13 @@ def result_messages(cfg: MqttConfig, result: Result, label: str, fields: dict[st
                     previous_labels: set[str]) -> list[Message]:
     """The messages of one published result. ``fields``: source, frame, timestamp (+ extra JSON keys).
 
-    ``label`` is the label the policy decided on; counts of labels seen before but absent now are sent as 0.
+    ``label`` is the label the policy decided on; labels of the previous published result absent now are
+    sent once as 0. ``retain`` keeps the label and counts (a board's state), never the result JSON.
     """
     source = fields["source"]
     out: list[Message] = []
     if (name := topic(cfg, "result", source)) is not None:
-        out.append(Message(name, _json(result_to_payload(result, **fields)), cfg.qos, cfg.retain))
+        out.append(Message(name, _json(result_to_payload(result, **fields)), cfg.qos, False))
     if (name := topic(cfg, "label", source)) is not None:
         out.append(Message(name, label_payload(cfg, result, label, fields), cfg.qos, cfg.retain))
     if topic(cfg, "count", source) is not None:
@@ -223,6 +232,11 @@ def reply_message(cfg: MqttConfig, source: str, reply: dict[str, Any]) -> Messag
     return Message(str(topic(cfg, "reply", source)), _json(reply), 1, False)
 
 
+def state_message(cfg: MqttConfig, source: str, state: dict[str, Any]) -> Message:
+    """``…/state``: what commands set for this source (paused, threshold), retained for boards that reboot."""
+    return Message(str(topic(cfg, "state", source)), _json(state), 1, True)
+
+
 LABEL_JSON_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "label message (payload = json)",
@@ -238,6 +252,12 @@ LABEL_JSON_SCHEMA: dict[str, Any] = {
 }
 COUNT_SCHEMA: dict[str, Any] = {"title": "count message (decoded as JSON)", "type": "integer", "minimum": 0}
 STATUS_SCHEMA: dict[str, Any] = {"title": "status message (text)", "enum": ["online", "offline"]}
+STATE_SCHEMA: dict[str, Any] = {
+    "title": "state on {prefix}/{source}/state (retained)", "type": "object",
+    "required": ["paused", "threshold"],
+    "properties": {"paused": {"type": "boolean"}, "threshold": {"type": ["number", "null"]}},
+    "additionalProperties": False,
+}
 PERSON_SCHEMA: dict[str, Any] = {
     "title": "people-counter `person`", "type": "object", "required": ["count", "total"],
     "properties": {"count": {"type": "integer", "minimum": 0}, "total": {"type": "integer", "minimum": 0}},

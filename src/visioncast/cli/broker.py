@@ -68,13 +68,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def preset_mqtt(cfg: Config) -> MqttConfig:
-    """The MQTT settings, with the broker's siot preset carried over (topics siot/<source>, policy change)."""
-    mqtt = cfg.mqtt
-    if cfg.broker.preset == "siot" and not mqtt.preset:
-        mqtt = dataclasses.replace(mqtt, preset="siot")
-    if mqtt.preset == "siot" and mqtt.policy == "every":
-        mqtt = dataclasses.replace(mqtt, policy="change")  # micro:bit + OBLOQ cannot take one per frame
-    return mqtt
+    """The MQTT settings, with the broker's siot preset carried over (topics siot/<source>; its default
+    policy is change, see mqtt_format.resolve)."""
+    if cfg.broker.preset == "siot" and not cfg.mqtt.preset:
+        return dataclasses.replace(cfg.mqtt, preset="siot")
+    return cfg.mqtt
 
 
 def print_broker(handle: BrokerHandle, out: TextIO, mqtt: MqttConfig | None = None) -> None:

@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -71,6 +72,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         choices=("siot", "people-counter"),
         help="topic layout; people-counter publishes person {count,total} and person/duration",
     )
+    g.add_argument("--mqtt-policy", choices=("every", "change", "rate"),
+                   help="every result, on change only (debounced), or at most mqtt.max_rate_hz per second "
+                        "(default: change with the siot preset, else every)")
     g.add_argument("--serve", type=int, metavar="PORT", help="live dashboard with the MJPEG stream on PORT")
     g.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
     a = p.add_argument_group("pipeline")
@@ -119,6 +123,7 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         "pipeline.track": False if args.no_track else None,
         "pipeline.realtime": args.realtime,
         "mqtt.preset": args.mqtt_preset,
+        "mqtt.policy": args.mqtt_policy,
     }
     if args.mqtt and args.mqtt.lower() == "off":
         over["mqtt.enabled"] = False
@@ -164,7 +169,8 @@ def _publishers(args: argparse.Namespace, cfg: Config) -> list[Any]:
         return []
     from visioncast.sinks.mqtt import MqttSink  # noqa: PLC0415 — paho only when MQTT is asked for
 
-    sink = MqttSink(cfg.mqtt)
+    name = args.name or Path(str(args.input)).stem or "run"
+    sink = MqttSink(replace(cfg.mqtt, instance=f"run-{name}"))  # its own status: the server's stays online
     if not sink.wait_connected(CONNECT_WAIT_S):  # a short file would otherwise be over before it connects
         print(f"visioncast: MQTT broker {sink.cfg.host}:{sink.cfg.port} not connected yet"
               f"{f' ({sink.error})' if sink.error else ''}; messages count as dropped until it is",
@@ -176,11 +182,12 @@ def _close_publishers(publishers: list[Any], out: Any) -> None:
     """Hand what is queued to the broker (a few seconds at most), say what was sent and dropped, close."""
     for pub in publishers:
         pub.flush()
+        pub.close()  # what the broker has not acknowledged by now is counted as lost
         c = pub.status()
         print(f"MQTT {c['broker']}: {c['sent']} messages sent, {c['dropped']} dropped "
               f"(queue full {c['dropped_queue_full']}, disconnected {c['dropped_disconnected']}, "
-              f"refused {c['dropped_error']}), {c['skipped']} skipped by the policy", file=out, flush=True)
-        pub.close()
+              f"refused {c['dropped_error']}), {c['lost']} lost (not acknowledged within "
+              f"{pub.cfg.flush_timeout_s:g} s), {c['skipped']} skipped by the policy", file=out, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:

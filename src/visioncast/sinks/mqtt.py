@@ -52,7 +52,8 @@ class MqttSink:
     """Publishes results to an MQTT broker. Thread-safe; see the module docstring for the delivery rules."""
 
     def __init__(self, cfg: MqttConfig, *, client_id: str | None = None) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: paho may call on_publish inside publish()
+        self._pending: set[int] = set()  # message ids handed to paho, not yet acknowledged
         self._acked = threading.Condition(self._lock)  # notified when the broker acknowledges a message
         self.counters = dict.fromkeys(COUNTERS, 0)
         self._handlers: dict[str, CommandHandler] = {}
@@ -126,7 +127,8 @@ class MqttSink:
         self.connected.clear()
         with self._lock:
             self.counters["dropped_disconnected"] += self._queue.qsize()
-            self.counters["lost"] += self.counters["handed"] - self.counters["sent"] - self.counters["lost"]
+            self.counters["lost"] += len(self._pending)
+            self._pending.clear()
             self._queue = queue.Queue(1)
 
     def reconfigure(self, cfg: MqttConfig) -> None:
@@ -146,8 +148,7 @@ class MqttSink:
             if not done.wait_for(lambda: self._queue.unfinished_tasks == 0, wait_s):
                 return False
         with self._acked:
-            return self._acked.wait_for(lambda: self.counters["handed"] <= self.counters["sent"],
-                                        max(0.0, deadline - time.monotonic()))
+            return self._acked.wait_for(lambda: not self._pending, max(0.0, deadline - time.monotonic()))
 
     def wait_connected(self, timeout_s: float) -> bool:
         """Wait until connected or until an error is known (at most ``timeout_s``); True when connected."""
@@ -254,14 +255,17 @@ class MqttSink:
                 self.counters[key] += 1
                 return
             self.counters["handed"] += 1
+            self._pending.add(info.mid)
         text = message.payload[:PAYLOAD_PREVIEW].decode("utf-8", "replace")
         self.last_message = {"topic": message.topic, "payload": text, "time": round(time.time(), 3)}
 
-    def _on_publish(self, _c: paho.Client, _u: Any, _mid: int, _reason: Any, _p: Any) -> None:
+    def _on_publish(self, _c: paho.Client, _u: Any, mid: int, _reason: Any, _p: Any) -> None:
         """paho: a QoS 1 message was acknowledged (QoS 0: written to the connection)."""
         with self._acked:
-            self.counters["sent"] += 1
-            self._acked.notify_all()
+            if mid in self._pending:  # not the status or a command reply, which are not counted
+                self._pending.discard(mid)
+                self.counters["sent"] += 1
+                self._acked.notify_all()
 
     # ---- connection callbacks (paho's loop thread) ---------------------------------------------------------
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:

@@ -127,8 +127,8 @@ def check(cfg: MqttConfig) -> MqttConfig:
         raise ConfigError(f"mqtt.prefix must be a non-empty topic without + or #, got {cfg.prefix!r}")
     if cfg.queue_size < 1:
         raise ConfigError(f"mqtt.queue_size must be >= 1, got {cfg.queue_size}")
-    if not cfg.instance or _UNSAFE.search(cfg.instance):
-        raise ConfigError(f"mqtt.instance must be a non-empty topic level, got {cfg.instance!r}")
+    if not cfg.instance:
+        raise ConfigError("mqtt.instance must not be empty (it names this publisher's status topic)")
     if cfg.payload == "template":
         _check_template(cfg.template)
     label_map(cfg)

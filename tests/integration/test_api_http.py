@@ -151,10 +151,14 @@ def test_every_result_is_published_with_its_source(app, client, bus):
     try:
         client.post("/api/v1/detect?source=webcam", data=bus)
         client.post("/api/v1/classify", data=bus)
+        client.post("/api/v1/detect", data=bus)
+        client.post("/api/v1/detect?source=教室", data=bus)
         client.post("/api/v1/detect", data=b"not an image")
     finally:
         app.extensions["visioncast"].sinks.remove(sink)
-    assert [(r.task, s) for r, s in sink.published] == [("detect", "webcam"), ("classify", "api")]
+    # each route its own stable source (its own debouncer on MQTT); Chinese names are fine
+    assert [(r.task, s) for r, s in sink.published] == [
+        ("detect", "webcam"), ("classify", "classify"), ("detect", "detect"), ("detect", "教室")]
 
 
 BAD = [

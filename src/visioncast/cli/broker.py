@@ -144,6 +144,7 @@ def start_push(ctx: Any) -> None:
         handle = open_broker(cfg.broker, data_dir=Path(cfg.data_dir),
                              command_filter=fmt.command_filter(fmt.resolve(mqtt)))
         svc.on_close.append(handle.close)
+        _broker_metrics(ctx.app, handle)
         print_broker(handle, ctx.out, mqtt)
     if url is not None:
         sink = mqtt_page.attach(ctx.app, fmt.resolve(dataclasses.replace(mqtt, url=url)))
@@ -159,3 +160,13 @@ def start_push(ctx: Any) -> None:
     connected = sink.wait_connected(CONNECT_WAIT_S)
     state = "connected" if connected else f"not connected yet: {sink.error or 'connecting…'}"
     print(f"MQTT push to {sink.cfg.host}:{sink.cfg.port} ({state})", file=ctx.out, flush=True)
+
+
+def _broker_metrics(app: Any, handle: BrokerHandle) -> None:
+    """/metrics: what the embedded broker refused to forward, by reason (Mosquitto keeps its own counts)."""
+    from visioncast.server.metrics import metrics_of  # noqa: PLC0415 (keeps `visioncast broker` light)
+
+    reasons = ("too_large", "slow_subscriber")
+    metrics_of(app).add_callback(
+        "visioncast_broker_dropped", "messages the embedded MQTT broker did not forward, by reason",
+        lambda: {(r,): float(handle.drops().get(r, 0)) for r in reasons}, kind="counter", labels=["reason"])

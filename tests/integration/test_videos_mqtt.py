@@ -28,7 +28,10 @@ def test_every_video_frame_is_published_under_its_job_source(tmp_path: Path, dat
                                       password="pw-1234"))
     app = create_app(config.load(env={}, overrides={"data_dir": str(tmp_path / "data")}))
     try:
-        sink = attach(app, MqttConfig(host="127.0.0.1", port=port, username="board", password="pw-1234"))
+        server = broker.server_login  # the server's login: boards may not publish results
+        assert server is not None
+        sink = attach(app, MqttConfig(host="127.0.0.1", port=port, username=server.username,
+                                      password=server.password))
         sub = Subscriber(port, "visioncast/+/result", "board", "pw-1234")
         try:
             assert sink.wait_connected(WAIT_S), sink.error

@@ -46,14 +46,16 @@ COUNTERS = ("sent", "handed", "lost", "dropped_queue_full", "dropped_disconnecte
             "skipped", "paused", "commands", "bad_commands")
 PAYLOAD_PREVIEW = 300
 CLOSE_TIMEOUT_S = 5.0
+EARLY_KEEP_S = 10.0  # an acknowledgement nobody claimed is forgotten after this (status and reply ids)
 
 
 class MqttSink:
     """Publishes results to an MQTT broker. Thread-safe; see the module docstring for the delivery rules."""
 
     def __init__(self, cfg: MqttConfig, *, client_id: str | None = None) -> None:
-        self._lock = threading.RLock()  # re-entrant: paho may call on_publish inside publish()
+        self._lock = threading.Lock()
         self._pending: set[int] = set()  # message ids handed to paho, not yet acknowledged
+        self._early: dict[int, float] = {}  # ids acknowledged before _send saw them → monotonic time
         self._acked = threading.Condition(self._lock)  # notified when the broker acknowledges a message
         self.counters = dict.fromkeys(COUNTERS, 0)
         self._handlers: dict[str, CommandHandler] = {}
@@ -248,24 +250,33 @@ class MqttSink:
             with self._lock:
                 self.counters["dropped_disconnected"] += 1
             return
-        with self._lock:  # held across publish so the acknowledgement cannot be counted before the hand-over
-            info = client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
+        # Not under self._lock: paho calls on_publish holding its own locks (lock-order inversion otherwise).
+        info = client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
+        with self._acked:
             if info.rc != paho.MQTT_ERR_SUCCESS:
                 key = "dropped_disconnected" if info.rc == paho.MQTT_ERR_NO_CONN else "dropped_error"
                 self.counters[key] += 1
                 return
             self.counters["handed"] += 1
-            self._pending.add(info.mid)
+            if self._early.pop(info.mid, None) is not None:  # acknowledged before publish() returned
+                self.counters["sent"] += 1
+                self._acked.notify_all()
+            else:
+                self._pending.add(info.mid)
         text = message.payload[:PAYLOAD_PREVIEW].decode("utf-8", "replace")
         self.last_message = {"topic": message.topic, "payload": text, "time": round(time.time(), 3)}
 
     def _on_publish(self, _c: paho.Client, _u: Any, mid: int, _reason: Any, _p: Any) -> None:
         """paho: a QoS 1 message was acknowledged (QoS 0: written to the connection)."""
         with self._acked:
-            if mid in self._pending:  # not the status or a command reply, which are not counted
+            if mid in self._pending:
                 self._pending.discard(mid)
                 self.counters["sent"] += 1
                 self._acked.notify_all()
+            else:  # acknowledged before _send registered it — or a status/reply, which is not counted
+                now = time.monotonic()
+                self._early = {m: t for m, t in self._early.items() if now - t < EARLY_KEEP_S}
+                self._early[mid] = now
 
     # ---- connection callbacks (paho's loop thread) ---------------------------------------------------------
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:

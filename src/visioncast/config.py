@@ -101,7 +101,8 @@ class MqttConfig:
     label_map: "label=message" entries; policy: "every" | "change" (debounce_frames consecutive, or a majority
     of ``window`` frames when window > 0) | "rate" (at most max_rate_hz results/s per source) | "" (the
     preset's default: change for siot, every otherwise). instance names this publisher's status topic
-    ``{prefix}/{instance}/status``; flush_timeout_s: how long a stop waits for acknowledgements.
+    ``{prefix}/{instance}/status``; flush_timeout_s: how long a stop waits for acknowledgements; ha_discovery:
+    announce labels and counts to Home Assistant (MQTT discovery).
     """
 
     enabled: bool = True
@@ -128,6 +129,7 @@ class MqttConfig:
     reconnect_max_s: float = 10.0
     instance: str = "server"
     flush_timeout_s: float = 5.0
+    ha_discovery: bool = False
 
 
 @dataclass(frozen=True)

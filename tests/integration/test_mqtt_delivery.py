@@ -119,3 +119,27 @@ def test_qos1_sent_means_acknowledged_and_a_frozen_broker_loses_what_it_never_ac
         assert after["sent"] == before["sent"]  # nothing was acknowledged while frozen
     finally:
         sink.close()
+
+
+def test_home_assistant_discovery_announces_each_sensor_once(broker: tuple[int, Any]) -> None:
+    port, _ = broker
+    sub = Subscriber(port, "homeassistant/#")
+    sink = open_sink(port, ha_discovery=True)
+    try:
+        sink.publish(detected("person", "bus"), source="教室")
+        sink.publish(detected("person", "bus"), source="教室")
+        sink.publish(detected("dog"), source="教室")
+        sub.wait_for(lambda msgs: len(msgs) >= 4)
+        assert sink.flush(WAIT_S)
+        configs = {json.loads(p)["state_topic"]: json.loads(p) for _, p in sub.messages}
+        assert sorted(configs) == ["visioncast/教室/count/bus", "visioncast/教室/count/dog",
+                                   "visioncast/教室/count/person", "visioncast/教室/label"]
+        assert len(sub.messages) == 4  # each once, however many results
+        person = configs["visioncast/教室/count/person"]
+        assert person["availability_topic"] == "visioncast/server/status"
+        assert person["unit_of_measurement"] == "objects"
+        assert all(t.startswith("homeassistant/sensor/visioncast_server/") and t.isascii()
+                   for t, _ in sub.messages)
+    finally:
+        sink.close()
+        sub.close()

@@ -115,6 +115,8 @@ def add_push_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--broker-host", help="MQTT broker address (default 0.0.0.0: every network)")
     g.add_argument("--broker-kind", choices=list(KINDS),
                    help="auto (default): a managed Mosquitto when installed, else the embedded broker")
+    g.add_argument("--ha-discovery", action="store_true", default=None,
+                   help="announce labels and counts to Home Assistant (MQTT discovery)")
     g.add_argument("--preset", choices=["siot"],
                    help="siot: boards log in as siot/dfrobot and read siot/<source>, like SIoT and Mind+")
     g.add_argument("--mqtt", metavar="URL|off",
@@ -123,7 +125,8 @@ def add_push_options(p: argparse.ArgumentParser) -> None:
 
 def push_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {"broker.port": args.broker_port, "broker.host": args.broker_host,
-            "broker.kind": args.broker_kind, "broker.preset": args.preset}
+            "broker.kind": args.broker_kind, "broker.preset": args.preset,
+            "mqtt.ha_discovery": args.ha_discovery}
 
 
 def start_push(ctx: Any) -> None:

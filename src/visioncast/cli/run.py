@@ -75,6 +75,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     g.add_argument("--mqtt-policy", choices=("every", "change", "rate"),
                    help="every result, on change only (debounced), or at most mqtt.max_rate_hz per second "
                         "(default: change with the siot preset, else every)")
+    g.add_argument("--ha-discovery", action="store_true", default=None,
+                   help="announce labels and counts to Home Assistant (MQTT discovery)")
     g.add_argument("--serve", type=int, metavar="PORT", help="live dashboard with the MJPEG stream on PORT")
     g.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
     a = p.add_argument_group("pipeline")
@@ -124,6 +126,7 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         "pipeline.realtime": args.realtime,
         "mqtt.preset": args.mqtt_preset,
         "mqtt.policy": args.mqtt_policy,
+        "mqtt.ha_discovery": args.ha_discovery,
     }
     if args.mqtt and args.mqtt.lower() == "off":
         over["mqtt.enabled"] = False

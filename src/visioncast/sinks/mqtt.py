@@ -18,7 +18,6 @@ what scores at least ``conf``; nothing else changes) itself, and echoes each sou
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -37,6 +36,7 @@ from visioncast.core.types import Frame, Result
 from visioncast.errors import InputError, VisioncastError
 from visioncast.sinks import mqtt_format as fmt
 from visioncast.sinks.mqtt_command import command_name, parse_command
+from visioncast.sinks.mqtt_discovery import discovery_messages
 from visioncast.sinks.mqtt_policy import PublishPolicy
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class MqttSink:
         self._queue: queue.Queue[fmt.Message] = queue.Queue(self.cfg.queue_size)
         self._paused_sources: set[str] = set()
         self._thresholds: dict[str, float] = {}
+        self._announced: set[str] = set()  # Home Assistant discovery objects already sent
         self._seen: dict[str, set[str]] = {}
         self._seq: dict[str, int] = {}
         self._last: dict[str, list[fmt.Message]] = {}
@@ -170,14 +171,15 @@ class MqttSink:
             if source in self._paused_sources:
                 self.counters["paused"] += 1
                 return
-            result, top = above(result, self._thresholds.get(source))
+            result, top = fmt.above(result, self._thresholds.get(source))
             label = self.policy.decide(source, top or self.cfg.empty_label, time.monotonic())
             self._seq[source] = self._seq.get(source, -1) + 1
             if label is None:
                 self.counters["skipped"] += 1
                 return
             fields = self._fields(source, frame, extra)
-            messages = fmt.result_messages(self.cfg, result, label, fields, self._seen.get(source, set()))
+            messages = discovery_messages(self.cfg, source, sorted(result.counts()), self._announced)
+            messages += fmt.result_messages(self.cfg, result, label, fields, self._seen.get(source, set()))
             self._seen[source] = set(result.counts())  # a label gone now gets its one 0, then no more
             self._last[source] = messages
         self._enqueue(messages)
@@ -358,20 +360,6 @@ class MqttSink:
             raise InputError(f"{name}: no channel of this server handles it (available: "
                              f"{', '.join(sorted(self.command_names()))})")
         return handler(source, command)
-
-
-def above(result: Result, conf: float | None) -> tuple[Result, str | None]:
-    """``result`` keeping the detections that score at least ``conf``, and its top label (None when nothing
-    reaches ``conf``: a classification whose best class is below it keeps its classes but has no label)."""
-    if conf is None:
-        return result, result.top_label
-    if result.detections is not None:
-        kept = result.detections.select(result.detections.score >= conf)
-        result = dataclasses.replace(result, detections=kept)
-        return result, result.top_label
-    if result.classification is not None and float(result.classification.score[0]) < conf:
-        return result, None
-    return result, result.top_label
 
 
 def _maybe_json(payload: bytes | bytearray) -> dict[str, Any]:

@@ -178,6 +178,20 @@ def result_messages(cfg: MqttConfig, result: Result, label: str, fields: dict[st
     return out
 
 
+def above(result: Result, conf: float | None) -> tuple[Result, str | None]:
+    """``result`` keeping the detections that score at least ``conf``, and its top label (None when nothing
+    reaches ``conf``: a classification whose best class is below it keeps its classes but has no label)."""
+    if conf is None:
+        return result, result.top_label
+    if result.detections is not None:
+        kept = result.detections.select(result.detections.score >= conf)
+        result = dataclasses.replace(result, detections=kept)
+        return result, result.top_label
+    if result.classification is not None and float(result.classification.score[0]) < conf:
+        return result, None
+    return result, result.top_label
+
+
 def label_payload(cfg: MqttConfig, result: Result, label: str, fields: dict[str, Any]) -> bytes:
     """The label message in the configured format (plain text, JSON or the user's template)."""
     message = label_map(cfg).get(label, label)

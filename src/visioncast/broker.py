@@ -51,6 +51,7 @@ class BrokerHandle:
     note: str = ""
     kind: str = "embedded"
     version: str = ""
+    tls_port: int = 0
     server_login: Login | None = None
     teacher_login: Login | None = None
     _stop: Callable[[], None] | None = field(default=None, repr=False)
@@ -110,12 +111,13 @@ def logins(cfg: BrokerConfig, data_dir: Path | None) -> list[Login]:
             Login(user, password, "board")]
 
 
-def open_broker(cfg: BrokerConfig, *, data_dir: Path | None = None,
-                command_filter: str = "visioncast/+/cmd") -> BrokerHandle:
+def open_broker(cfg: BrokerConfig, *, data_dir: Path | None = None, command_filter: str = "visioncast/+/cmd",
+                tls: tuple[Path, Path] | None = None) -> BrokerHandle:
     """Start the broker ``cfg.kind`` asks for (or adopt an MQTT broker already on the port).
 
     ``command_filter`` is the command topics' filter (from the MQTT settings), which only the server's and
-    the teacher's logins may write. ConfigError when it cannot start.
+    the teacher's logins may write; ``tls`` (certificate, key) adds an MQTT-over-TLS listener on
+    ``cfg.tls_port``. ConfigError when it cannot start.
     """
     if cfg.kind not in KINDS:
         raise ConfigError(f"config 'broker.kind' must be one of {', '.join(KINDS)}, got {cfg.kind!r}")
@@ -132,15 +134,22 @@ def open_broker(cfg: BrokerConfig, *, data_dir: Path | None = None,
         log.warning("WebSocket port %s is taken by %s; starting without MQTT over WebSocket",
                     ws_port, port_owner(ws_port))
         ws_port = 0
+    if tls is not None and (not cfg.tls_port or _port_busy(cfg.host, cfg.tls_port)):
+        if cfg.tls_port:
+            log.warning("TLS port %s is taken by %s; starting without MQTT over TLS",
+                        cfg.tls_port, port_owner(cfg.tls_port))
+        tls = None
     handle = BrokerHandle(cfg.host, cfg.port, ws_port, accounts[-1].username, accounts[-1].password,
-                          cfg.anonymous, server_login=accounts[0], teacher_login=accounts[1])
-    _start(handle, cfg, accounts, data_dir, command_filter)
+                          cfg.anonymous, server_login=accounts[0], teacher_login=accounts[1],
+                          tls_port=cfg.tls_port if tls is not None else 0)
+    _start(handle, cfg, accounts, data_dir, (command_filter, tls))
     log.info("%s MQTT broker on %s:%s (ws %s)", handle.kind, cfg.host, cfg.port, ws_port or "off")
     return handle
 
 
 def _start(handle: BrokerHandle, cfg: BrokerConfig, accounts: list[Login], data_dir: Path | None,
-           command_filter: str) -> None:
+           rules: tuple[str, tuple[Path, Path] | None]) -> None:
+    command_filter, tls = rules
     from visioncast import broker_mosquitto as mosq  # noqa: PLC0415 - each kind loads only when chosen
 
     binary = mosq.find_mosquitto() if cfg.kind in ("auto", "mosquitto") else None
@@ -151,14 +160,16 @@ def _start(handle: BrokerHandle, cfg: BrokerConfig, accounts: list[Login], data_
         folder = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="visioncast-"))
         conf = mosq.write_files(folder / "mosquitto", host=cfg.host, port=cfg.port,
                                 ws_port=handle.ws_port, logins=accounts, anonymous=cfg.anonymous,
-                                command_filter=command_filter, max_message_bytes=cfg.max_message_bytes)
+                                command_filter=command_filter, max_message_bytes=cfg.max_message_bytes,
+                                tls=(handle.tls_port, *tls) if tls else None)
         handle._stop = mosq.start_mosquitto(binary, conf, cfg.host, cfg.port)
         handle.kind, handle.version = "mosquitto", mosq.mosquitto_version(binary)
         return
     from visioncast.broker_embedded import EmbeddedSettings, start_embedded  # noqa: PLC0415
 
     handle._stop, handle._drops = start_embedded(EmbeddedSettings(
-        cfg.host, cfg.port, handle.ws_port, accounts, cfg.anonymous, command_filter, cfg.max_message_bytes))
+        cfg.host, cfg.port, handle.ws_port, accounts, cfg.anonymous, command_filter, cfg.max_message_bytes,
+        tls=(handle.tls_port, *tls) if tls else None))
     handle.kind, handle.version = "embedded", "amqtt"
 
 

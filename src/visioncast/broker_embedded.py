@@ -29,6 +29,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from visioncast.broker_acl import Login, matches, permits
@@ -247,12 +248,16 @@ class EmbeddedSettings:
     anonymous: bool
     command_filter: str
     max_message_bytes: int
+    tls: tuple[int, Path, Path] | None = None  # (port, certificate, key)
 
 
 def amqtt_config(s: EmbeddedSettings) -> dict[str, Any]:
     listeners: dict[str, Any] = {"default": {"type": "tcp", "bind": f"{s.host}:{s.port}"}}
     if s.ws_port:
         listeners["ws"] = {"type": "ws", "bind": f"{s.host}:{s.ws_port}"}
+    if s.tls:
+        listeners["tls"] = {"type": "tcp", "bind": f"{s.host}:{s.tls[0]}", "ssl": True,
+                            "certfile": str(s.tls[1]), "keyfile": str(s.tls[2])}
     auth = f"{__name__}.{PasswordAuthPlugin.__name__}"
     topics = f"{__name__}.{RoleTopicPlugin.__name__}"
     return {"listeners": listeners, "plugins": {

@@ -47,8 +47,10 @@ def mosquitto_version(binary: str) -> str:
 
 
 def write_files(folder: Path, *, host: str, port: int, ws_port: int, logins: list[Login], anonymous: bool,
-                command_filter: str, max_message_bytes: int) -> Path:
-    """Write mosquitto.conf, passwd and acl under ``folder``; returns the config path."""
+                command_filter: str, max_message_bytes: int,
+                tls: tuple[int, Path, Path] | None = None) -> Path:
+    """Write mosquitto.conf, passwd and acl under ``folder``; returns the config path. ``tls``: (port,
+    certificate, key) of an MQTT-over-TLS listener."""
     folder.mkdir(parents=True, exist_ok=True)
     passwd, acl, conf = folder / "passwd", folder / "acl", folder / "mosquitto.conf"
     _write_private(passwd, "".join(f"{lg.username}:{lg.password}\n" for lg in logins))
@@ -65,6 +67,8 @@ def write_files(folder: Path, *, host: str, port: int, ws_port: int, logins: lis
              "log_type notice", f"message_size_limit {max_message_bytes}", f"listener {port} {host}"]
     if ws_port:
         lines += [f"listener {ws_port} {host}", "protocol websockets"]
+    if tls:
+        lines += [f"listener {tls[0]} {host}", f"certfile {tls[1]}", f"keyfile {tls[2]}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         lines.append("user root")  # else it drops to user 'mosquitto', who cannot read the data dir
     _write_private(conf, "\n".join(lines) + "\n")

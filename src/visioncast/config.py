@@ -78,12 +78,14 @@ class BrokerConfig:
     ws_port 0 disables MQTT over WebSocket; password "" means generated once and kept in the data dir;
     preset "siot" logs clients in as siot/dfrobot like SIoT. Anonymous clients only when ``anonymous`` is
     true. kind: "auto" (Mosquitto when installed, else the embedded broker) | "mosquitto" | "embedded";
-    max_message_bytes: larger messages are not forwarded.
+    max_message_bytes: larger messages are not forwarded; tls_port: MQTT over TLS with the server's
+    certificate when the server runs with TLS (0 = never).
     """
 
     enabled: bool = True
     kind: str = "auto"
     max_message_bytes: int = 262144
+    tls_port: int = 8883
     host: str = "0.0.0.0"
     port: int = 1883
     ws_port: int = 8083

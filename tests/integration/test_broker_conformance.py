@@ -233,3 +233,41 @@ def test_a_subscriber_that_stops_reading_costs_a_bounded_queue(tmp_path: Path,
             assert handle.drops().get("slow_subscriber", 0) >= 100  # 250 sent, at most 50 waiting
         finally:
             stuck.close()
+
+
+@pytest.mark.parametrize("kind", ["mosquitto", "embedded"])
+def test_mqtt_over_tls_with_the_servers_certificate(kind: str, tmp_path: Path) -> None:
+    if kind == "mosquitto" and find_mosquitto() is None:
+        pytest.skip("Mosquitto is not installed (apt install mosquitto)")
+    from visioncast.server.tls import ensure_certificate  # noqa: PLC0415
+
+    cert = ensure_certificate(tmp_path / "tls", ["127.0.0.1"])
+    cfg = BrokerConfig(kind=kind, host="127.0.0.1", port=free_port(), ws_port=0, tls_port=free_port(),
+                       username=BOARD[0], password=BOARD[1])
+    with open_broker(cfg, data_dir=tmp_path, tls=(cert.cert_path, cert.key_path)) as handle:
+        assert handle.tls_port == cfg.tls_port
+        received = threading.Event()
+        peer = client()
+        peer.tls_set(ca_certs=str(cert.cert_path))  # verifies the server's self-signed certificate
+        peer.username_pw_set(*BOARD)
+        peer.on_message = lambda *_: received.set()
+        subscribed = threading.Event()
+        peer.on_subscribe = lambda *_: subscribed.set()
+        peer.connect("127.0.0.1", handle.tls_port)
+        peer.subscribe("visioncast/#", qos=1)
+        peer.loop_start()
+        try:
+            assert subscribed.wait(WAIT_S), "no SUBACK over TLS"
+            publish(handle, "server", "visioncast/detect/label", b"person")
+            assert received.wait(WAIT_S), "nothing arrived over TLS"
+        finally:
+            peer.disconnect()
+            peer.loop_stop()
+        with socket.create_connection(("127.0.0.1", handle.tls_port), timeout=WAIT_S) as plain:
+            plain.sendall(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00")  # a CONNECT without TLS
+            plain.settimeout(WAIT_S)
+            try:
+                answer = plain.recv(4)
+            except ConnectionResetError:  # Mosquitto resets it; amqtt closes it
+                answer = b""
+        assert not answer.startswith(b"\x20"), "the TLS port must not speak plain MQTT"

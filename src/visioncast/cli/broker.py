@@ -88,6 +88,8 @@ def print_broker(handle: BrokerHandle, out: TextIO, mqtt: MqttConfig | None = No
         print(f"  mqtt://{ip}:{handle.port}  ({where})", file=out)
     if handle.ws_port:
         print(f"  ws://{hosts[0]}:{handle.ws_port}/  (MQTT over WebSocket, browser dashboards)", file=out)
+    if handle.tls_port:
+        print(f"  mqtts://{hosts[0]}:{handle.tls_port}  (MQTT over TLS, the server's certificate)", file=out)
     print(f"  user {handle.username}  password {handle.password}"
           f"{'  (anonymous clients accepted too)' if handle.anonymous else ''}", file=out)
     if handle.teacher_login is not None:
@@ -145,7 +147,7 @@ def start_push(ctx: Any) -> None:
     mqtt = preset_mqtt(cfg)
     if url is None and cfg.broker.enabled:
         handle = open_broker(cfg.broker, data_dir=Path(cfg.data_dir),
-                             command_filter=fmt.command_filter(fmt.resolve(mqtt)))
+                             command_filter=fmt.command_filter(fmt.resolve(mqtt)), tls=_certificate(ctx))
         svc.on_close.append(handle.close)
         _broker_metrics(ctx.app, handle)
         print_broker(handle, ctx.out, mqtt)
@@ -173,3 +175,17 @@ def _broker_metrics(app: Any, handle: BrokerHandle) -> None:
     metrics_of(app).add_callback(
         "visioncast_broker_dropped", "messages the embedded MQTT broker did not forward, by reason",
         lambda: {(r,): float(handle.drops().get(r, 0)) for r in reasons}, kind="counter", labels=["reason"])
+
+
+def _certificate(ctx: Any) -> tuple[Path, Path] | None:
+    """With ``serve --tls``: the server's certificate and key, for the broker's TLS listener too."""
+    if not ctx.config.server.tls:
+        return None
+    from visioncast.cli.serve import ANY_HOSTS  # noqa: PLC0415 - serve imports this module
+    from visioncast.cli.serve import lan_addresses as serve_addresses  # noqa: PLC0415
+    from visioncast.server.tls import ensure_certificate  # noqa: PLC0415
+
+    host = ctx.config.server.host
+    cert = ensure_certificate(Path(ctx.config.data_dir) / "tls", serve_addresses() if host in ANY_HOSTS
+                              else [host])
+    return cert.cert_path, cert.key_path

@@ -143,3 +143,23 @@ def test_home_assistant_discovery_announces_each_sensor_once(broker: tuple[int, 
     finally:
         sink.close()
         sub.close()
+
+
+def test_a_run_that_ends_does_not_mark_the_server_offline(broker: tuple[int, Any]) -> None:
+    port, _ = broker
+    server = open_sink(port)  # instance "server", as serve's sink
+    run = open_sink(port, instance="run-clip")
+    try:
+        run.publish(detected("person"), source="clip")
+        assert run.flush()
+        run.close()
+        sub = Subscriber(port, "visioncast/+/status")  # a board arriving later reads the retained statuses
+        try:
+            sub.wait_for(lambda msgs: len(msgs) >= 2)
+            assert dict(sub.messages) == {"visioncast/server/status": b"online",
+                                          "visioncast/run-clip/status": b"offline"}
+        finally:
+            sub.close()
+    finally:
+        run.close()
+        server.close()

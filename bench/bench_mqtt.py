@@ -4,11 +4,11 @@ For each broker visioncast runs (the managed Mosquitto and the embedded one, bot
 on a free loopback port, with their logins and rules), an inference stream runs for ``--seconds``: yolox-nano
 detects ``bus.jpg`` in a loop and every result goes through the real path (``MqttSink.publish`` → queue →
 paho → broker) under the server's login. It runs once with no subscriber and once with ``--subscribers``
-paho subscribers (the boards' login, each on the stream's ``label`` and ``result`` topics). Printed per broker:
-the stream's frame rate with and without subscribers and their ratio (issue 13's target: ≥ 0.90), and p50 /
-p99 / max result→subscriber latency measured on one subscriber (target: p99 ≤ 20 ms), plus what the sink
-dropped. Run: python bench/bench_mqtt.py [--seconds 10] [--subscribers 50]. The machine's CPUs are shared with
-other work, so compare within one run; the contention probe before each round is printed.
+paho subscribers (the boards' login, each on the stream's ``label`` and ``result`` topics). Printed per
+broker: the stream's frame rate with and without subscribers and their ratio (issue 13's target: ≥ 0.90),
+p50 / p99 / max result→subscriber latency on one subscriber (target: p99 ≤ 20 ms), and what the sink
+dropped. Run: python bench/bench_mqtt.py [--seconds 10] [--subscribers 50]. The machine's CPUs are shared
+with other work, so compare within one run; the contention probe before each broker's rounds is printed.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def main() -> None:
     rows = {kind: measure(kind, detector, args.seconds, args.subscribers) for kind in kinds}
     print(f"{'broker':<20}{'fps alone':>10}{f'fps {args.subscribers} subs':>13}{'ratio':>7}"
           f"{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'results':>8}{'dropped':>8}")
-    for kind, r in rows.items():
+    for r in rows.values():
         a, c = r["alone"], r["crowd"]
         print(f"{r['version']:<20}{a['fps']:>10.1f}{c['fps']:>13.1f}{c['fps'] / a['fps']:>7.2f}"
               f"{c['p50']:>8.2f}{c['p99']:>8.2f}{c['max']:>8.2f}{c['n']:>8}{c['dropped']:>8}")

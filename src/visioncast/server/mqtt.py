@@ -111,6 +111,7 @@ def to_settings(cfg: MqttConfig, *, mask: bool = True) -> dict[str, Any]:
     """The settings JSON of ``cfg``; the password is masked unless ``mask`` is false."""
     out = {name: getattr(cfg, name) for name in FIELDS}
     out["label_map"] = fmt.label_map(cfg)
+    out["policy"] = fmt.policy_of(cfg)  # the one in force, also when the config leaves it to the preset
     if mask and cfg.password:
         out["password"] = PASSWORD_MASK
     return out

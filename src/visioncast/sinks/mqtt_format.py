@@ -82,9 +82,15 @@ def resolve(cfg: MqttConfig) -> MqttConfig:
         cfg = dataclasses.replace(cfg, url="", **parse_url(cfg.url))
     if cfg.preset == "siot" and not cfg.username:
         cfg = dataclasses.replace(cfg, username="siot", password=cfg.password or "dfrobot")
-    if not cfg.policy:  # the preset's default: micro:bit + OBLOQ cannot take a message per frame
-        cfg = dataclasses.replace(cfg, policy="change" if cfg.preset == "siot" else "every")
+    if not cfg.policy:
+        cfg = dataclasses.replace(cfg, policy=policy_of(cfg))
     return check(cfg)
+
+
+def policy_of(cfg: MqttConfig) -> str:
+    """The publish policy in force: the configured one, else the preset's (change for siot: micro:bit + OBLOQ
+    cannot take a message per frame; every otherwise)."""
+    return cfg.policy or ("change" if cfg.preset == "siot" else "every")
 
 
 def parse_url(url: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ the same model and options as ``POST /api/v1/detect``) with ``IN_FLIGHT`` frames
 (:func:`visioncast.parallel.ordered_map`: the runtime runs them side by side), appends
 the frame's payload ``result_to_payload(result, frame=i, timestamp=t)`` to its results and wakes whoever
 waits for them (the results stream). Every result also goes to ``publish`` (``Services.publish``: MQTT and
-the other sinks) as source ``video-<id>``.
+the other sinks) as source ``video`` (or the name given at upload).
 
 Life of a job: queued → running → done | failed | cancelled. A job nobody watches (no open results stream
 and no status poll for ``abandon_after_s``) is cancelled, so closing the page frees the CPU; a finished job
@@ -74,8 +74,10 @@ class Derived:
 class VideoJob:
     """One uploaded video and its per-frame results. Thread-safe through ``cond``."""
 
-    def __init__(self, job_id: str, folder: Path, source: Path, video: VideoFileSource, name: str) -> None:
+    def __init__(self, job_id: str, folder: Path, source: Path, video: VideoFileSource, name: str, *,
+                 channel: str = "video") -> None:
         self.id, self.folder, self.source_path, self.name = job_id, folder, source, name
+        self.channel = channel
         self.fps, self.width, self.height = video.fps, video.width, video.height
         self.frames_total: int | None = video.frame_count or None
         self.state = "queued"
@@ -94,8 +96,8 @@ class VideoJob:
 
     @property
     def source(self) -> str:
-        """The channel name its results are published under."""
-        return f"video-{self.id}"
+        """The channel name its results are published under (given at upload, default 'video')."""
+        return self.channel
 
     def touch(self) -> None:
         """Someone is watching: postpone abandonment."""

@@ -32,7 +32,7 @@ from visioncast.server.jobs import Derived, JobManager, VideoJob
 from visioncast.server.metrics import metrics_of
 from visioncast.server.openapi import Schema, document, error, query, response
 from visioncast.server.pages import add_nav_link
-from visioncast.server.query import detect_options
+from visioncast.server.query import detect_options, source_name
 from visioncast.sources.video import VideoFileSource, open_video
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,8 @@ def _open_checked(path: Path, name: str) -> VideoFileSource:
     query("conf", {"type": "number", "minimum": 0, "maximum": 1}, "minimum confidence (default: server's)"),
     query("iou", {"type": "number", "minimum": 0, "maximum": 1}, "NMS IoU threshold (default: server's)"),
     query("classes", {"type": "string"}, "keep only these classes: ids or names, comma-separated"),
+    query("source", {"type": "string", "pattern": "^[^\\s/+#]{1,64}$", "default": "video"},
+          "the channel name its results are published under (MQTT topic part), e.g. 操场"),
 ], responses={201: response("the job, queued", JOB),
               400: error("no 'video' field, truncated or frameless video"),
               413: error("video over videos.max_upload_mb"), 415: error("not a video"),
@@ -153,11 +155,12 @@ def upload() -> Any:
                                            "(videos.max_jobs); delete one or wait for one to expire")
     detector = services().detector()
     options = detect_options(request.args, detector.options, detector.labels, detector.name)
+    channel = source_name(request.args, "video")  # a stable name for boards, never the upload's id
     job_id, folder = jobs.new_folder()
     try:
         path, name = _save_upload(folder, cfg.max_upload_mb)
         with _open_checked(path, name) as video:
-            job = VideoJob(job_id, folder, path, video, name)
+            job = VideoJob(job_id, folder, path, video, name, channel=channel)
     except BaseException:
         jobs.discard_folder(folder)
         raise

@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -84,8 +85,8 @@ def start_mosquitto(binary: str, conf: Path, host: str, port: int) -> Callable[[
     """Start ``binary -c conf`` and wait until ``port`` answers; returns the function that stops it."""
     log_path = conf.with_name("mosquitto.log")
     log_path.unlink(missing_ok=True)
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen([*_dies_with_us(), binary, "-c", str(conf)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     probe = "127.0.0.1" if host in ("0.0.0.0", "") else host
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -115,6 +116,14 @@ def start_mosquitto(binary: str, conf: Path, host: str, port: int) -> Callable[[
             proc.stderr.close()
 
     return stop
+
+
+def _dies_with_us() -> list[str]:
+    """The command prefix that has the child get SIGTERM when visioncast dies (Linux, util-linux's setpriv):
+    without it a server that is killed, or whose terminal closes (SIGHUP only makes Mosquitto reload), leaves
+    Mosquitto holding the port with the old logins."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv and sys.platform.startswith("linux") else []
 
 
 def _why(proc: subprocess.Popen[bytes], log_path: Path) -> str:

@@ -5,8 +5,10 @@ password on either, and stops cleanly on Ctrl-C."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,29 @@ def test_broker_relays_between_tcp_and_websocket_and_stops_on_ctrl_c(tmp_path: P
     assert ("Mosquitto 2" if kind == "mosquitto" else "(embedded)") in out
     assert "teacher (commands): user teacher  password " in out
     assert "stopping…" in out
+
+
+def test_a_killed_broker_command_takes_its_mosquitto_with_it(tmp_path: Path) -> None:
+    if find_mosquitto() is None:
+        pytest.skip("Mosquitto is not installed (apt install mosquitto)")
+    tcp = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "visioncast", "broker", "--host", "127.0.0.1", "--port", str(tcp),
+         "--ws-port", "0", "--kind", "mosquitto"],
+        cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(tcp)
+        proc.kill()  # no chance to clean up: the child must still go
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", tcp), timeout=0.5).close()
+            except OSError:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"Mosquitto still listens on {tcp} after visioncast was killed")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

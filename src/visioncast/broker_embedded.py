@@ -102,8 +102,8 @@ class _Broker(_AmqttBroker):
         try:
             reader = await self._refuse_mqtt5(reader, writer)
             await super().stream_connected(reader, writer, listener_name)
-        except ConnectionError as exc:
-            log.debug("MQTT connection ended: %s", exc)
+        except (ConnectionError, asyncio.TimeoutError) as exc:  # refused MQTT 5, or silent since connecting
+            log.debug("MQTT connection ended: %r", exc)
         finally:
             self._connections.discard(writer)
             writer.close()  # amqtt leaves it open when a session fails to start

@@ -22,6 +22,7 @@ USER = "visioncast"  # the "user U  password P" line printed by `visioncast serv
 PASSWORD = "printed-by-serve"
 TOPIC = "visioncast/webcam/label"  # visioncast/<source>/label; SIoT preset: "siot/<source>"
 KEEPALIVE_S = 20
+RECONNECT_MAX_S = 30
 COLOURS = {"开心": (255, 200, 0), "happy": (255, 200, 0), "愤怒": (255, 0, 0), "angry": (255, 0, 0),
            "person": (0, 0, 255), "none": (0, 0, 0)}
 REFUSED_CODES = ("Bad user name or password", "Not authorized")
@@ -31,6 +32,7 @@ status_led = Pin(Pin.P25, Pin.OUT)
 rgb_pins = [Pin(pin, Pin.PWM) for pin in (Pin.P21, Pin.P22, Pin.P23)]
 gui = GUI()
 text = gui.draw_text(x=120, y=160, text="connecting…", origin="center", font_size=20)
+state = {"refused": False}  # a refused login stays on the screen through paho's disconnect and retries
 
 
 def show(message: str, connected: bool, rgb: tuple[int, int, int]) -> None:
@@ -41,6 +43,7 @@ def show(message: str, connected: bool, rgb: tuple[int, int, int]) -> None:
 
 
 def on_connect(client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
+    state["refused"] = reason.is_failure
     if reason.is_failure:
         hint = " - check USER and PASSWORD" if str(reason) in REFUSED_CODES else ""
         show(f"refused: {reason}{hint}", False, (128, 0, 128))
@@ -51,7 +54,8 @@ def on_connect(client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonC
 
 
 def on_disconnect(_c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
-    show(f"reconnecting ({reason})", False, (0, 0, 0))
+    if not state["refused"]:
+        show(f"reconnecting ({reason})", False, (0, 0, 0))
 
 
 def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
@@ -59,11 +63,14 @@ def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
     show(label, True, COLOURS.get(label, (0, 0, 0)))
 
 
+client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"vc-m10-{uuid.getnode():012x}")
+
+
 def main() -> None:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"vc-m10-{uuid.getnode():012x}")
+    """Connect and handle messages until client.disconnect() (paho reconnects by itself meanwhile)."""
     client.username_pw_set(USER, PASSWORD)
     client.on_connect, client.on_disconnect, client.on_message = on_connect, on_disconnect, on_message
-    client.reconnect_delay_set(1, 30)
+    client.reconnect_delay_set(1, RECONNECT_MAX_S)
     client.connect_async(BROKER, PORT, keepalive=KEEPALIVE_S)
     client.loop_forever(retry_first_connection=True)
 

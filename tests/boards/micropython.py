@@ -227,13 +227,19 @@ class Board:
         print(*args, file=self.output, **{k: v for k, v in kwargs.items() if k != "file"})
 
     def _load(self, name: str, path: Path) -> types.ModuleType:
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
-        module.__dict__["__builtins__"] = {**vars(builtins), "__import__": self._import, "print": self._print}
-        spec.loader.exec_module(module)
-        return module
+        return load_with(name, path, self._import, self._print)
+
+
+def load_with(name: str, path: Path, importer: Callable[..., Any],
+              printer: Callable[..., None]) -> types.ModuleType:
+    """``path`` loaded as a fresh module whose ``import`` and ``print`` are ``importer`` and ``printer``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    module.__dict__["__builtins__"] = {**vars(builtins), "__import__": importer, "print": printer}
+    spec.loader.exec_module(module)
+    return module
 
 
 def _bind(cls: type, board: Board) -> Any:

@@ -1,9 +1,11 @@
 """`visioncast serve` with its managed Mosquitto and the siot preset, end to end: the banner tells boards
-where to connect and which topic to read, the MicroPython board program lights its LED from the detect page's
+where to connect and which topic to read, saved push settings with the boards' login are switched to the
+server's own, the MicroPython board program lights its LED from the detect page's
 results (debounced by the preset's 'change' policy), and the broker stops with the server."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -27,6 +29,11 @@ def test_serve_runs_mosquitto_and_a_board_follows_the_detect_page(data_dir: Path
     if find_mosquitto() is None:
         pytest.skip("Mosquitto is not installed (apt install mosquitto)")
     http, mqtt = free_port(), free_port()
+    # Push settings saved earlier with the boards' login for this broker: serve must publish with its own.
+    saved = {"enabled": True, "host": "127.0.0.1", "port": mqtt, "username": "siot", "password": "dfrobot",
+             "preset": "siot"}
+    (tmp_path / "visioncast").mkdir()
+    (tmp_path / "visioncast" / "mqtt.json").write_text(json.dumps(saved), encoding="utf-8")
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path), "VISIONCAST_BROKER__WS_PORT": str(free_port())}
     command = [sys.executable, "-m", "visioncast", "serve", "--port", str(http), "--workers", "2",
                "--broker-host", "127.0.0.1", "--broker-port", str(mqtt), "--preset", "siot"]

@@ -153,18 +153,27 @@ def start_push(ctx: Any) -> None:
         print_broker(handle, ctx.out, mqtt)
     if url is not None:
         sink = mqtt_page.attach(ctx.app, fmt.resolve(dataclasses.replace(mqtt, url=url)))
-    elif sink is None and handle is not None:
+    elif handle is not None and (sink is None or _boards_login_here(sink.cfg, handle)):
+        # The server's own login: the only one that may write its topics (settings saved with the boards'
+        # login for this broker, from before the broker had rules, would publish into the void).
         host = "127.0.0.1" if handle.host in ("0.0.0.0", "") else handle.host
-        login = handle.server_login  # the server's own login: the only one that may write its topics
+        login = handle.server_login
         user, password = (login.username, login.password) if login else (handle.username, handle.password)
+        base = sink.cfg if sink is not None else mqtt
         sink = mqtt_page.attach(ctx.app, dataclasses.replace(
-            mqtt, host=host, port=handle.port, username=user, password=password))
+            base, host=host, port=handle.port, username=user, password=password))
     if sink is None:
         print("MQTT push: no broker (use --mqtt URL or the /mqtt page)", file=ctx.out, flush=True)
         return
     connected = sink.wait_connected(CONNECT_WAIT_S)
     state = "connected" if connected else f"not connected yet: {sink.error or 'connecting…'}"
     print(f"MQTT push to {sink.cfg.host}:{sink.cfg.port} ({state})", file=ctx.out, flush=True)
+
+
+def _boards_login_here(mqtt: MqttConfig, handle: BrokerHandle) -> bool:
+    """Whether ``mqtt`` logs in to this machine's broker with the boards' login."""
+    local = mqtt.host in ("127.0.0.1", "localhost", handle.host, *lan_addresses())
+    return local and mqtt.port == handle.port and mqtt.username == handle.username and not handle.external
 
 
 def _broker_metrics(app: Any, handle: BrokerHandle) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import statistics
 import tempfile
 import threading
@@ -65,7 +66,7 @@ class Receiver:
         self.count += 1
         if self.latencies_ms is not None and msg.topic.endswith("/result"):
             sent_s = json.loads(msg.payload)["sent_s"]
-            self.latencies_ms.append((time.perf_counter() - sent_s) * 1000)
+            self.latencies_ms.append((time.monotonic() - sent_s) * 1000)  # one clock for every process
 
     def close(self) -> None:
         self.client.disconnect()
@@ -78,27 +79,47 @@ def stream(detector: Any, sink: MqttSink, seconds: float) -> float:
     frames, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         result = detector.detect(image)
-        sink.publish(result, source="stream", sent_s=time.perf_counter())
+        sink.publish(result, source="stream", sent_s=time.monotonic())
         frames += 1
     return frames / (time.perf_counter() - t0)
 
 
-def round_on(handle: BrokerHandle, detector: Any, seconds: float, subscribers: int) -> dict[str, float]:
+def subscribers(port: int, n: int, ready: Any, stop: Any, out: Any) -> None:
+    """In a process of its own (boards are other machines: their clients must not share the stream's GIL):
+    ``n`` subscribers until ``stop``; the first one's latencies go to ``out``."""
+    latencies: list[float] = []
+    receivers = [Receiver(port, latencies if i == 0 else None) for i in range(n)]
+    ready.set()
+    stop.wait(120)
+    for rx in receivers:
+        rx.close()
+    out.put(latencies)
+
+
+def round_on(handle: BrokerHandle, detector: Any, seconds: float, n: int) -> dict[str, float]:
     login = handle.server_login
     assert login is not None
     sink = MqttSink(MqttConfig(host="127.0.0.1", port=handle.port, username=login.username,
                                password=login.password))
     if not sink.wait_connected(10):
         raise RuntimeError(f"sink not connected: {sink.error}")
+    ctx = mp.get_context("spawn")
+    ready, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    child = ctx.Process(target=subscribers, args=(handle.port, n, ready, stop, out)) if n else None
     latencies: list[float] = []
-    receivers = [Receiver(handle.port, latencies if i == 0 else None) for i in range(subscribers)]
     try:
+        if child is not None:
+            child.start()
+            if not ready.wait(60):
+                raise TimeoutError("the subscribers did not connect within 60 s")
         fps = stream(detector, sink, seconds)
         sink.flush(5)
-        time.sleep(0.5)
+        time.sleep(1.0)
     finally:
-        for rx in receivers:
-            rx.close()
+        stop.set()
+        if child is not None:
+            latencies = out.get(timeout=60)
+            child.join(30)
         status = sink.status()
         sink.close()
     lat = sorted(latencies) or [float("nan")]

@@ -5,6 +5,7 @@ Never the machine's own Mosquitto on 1883: every broker here is started by the t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -139,3 +140,73 @@ def login_result(port: int, user: str, password: str, transport: str = "tcp") ->
         peer.disconnect()
         peer.loop_stop()
     return result[0]
+
+
+class StallingProxy:
+    """A TCP proxy on a free loopback port to ``127.0.0.1:target``; ``stall()`` stops forwarding in both
+    directions while keeping every connection open (a half-open link: Wi-Fi gone, a NAT entry dropped),
+    ``resume()`` forwards again (new connections; stalled ones stay dead)."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._server.getsockname()[1])
+        self._forwarding = threading.Event()
+        self._forwarding.set()
+        self._closed = threading.Event()
+        self._generation = 0
+        self._socks: list[socket.socket] = []
+        threading.Thread(target=self._accept, name="stalling-proxy", daemon=True).start()
+
+    def stall(self) -> None:
+        self._generation += 1  # connections made before now never forward again
+        self._forwarding.clear()
+
+    def resume(self) -> None:
+        self._forwarding.set()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            if not self._forwarding.is_set():
+                self._socks.append(conn)  # accepted, never answered: a broker behind a dead link
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=WAIT_S)
+            except OSError:
+                conn.close()
+                continue
+            self._socks += [conn, upstream]
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pipe, args=(a, b, self._generation), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, generation: int) -> None:
+        src.settimeout(0.1)
+        while not self._closed.is_set():
+            if generation != self._generation:
+                time.sleep(0.1)  # stalled: bytes stay in the kernel buffers, nobody reads them
+                continue
+            try:
+                data = src.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            try:
+                dst.sendall(data)
+            except OSError:
+                break
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._server.close()
+        for sock in self._socks:
+            with contextlib.suppress(OSError):
+                sock.close()

@@ -1,109 +1,45 @@
-"""The embedded MQTT broker: boards on the LAN subscribe here to the results visioncast pushes. I/O: sockets.
+"""The MQTT broker boards connect to: a managed Mosquitto when installed, else the embedded one. I/O: sockets.
 
-It wraps **amqtt** (MIT, pure Python on asyncio, maintained by the Yakifo organisation, releases in 2025), so
-it installs with pip and runs the same on Linux, Windows and macOS. Alternatives considered: the Mosquitto
-binary is the reference broker (and the tests use it as a second peer) but it is not pip-installable and needs
-a system package or an installer per OS; hbmqtt, amqtt's ancestor, has been abandoned since 2019 and breaks on
-current Python; gmqtt and paho-mqtt are clients only. amqtt speaks MQTT 3.1.1 over TCP and over WebSocket (for
-browser dashboards), which is what boards (umqtt, OBLOQ, Mind+) use.
-
-:func:`open_broker` starts it in its own thread with its own asyncio loop and returns a :class:`BrokerHandle`
-(close it to stop: listeners closed, thread joined). Clients log in with a username and password (generated
-once and kept in the data dir unless configured; the ``siot`` preset is siot/dfrobot like SIoT); anonymous
-access only when switched on. When the port is taken, the handle says what answers there: another MQTT broker
-is used as is (``handle.external``), anything else is a :class:`~visioncast.errors.ConfigError` with a clear
-message.
+:func:`open_broker` chooses by ``broker.kind``: ``auto`` (Mosquitto when the binary is found and a data dir
+is given for its files, else embedded), ``mosquitto`` (an error when it is missing) or ``embedded`` (amqtt,
+MIT, pure Python, installs with pip; :mod:`visioncast.broker_embedded` lists what visioncast corrects in it).
+Either way the broker has TCP and WebSocket listeners, a message size limit and three logins with the rules
+of :mod:`visioncast.broker_acl`: the boards' login (printed as ``user U  password P``: the configured pair,
+the siot preset's siot/dfrobot, or a password generated once and kept in the data dir), the server's own
+login (the only one that writes the server's topics) and the teacher's (commands). It returns a
+:class:`BrokerHandle` (close it to stop). When the port is taken, the handle says what answers there: another
+MQTT broker is used as is (``handle.external``, with the boards' login), anything else is a
+:class:`~visioncast.errors.ConfigError` with a clear message.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
-import hmac
 import logging
 import os
 import secrets
 import socket
-import threading
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from visioncast.broker_acl import SERVER_USER, TEACHER_USER, Login
 from visioncast.config import BrokerConfig
 from visioncast.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 SIOT_USER, SIOT_PASSWORD = "siot", "dfrobot"
-START_TIMEOUT_S = 10.0
-SHUTDOWN_TIMEOUT_S = 3.0
-
-
-try:  # amqtt is a declared dependency; the plugin class must exist before the broker loads it by name
-    from amqtt.broker import Broker as _AmqttBroker
-    from amqtt.plugins.base import BaseAuthPlugin
-except ImportError as exc:  # pragma: no cover - only on a broken install
-    raise ImportError("the embedded broker needs amqtt: pip install 'amqtt>=0.11'") from exc
-
-
-class PasswordAuthPlugin(BaseAuthPlugin):
-    """amqtt auth plugin: a fixed user → password table (constant-time compare); anonymous when allowed."""
-
-    @dataclass
-    class Config:
-        users: dict[str, str] = field(default_factory=dict)
-        allow_anonymous: bool = False
-
-    async def authenticate(self, *, session: Any) -> bool:
-        if not session.username:
-            return bool(self.config.allow_anonymous)
-        expected = self.config.users.get(session.username)
-        return expected is not None and hmac.compare_digest(expected, session.password or "")
-
-
-class _Broker(_AmqttBroker):
-    """amqtt's Broker that closes its clients' connections first on shutdown (amqtt alone may leave them
-    open, so clients would not notice the broker is gone, or wait forever on one of them)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._connections: set[Any] = set()
-
-    async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                               listener_name: str) -> None:
-        self._connections.add(writer)
-        try:
-            await super().stream_connected(reader, writer, listener_name)
-        finally:
-            self._connections.discard(writer)
-            writer.close()  # amqtt leaves it open when a session fails to start
-
-    async def ws_connected(self, websocket: Any, listener_name: str) -> None:
-        self._connections.add(websocket)
-        try:
-            await super().ws_connected(websocket, listener_name)
-        finally:
-            self._connections.discard(websocket)
-
-    async def shutdown(self) -> None:
-        # Close the clients first: amqtt's own shutdown can wait forever on a client's reader task.
-        for conn in list(self._connections):
-            result = conn.close()
-            if asyncio.iscoroutine(result):  # a WebSocket closes with a handshake
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(result, 1.0)
-        await asyncio.sleep(0.05)  # transports close their sockets in a callback of the next loop turn
-        try:
-            await asyncio.wait_for(super().shutdown(), SHUTDOWN_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            log.warning("the embedded broker did not shut down within %s s; stopping anyway",
-                        SHUTDOWN_TIMEOUT_S)
+KINDS = ("auto", "mosquitto", "embedded")
 
 
 @dataclass
 class BrokerHandle:
-    """A running broker: the embedded one (close() stops it) or another found on the port (``external``)."""
+    """A running broker: ``kind`` 'mosquitto' or 'embedded' (close() stops it), or 'external' (another broker
+    found on the port). ``username``/``password`` are the boards' login; the server publishes with
+    ``server_login`` and the teacher sends commands with ``teacher_login`` (both None for an external one)."""
 
     host: str
     port: int
@@ -113,7 +49,17 @@ class BrokerHandle:
     anonymous: bool
     external: bool = False
     note: str = ""
-    _stop: Any = field(default=None, repr=False)
+    kind: str = "embedded"
+    version: str = ""
+    tls_port: int = 0
+    server_login: Login | None = None
+    teacher_login: Login | None = None
+    _stop: Callable[[], None] | None = field(default=None, repr=False)
+    _drops: Callable[[], dict[str, int]] | None = field(default=None, repr=False)
+
+    def drops(self) -> dict[str, int]:
+        """Messages the broker refused to forward, by reason (embedded broker only; {} otherwise)."""
+        return self._drops() if self._drops is not None else {}
 
     def close(self) -> None:
         """Stop the embedded broker and join its thread (no-op for an external one). Idempotent."""
@@ -137,78 +83,94 @@ def credentials(cfg: BrokerConfig, data_dir: Path | None) -> tuple[str, str]:
         raise ConfigError(f"config 'broker.preset' must be '' or 'siot', got {cfg.preset!r}")
     if cfg.password:
         return cfg.username, cfg.password
+    return cfg.username, stored_password(data_dir, "broker-password")
+
+
+def stored_password(data_dir: Path | None, name: str) -> str:
+    """The password kept in ``<data_dir>/<name>`` (made on first use, mode 600); a fresh one without a dir."""
     if data_dir is None:
-        return cfg.username, secrets.token_urlsafe(9)
-    path = Path(data_dir) / "broker-password"
+        return secrets.token_urlsafe(9)
+    path = Path(data_dir) / name
     if path.is_file() and path.read_text(encoding="utf-8").strip():
-        return cfg.username, path.read_text(encoding="utf-8").strip()
+        return path.read_text(encoding="utf-8").strip()
     password = secrets.token_urlsafe(9)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(password + "\n", encoding="utf-8")
     with contextlib.suppress(OSError):
         os.chmod(path, 0o600)
-    return cfg.username, password
+    return password
 
 
-def open_broker(cfg: BrokerConfig, *, data_dir: Path | None = None) -> BrokerHandle:
-    """Start the embedded broker (or adopt an MQTT broker already on the port); ConfigError otherwise."""
+def logins(cfg: BrokerConfig, data_dir: Path | None) -> list[Login]:
+    """The broker's three logins: the server's, the teacher's and the boards' (see broker_acl)."""
     user, password = credentials(cfg, data_dir)
+    if user in (SERVER_USER, TEACHER_USER):
+        raise ConfigError(f"config 'broker.username' must not be {user!r}: that login is visioncast's own")
+    return [Login(SERVER_USER, stored_password(data_dir, "broker-server-password"), "server"),
+            Login(TEACHER_USER, stored_password(data_dir, "broker-teacher-password"), "teacher"),
+            Login(user, password, "board")]
+
+
+def open_broker(cfg: BrokerConfig, *, data_dir: Path | None = None, command_filter: str = "visioncast/+/cmd",
+                tls: tuple[Path, Path] | None = None) -> BrokerHandle:
+    """Start the broker ``cfg.kind`` asks for (or adopt an MQTT broker already on the port).
+
+    ``command_filter`` is the command topics' filter (from the MQTT settings), which only the server's and
+    the teacher's logins may write; ``tls`` (certificate, key) adds an MQTT-over-TLS listener on
+    ``cfg.tls_port``. ConfigError when it cannot start.
+    """
+    if cfg.kind not in KINDS:
+        raise ConfigError(f"config 'broker.kind' must be one of {', '.join(KINDS)}, got {cfg.kind!r}")
+    if cfg.max_message_bytes < 1:
+        raise ConfigError(f"config 'broker.max_message_bytes' must be >= 1, got {cfg.max_message_bytes}")
+    accounts = logins(cfg, data_dir)
     if logging.getLogger("transitions").level == logging.NOTSET:  # amqtt logs every state change at INFO
         logging.getLogger("transitions").setLevel(logging.WARNING)
     busy = _port_busy(cfg.host, cfg.port)
     if busy:
-        return _adopt_existing(cfg, user, password, busy)
+        return _adopt_existing(cfg, accounts[-1].username, accounts[-1].password, busy)
     ws_port = cfg.ws_port
     if ws_port and _port_busy(cfg.host, ws_port):
         log.warning("WebSocket port %s is taken by %s; starting without MQTT over WebSocket",
                     ws_port, port_owner(ws_port))
         ws_port = 0
-    handle = BrokerHandle(cfg.host, cfg.port, ws_port, user, password, cfg.anonymous)
-    handle._stop = _start_thread(_amqtt_config(cfg.host, cfg.port, ws_port, {user: password}, cfg.anonymous))
-    log.info("embedded MQTT broker on %s:%s (ws %s)", cfg.host, cfg.port, ws_port or "off")
+    if tls is not None and (not cfg.tls_port or _port_busy(cfg.host, cfg.tls_port)):
+        if cfg.tls_port:
+            log.warning("TLS port %s is taken by %s; starting without MQTT over TLS",
+                        cfg.tls_port, port_owner(cfg.tls_port))
+        tls = None
+    handle = BrokerHandle(cfg.host, cfg.port, ws_port, accounts[-1].username, accounts[-1].password,
+                          cfg.anonymous, server_login=accounts[0], teacher_login=accounts[1],
+                          tls_port=cfg.tls_port if tls is not None else 0)
+    _start(handle, cfg, accounts, data_dir, (command_filter, tls))
+    log.info("%s MQTT broker on %s:%s (ws %s)", handle.kind, cfg.host, cfg.port, ws_port or "off")
     return handle
 
 
-def _amqtt_config(host: str, port: int, ws_port: int, users: dict[str, str],
-                  anonymous: bool) -> dict[str, Any]:
-    listeners: dict[str, Any] = {"default": {"type": "tcp", "bind": f"{host}:{port}"}}
-    if ws_port:
-        listeners["ws"] = {"type": "ws", "bind": f"{host}:{ws_port}"}
-    plugin = f"{__name__}.{PasswordAuthPlugin.__name__}"
-    return {"listeners": listeners, "plugins": {plugin: {"users": users, "allow_anonymous": anonymous}}}
+def _start(handle: BrokerHandle, cfg: BrokerConfig, accounts: list[Login], data_dir: Path | None,
+           rules: tuple[str, tuple[Path, Path] | None]) -> None:
+    command_filter, tls = rules
+    from visioncast import broker_mosquitto as mosq  # noqa: PLC0415 - each kind loads only when chosen
 
+    binary = mosq.find_mosquitto() if cfg.kind in ("auto", "mosquitto") else None
+    if cfg.kind == "mosquitto" and binary is None:
+        raise ConfigError("config 'broker.kind' is 'mosquitto' but the mosquitto program is not installed "
+                          "(apt install mosquitto, or broker.kind = 'auto' to use the embedded broker)")
+    if binary is not None and (data_dir is not None or cfg.kind == "mosquitto"):
+        folder = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="visioncast-"))
+        conf = mosq.write_files(folder / "mosquitto", host=cfg.host, port=cfg.port,
+                                ws_port=handle.ws_port, logins=accounts, anonymous=cfg.anonymous,
+                                command_filter=command_filter, max_message_bytes=cfg.max_message_bytes,
+                                tls=(handle.tls_port, *tls) if tls else None)
+        handle._stop = mosq.start_mosquitto(binary, conf, cfg.host, cfg.port)
+        handle.kind, handle.version = "mosquitto", mosq.mosquitto_version(binary)
+        return
+    from visioncast.broker_embedded import EmbeddedSettings, start_embedded  # noqa: PLC0415
 
-def _start_thread(amqtt_config: dict[str, Any]) -> Any:
-    """Run the broker on a new loop in a thread; return the function that stops it and joins the thread."""
-    started = threading.Event()
-    state: dict[str, Any] = {}
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        state["loop"], state["stop"] = asyncio.get_running_loop(), stop
-        broker = _Broker(amqtt_config, loop=state["loop"])
-        try:
-            await broker.start()
-        except Exception as exc:  # noqa: BLE001 - amqtt wraps everything in BrokerError; reported to the caller
-            state["error"] = exc
-            started.set()
-            return
-        started.set()
-        await stop.wait()
-        await broker.shutdown()
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), name="visioncast-broker", daemon=True)
-    thread.start()
-    if not started.wait(START_TIMEOUT_S) or "error" in state:
-        thread.join(START_TIMEOUT_S)
-        raise ConfigError(f"the embedded MQTT broker did not start: {state.get('error', 'timed out')}")
-
-    def stop() -> None:
-        with contextlib.suppress(RuntimeError):  # loop already closed
-            state["loop"].call_soon_threadsafe(state["stop"].set)
-        thread.join(START_TIMEOUT_S)
-
-    return stop
+    handle._stop, handle._drops = start_embedded(EmbeddedSettings(
+        cfg.host, cfg.port, handle.ws_port, accounts, cfg.anonymous, command_filter, cfg.max_message_bytes,
+        tls=(handle.tls_port, *tls) if tls else None))
+    handle.kind, handle.version = "embedded", "amqtt"
 
 
 def _port_busy(host: str, port: int) -> str:
@@ -234,7 +196,8 @@ def _adopt_existing(cfg: BrokerConfig, user: str, password: str, busy: str) -> B
             f"stop it or choose another port with --broker-port")
     note = f"port {cfg.port} is taken by {owner}, which answers {answer}; using that broker instead"
     log.warning("%s", note)
-    return BrokerHandle(cfg.host, cfg.port, 0, user, password, cfg.anonymous, external=True, note=note)
+    return BrokerHandle(cfg.host, cfg.port, 0, user, password, cfg.anonymous, external=True, note=note,
+                        kind="external")
 
 
 _CONNACK_CODES = {0: "accepted", 1: "bad protocol version", 2: "client id rejected", 3: "server unavailable",

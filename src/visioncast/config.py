@@ -52,7 +52,7 @@ LAYERS = ("file", "saved", "env", "flags")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MQTT_PRESETS = ("", "siot", "people-counter")
 MQTT_PAYLOADS = ("label", "json", "template")
-MQTT_POLICIES = ("every", "change", "rate")
+MQTT_POLICIES = ("", "every", "change", "rate")
 
 
 def default_cache_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -118,10 +118,15 @@ class BrokerConfig:
 
     ws_port 0 disables MQTT over WebSocket; password "" means generated once and kept in the data dir;
     preset "siot" logs clients in as siot/dfrobot like SIoT. Anonymous clients only when ``anonymous`` is
-    true.
+    true. kind: "auto" (Mosquitto when installed, else the embedded broker) | "mosquitto" | "embedded";
+    max_message_bytes: larger messages are not forwarded; tls_port: MQTT over TLS with the server's
+    certificate when the server runs with TLS (0 = never).
     """
 
     enabled: bool = True
+    kind: str = rule("auto", choices=("auto", "mosquitto", "embedded"))
+    max_message_bytes: int = rule(262144, minimum=1024)
+    tls_port: int = rule(8883, minimum=0, maximum=65535)
     host: str = "0.0.0.0"
     port: int = rule(1883, minimum=1, maximum=65535)
     ws_port: int = rule(8083, minimum=0, maximum=65535)
@@ -141,7 +146,10 @@ class MqttConfig:
     embedded broker: any other host gets the credentials set here. preset: "" | "siot" | "people-counter";
     payload: "label" | "json" | "template" (label topic; a template is checked by formatting a sample result);
     label_map: "label=message" entries; policy: "every" | "change" (debounce_frames consecutive, or a
-    majority of ``window`` frames when window > 0) | "rate" (at most max_rate_hz results/s per source).
+    majority of ``window`` frames when window > 0) | "rate" (at most max_rate_hz results/s per source) | ""
+    (the preset's default: change for siot, every otherwise). instance names this publisher's status topic
+    ``{prefix}/{instance}/status``; flush_timeout_s: how long a stop waits for acknowledgements; ha_discovery:
+    announce labels and counts to Home Assistant (MQTT discovery).
     """
 
     enabled: bool = True
@@ -160,7 +168,8 @@ class MqttConfig:
                                      f"{', '.join(TEMPLATE_SAMPLE)}")
     label_map: tuple[str, ...] = rule((), check=check_label_map)
     empty_label: str = rule("none", min_length=1, max_length=64)
-    policy: str = rule("every", choices=MQTT_POLICIES)
+    policy: str = rule("", choices=MQTT_POLICIES,
+                       description="'' = the preset's default (change for siot, every otherwise)")
     debounce_frames: int = rule(3, minimum=1, maximum=1000)
     window: int = rule(0, minimum=0, maximum=1000)
     max_rate_hz: float = rule(5.0, above=0, maximum=1000)
@@ -169,6 +178,9 @@ class MqttConfig:
     queue_size: int = rule(1000, minimum=1)
     keepalive_s: int = rule(30, minimum=1)
     reconnect_max_s: float = rule(10.0, above=0)
+    instance: str = rule("server", min_length=1, max_length=64, check=check_topic)
+    flush_timeout_s: float = rule(5.0, minimum=0)
+    ha_discovery: bool = False
 
 
 @dataclass(frozen=True)

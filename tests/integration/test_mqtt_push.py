@@ -45,9 +45,10 @@ class Peer:
     _mosquitto: Any = None
 
     def start(self) -> None:
-        if self.kind == "embedded":
-            self._handle = open_broker(BrokerConfig(host="127.0.0.1", port=self.port, ws_port=0,
-                                                    username=self.user, password=self.password))
+        if self.kind == "embedded":  # the data dir keeps the server's login the same across restarts
+            self._handle = open_broker(BrokerConfig(kind="embedded", host="127.0.0.1", port=self.port,
+                                                    ws_port=0, username=self.user, password=self.password),
+                                       data_dir=self.tmp)
         else:
             self._mosquitto = mosquitto(self.tmp, self.port, {self.user: self.password})
             self._mosquitto.__enter__()
@@ -61,8 +62,12 @@ class Peer:
             self._mosquitto = None
 
     def mqtt(self, **changes: Any) -> MqttConfig:
-        base: dict[str, Any] = {"host": "127.0.0.1", "port": self.port, "username": self.user,
-                                "password": self.password, "reconnect_max_s": 1}
+        """The sink's settings: the server's own login on the embedded broker (boards may not publish
+        results there), the one login of the test's plain Mosquitto otherwise."""
+        login = self._handle.server_login if self._handle is not None else None
+        user, password = (login.username, login.password) if login else (self.user, self.password)
+        base: dict[str, Any] = {"host": "127.0.0.1", "port": self.port, "username": user,
+                                "password": password, "reconnect_max_s": 1}
         return MqttConfig(**{**base, **changes})
 
 
@@ -124,7 +129,7 @@ def test_http_detection_is_pushed_as_result_label_and_counts(peer: Peer, tmp_pat
             count = json.loads(sub.payloads(f"visioncast/cam1/count/{label}")[0])
             validate(count, fmt.COUNT_SCHEMA)
             assert count == n
-        status = sub.payloads("visioncast/status")[-1].decode()
+        status = sub.payloads("visioncast/server/status")[-1].decode()
         validate(status, fmt.STATUS_SCHEMA)
         assert status == "online"
     finally:
@@ -196,8 +201,12 @@ def test_broker_killed_mid_stream(peer: Peer, detector: Any, data_dir: Path) -> 
 
 def test_siot_preset_delivers_label_text(tmp_path: Path, classifier: Any, data_dir: Path) -> None:
     port = free_port()
-    with open_broker(BrokerConfig(host="127.0.0.1", port=port, ws_port=0, preset="siot")):
-        sink = MqttSink(MqttConfig(host="127.0.0.1", port=port, preset="siot", source="emotion"))
+    with open_broker(BrokerConfig(host="127.0.0.1", port=port, ws_port=0, preset="siot")) as broker:
+        assert broker.server_login is not None  # boards (siot/dfrobot) may not publish the server's topics
+        assert fmt.resolve(MqttConfig(preset="siot")).policy == "change"  # the preset's default
+        sink = MqttSink(MqttConfig(host="127.0.0.1", port=port, preset="siot", source="emotion",
+                                   policy="every", username=broker.server_login.username,
+                                   password=broker.server_login.password))
         sub = Subscriber(port, "siot/#", "siot", "dfrobot")
         try:
             assert sink.wait_connected(WAIT_S), sink.error
@@ -205,7 +214,7 @@ def test_siot_preset_delivers_label_text(tmp_path: Path, classifier: Any, data_d
             sink.publish(result, source="api")
             sub.wait_for(lambda msgs: any(t == "siot/emotion" for t, _ in msgs))
             assert sub.payloads("siot/emotion") == [result.top_label.encode("utf-8")]
-            assert {t for t, _ in sub.messages} <= {"siot/emotion", "siot/status"}
+            assert {t for t, _ in sub.messages} <= {"siot/emotion", "siot/server/status"}
         finally:
             sub.close()
             sink.close()
@@ -225,9 +234,12 @@ def test_wrong_password_is_refused(peer: Peer) -> None:
 def test_commands_and_bad_commands_are_answered(embedded: Peer, tmp_path: Path) -> None:
     app = create_app(config.load(env={}, overrides={"data_dir": str(tmp_path)}))
     sink = attach(app, embedded.mqtt())
-    sub = Subscriber(embedded.port, "visioncast/api/#", embedded.user, embedded.password)
+    teacher = embedded._handle.teacher_login if embedded._handle else None
+    assert teacher is not None  # commands are the teacher's (boards may not send them)
+    sub = Subscriber(embedded.port, "visioncast/api/#", teacher.username, teacher.password)
     try:
         assert sink.commands_ready.wait(WAIT_S), sink.error
+        api_conf = app.extensions["visioncast"].detector().options.conf
         sent = [b"not json", b'{"cmd": "explode"}', b'{"cmd": "set_threshold"}',
                 b'{"cmd": "snapshot", "id": 1}', b'{"cmd": "set_threshold", "conf": 0.6, "id": "t"}',
                 b'{"cmd": "pause"}']
@@ -243,7 +255,13 @@ def test_commands_and_bad_commands_are_answered(embedded: Peer, tmp_path: Path) 
         assert "'conf' is a required property" in replies[2]["message"]
         assert "no result has been published" in replies[3]["message"]
         assert replies[3]["id"] == 1
-        assert app.extensions["visioncast"].detector().options.conf == pytest.approx(0.6)
+        # set_threshold changes only what source 'api' publishes, never the API's own threshold
+        assert app.extensions["visioncast"].detector().options.conf == pytest.approx(api_conf)
+        assert (replies[4]["threshold"], replies[5]["paused"]) == (pytest.approx(0.6), True)
+        sub.wait_for(lambda msgs: any(t == "visioncast/api/state" and json.loads(p)["paused"]
+                                      for t, p in msgs))
+        state = json.loads(sub.payloads("visioncast/api/state")[-1])
+        validate(state, fmt.STATE_SCHEMA)
         sink.publish(classified("cat"), source="api")
         assert sink.status()["paused"] == 1
         assert sink.status()["bad_commands"] == 4

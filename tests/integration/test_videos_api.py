@@ -99,7 +99,7 @@ def test_job_results_equal_detect_on_the_same_frames(client: FlaskClient, data_d
     assert answer.status_code == 201, answer.get_json()
     job = answer.get_json()
     assert (job["width"], job["height"], job["fps"], job["frames_total"]) == (384, 288, 10.0, CLIP_FRAMES)
-    assert job["source"] == "video"  # never the job id: that would let MQTT listeners fetch the upload
+    assert job["source"] == "video"  # a stable name for boards, never the upload's id
     done = wait_state(client, job["id"])
     assert done["state"] == "done"
     assert done["frames_done"] == CLIP_FRAMES

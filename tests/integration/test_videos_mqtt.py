@@ -1,5 +1,5 @@
 """Video jobs push every frame's result over MQTT with the push settings of the MQTT sink (source
-``video``, never the job id), through a real embedded broker and a real paho subscriber."""
+the name given at upload), through a real embedded broker and a real paho subscriber."""
 
 from __future__ import annotations
 
@@ -28,15 +28,18 @@ def test_every_video_frame_is_published_under_its_job_source(tmp_path: Path, dat
                                       password="pw-1234"))
     app = create_app(config.load(env={}, overrides={"data_dir": str(tmp_path / "data")}))
     try:
-        sink = attach(app, MqttConfig(host="127.0.0.1", port=port, username="board", password="pw-1234"))
+        server = broker.server_login  # the server's login: boards may not publish results
+        assert server is not None
+        sink = attach(app, MqttConfig(host="127.0.0.1", port=port, username=server.username,
+                                      password=server.password))
         sub = Subscriber(port, "visioncast/+/result", "board", "pw-1234")
         try:
             assert sink.wait_connected(WAIT_S), sink.error
             client = app.test_client()
             clip = (data_dir / "vtest_clip.mp4").read_bytes()
-            job = client.post("/api/v1/videos", data={"video": (io.BytesIO(clip), "clip.mp4")},
+            job = client.post("/api/v1/videos?source=操场", data={"video": (io.BytesIO(clip), "clip.mp4")},
                               content_type="multipart/form-data").get_json()
-            topic = "visioncast/video/result"
+            topic = "visioncast/操场/result"  # the name given at upload, never the upload's id
             sub.wait_for(lambda msgs: sum(t == topic for t, _ in msgs) >= CLIP_FRAMES)
             pushed = [json.loads(p) for p in sub.payloads(topic)]
             for payload in pushed:

@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -82,6 +83,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         choices=("siot", "people-counter"),
         help="topic layout; people-counter publishes person {count,total} and person/duration",
     )
+    g.add_argument("--mqtt-policy", choices=("every", "change", "rate"),
+                   help="every result, on change only (debounced), or at most mqtt.max_rate_hz per second "
+                        "(default: change with the siot preset, else every)")
+    g.add_argument("--ha-discovery", action="store_true", default=None,
+                   help="announce labels and counts to Home Assistant (MQTT discovery)")
     g.add_argument("--serve", type=port_number, metavar="PORT",
                    help="live dashboard with the MJPEG stream on PORT")
     g.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
@@ -132,6 +138,8 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         "pipeline.track": False if args.no_track else None,
         "pipeline.realtime": args.realtime,
         "mqtt.preset": args.mqtt_preset,
+        "mqtt.policy": args.mqtt_policy,
+        "mqtt.ha_discovery": args.ha_discovery,
     }
     if args.mqtt and args.mqtt.lower() == "off":
         over["mqtt.enabled"] = False
@@ -179,8 +187,10 @@ def open_outputs(args: argparse.Namespace, source: Source, cfg: Config) -> list[
 def open_push(args: argparse.Namespace, cfg: Config) -> MqttSink | None:
     if not cfg.mqtt.enabled or not (args.mqtt or args.mqtt_preset):
         return None
-    sink = open_mqtt_sink(cfg.mqtt, wait_s=CONNECT_WAIT_S)  # a short file would otherwise end first
-    if not sink.connected.is_set():
+    name = args.name or Path(str(args.input)).stem or "run"
+    # its own status topic ({prefix}/run-<name>/status): the server's stays online when the run ends
+    sink = open_mqtt_sink(replace(cfg.mqtt, instance=f"run-{name}"), wait_s=CONNECT_WAIT_S)
+    if not sink.connected.is_set():  # a short file would otherwise be over before it connects
         print(f"visioncast: MQTT broker {sink.cfg.host}:{sink.cfg.port} not connected yet"
               f"{f' ({sink.error})' if sink.error else ''}; messages count as dropped until it is",
               file=sys.stderr, flush=True)
@@ -188,12 +198,15 @@ def open_push(args: argparse.Namespace, cfg: Config) -> MqttSink | None:
 
 
 def report_push(sink: MqttSink, out: Any) -> None:
-    """Hand what is queued to the broker (a few seconds at most), say what was sent and dropped."""
+    """Hand what is queued to the broker (a few seconds at most), close, say what was sent, dropped and lost
+    (handed over but not acknowledged at QoS 1 by the flush timeout)."""
     sink.flush()
+    sink.close()  # what the broker has not acknowledged by now is counted as lost
     c = sink.status()
     print(f"MQTT {c['broker']}: {c['sent']} messages sent, {c['dropped']} dropped "
           f"(queue full {c['dropped_queue_full']}, disconnected {c['dropped_disconnected']}, "
-          f"refused {c['dropped_error']}), {c['skipped']} skipped by the policy", file=out, flush=True)
+          f"refused {c['dropped_error']}), {c['lost']} lost (not acknowledged within "
+          f"{sink.cfg.flush_timeout_s:g} s), {c['skipped']} skipped by the policy", file=out, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -226,9 +239,8 @@ def run(args: argparse.Namespace) -> int:
         if server is not None:
             server.stop()
         source.close()
-        if mqtt is not None:  # shared with the pipeline, so not closed by it: flush, report, close
+        if mqtt is not None:  # shared with the pipeline, so not closed by it: flush, close, report
             report_push(mqtt, sys.stderr if args.jsonl == "-" else sys.stdout)
-            mqtt.close()
 
 
 def _serve(args: argparse.Namespace, cfg: Config, pipeline: Pipeline, broadcaster: MjpegBroadcaster) -> Any:

@@ -80,8 +80,8 @@ class PipelineWorker:
         mqtt = []
         if self.push is not None:  # shared with the pipeline, so not closed by it
             self.push.flush()
+            self.push.close()  # what the broker has not acknowledged by now is counted as lost
             mqtt.append(self.push.status())
-            self.push.close()
             self.push = None
         if p is not None:
             p.join(STOP_WAIT_S)

@@ -33,7 +33,14 @@ from flask import Flask
 
 from visioncast import __version__
 from visioncast.broker import BrokerHandle, open_broker
-from visioncast.cli.broker import add_push_options, print_broker, push_overrides
+from visioncast.cli.broker import (
+    add_push_options,
+    broker_metrics,
+    broker_options,
+    preset_mqtt,
+    print_broker,
+    push_overrides,
+)
 from visioncast.cli.options import add_model_options, check_port, load_config
 from visioncast.cli.scale import add_ray_serve_options, start_ray
 from visioncast.config import Config
@@ -179,9 +186,10 @@ def start_broker(ctx: ServeContext) -> None:
     cfg = ctx.config
     if not cfg.broker.enabled or cfg.mqtt.url:
         return
-    ctx.broker = open_broker(cfg.broker, data_dir=Path(cfg.data_dir))
+    ctx.broker = open_broker(cfg.broker, data_dir=Path(cfg.data_dir), **broker_options(ctx))
     ctx.on_stop("the MQTT broker", ctx.broker.close)
-    print_broker(ctx.broker, ctx.out, cfg.mqtt.prefix)
+    broker_metrics(ctx.app, ctx.broker)
+    print_broker(ctx.broker, ctx.out, preset_mqtt(cfg))
 
 
 def start_push(ctx: ServeContext) -> None:

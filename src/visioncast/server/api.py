@@ -55,7 +55,7 @@ _COMMON = [
     query("model", {"type": "string"}, "model name (GET /api/v1/models); default: the server's"),
     query("render", {"enum": ["base64", "url"]}, "also answer the annotated image: base64 JPEG in 'image', "
           "or saved on the server with its URL in 'image_url'"),
-    query("source", {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$", "default": "api"},
+    query("source", {"type": "string", "pattern": "^[^\\s/+#]{1,64}$"},
           "the channel name results are published under (MQTT topic part), e.g. webcam"),
 ]
 _ERRORS = {400: error("bad query value, corrupt image or no image"), 404: error("unknown model"),
@@ -137,7 +137,7 @@ def _answer(result: Result, image: np.ndarray, *, source: str, render: str | Non
 @access("student")
 def detect() -> Any:
     args = request.args
-    render, source = render_mode(args), source_name(args)
+    render, source = render_mode(args), source_name(args, "detect")
     detector = services().detector(_model_name("detect"))
     options = detect_options(args, detector.options, detector.labels, detector.name)
     image = read_upload(request, max_pixels=services().config.server.max_pixels)
@@ -206,7 +206,7 @@ def face() -> Any:
 @access("student")
 def classify() -> Any:
     args = request.args
-    render, source, top = render_mode(args), source_name(args), top_k(args)
+    render, source, top = render_mode(args), source_name(args, "classify"), top_k(args)
     classifier = services().classifier(_model_name("classify"))
     image = read_upload(request, max_pixels=services().config.server.max_pixels)
     return _answer(classifier.classify(image, top=top), image, source=source, render=render)

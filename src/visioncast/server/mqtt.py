@@ -106,15 +106,17 @@ def has_target(cfg: MqttConfig, embedded: BrokerHandle | None) -> bool:
 
 
 def target(cfg: MqttConfig, embedded: BrokerHandle | None) -> MqttConfig:
-    """``cfg`` with the broker it really connects to. Only the embedded broker gets the embedded login."""
+    """``cfg`` with the broker it really connects to. Only this server's broker gets this server's login
+    (the only one its topic rules let write the server's topics; never the boards')."""
     if not has_target(cfg, embedded):
         raise ConfigError("config 'mqtt.host' is empty, which means the embedded broker, but this server "
                           "runs none (broker.enabled is false): give the address of a broker")
     if is_embedded(cfg, embedded):
         assert embedded is not None  # implied by is_embedded
         host = "127.0.0.1" if embedded.host in ANY_HOST else embedded.host
-        return dataclasses.replace(cfg, host=host, port=embedded.port, username=embedded.username,
-                                   password=embedded.password)
+        login = embedded.server_login
+        user, password = (login.username, login.password) if login else (embedded.username, embedded.password)
+        return dataclasses.replace(cfg, host=host, port=embedded.port, username=user, password=password)
     return cfg
 
 
@@ -129,8 +131,7 @@ def attach(app: Flask, cfg: MqttConfig) -> MqttSink:
     if sink is not None:
         sink.reconfigure(cfg)
         return sink
-    sink = open_mqtt_sink(cfg)
-    sink.add_command_handler("set_threshold", lambda _source, cmd: _set_threshold(svc, float(cmd["conf"])))
+    sink = open_mqtt_sink(cfg)  # set_threshold is the sink's own: it changes only the source it addresses
     svc.bus.add(sink)
     return sink
 
@@ -139,7 +140,8 @@ def start(app: Flask, embedded: BrokerHandle | None) -> MqttSink | None:
     """Start-up step: the push of the app's settings (None when push is off or has no broker to go to).
     ``embedded``: the broker ``serve`` started, whose login is used only when the push goes to it."""
     push_of(app).embedded = embedded
-    cfg = app.extensions["visioncast"].config.mqtt
+    config = app.extensions["visioncast"].config
+    cfg = fmt.with_broker_preset(config.mqtt, config.broker.preset)
     if not cfg.enabled or not has_target(cfg, embedded):
         return None
     return attach(app, target(cfg, embedded))
@@ -156,17 +158,12 @@ def stop(app: Flask) -> dict[str, Any] | None:
     return sink.status()
 
 
-def _set_threshold(svc: Services, conf: float) -> dict[str, Any]:
-    detector = svc.detector()
-    detector.options = detector.options.merged(conf=conf)
-    return {"conf": conf}
-
-
 def to_settings(cfg: Config) -> dict[str, Any]:
     """The settings JSON of ``cfg.mqtt``: no password, ``password_set`` and ``fixed`` instead."""
     mqtt, layers = cfg.mqtt, cfg.layers
     out: dict[str, Any] = {name: getattr(mqtt, name) for name in FIELDS if name != "password"}
     out["label_map"] = fmt.label_map(mqtt)
+    out["policy"] = fmt.policy_of(mqtt)  # the one in force, also when the config leaves it to the preset
     out["password_set"] = bool(mqtt.password)
     fixed = {}
     for name in FIELDS:
@@ -262,7 +259,8 @@ def page() -> str:
 def _counters(app: Flask) -> dict[tuple[str, ...], float]:
     sink = sink_of(app.extensions["visioncast"])
     status = sink.status() if sink is not None else {}
-    keys = ("sent", "dropped_queue_full", "dropped_disconnected", "dropped_error", "skipped", "paused")
+    keys = ("sent", "lost", "dropped_queue_full", "dropped_disconnected", "dropped_error", "skipped",
+            "paused")
     return {(k,): float(status.get(k, 0)) for k in keys}
 
 
@@ -279,7 +277,8 @@ def register(app: Flask) -> None:
     app.register_blueprint(bp)
     add_nav_link(app, "mqtt.page", "MQTT push", "Push every result to IoT boards: broker, topics, policy.")
     m = metrics_of(app)
-    m.add_callback("visioncast_mqtt_messages", "MQTT messages by outcome (sent, dropped_*, skipped, paused)",
+    m.add_callback("visioncast_mqtt_messages", "MQTT messages by outcome (sent = acknowledged, lost = not "
+                   "acknowledged at stop, dropped_*, skipped, paused)",
                    lambda: _counters(app), kind="counter", labels=["outcome"])
     m.add_callback("visioncast_mqtt_queued", "MQTT messages waiting in the outgoing queue",
                    lambda: _gauge(app, "queued"))

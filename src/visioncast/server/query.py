@@ -13,7 +13,8 @@ from visioncast.tasks.detect import DetectOptions
 
 RENDER_MODES = ("base64", "url")
 DEFAULT_SOURCE = "api"
-_SOURCE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Any text a topic level can hold (教室, door-2, 3班): no MQTT separator or wildcard, no spaces or controls.
+_SOURCE = re.compile(r"[^\s/+#\x00-\x1f]{1,64}")
 DEFAULT_TOP = 5
 
 
@@ -90,11 +91,12 @@ def render_mode(args: Mapping[str, str]) -> str | None:
     return text
 
 
-def source_name(args: Mapping[str, str], *, default: str = DEFAULT_SOURCE) -> str:
-    """The channel name results are published under (default 'api')."""
+def source_name(args: Mapping[str, str], default: str = DEFAULT_SOURCE) -> str:
+    """The channel name results are published under (each route passes its own stable default)."""
     text = _get(args, "source")
     if text is None:
         return default
     if not _SOURCE.fullmatch(text):
-        raise InputError(f"query 'source' must be 1–64 letters, digits, '.', '_' or '-', got {text[:80]!r}")
+        raise InputError(f"query 'source' must be 1–64 characters without spaces, '/', '+' or '#' "
+                         f"(e.g. 教室 or door-2), got {text[:80]!r}")
     return text

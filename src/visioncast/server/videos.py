@@ -137,6 +137,8 @@ def _video_task(text: str) -> str:
     query("task", {"enum": list(VIDEO_TASKS), "default": "detect"}, "what to find in every frame: objects "
           "(the server's detector), people with 17 keypoints (movenet-lightning, following the person from "
           "frame to frame) or faces with 5 landmarks (yunet)"),
+    query("source", {"type": "string", "pattern": "^[^\\s/+#]{1,64}$", "default": "video"},
+          "the channel name its results are published under (MQTT topic part), e.g. 操场"),
     IDEMPOTENCY_PARAMETER,
 ], responses={201: response("the job, queued", JOB),
               400: error("no 'video' field, truncated or frameless video"),

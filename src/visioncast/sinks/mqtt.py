@@ -3,13 +3,17 @@
 ``MqttSink(cfg.mqtt)`` never blocks its caller: ``publish()`` applies the publish policy, formats the messages
 (:mod:`~visioncast.sinks.mqtt_format`) and puts them on a bounded queue; a sender thread hands them to a paho
 2.x client whose own loop thread connects, reconnects with exponential backoff (1 s … ``reconnect_max_s``) and
-keeps the last will ``{prefix}/status`` = offline. A message that cannot go out — queue full, broker
-disconnected, publish refused — is counted in :meth:`MqttSink.status` (and so on /metrics), never lost
-silently.
+keeps the last will ``{prefix}/{instance}/status`` = offline (one per publisher: a run that ends does not
+mark the server offline). A message that cannot go out — queue full, broker disconnected, publish refused —
+is counted in :meth:`MqttSink.status` (and so on /metrics), never lost silently. ``sent`` counts what the
+broker acknowledged (QoS 1) or what was written to the connection (QoS 0); what was handed over but not
+acknowledged when the sink closes (after :meth:`flush` waited ``flush_timeout_s``) is counted as ``lost``.
 
 Commands on ``{prefix}/{source}/cmd`` are validated (:mod:`~visioncast.sinks.mqtt_command`) and answered on
-``…/cmd/reply``. The sink handles ``pause``, ``resume`` and ``snapshot`` (publish the last result again)
-itself; channels register the others (``set_threshold``) with :meth:`MqttSink.add_command_handler`.
+``…/cmd/reply``. The sink handles ``pause`` (nothing of that source is published: results, stats, events),
+``resume``, ``snapshot`` (publish the last result again) and ``set_threshold`` (this source publishes only
+what scores at least ``conf``; nothing else changes) itself, and echoes each source's state on the retained
+``…/state``; channels may register more with :meth:`MqttSink.add_command_handler`.
 """
 
 from __future__ import annotations
@@ -33,15 +37,17 @@ from visioncast.errors import InputError, VisioncastError
 from visioncast.sinks import mqtt_format as fmt
 from visioncast.sinks.bus import Delivery
 from visioncast.sinks.mqtt_command import command_name, parse_command
+from visioncast.sinks.mqtt_discovery import discovery_messages
 from visioncast.sinks.mqtt_policy import PublishPolicy
 
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[str, dict[str, Any]], "dict[str, Any] | None"]
-COUNTERS = ("sent", "dropped_queue_full", "dropped_disconnected", "dropped_error", "skipped", "paused",
-            "commands", "bad_commands")
+COUNTERS = ("sent", "handed", "lost", "dropped_queue_full", "dropped_disconnected", "dropped_error",
+            "skipped", "paused", "commands", "bad_commands")
 PAYLOAD_PREVIEW = 300
 CLOSE_TIMEOUT_S = 5.0
+EARLY_KEEP_S = 10.0  # an acknowledgement nobody claimed is forgotten after this (status and reply ids)
 
 
 class MqttSink:
@@ -49,6 +55,9 @@ class MqttSink:
 
     def __init__(self, cfg: MqttConfig, *, client_id: str | None = None) -> None:
         self._lock = threading.Lock()
+        self._pending: set[int] = set()  # message ids handed to paho, not yet acknowledged
+        self._early: dict[int, float] = {}  # ids acknowledged before _send saw them → monotonic time
+        self._acked = threading.Condition(self._lock)  # notified when the broker acknowledges a message
         self.counters = dict.fromkeys(COUNTERS, 0)
         self._handlers: dict[str, CommandHandler] = {}
         unique = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -65,6 +74,8 @@ class MqttSink:
         self._labels = fmt.label_map(self.cfg)
         self._queue: queue.Queue[fmt.Message] = queue.Queue(self.cfg.queue_size)
         self._paused_sources: set[str] = set()
+        self._thresholds: dict[str, float] = {}
+        self._announced: set[str] = set()  # Home Assistant discovery objects already sent
         self._seen: dict[str, set[str]] = {}
         self._had_target: dict[str, bool | None] = {}
         self._seq: dict[str, int] = {}
@@ -73,7 +84,6 @@ class MqttSink:
         self.commands_ready = threading.Event()  # set once the broker acknowledged the command subscription
         self.error = "" if self.cfg.enabled else "push is switched off"
         self.last_message: dict[str, Any] | None = None
-        self._last_info: paho.MQTTMessageInfo | None = None
         self._stopping = threading.Event()
         if not self.cfg.enabled:
             return
@@ -96,6 +106,7 @@ class MqttSink:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = lambda *_: self.commands_ready.set()
+        client.on_publish = self._on_publish
         return client
 
     def close(self) -> None:
@@ -121,6 +132,8 @@ class MqttSink:
         self.connected.clear()
         with self._lock:
             self.counters["dropped_disconnected"] += self._queue.qsize()
+            self.counters["lost"] += len(self._pending)
+            self._pending.clear()
             self._queue = queue.Queue(1)
 
     def reconfigure(self, cfg: MqttConfig) -> None:
@@ -129,21 +142,18 @@ class MqttSink:
         self.close()
         self._start(cfg)
 
-    def flush(self, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:
-        """Wait (at most ``timeout_s``) until every queued message has been handed to the broker, the last
-        one acknowledged at QoS 1; True when nothing is left. For the end of a run, before :meth:`close`."""
-        deadline = time.monotonic() + timeout_s
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait (at most ``timeout_s``, default ``flush_timeout_s``) until every queued message has been
+        handed to the broker and acknowledged; True when nothing is left. For the end of a run, before
+        :meth:`close` (which counts what is still unacknowledged as lost)."""
+        wait_s = self.cfg.flush_timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + wait_s
         done = self._queue.all_tasks_done
         with done:
-            if not done.wait_for(lambda: self._queue.unfinished_tasks == 0, timeout_s):
+            if not done.wait_for(lambda: self._queue.unfinished_tasks == 0, wait_s):
                 return False
-        info = self._last_info
-        if info is not None and self.connected.is_set():
-            try:
-                info.wait_for_publish(timeout=max(0.0, deadline - time.monotonic()))
-            except (RuntimeError, ValueError):
-                return False
-        return True
+        with self._acked:
+            return self._acked.wait_for(lambda: not self._pending, max(0.0, deadline - time.monotonic()))
 
     def wait_connected(self, timeout_s: float) -> bool:
         """Wait until connected or until an error is known (at most ``timeout_s``); True when connected."""
@@ -175,15 +185,16 @@ class MqttSink:
             if source in self._paused_sources:
                 self.counters["paused"] += 1
                 return
-            label = self.policy.decide(source, result.top_label or self.cfg.empty_label, time.monotonic())
+            result, top = fmt.above(result, self._thresholds.get(source))
+            label = self.policy.decide(source, top or self.cfg.empty_label, time.monotonic())
             self._seq[source] = self._seq.get(source, -1) + 1
             if label is None:
                 self.counters["skipped"] += 1
                 return
             fields = self._fields(source, frame, extra)
-            seen = self._seen.setdefault(source, set())
-            messages = fmt.result_messages(self.cfg, result, label, fields, seen)
-            seen.update(result.counts())
+            messages = discovery_messages(self.cfg, source, sorted(result.counts()), self._announced)
+            messages += fmt.result_messages(self.cfg, result, label, fields, self._seen.get(source, set()))
+            self._seen[source] = set(result.counts())  # a label gone now gets its one 0, then no more
             self._last[source] = messages
         self._enqueue(messages)
 
@@ -210,13 +221,22 @@ class MqttSink:
         source = self.cfg.source or source
         messages = fmt.stats_messages(self.cfg, stats, source)
         with self._lock:
+            if source in self._paused_sources:
+                self.counters["paused"] += len(messages)
+                return
             keep = [m for m in messages if self.policy.decide_value(m.topic, m.payload, time.monotonic())]
             self.counters["skipped"] += len(messages) - len(keep)
         self._enqueue(keep)
 
     def publish_event(self, event: dict[str, Any], *, source: str) -> None:
         """Queue an analytics event (people-counter: ``person/duration`` when a person leaves)."""
-        self._enqueue(fmt.event_messages(self.cfg, event, self.cfg.source or source))
+        source = self.cfg.source or source
+        messages = fmt.event_messages(self.cfg, event, source)
+        with self._lock:
+            if source in self._paused_sources:
+                self.counters["paused"] += len(messages)
+                return
+        self._enqueue(messages)
 
     def _enqueue(self, messages: list[fmt.Message]) -> None:
         if not self.cfg.enabled or self._stopping.is_set():
@@ -258,16 +278,33 @@ class MqttSink:
             with self._lock:
                 self.counters["dropped_disconnected"] += 1
             return
+        # Not under self._lock: paho calls on_publish holding its own locks (lock-order inversion otherwise).
         info = client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
-        self._last_info = info
-        with self._lock:
+        with self._acked:
             if info.rc != paho.MQTT_ERR_SUCCESS:
                 key = "dropped_disconnected" if info.rc == paho.MQTT_ERR_NO_CONN else "dropped_error"
                 self.counters[key] += 1
                 return
-            self.counters["sent"] += 1
+            self.counters["handed"] += 1
+            if self._early.pop(info.mid, None) is not None:  # acknowledged before publish() returned
+                self.counters["sent"] += 1
+                self._acked.notify_all()
+            else:
+                self._pending.add(info.mid)
         text = message.payload[:PAYLOAD_PREVIEW].decode("utf-8", "replace")
         self.last_message = {"topic": message.topic, "payload": text, "time": round(time.time(), 3)}
+
+    def _on_publish(self, _c: paho.Client, _u: Any, mid: int, _reason: Any, _p: Any) -> None:
+        """paho: a QoS 1 message was acknowledged (QoS 0: written to the connection)."""
+        with self._acked:
+            if mid in self._pending:
+                self._pending.discard(mid)
+                self.counters["sent"] += 1
+                self._acked.notify_all()
+            else:  # acknowledged before _send registered it — or a status/reply, which is not counted
+                now = time.monotonic()
+                self._early = {m: t for m, t in self._early.items() if now - t < EARLY_KEEP_S}
+                self._early[mid] = now
 
     # ---- connection callbacks (paho's loop thread) ---------------------------------------------------------
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -304,7 +341,7 @@ class MqttSink:
         self._handlers[name] = handler
 
     def command_names(self) -> set[str]:
-        return {"pause", "resume", "snapshot", *self._handlers}
+        return {"pause", "resume", "snapshot", "set_threshold", *self._handlers}
 
     def _on_message(self, client: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
         source = fmt.command_source(self.cfg, msg.topic)
@@ -328,10 +365,15 @@ class MqttSink:
 
     def _run(self, source: str, command: dict[str, Any]) -> dict[str, Any] | None:
         name = command["cmd"]
-        if name in ("pause", "resume"):
+        if name in ("pause", "resume", "set_threshold") and name not in self._handlers:
             with self._lock:
-                (self._paused_sources.add if name == "pause" else self._paused_sources.discard)(source)
-            return {"paused": name == "pause"}
+                if name == "set_threshold":
+                    self._thresholds[source] = float(command["conf"])
+                else:
+                    (self._paused_sources.add if name == "pause" else self._paused_sources.discard)(source)
+                state = {"paused": source in self._paused_sources, "threshold": self._thresholds.get(source)}
+            self._enqueue([fmt.state_message(self.cfg, source, state)])
+            return state
         if name == "snapshot":
             with self._lock:
                 last = list(self._last.get(source, []))

@@ -3,10 +3,13 @@
 Every topic comes from :data:`TOPICS`, one template table per preset. The default preset (prefix
 ``visioncast``) publishes per source ``{prefix}/{source}/result`` (the HTTP JSON + source, frame, timestamp),
 ``{prefix}/{source}/label`` (the top label as plain UTF-8, JSON or a user template, after the label→message
-map), ``{prefix}/{source}/count/{label}`` (an integer), ``{prefix}/{source}/stats`` and ``…/event``
+map; retained when ``retain`` is on, so a board that reboots gets it), ``{prefix}/{source}/count/{label}``
+(an integer, retained likewise; one 0 when the label disappears), ``{prefix}/{source}/stats`` and ``…/event``
 (analytics), ``{prefix}/{source}/target/x``, ``…/target/y`` and ``…/target/size`` (where the biggest face,
 else the biggest person, is: integers 0–100, see :func:`target_messages`; one ``none`` on ``…/target`` when no
-one is there) and ``{prefix}/status`` (online/offline, retained, the last will). ``siot`` publishes the label
+one is there), ``{prefix}/{source}/state`` (retained: paused, threshold; after each command) and
+``{prefix}/{instance}/status`` (online/offline per publisher — "server" for serve, "run-<name>" for a run —
+retained, the last will). ``siot`` publishes the label
 text on ``siot/{source}`` as SIoT and Mind+ expect; ``people-counter`` publishes ``person`` {"count", "total"}
 and ``person/duration`` {"duration"} as the OpenVINO course UI expects. The JSON Schemas of every payload live
 here.
@@ -31,7 +34,7 @@ PRESETS = ("", "siot", "people-counter")
 PAYLOADS = ("label", "json", "template")
 TEMPLATE_FIELDS = tuple(TEMPLATE_SAMPLE)
 _COMMAND = {"cmd": "{prefix}/{source}/cmd", "reply": "{prefix}/{source}/cmd/reply",
-            "status": "{prefix}/status"}
+            "state": "{prefix}/{source}/state", "status": "{prefix}/{instance}/status"}
 _TARGET = {"target": "{prefix}/{source}/target", "target_x": "{prefix}/{source}/target/x",
            "target_y": "{prefix}/{source}/target/y", "target_size": "{prefix}/{source}/target/size"}
 TOPICS: dict[str, dict[str, str]] = {
@@ -60,7 +63,8 @@ def topic(cfg: MqttConfig, kind: str, source: str = "", label: str = "") -> str 
     template = TOPICS[cfg.preset].get(kind)
     if template is None:
         return None
-    return template.format(prefix=cfg.prefix, source=_safe(source), label=_safe(label))
+    return template.format(prefix=cfg.prefix, source=_safe(source), label=_safe(label),
+                           instance=_safe(cfg.instance))
 
 
 def command_filter(cfg: MqttConfig) -> str:
@@ -77,6 +81,14 @@ def command_source(cfg: MqttConfig, name: str) -> str | None:
     return None if "/" in source else source
 
 
+def with_broker_preset(cfg: MqttConfig, broker_preset: str) -> MqttConfig:
+    """``cfg`` with the broker's siot preset carried over when it has none of its own (topics siot/<source>;
+    its default policy is change, see :func:`resolve`)."""
+    if broker_preset == "siot" and not cfg.preset:
+        return dataclasses.replace(cfg, preset="siot")
+    return cfg
+
+
 def resolve(cfg: MqttConfig) -> MqttConfig:
     """``cfg`` checked, with ``url`` (mqtt://user:pass@host:port) and preset credentials spelled out."""
     if cfg.url:
@@ -85,7 +97,15 @@ def resolve(cfg: MqttConfig) -> MqttConfig:
         cfg = dataclasses.replace(cfg, host="127.0.0.1")
     if cfg.preset == "siot" and not cfg.username:
         cfg = dataclasses.replace(cfg, username="siot", password=cfg.password or "dfrobot")
+    if not cfg.policy:
+        cfg = dataclasses.replace(cfg, policy=policy_of(cfg))
     return check(cfg)
+
+
+def policy_of(cfg: MqttConfig) -> str:
+    """The publish policy in force: the configured one, else the preset's (change for siot: micro:bit + OBLOQ
+    cannot take a message per frame; every otherwise)."""
+    return cfg.policy or ("change" if cfg.preset == "siot" else "every")
 
 
 def parse_url(url: str) -> dict[str, Any]:
@@ -128,6 +148,8 @@ def check(cfg: MqttConfig) -> MqttConfig:
         raise ConfigError(f"mqtt.prefix must be a non-empty topic without + or #, got {cfg.prefix!r}")
     if cfg.queue_size < 1:
         raise ConfigError(f"mqtt.queue_size must be >= 1, got {cfg.queue_size}")
+    if not cfg.instance:
+        raise ConfigError("mqtt.instance must not be empty (it names this publisher's status topic)")
     if cfg.payload == "template":
         _check_template(cfg.template)
     label_map(cfg)
@@ -156,12 +178,13 @@ def result_messages(cfg: MqttConfig, result: Result, label: str, fields: dict[st
                     previous_labels: set[str]) -> list[Message]:
     """The messages of one published result. ``fields``: source, frame, timestamp (+ extra JSON keys).
 
-    ``label`` is the label the policy decided on; counts of labels seen before but absent now are sent as 0.
+    ``label`` is the label the policy decided on; labels of the previous published result absent now are
+    sent once as 0. ``retain`` keeps the label and counts (a board's state), never the result JSON.
     """
     source = fields["source"]
     out: list[Message] = []
     if (name := topic(cfg, "result", source)) is not None:
-        out.append(Message(name, _json(result_to_payload(result, **fields)), cfg.qos, cfg.retain))
+        out.append(Message(name, _json(result_to_payload(result, **fields)), cfg.qos, False))
     if (name := topic(cfg, "label", source)) is not None:
         out.append(Message(name, label_payload(cfg, result, label, fields), cfg.qos, cfg.retain))
     if topic(cfg, "count", source) is not None:
@@ -171,6 +194,20 @@ def result_messages(cfg: MqttConfig, result: Result, label: str, fields: dict[st
         for name_, n in counts.items():
             out.append(Message(str(topic(cfg, "count", source, name_)), str(n).encode(), cfg.qos, cfg.retain))
     return out
+
+
+def above(result: Result, conf: float | None) -> tuple[Result, str | None]:
+    """``result`` keeping the detections that score at least ``conf``, and its top label (None when nothing
+    reaches ``conf``: a classification whose best class is below it keeps its classes but has no label)."""
+    if conf is None:
+        return result, result.top_label
+    if result.detections is not None:
+        kept = result.detections.select(result.detections.score >= conf)
+        result = dataclasses.replace(result, detections=kept)
+        return result, result.top_label
+    if result.classification is not None and float(result.classification.score[0]) < conf:
+        return result, None
+    return result, result.top_label
 
 
 def label_payload(cfg: MqttConfig, result: Result, label: str, fields: dict[str, Any]) -> bytes:
@@ -270,6 +307,11 @@ def reply_message(cfg: MqttConfig, source: str, reply: dict[str, Any]) -> Messag
     return Message(str(topic(cfg, "reply", source)), _json(reply), 1, False)
 
 
+def state_message(cfg: MqttConfig, source: str, state: dict[str, Any]) -> Message:
+    """``…/state``: what commands set for this source (paused, threshold), retained for boards that reboot."""
+    return Message(str(topic(cfg, "state", source)), _json(state), 1, True)
+
+
 LABEL_JSON_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "label message (payload = json)",
@@ -287,6 +329,12 @@ TARGET_SCHEMA: dict[str, Any] = {"title": "target/x, target/y, target/size (deco
                                   "type": "integer", "minimum": 0, "maximum": 100}
 COUNT_SCHEMA: dict[str, Any] = {"title": "count message (decoded as JSON)", "type": "integer", "minimum": 0}
 STATUS_SCHEMA: dict[str, Any] = {"title": "status message (text)", "enum": ["online", "offline"]}
+STATE_SCHEMA: dict[str, Any] = {
+    "title": "state on {prefix}/{source}/state (retained)", "type": "object",
+    "required": ["paused", "threshold"],
+    "properties": {"paused": {"type": "boolean"}, "threshold": {"type": ["number", "null"]}},
+    "additionalProperties": False,
+}
 PERSON_SCHEMA: dict[str, Any] = {
     "title": "people-counter `person`", "type": "object", "required": ["count", "total"],
     "properties": {"count": {"type": "integer", "minimum": 0}, "total": {"type": "integer", "minimum": 0}},

@@ -1,0 +1,248 @@
+"""MicroPython on CPython, just enough to run examples/mqtt_led_board.py with the real umqtt.simple.
+
+:class:`Board` loads the board program and the vendored ``umqtt/simple.py`` (micropython-lib, MIT) as fresh
+modules whose ``import`` sees small stand-ins instead of the MicroPython modules: ``machine`` (pins and PWM
+that record their values, a fixed unique id), ``network`` (a Wi-Fi that is always up), ``usocket`` (a CPython
+socket with MicroPython's ``read``/``write`` stream methods), ``uselect``, ``ustruct``, ``ubinascii`` and
+``time`` with ``sleep_ms``/``ticks_ms``/``ticks_diff``. Each board has its own stand-ins, so a test can run
+several. ``Board.start()`` runs ``main()`` in a thread; ``Board.stop()`` powers the board off: the next
+sleep or poll raises :class:`PoweredOff`, which the program cannot catch with ``except Exception``.
+"""
+
+from __future__ import annotations
+
+import binascii
+import builtins
+import importlib.util
+import io
+import select
+import socket
+import struct
+import threading
+import time
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+PROGRAM = ROOT / "examples" / "mqtt_led_board.py"
+UMQTT = Path(__file__).parent / "umqtt" / "simple.py"
+WAIT_S = 10.0
+
+
+class PoweredOff(BaseException):
+    """Raised inside the board's thread once the test stops it."""
+
+
+class MicroSocket:
+    """A CPython TCP socket with MicroPython's stream methods (read, write) as umqtt.simple uses them."""
+
+    def __init__(self, board: Board) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._board = board
+        board.sockets.append(self)
+
+    def connect(self, addr: tuple[str, int]) -> None:
+        self._sock.connect(addr)
+
+    def settimeout(self, seconds: float | None) -> None:
+        self._sock.settimeout(seconds)
+
+    def setblocking(self, flag: bool) -> None:
+        self._sock.setblocking(flag)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def read(self, n: int) -> bytes | None:
+        """Up to ``n`` bytes (fewer only at end of stream); None when non-blocking and nothing is there."""
+        data = b""
+        while len(data) < n:
+            try:
+                chunk = self._sock.recv(n - len(data))
+            except BlockingIOError:
+                if data:
+                    self._sock.setblocking(True)
+                    continue
+                return None
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def write(self, buf: bytes | bytearray | str, n: int | None = None) -> int:
+        data = buf.encode() if isinstance(buf, str) else bytes(buf)
+        data = data if n is None else data[:n]
+        self._sock.sendall(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class Pin:
+    OUT, IN = 1, 0
+
+    def __init__(self, number: int, mode: int = -1, *, board: Board) -> None:
+        self.number, self._value, self._board = number, 0, board
+        board.pins[number] = self
+
+    def value(self, v: int | None = None) -> int | None:
+        if v is None:
+            return self._value
+        self._value = int(bool(v))
+        return None
+
+
+class PWM:
+    def __init__(self, pin: Pin, freq: int = 1000, *, board: Board) -> None:
+        self.pin, self.freq, self._duty = pin, freq, 0
+        board.pwms.append(self)
+
+    def duty(self, d: int | None = None) -> int | None:
+        if d is None:
+            return self._duty
+        self._duty = d
+        return None
+
+
+class Board:
+    """The board program running on stand-ins; ``settings`` override its settings (names as in the file)."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.pins: dict[int, Pin] = {}
+        self.pwms: list[PWM] = []
+        self.sockets: list[MicroSocket] = []
+        self.output = io.StringIO()
+        self._off = threading.Event()
+        self._modules = self._stand_ins()
+        self._modules["umqtt.simple"] = self._load("umqtt.simple", UMQTT)
+        self._modules["umqtt"] = types.SimpleNamespace(simple=self._modules["umqtt.simple"])
+        self.program = self._load("mqtt_led_board", PROGRAM)
+        for name, value in settings.items():
+            if not hasattr(self.program, name):
+                raise AttributeError(f"the board program has no setting {name}")
+            setattr(self.program, name, value)
+        self._thread: threading.Thread | None = None
+        self.crashed: BaseException | None = None
+
+    # ---- what the test reads ------------------------------------------------------------------------
+    @property
+    def status_led(self) -> int:
+        return int(self.pins[self.program.STATUS_PIN].value() or 0)
+
+    @property
+    def rgb(self) -> tuple[int, ...]:
+        return tuple(round(int(p.duty() or 0) * 255 / 1023) for p in self.program.leds)
+
+    def log(self) -> str:
+        return self.output.getvalue()
+
+    def wait_until(self, what: str, predicate: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.crashed is not None:
+                raise AssertionError(f"the board program died: {self.crashed!r}\n{self.log()}")
+            if predicate():
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"{what}: not within {timeout_s} s (status LED {self.status_led}, RGB {self.rgb})"
+                           f"\n--- board output ---\n{self.log()[-2000:]}")
+
+    # ---- power --------------------------------------------------------------------------------------
+    def start(self) -> Board:
+        self._thread = threading.Thread(target=self._main, name="micropython-board", daemon=True)
+        self._thread.start()
+        return self
+
+    def _main(self) -> None:
+        try:
+            self.program.main()
+        except PoweredOff:
+            return
+        except BaseException as exc:  # noqa: BLE001 - recorded: the test fails on a board that died
+            self.crashed = exc
+
+    def stop(self) -> None:
+        self._off.set()
+        if self._thread is not None:
+            self._thread.join(WAIT_S)
+        for sock in self.sockets:
+            sock.close()
+
+    def __enter__(self) -> Board:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- the stand-ins --------------------------------------------------------------------------------
+    def _check_power(self) -> None:
+        if self._off.is_set():
+            raise PoweredOff
+
+    def _stand_ins(self) -> dict[str, Any]:
+        board = self
+
+        def sleep_ms(ms: int) -> None:
+            if board._off.wait(ms / 1000):
+                raise PoweredOff
+
+        class Poll:
+            def __init__(self) -> None:
+                self._poll = select.poll()
+
+            def register(self, obj: Any, mask: int) -> None:
+                self._poll.register(obj, mask)
+
+            def poll(self, timeout_ms: int = -1) -> list[tuple[int, int]]:
+                board._check_power()
+                return self._poll.poll(timeout_ms)
+
+        start = time.monotonic()
+        utime = types.SimpleNamespace(
+            sleep_ms=sleep_ms, sleep=lambda s: sleep_ms(int(s * 1000)),
+            ticks_ms=lambda: int((time.monotonic() - start) * 1000), ticks_diff=lambda a, b: a - b)
+        machine = types.SimpleNamespace(
+            Pin=_bind(Pin, board), PWM=_bind(PWM, board), unique_id=lambda: bytes.fromhex("24a16057c3f0"))
+        wlan = types.SimpleNamespace(active=lambda *_: True, isconnected=lambda: True,
+                                     connect=lambda *_: None, ifconfig=lambda: ("127.0.0.1",) * 4)
+        network = types.SimpleNamespace(STA_IF=0, WLAN=lambda _mode: wlan)
+        usocket = types.SimpleNamespace(socket=lambda *_: MicroSocket(board), getaddrinfo=socket.getaddrinfo)
+        uselect = types.SimpleNamespace(poll=Poll, POLLIN=select.POLLIN, POLLHUP=select.POLLHUP,
+                                        POLLERR=select.POLLERR)
+        return {"time": utime, "utime": utime, "machine": machine, "network": network, "usocket": usocket,
+                "uselect": uselect, "ustruct": struct, "ubinascii": binascii}
+
+    def _import(self, name: str, globals_: Any = None, locals_: Any = None, fromlist: Any = (),
+                level: int = 0) -> Any:
+        if name in self._modules:  # `import a.b` binds a; `from a.b import c` takes from a.b
+            top = name if fromlist else name.split(".", maxsplit=1)[0]
+            return self._modules[top]
+        return builtins.__import__(name, globals_, locals_, fromlist, level)
+
+    def _print(self, *args: Any, **kwargs: Any) -> None:
+        """The board's serial console (what Thonny would show)."""
+        print(*args, file=self.output, **{k: v for k, v in kwargs.items() if k != "file"})
+
+    def _load(self, name: str, path: Path) -> types.ModuleType:
+        return load_with(name, path, self._import, self._print)
+
+
+def load_with(name: str, path: Path, importer: Callable[..., Any],
+              printer: Callable[..., None]) -> types.ModuleType:
+    """``path`` loaded as a fresh module whose ``import`` and ``print`` are ``importer`` and ``printer``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    module.__dict__["__builtins__"] = {**vars(builtins), "__import__": importer, "print": printer}
+    spec.loader.exec_module(module)
+    return module
+
+
+def _bind(cls: type, board: Board) -> Any:
+    """The class as the board program sees it: constructing it registers the instance with ``board``."""
+    return type(cls.__name__, (cls,), {"__init__": lambda self, *a, **k: cls.__init__(self, *a, board=board,
+                                                                                        **k)})

@@ -197,5 +197,5 @@ def test_json_schema_comes_from_the_same_rules() -> None:
 def test_the_sinks_accept_exactly_the_choices_the_config_allows() -> None:
     assert set(fmt.PRESETS) == set(config.MQTT_PRESETS) == set(fmt.TOPICS)
     assert set(fmt.PAYLOADS) == set(config.MQTT_PAYLOADS)
-    assert set(POLICIES) == set(config.MQTT_POLICIES)
+    assert set(POLICIES) | {""} == set(config.MQTT_POLICIES)  # "" = the preset's policy
     assert tuple(TEMPLATE_SAMPLE) == fmt.TEMPLATE_FIELDS

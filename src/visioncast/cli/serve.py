@@ -206,7 +206,7 @@ def start_push(ctx: ServeContext) -> None:
         return
     ctx.on_stop("MQTT push", lambda: _push_summary(push.stop(ctx.app)))
     if push.is_embedded(cfg, ctx.broker):
-        why = "the embedded broker"
+        why = "this server's broker"
     else:
         key = "mqtt.url" if cfg.url else "mqtt.host"
         why = f"{key} set {layers.describe(layers.origin(key), key)}"

@@ -68,6 +68,8 @@ SETTINGS = Schema("MqttSettings", {
                    "fixed: settings a flag, the environment or mqtt.url sets (cannot be changed here).",
     "properties": {**{k: v for k, v in _FROM_CONFIG.items() if k != "password"}, "label_map": _LABEL_MAP,
                    "password_set": {"type": "boolean"},
+                   "policy_in_force": {"enum": ["every", "change", "rate"],
+                                       "description": "the policy used: 'policy', or the preset's when empty"},
                    "fixed": {"type": "object", "additionalProperties": {"type": "string"}}},
 })
 STATUS = Schema("MqttStatus", {
@@ -163,7 +165,7 @@ def to_settings(cfg: Config) -> dict[str, Any]:
     mqtt, layers = cfg.mqtt, cfg.layers
     out: dict[str, Any] = {name: getattr(mqtt, name) for name in FIELDS if name != "password"}
     out["label_map"] = fmt.label_map(mqtt)
-    out["policy"] = fmt.policy_of(mqtt)  # the one in force, also when the config leaves it to the preset
+    out["policy_in_force"] = fmt.policy_of(mqtt)  # policy "" leaves it to the preset (change for siot)
     out["password_set"] = bool(mqtt.password)
     fixed = {}
     for name in FIELDS:

@@ -69,7 +69,7 @@ SETTINGS = Schema("MqttSettings", {
     "properties": {**{k: v for k, v in _FROM_CONFIG.items() if k != "password"}, "label_map": _LABEL_MAP,
                    "password_set": {"type": "boolean"},
                    "policy_in_force": {"enum": ["every", "change", "rate"],
-                                       "description": "the policy used: 'policy', or the preset's when empty"},
+                                       "description": "the policy used: 'policy', or the preset's if empty"},
                    "fixed": {"type": "object", "additionalProperties": {"type": "string"}}},
 })
 STATUS = Schema("MqttStatus", {

@@ -151,7 +151,7 @@ MODELS = Schema("Models", {
                      "properties": {"detect": {"type": "string"}, "classify": {"type": "string"}}},
         "models": {"type": "array", "items": {"type": "object", "properties": {
             "name": {"type": "string"}, "task": {"enum": ["detect", "classify", ""]},
-            "licence": {"type": "string"}, "origin": {"enum": ["shipped", "pulled", "local"]}}}},
+            "licence": {"type": "string"}, "origin": {"enum": ["shipped", "pulled", "taught", "local"]}}}},
     },
 })
 

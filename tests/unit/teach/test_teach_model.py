@@ -1,0 +1,72 @@
+"""A taught model is one ONNX classifier: extractor + head, labels in its metadata, found by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.teach_samples import class_samples
+from visioncast.errors import InputError, ModelError
+from visioncast.models import list_models, load_model
+from visioncast.teach import FeatureExtractor, save_taught, teach
+from visioncast.teach.graph import with_head
+from visioncast.teach.head import LinearHead
+
+
+@pytest.fixture(scope="module")
+def extractor(tmp_path_factory: pytest.TempPathFactory) -> FeatureExtractor:
+    return FeatureExtractor(cache_dir=tmp_path_factory.mktemp("cache"), threads=1)
+
+
+@pytest.fixture(scope="module")
+def taught(extractor: FeatureExtractor):
+    return teach(class_samples(12), extractor)
+
+
+def test_held_out_report_counts_every_class(taught) -> None:
+    _, report = taught
+    assert report.labels == ("公交车", "球员", "足球", "街道")
+    assert report.counts == (12, 12, 12, 12)
+    assert report.held_out == (2, 2, 2, 2)
+    assert report.evaluation.confusion.sum() == 8
+    assert report.evaluation.accuracy is not None
+    assert report.evaluation.accuracy >= 0.75
+
+
+def test_saved_model_answers_as_the_head_on_the_extractor_features(taught, extractor, tmp_path: Path) -> None:
+    model, _ = taught
+    info = save_taught(model, "课堂-表情", cache_dir=tmp_path)
+    assert info.origin == "taught"
+    assert "课堂-表情" in [m.name for m in list_models(tmp_path)]
+    clf = load_model("课堂-表情", cache_dir=tmp_path)
+    assert clf.labels == ("公交车", "球员", "足球", "街道")
+    image = class_samples(3, seed=99)["足球"][0]
+    result = clf.classify(image, top=4)
+    assert result.classification is not None
+    assert result.classification.labels[0] == "足球"
+    # the graph's Gemm + Softmax equal the numpy head on the extractor's own features
+    gemm = [i for i in model.graph.initializer if i.name == "vc_head_weight"][0]
+    from onnx import numpy_helper  # noqa: PLC0415
+
+    weight = numpy_helper.to_array(gemm)
+    bias = numpy_helper.to_array([i for i in model.graph.initializer if i.name == "vc_head_bias"][0])
+    expected = LinearHead(weight, bias).probabilities(extractor.features(image)[None])[0]
+    order = [clf.labels.index(label) for label in result.classification.labels]
+    np.testing.assert_allclose(result.classification.score, expected[order], atol=1e-5)
+
+
+def test_names_and_labels_are_checked(taught, extractor, tmp_path: Path) -> None:
+    model, _ = taught
+    with pytest.raises(InputError, match="shipped model"):
+        save_taught(model, "yolox-nano", cache_dir=tmp_path)
+    with pytest.raises(InputError, match="model name"):
+        save_taught(model, "../evil", cache_dir=tmp_path)
+    with pytest.raises(ModelError, match="2 classes but 3 labels"):
+        with_head(extractor.graph, LinearHead(np.zeros((1280, 2), np.float32), np.zeros(2, np.float32)),
+                  ["a", "b", "c"], {})
+    samples = class_samples(6)
+    with pytest.raises(InputError, match="class name"):
+        teach({" ": samples["球员"], "b": samples["足球"]}, extractor)
+    assert not list(tmp_path.glob("*.onnx"))

@@ -46,7 +46,8 @@ def street_frames(n: int) -> list[np.ndarray]:
 
 def class_samples(n: int = 20, seed: int = 0) -> dict[str, list[np.ndarray]]:
     """Four classes (three photos, one street clip) of ``n`` samples each."""
-    samples = {label: jitter(cv2.imread(str(path)), n, seed + i) for i, (label, path) in enumerate(SCENES.items())}
+    samples = {label: jitter(cv2.imread(str(path)), n, seed + i)
+               for i, (label, path) in enumerate(SCENES.items())}
     samples["街道"] = street_frames(2 * n)[::2]
     return samples
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from tests.integration.cli_run import cli_env, run_cli
 from tests.teach_samples import DATA, class_samples, write_folders
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tests.teach_samples import class_samples
+
 from visioncast.errors import InputError, ModelError
 from visioncast.models import list_models, load_model
 from visioncast.teach import FeatureExtractor, save_taught, teach
@@ -47,11 +47,11 @@ def test_saved_model_answers_as_the_head_on_the_extractor_features(taught, extra
     assert result.classification is not None
     assert result.classification.labels[0] == "足球"
     # the graph's Gemm + Softmax equal the numpy head on the extractor's own features
-    gemm = [i for i in model.graph.initializer if i.name == "vc_head_weight"][0]
+    gemm = next(i for i in model.graph.initializer if i.name == "vc_head_weight")
     from onnx import numpy_helper  # noqa: PLC0415
 
     weight = numpy_helper.to_array(gemm)
-    bias = numpy_helper.to_array([i for i in model.graph.initializer if i.name == "vc_head_bias"][0])
+    bias = numpy_helper.to_array(next(i for i in model.graph.initializer if i.name == "vc_head_bias"))
     expected = LinearHead(weight, bias).probabilities(extractor.features(image)[None])[0]
     order = [clf.labels.index(label) for label in result.classification.labels]
     np.testing.assert_allclose(result.classification.score, expected[order], atol=1e-5)

@@ -50,3 +50,6 @@ def _register_blueprints(app: Flask) -> None:
     from visioncast.server import streams  # noqa: PLC0415 — /api/v1/streams, /api/v1/stats, /streams pages
 
     streams.register(app)
+    from visioncast.server import teach  # noqa: PLC0415 — /api/v1/teach, the /teach page
+
+    teach.register(app)

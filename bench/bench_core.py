@@ -87,7 +87,7 @@ def load_all(name: str) -> list:
 def prepared_feeds(task: object, image: np.ndarray) -> dict[str, np.ndarray]:
     """The model-input tensors of ``image`` for a Detector or a Classifier."""
     if hasattr(task, "decoder"):
-        return task.decoder.prepare(image)[0]
+        return task.prepare(image).feeds
     return {task.runtime.inputs[0].name: task.preprocess(image)}
 
 

@@ -1,4 +1,5 @@
-"""Annotate images with results: boxes, labels and scores readable at any size, CJK labels included.
+"""Annotate images with results: boxes, labels and scores readable at any size, CJK labels included; pose
+skeletons and face landmarks.
 
 No I/O except loading the bundled font once. Boxes are drawn with OpenCV; text is rendered with Pillow and the
 bundled WenQuanYi Micro Hei font (Apache-2.0, covers Latin and CJK): OpenCV's Hershey fonts are ASCII only.
@@ -13,9 +14,12 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from visioncast.core.types import Result
+from visioncast.core.types import COCO_SKELETON, Result
 
 FONT_FILE = "wqy-microhei.ttc"
+KEYPOINT_MIN_SCORE = 0.3  # keypoints and bones below this score are not drawn
+# BGR: the subject's left side orange, right side blue, the middle (nose, face landmarks' nose) green.
+LEFT, RIGHT, MIDDLE = (0, 140, 255), (255, 120, 0), (80, 220, 80)
 
 
 def palette(class_id: int) -> tuple[int, int, int]:
@@ -87,6 +91,8 @@ def draw_result(image: np.ndarray, result: Result, *, labels: bool = True, score
                 text = " ".join(p for p in (tid + dets.labels[i] if labels else tid.strip(),
                                             f"{dets.score[i]:.2f}" if scores else "") if p)
                 put_label(out, text, x1, y1, color, size)
+        if dets.keypoints is not None:
+            draw_keypoints(out, dets.keypoints, thick)
     if result.classification is not None:
         cls = result.classification
         line = size + 2 * max(2, size // 5)
@@ -96,3 +102,30 @@ def draw_result(image: np.ndarray, result: Result, *, labels: bool = True, score
             text = f"{cls.labels[rank]} {cls.score[rank]:.1%}" if scores else cls.labels[rank]
             put_label(out, text, 0, (rank + 1) * line, palette(int(cls.class_id[rank])), size)
     return out
+
+
+def _side_color(name_index: int, count: int) -> tuple[int, int, int]:
+    """COCO keypoints: odd indices are left, even right, 0 the nose; face landmarks: right eye/mouth first."""
+    if count == len(COCO_SKELETON) + 1:  # 17 COCO keypoints
+        return MIDDLE if name_index == 0 else (LEFT if name_index % 2 else RIGHT)
+    return {0: RIGHT, 1: LEFT, 3: RIGHT, 4: LEFT}.get(name_index, MIDDLE)
+
+
+def draw_keypoints(image: np.ndarray, keypoints: np.ndarray, thick: int) -> None:
+    """Skeleton bones (17 COCO keypoints) and dots (any count, e.g. 5 face landmarks) of (N, K, 3) keypoints
+    (x, y, score) in pixels. In place."""
+    radius = max(2, thick + 1)
+    for person in keypoints:
+        count = len(person)
+        seen = person[:, 2] >= KEYPOINT_MIN_SCORE
+        if count == len(COCO_SKELETON) + 1:
+            for a, b in COCO_SKELETON:
+                if seen[a] and seen[b]:
+                    pa = (round(float(person[a, 0])), round(float(person[a, 1])))
+                    pb = (round(float(person[b, 0])), round(float(person[b, 1])))
+                    color = _side_color(b, count) if a % 2 == b % 2 else MIDDLE
+                    cv2.line(image, pa, pb, color, max(1, thick), cv2.LINE_AA)
+        for k in np.flatnonzero(seen):
+            centre = (round(float(person[k, 0])), round(float(person[k, 1])))
+            cv2.circle(image, centre, radius + 1, (255, 255, 255), -1, cv2.LINE_AA)
+            cv2.circle(image, centre, radius, _side_color(int(k), count), -1, cv2.LINE_AA)

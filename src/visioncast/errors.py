@@ -32,9 +32,19 @@ __all__ = [
 
 
 class VisioncastError(Exception):
-    """Root of every error visioncast raises on purpose."""
+    """Root of every error visioncast raises on purpose.
+
+    ``code`` is the stable, specific name of the problem that API answers carry (``{"error": code, …}``) and
+    pages translate; each class has a general one, a raise site may name a more specific one:
+    ``InputError("…", code="image_corrupt")``. The codes in use are listed in visioncast.server.errors.
+    """
 
     code = "error"
+
+    def __init__(self, *args: object, code: str | None = None) -> None:
+        super().__init__(*args)
+        if code is not None:
+            self.code = code
 
 
 class ConfigError(VisioncastError):

@@ -50,7 +50,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
     """The whole app on a real server (cheroot) at 127.0.0.1:<free port> in a thread."""
     data = tmp_path_factory.mktemp("live-server")
-    overrides = {"data_dir": str(data), "mqtt.enabled": False, "broker.enabled": False}
+    overrides = {"data_dir": str(data), "mqtt.enabled": False, "broker.enabled": False,
+                 "streams.allow": [str(Path(__file__).parents[1] / "data" / "*")]}
     cfg = config.load(env={}, overrides=overrides)
     app = create_app(cfg)
     warm_up(app)

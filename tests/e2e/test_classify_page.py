@@ -82,9 +82,9 @@ def test_a_text_file_gets_the_server_error_in_plain_words(page, live_server, tmp
     error = page.locator("#error")
     assert error.is_visible()
     assert error.get_attribute("role") == "alert"
-    text = error.text_content()
-    assert text.startswith("This file is not an image the server can read:")
-    assert json.loads(answer.value.text())["message"] in text
+    words = error.locator(".error-text").text_content()
+    assert words.startswith("This file is not an image the server can read.")
+    assert json.loads(answer.value.text())["message"] == error.locator("details code").text_content()
     assert page.url == url
     assert page.is_enabled("#submit")
     assert page.locator("#top-class").is_hidden()

@@ -29,6 +29,7 @@ def stream_server(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> I
             "data_dir": str(tmp_path_factory.mktemp("dash")),
             "mqtt.enabled": False,
             "broker.enabled": False,
+            "streams.allow": ["http://127.0.0.1:*", str(data_dir / "*")],
         },
     )
     app = create_app(cfg)
@@ -68,14 +69,14 @@ def test_two_viewers_get_video_and_live_numbers(
         pages.append((context, page, errors))
     try:
         for _, page, _ in pages:
-            page.wait_for_function("document.getElementById('video').naturalWidth > 0")
-            page.wait_for_function("/^\\d+$/.test(document.getElementById('frame').textContent)")
+            page.wait_for_function("() => document.getElementById('video').naturalWidth > 0")
+            page.wait_for_function("() => /^\\d+$/.test(document.getElementById('frame').textContent)")
         info = get_json(f"{url}/api/v1/streams/{sid}")
         assert info["viewers"] == 2
         assert info["state"] == "running"
         for _, page, _ in pages:
             first = int(page.text_content("#frame"))
-            page.wait_for_function(f"Number(document.getElementById('frame').textContent) > {first}")
+            page.wait_for_function(f"() => Number(document.getElementById('frame').textContent) > {first}")
             assert page.locator("#counts tr[data-label='person']").count() == 1
             assert page.text_content("#regions").startswith("line path: in")
         sent = get_json(f"{url}/api/v1/streams/{sid}")["counters"]
@@ -119,7 +120,7 @@ def test_started_from_the_page_with_an_event_hold_the_dashboard_lists_its_events
     page.fill("#event-hold", "0.5")
     page.click("button[type=submit]")
     page.wait_for_url("**/streams/*")
-    page.wait_for_function("document.getElementById('event-log').textContent.includes('crowd begin')",
+    page.wait_for_function("() => document.getElementById('event-log').textContent.includes('crowd begin')",
                            timeout=20_000)
     assert page.locator("#event-log li").first.text_content() == "crowd begin at 3.90 seconds"
     sid = page.url.rsplit("/", 1)[1]
@@ -128,3 +129,34 @@ def test_started_from_the_page_with_an_event_hold_the_dashboard_lists_its_events
         {"type": "state", "name": "crowd", "state": "begin", "timestamp": 3.9, "condition": "person>=7",
          "text": "crowd begin at 3.90 seconds"}]
     screenshot(page, "dashboard-events")
+
+
+def test_stop_on_the_dashboard_and_clear_stopped_and_unknown_states(
+    phone_page: Any, stream_server: tuple[str, str], data_dir: Path, screenshot: Callable[[Any, str], Path]
+) -> None:
+    """At 390 px: the chart is drawn at the screen's resolution, Stop on the dashboard stops the stream and
+    the page says so instead of a black box; an unknown stream says it does not exist, not 'Connecting…'."""
+    url, _ = stream_server
+    page = phone_page
+    body = json.dumps({"source": str(data_dir / "vtest_clip.avi"), "name": "hall", "realtime": True}).encode()
+    request = urllib.request.Request(f"{url}/api/v1/streams", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        sid = json.load(answer)["id"]
+    page.goto(f"{url}/streams/{sid}")
+    page.wait_for_function("() => /^\\d+$/.test(document.getElementById('frame').textContent)")
+    chart = page.locator("#chart")
+    assert chart.bounding_box()["width"] <= 390
+    assert page.evaluate("document.getElementById('chart').width") == round(
+        page.evaluate("document.getElementById('chart').clientWidth") * 3)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.click("#stop")
+    page.wait_for_selector("#video-state:not([hidden])")
+    assert page.text_content("#video-state-text").startswith("This stream has stopped.")
+    assert page.is_hidden("#video")
+    assert get_json(f"{url}/api/v1/streams/{sid}")["state"] == "stopped"
+    screenshot(page, "dashboard-stopped-phone")
+    page.goto(f"{url}/streams/no-such-stream")
+    page.wait_for_selector("#video-state:not([hidden])")
+    assert "There is no stream “no-such-stream”" in page.text_content("#video-state-text")
+    assert page.text_content("#state") == ""
+    screenshot(page, "dashboard-unknown-phone")

@@ -53,9 +53,15 @@ def run(page, selector: str = "#submit") -> tuple[object, dict]:
     return answer.value.request, json.loads(answer.value.text())
 
 
+def shown(answer: dict, conf: float = 0.25) -> list[dict]:
+    """The detections the page shows at the slider's confidence (it asks the server for all above 0.05)."""
+    return [d for d in answer["detections"] if d["score"] >= conf]
+
+
 def keep_answer(page, answer: dict) -> None:
-    """Give EDGE_PIXELS the answer the canvas was drawn from."""
-    page.eval_on_selector("#canvas", "(c, a) => { c.dataset.answer = JSON.stringify(a); }", answer)
+    """Give EDGE_PIXELS the detections the canvas was drawn with."""
+    drawn = {**answer, "detections": shown(answer)}
+    page.eval_on_selector("#canvas", "(c, a) => { c.dataset.answer = JSON.stringify(a); }", drawn)
 
 
 @pytest.mark.parametrize(
@@ -75,20 +81,20 @@ def test_the_browser_shrinks_uploads_and_draws_the_boxes(  # noqa: PLR0917 (pyte
 
     body = request.post_data_json
     assert body["image"].startswith("data:image/jpeg;base64,"), "the page uploads a canvas JPEG as JSON"
-    assert query_of(request.url) == {"conf": ["0.25"]}
+    assert query_of(request.url) == {"conf": ["0.05"]}, "it asks for all it may show"
     assert (answer["width"], answer["height"]) == sent, "the server saw the shrunk image"
     assert page.url == url
     assert len(requests) == 1
     canvas = page.locator("#canvas")
     assert canvas.is_visible()
     assert page.locator("#server-image").is_hidden()
-    count = len(answer["detections"])
+    count = len(shown(answer))
     assert canvas.get_attribute("data-boxes") == str(count)
     assert page.locator("#table tbody tr").count() == count
     assert "yolox-nano" in page.text_content("#meta")
     assert "inference" in page.text_content("#meta")
     if image == "bus.jpg":
-        labels = [d["label"] for d in answer["detections"]]
+        labels = [d["label"] for d in shown(answer)]
         assert labels.count("person") >= 3
         assert "bus" in labels
         assert page.text_content("#table tbody tr:first-child td:nth-child(2)") == labels[0]
@@ -151,14 +157,14 @@ def test_tags_checkbox_and_size_control_redraw_without_a_request(page, live_serv
     assert small == pytest.approx(full * 0.2, abs=2)
     assert page.text_content("#size-value") == "20 %"
     assert float(canvas.get_attribute("data-scale")) == pytest.approx(small / answer["width"], abs=1e-3)
-    assert canvas.get_attribute("data-boxes") == str(len(answer["detections"]))
+    assert canvas.get_attribute("data-boxes") == str(len(shown(answer)))
     keep_answer(page, answer)
     close = [
         p
         for p in canvas.evaluate(EDGE_PIXELS)
         if max(abs(a - b) for a, b in zip(p["want"], p["got"], strict=True)) < 60
     ]
-    assert len(close) >= len(answer["detections"]) // 2, "boxes follow the smaller canvas"
+    assert len(close) >= len(shown(answer)) // 2, "boxes follow the smaller canvas"
     assert len(requests) == 1, "redrawing must not ask the server again"
 
 
@@ -191,7 +197,7 @@ def test_server_rendered_image_in_both_modes(page, live_server, data_dir, api_lo
     assert image.is_visible()
     assert image.get_attribute("src") == rendered["image_url"]
     assert len(requests) == 3, requests
-    assert len(rendered["detections"]) == len(answer["detections"])
+    assert len(rendered["detections"]) == len(shown(answer)), "the server draws at the slider's confidence"
 
 
 def test_a_text_file_gets_the_server_error_in_plain_words(page, live_server, tmp_path, screenshot):
@@ -206,8 +212,11 @@ def test_a_text_file_gets_the_server_error_in_plain_words(page, live_server, tmp
     error = page.locator("#error")
     assert error.is_visible()
     assert error.get_attribute("aria-live") == "assertive"
-    assert error.text_content().startswith("This file is not an image the server can read:")
-    assert json.loads(answer.value.text())["message"] in error.text_content()
+    assert error.locator(".error-text").text_content() == (
+        "This file is not an image the server can read. Choose a JPEG, PNG, BMP, WebP or TIFF image.")
+    assert json.loads(answer.value.text())["error"] == "image_unsupported"
+    assert json.loads(answer.value.text())["message"] == error.locator("details code").text_content()
+    assert error.locator("details code").is_hidden(), "the server's technical words stay folded"
     assert page.locator("#canvas").is_hidden()
     assert page.is_enabled("#submit")
     screenshot(page, "detect-desktop-error")
@@ -226,5 +235,5 @@ def test_phone_layout_fits_the_screen(phone_page, live_server, data_dir, screens
     canvas = page.locator("#canvas")
     assert canvas.bounding_box()["width"] <= 390
     assert page.eval_on_selector("#canvas", "c => c.width") == round(canvas.bounding_box()["width"] * 3)
-    assert canvas.get_attribute("data-boxes") == str(len(answer["detections"]))
+    assert canvas.get_attribute("data-boxes") == str(len(shown(answer)))
     screenshot(page, "detect-phone")

@@ -12,7 +12,8 @@ def test_index_links_every_page_and_the_api_docs(page, live_server, screenshot):
     nav = page.eval_on_selector_all("header nav a", "links => links.map((a) => a.getAttribute('href'))")
     cards = page.eval_on_selector_all(".cards a", "links => links.map((a) => a.getAttribute('href'))")
     assert {"/classify", "/detect"} <= set(cards)
-    assert nav == [*cards, "/openapi.json"], "the index lists exactly the pages of the navigation"
+    assert nav == [*cards, "/api-docs"], "the index lists exactly the pages of the navigation"
+    assert page.locator("main a[href='/api-docs']").count() == 1
     assert page.locator("main a[href='/openapi.json']").count() == 1
     assert "MQTT" in page.text_content("#board-heading + p")
     for href in nav:

@@ -1,5 +1,6 @@
 """The MQTT push settings page in Chromium: Connect turns green on a running broker, red with the reason on a
-closed port, and the settings survive an app restart (they live in the data dir, not in the browser)."""
+closed port, and the settings survive an app restart (they live in the data dir, not in the browser); the
+password is never shown again, and a setting fixed by a flag is shown but cannot be changed."""
 
 from __future__ import annotations
 
@@ -15,15 +16,18 @@ from visioncast import config
 from visioncast.broker import open_broker
 from visioncast.config import BrokerConfig
 from visioncast.server import create_app
+from visioncast.server import mqtt as push
 from visioncast.server.wsgi import HttpServer
 
 USER, PASSWORD = "board", "pw-for-page"
 
 
 @contextmanager
-def running_app(data: Path) -> Iterator[str]:
-    """The app (no models warmed: the page needs none) on a real server; yields its base URL."""
-    app = create_app(config.load(env={}, overrides={"data_dir": str(data), "broker.enabled": False}))
+def running_app(data: Path, **flags: Any) -> Iterator[str]:
+    """The app (no models warmed: the page needs none) on a real server, its push started as `serve` does
+    (no embedded broker); yields its base URL."""
+    app = create_app(config.load(env={}, overrides={"data_dir": str(data), "broker.enabled": False, **flags}))
+    push.start(app, None)
     server = HttpServer(app, "127.0.0.1", 0, workers=2).start_in_thread()
     try:
         yield server.url
@@ -75,8 +79,13 @@ def test_connect_green_then_red_and_settings_persist(page: Any, tmp_path: Path, 
         page.goto(f"{url}/mqtt")
         page.wait_for_selector("#connect.connected")
         assert page.input_value("#port") == str(broker_port)
-        assert page.input_value("#password") == "********"
+        assert page.input_value("#password") == ""  # never sent back to the browser
+        assert "saved" in page.get_attribute("#password", "placeholder")
         assert page.input_value("#label_map") == "开心=yellow\n愤怒=red"
+        page.fill("#prefix", "class3")  # an empty password field keeps the saved one
+        page.click("#connect")
+        page.wait_for_selector("#connect.connected")
+        assert "class3" in (tmp_path / "settings.toml").read_text(encoding="utf-8")
 
 
 def test_bad_setting_is_explained(phone_page: Any, tmp_path: Path,
@@ -89,5 +98,23 @@ def test_bad_setting_is_explained(phone_page: Any, tmp_path: Path,
         phone_page.fill("#template", "{colour}")
         phone_page.click("#connect")
         error = phone_page.wait_for_selector("#error:not([hidden])")
-        assert "mqtt.template may use" in error.inner_text()
+        assert error.inner_text().startswith("Check “Template”")
+        assert "'mqtt.template' may use" in error.text_content()  # the server's words, folded
+        assert phone_page.get_attribute("#template", "aria-invalid") == "true"
+        phone_page.fill("#template", "{label} {score:d}")
+        phone_page.click("#connect")
+        phone_page.wait_for_function(
+            "() => document.querySelector('#error').textContent.includes('cannot format a sample result')")
         screenshot(phone_page, "mqtt_phone_error")
+
+
+def test_a_setting_fixed_by_a_flag_cannot_be_changed(page: Any, tmp_path: Path) -> None:
+    with running_app(tmp_path, **{"mqtt.prefix": "fromflag", "mqtt.enabled": False}) as url:
+        page.goto(f"{url}/mqtt")
+        page.wait_for_selector("#fixed:not([hidden])")
+        assert page.is_disabled("#prefix")
+        assert page.input_value("#prefix") == "fromflag"
+        assert "prefix (on the command line)" in page.inner_text("#fixed")
+        page.click("#connect")  # enabled is fixed to false: the server says why
+        error = page.wait_for_selector("#error:not([hidden])")
+        assert "'mqtt.enabled' is set on the command line" in error.text_content()

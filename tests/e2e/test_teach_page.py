@@ -10,7 +10,6 @@ from typing import Any
 
 import cv2
 import pytest
-
 from tests.e2e.test_webcam_page import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, write_mjpeg
 from tests.teach_samples import jitter
 
@@ -69,7 +68,7 @@ def test_record_upload_train_try(camera_browser: Any, live_server: Any, bus_phot
         record.hover()
         page.mouse.down()
         page.wait_for_function(
-            "[...document.querySelectorAll('.class-card')].some(c => c.textContent.includes('街道') "
+            "() => [...document.querySelectorAll('.class-card')].some(c => c.textContent.includes('街道') "
             "&& parseInt(c.querySelector('.class-count').textContent) >= 8)", timeout=10_000)
         page.mouse.up()
         assert record.get_attribute("aria-pressed") == "false"
@@ -78,7 +77,7 @@ def test_record_upload_train_try(camera_browser: Any, live_server: Any, bus_phot
         assert count_of(page, "街道") <= recorded + 2  # stopped on release (at most the frames in flight)
         page.locator(".class-card", has_text="公交车").locator("input[type=file]").set_input_files(bus_photos)
         page.wait_for_function(
-            "[...document.querySelectorAll('.class-card')].some(c => c.textContent.includes('公交车') "
+            "() => [...document.querySelectorAll('.class-card')].some(c => c.textContent.includes('公交车') "
             "&& parseInt(c.querySelector('.class-count').textContent) === 8)")
         assert page.locator(".class-card", has_text="公交车").locator(".thumb img").count() == 8
         page.click("#train")
@@ -86,7 +85,7 @@ def test_record_upload_train_try(camera_browser: Any, live_server: Any, bus_phot
         assert "Held-out accuracy" in page.text_content("#accuracy")
         assert page.locator("#confusion th", has_text="公交车").count() == 2
         page.click("#try")
-        page.wait_for_function("document.getElementById('try-label').textContent.includes('街道')")
+        page.wait_for_function("() => document.getElementById('try-label').textContent.includes('街道')")
         page.click("#stop-try")
         screenshot(page, "teach-desktop")
         assert page.errors == []

@@ -4,6 +4,7 @@ checked with OpenCV, waiting for results when playback outruns detection, reload
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,19 +13,23 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+import requests
+from tests.conftest import free_port
+from tests.serve_process import Served, repeated, wait_until
 
+from visioncast.draw import palette
 from visioncast.sources.video import open_video
 
 CLIP = "vtest_clip.mp4"
 CLIP_FRAMES = 36
-PERSON_RGB = (0xE6, 0x19, 0x4B)  # colorFor(0) in app.js: the box colour of class 0, person
+PERSON_RGB = palette(0)[::-1]  # the box colour of class 0, person: the same on the page and in server images
 # Records every change of the Save button with the job state shown at that moment.
 WATCH_SAVE = """
 window.__saveLog = [];
 document.addEventListener("DOMContentLoaded", () => {
   const save = document.getElementById("save");
   new MutationObserver(() => window.__saveLog.push(
-      {disabled: save.disabled, state: document.getElementById("job-state").textContent}))
+      {disabled: save.disabled, state: document.getElementById("job-state").dataset.state}))
     .observe(save, {attributes: true, attributeFilter: ["disabled"]});
 });
 """
@@ -55,9 +60,9 @@ def test_upload_play_pause_and_save_as_avi(page: Any, live_server: Any, data_dir
                                            screenshot: Callable[[Any, str], Path]) -> None:
     page.add_init_script(WATCH_SAVE)
     upload(page, live_server.url, data_dir / CLIP)
-    page.wait_for_function("document.getElementById('upload-progress').value === 1")
+    page.wait_for_function("() => document.getElementById('upload-progress').value === 1")
     assert int(page.get_attribute("#upload-progress", "data-events")) >= 1
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 3")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 3")
     assert "job=" in page.url
     now = view(page)
     assert now["boxes"] > 0
@@ -71,20 +76,27 @@ def test_upload_play_pause_and_save_as_avi(page: Any, live_server: Any, data_dir
     assert view(page)["frame"] == paused_at
     assert page.is_enabled("#play")
     page.click("#play")
-    page.wait_for_function(f"Number(document.getElementById('view').dataset.frame) > {paused_at}")
+    page.wait_for_function(f"() => Number(document.getElementById('view').dataset.frame) > {paused_at}")
 
-    page.wait_for_function("!document.getElementById('save').disabled")
-    assert page.text_content("#job-state") == "done"
+    page.wait_for_function("() => !document.getElementById('save').disabled")
+    assert page.get_attribute("#job-state", "data-state") == "done"
     assert all(entry["disabled"] or entry["state"] == "done" for entry in page.evaluate("window.__saveLog"))
     with page.expect_download() as download:
         page.click("#save")
     avi = tmp_path / "saved.avi"
     download.value.save_as(avi)
     assert download.value.suggested_filename == "vtest_clip-detected.avi"
-    assert page.evaluate("document.getElementById('render-progress').value") == 1
-    screenshot(page, "video-saved")
     assert view(page)["ahead"] == 0
     check_avi(avi, data_dir / CLIP)
+    page.wait_for_selector("#webm-item:not([hidden])")  # then the same as WebM, for phones and browsers
+    page.wait_for_function("() => document.getElementById('download-webm-size').textContent.endsWith('B')")
+    webm = tmp_path / "saved.webm"
+    answer = requests.get(page.evaluate("document.getElementById('download-webm').href"), timeout=10)
+    assert answer.headers["Content-Type"] == "video/webm"
+    webm.write_bytes(answer.content)
+    check_avi(webm, data_dir / CLIP)
+    assert page.evaluate("document.getElementById('render-progress').value") == 1
+    screenshot(page, "video-saved")
 
 
 def check_avi(avi: Path, source: Path) -> None:
@@ -116,8 +128,8 @@ def fast_clip(path: Path, source: Path, fps: float) -> Path:
 def test_playback_waits_for_results_and_is_never_ahead(page: Any, live_server: Any, data_dir: Path,
                                                        tmp_path: Path) -> None:
     upload(page, live_server.url, fast_clip(tmp_path / "fast.mp4", data_dir / CLIP, 120.0))
-    page.wait_for_function("document.getElementById('job-state').textContent === 'done'")
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 30")
+    page.wait_for_function("() => document.getElementById('job-state').dataset.state === 'done'")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 30")
     state = view(page)
     assert state["waits"] >= 1  # the player caught up with detection and waited
     assert state["ahead"] == 0  # and never drew a frame before its result had arrived
@@ -136,9 +148,9 @@ def test_an_avi_the_browser_cannot_play_is_shown_from_a_webm_copy(
         page: Any, live_server: Any, data_dir: Path, screenshot: Callable[[Any, str], Path]) -> None:
     """Chromium plays no AVI (MPEG-4 Part 2): the page asks for the server's WebM copy and plays that."""
     upload(page, live_server.url, data_dir / "vtest_clip.avi")
-    page.wait_for_function("document.getElementById('view').dataset.playing === 'copy'", timeout=30_000)
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 12", timeout=30_000)
-    assert "WebM copy" in page.text_content("#player-status")
+    page.wait_for_function("() => document.getElementById('view').dataset.playing === 'copy'", timeout=30_000)
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 12",
+                           timeout=30_000)
     assert page.evaluate("document.getElementById('video').error") is None
     assert page.evaluate(PICTURE_SPREAD) > 12  # the street of vtest, not the flat grey of the blank frame
     assert page.evaluate(COUNT_PERSON_PIXELS, list(PERSON_RGB)) > 100
@@ -146,20 +158,54 @@ def test_an_avi_the_browser_cannot_play_is_shown_from_a_webm_copy(
     screenshot(page, "video-avi-webm-copy")
 
 
+def count_colour(page: Any, rgb: tuple[int, ...], tolerance: int) -> int:
+    return page.evaluate(COUNT_PERSON_PIXELS.replace("< 12", f"< {tolerance}"), list(rgb))
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_an_avi_shows_server_drawn_frames_within_seconds_with_pause_and_play(
+        request: Any, live_server: Any, data_dir: Path, size: str,
+        screenshot: Callable[[Any, str], Path]) -> None:
+    """While the WebM copy is made, the page shows each frame as the server draws it, boxes included."""
+    tab = request.getfixturevalue("page" if size == "desktop" else "phone_page")
+    upload(tab, live_server.url, data_dir / "vtest_clip.avi")
+    tab.wait_for_function("() => document.getElementById('view').dataset.playing === 'preview' && "
+                          "Number(document.getElementById('view').dataset.frame) >= 1", timeout=5_000)
+    assert tab.evaluate(PICTURE_SPREAD) > 12, "the street of vtest, not a black or blank frame"
+    assert count_colour(tab, PERSON_RGB, 40) > 30, "the server drew the person boxes in the page's colour"
+    assert view(tab)["ahead"] == 0
+    assert tab.text_content("#player-status").startswith("This browser cannot play this video format")
+    screenshot(tab, f"video-avi-preview-{size}")
+    tab.click("#pause")
+    time.sleep(0.4)
+    paused_at = view(tab)["frame"]
+    time.sleep(0.5)
+    if tab.get_attribute("#view", "data-playing") == "preview":
+        assert view(tab)["frame"] == paused_at
+    tab.click("#play")
+    tab.wait_for_function(f"() => Number(document.getElementById('view').dataset.frame) > {paused_at}")
+    box = tab.locator("#view").bounding_box()
+    viewport = tab.viewport_size
+    assert box["width"] <= viewport["width"]
+    controls = tab.locator("#pause").bounding_box()
+    bottom = controls["y"] + controls["height"]
+    assert bottom - box["y"] <= viewport["height"], "the view and its controls fit one screen"
+
+
 def test_reload_reattaches_to_the_job(page: Any, live_server: Any, data_dir: Path) -> None:
     upload(page, live_server.url, data_dir / CLIP)
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
     job_url = page.url
     page.reload()
     assert page.url == job_url
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
     assert page.is_visible("#player")
     assert "vtest_clip.mp4" in page.text_content("#job-name")
 
 
 @pytest.mark.parametrize(("name", "make", "words"), [
     ("notes.mp4", lambda clip: b"this is text, not a video\n" * 40, "This file is not a video"),
-    ("cut.mp4", lambda clip: clip[: len(clip) // 3], "The server could not use this video"),
+    ("cut.mp4", lambda clip: clip[: len(clip) // 3], "This video is damaged"),
 ])
 def test_bad_files_show_a_clear_error(page: Any, live_server: Any, data_dir: Path, tmp_path: Path, *,
                                       name: str, make: Callable[[bytes], bytes], words: str,
@@ -185,9 +231,80 @@ def test_unknown_job_in_the_url_is_explained(page: Any, live_server: Any) -> Non
 def test_video_page_fits_a_phone(phone_page: Any, live_server: Any, data_dir: Path,
                                  screenshot: Callable[[Any, str], Path]) -> None:
     upload(phone_page, live_server.url, data_dir / CLIP)
-    phone_page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 1")
+    phone_page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
     assert phone_page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     box = phone_page.locator("#save").bounding_box()
     assert box is not None
     assert box["height"] >= 44  # a thumb-sized target
     screenshot(phone_page, "video-phone")
+
+
+def test_one_job_per_press_and_the_recent_jobs_list(page: Any, live_server: Any, data_dir: Path,
+                                                    api_log: Callable[[Any], list[Any]],
+                                                    screenshot: Callable[[Any, str], Path]) -> None:
+    """A double press uploads once; the same file cannot start a second job while its job runs; the job is
+    listed under 'Your recent videos' after the page is closed and opened again (no ?job= in the URL)."""
+    page.goto(f"{live_server.url}/video")
+    page.set_input_files("#file", str(data_dir / CLIP))
+    calls = api_log(page)
+    with page.expect_response("**/api/v1/videos?**") as answer:
+        page.dblclick("#upload")
+    job = answer.value.json()
+    assert answer.value.request.header_value("Idempotency-Key")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
+    assert [c for c in calls if c[0] == "POST" and "/api/v1/videos?" in c[1]] == [calls[0]]
+    if page.get_attribute("#job-state", "data-state") != "done":
+        assert page.is_disabled("#upload"), "the same file cannot start a second job while the first runs"
+    page.goto(f"{live_server.url}/video")
+    row = page.locator(f"#recent-jobs tr[data-job='{job['id']}']")
+    row.wait_for()
+    assert CLIP in row.text_content()
+    page.wait_for_function(f"() => document.querySelector(\"#recent-jobs tr[data-job='{job['id']}']\")"
+                           ".dataset.state === 'done'")
+    screenshot(page, "video-recent-jobs")
+    row.locator("a").first.click()
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
+    assert f"job={job['id']}" in page.url
+    page.goto(f"{live_server.url}/video")
+    page.locator(f"#recent-jobs tr[data-job='{job['id']}'] button").click()
+    page.locator(f"#recent-jobs tr[data-job='{job['id']}']").wait_for(state="detached")
+def job_state(page: Any) -> str:
+    return str(page.get_attribute("#job-state", "data-state"))
+
+
+@pytest.mark.timeout(240)  # three server starts, each loading the models
+def test_the_page_follows_its_job_across_server_kills(page: Any, data_dir: Path, tmp_path: Path) -> None:
+    """A ``visioncast serve`` killed with SIGKILL and started again: the page re-attaches and the job goes on
+    to the end; a job the restarted server no longer has is explained, not shown as reconnecting forever."""
+    video = repeated(data_dir / CLIP, 3, tmp_path / "long.mp4", "vp09")
+    port, root = free_port(), tmp_path / "visioncast" / "videos"
+    first = Served(tmp_path, port)
+    try:
+        upload(page, first.url, video)
+        page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 3")
+    finally:
+        first.kill()
+    page.wait_for_function(
+        "() => document.getElementById('player-status').textContent.includes('reconnecting')")
+    second = Served(tmp_path, port)
+    try:
+        wait_until(lambda: job_state(page) == "done", "the job after the restart",
+                   lambda: page.text_content("#detect-text"))
+        assert page.text_content("#detect-text") == f"{3 * CLIP_FRAMES} of {3 * CLIP_FRAMES} frames"
+        assert page.is_hidden("#error")
+        done_id = page.url.split("job=")[1]
+        upload(page, second.url, video)  # the page re-attaches to the done job first, then uploads
+        page.wait_for_function("() => document.getElementById('upload-progress').value === 1")
+        page.wait_for_function(f"() => !location.search.includes('{done_id}')")
+        page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
+        job_id = page.url.split("job=")[1]
+    finally:
+        second.kill()
+    shutil.rmtree(root / job_id)  # the next server has no such job (as after it expired)
+    third = Served(tmp_path, port)
+    try:
+        page.wait_for_selector("#error:not([hidden])")
+        assert "does not exist" in page.text_content("#error")
+        assert job_state(page) == "gone"
+    finally:
+        third.stop()

@@ -76,7 +76,7 @@ def test_camera_frames_are_detected_and_drawn_live(camera_browser: Any, live_ser
         page.goto(f"{live_server.url}/webcam")
         assert page.is_hidden("#insecure")  # 127.0.0.1 is a secure context
         page.click("#start")
-        page.wait_for_function("Number(document.getElementById('view').dataset.frames) >= 8")
+        page.wait_for_function("() => Number(document.getElementById('view').dataset.frames) >= 8")
         assert int(page.get_attribute("#view", "data-boxes")) > 0
         assert float(page.get_attribute("#view", "data-fps")) > 0
         assert float(page.get_attribute("#view", "data-latency-ms")) > 0
@@ -92,7 +92,8 @@ def test_camera_frames_are_detected_and_drawn_live(camera_browser: Any, live_ser
         time.sleep(0.8)
         assert frames(page) == frozen
         page.click("#play")
-        page.wait_for_function(f"Number(document.getElementById('view').dataset.frames) >= {frozen + 3}")
+        page.wait_for_function(
+            f"() => Number(document.getElementById('view').dataset.frames) >= {frozen + 3}")
         assert page.evaluate("window.__maxInFlight") == 1
         assert page.errors == []
     finally:

@@ -8,6 +8,7 @@ import http.client
 import io
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +25,25 @@ from visioncast.server.api import summarize
 from visioncast.server.health import warm_up
 from visioncast.server.metrics import metrics_of
 from visioncast.server.wsgi import HttpServer
+from visioncast.sinks import Delivery
+from visioncast.sinks.jsonl import JsonlSink
 
 jsonschema = pytest.importorskip("jsonschema")
 
 
 class RecordingSink:
-    """A real Sink that keeps what it is given (the Services sink seam)."""
+    """A real Sink that keeps what it is given (the Services bus seam)."""
+
+    needs_image = False
 
     def __init__(self) -> None:
-        self.published: list[tuple[Result, str]] = []
+        self.published: list[tuple[Result, str, int, float]] = []
 
-    def publish(self, result: Result, *, source: str, frame: Any = None, **extra: Any) -> None:
-        self.published.append((result, source))
+    def deliver(self, delivery: Delivery) -> None:
+        assert delivery.result is not None
+        assert delivery.frame is not None
+        self.published.append((delivery.result, delivery.source, delivery.frame.index,
+                               delivery.frame.timestamp_s))
 
     def close(self) -> None:
         pass
@@ -145,16 +153,46 @@ def test_render_url_saves_in_the_results_folder(app, client, bus):
         assert got.data == saved.read_bytes()
 
 
-def test_every_result_is_published_with_its_source(app, client, bus):
+def test_every_result_is_published_with_its_source_frame_and_time(app, client, bus):
     sink = RecordingSink()
-    app.extensions["visioncast"].sinks.append(sink)
+    app.extensions["visioncast"].bus.add(sink)
+    before = time.time()
     try:
         client.post("/api/v1/detect?source=webcam", data=bus)
-        client.post("/api/v1/classify", data=bus)
+        client.post("/api/v1/classify?source=counted", data=bus)
         client.post("/api/v1/detect", data=b"not an image")
+        client.post("/api/v1/detect?source=webcam", data=bus)
+        client.post("/api/v1/classify?source=counted", data=bus)
     finally:
-        app.extensions["visioncast"].sinks.remove(sink)
-    assert [(r.task, s) for r, s in sink.published] == [("detect", "webcam"), ("classify", "api")]
+        app.extensions["visioncast"].bus.remove(sink)
+    assert [(r.task, s, i) for r, s, i, _ in sink.published] == [
+        ("detect", "webcam", 0), ("classify", "counted", 0), ("detect", "webcam", 1),
+        ("classify", "counted", 1)]
+    stamps = [t for *_, t in sink.published]  # Unix time of each answer, in order
+    assert before - 1 <= stamps[0] <= stamps[-1] <= time.time() + 1
+    assert stamps == sorted(stamps)
+
+
+def test_a_failing_sink_never_fails_the_request(app, client, bus, tmp_path):
+    """A real sink that raises outside the visioncast errors (JSON lines into a closed file: ValueError)
+    is counted on /metrics; the request is answered and the next sink still gets the result."""
+    closed = (tmp_path / "closed.jsonl").open("w", encoding="utf-8")
+    closed.close()
+    failing, recording = JsonlSink("closed.jsonl", stream=closed), RecordingSink()
+    svc = app.extensions["visioncast"]
+    for sink in (failing, recording):
+        svc.bus.add(sink)
+    try:
+        answers = [client.post("/api/v1/detect?source=broken", data=bus) for _ in range(3)]
+    finally:
+        for sink in (failing, recording):
+            svc.bus.remove(sink)
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert [s for _, s, _, _ in recording.published] == ["broken"] * 3
+    assert svc.bus.status("broken")["JsonlSink"]["failed"] == 3
+    assert "ValueError: I/O operation on closed file" in svc.bus.status()["JsonlSink"]["last_error"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'visioncast_sink_errors_total{sink="JsonlSink",source="broken"} 3.0' in metrics
 
 
 BAD = [
@@ -225,7 +263,8 @@ def _jpeg(width: int, height: int) -> bytes:
 
 def test_models_lists_the_shipped_models(client):
     body = client.get("/api/v1/models").json
-    assert body["defaults"] == {"detect": "yolox-nano", "classify": "resnet56-cifar10"}
+    assert body["defaults"] == {"detect": "yolox-nano", "classify": "resnet56-cifar10",
+                                "pose": "movenet-lightning", "face": "yunet"}
     assert {("yolox-nano", "detect"), ("resnet56-cifar10", "classify")} <= {(m["name"], m["task"])
                                                                             for m in body["models"]}
 
@@ -245,7 +284,7 @@ def test_metrics_count_requests_errors_and_model_time(app, client, bus):
     client.get("/no/such/page")
     text = client.get("/metrics").get_data(as_text=True)
     assert 'visioncast_http_requests_total{method="POST",route="/api/v1/detect",status="200"}' in text
-    assert 'visioncast_errors_total{kind="unsupported_media"}' in text
+    assert 'visioncast_errors_total{kind="image_unsupported"}' in text
     assert 'route="<unmatched>"' in text
     assert "/no/such/page" not in text
     assert 'visioncast_inference_seconds_count{model="yolox-nano",stage="inference",task="detect"}' in text
@@ -285,3 +324,20 @@ def test_chunked_uploads_through_a_real_server_respect_the_limit(tmp_path, data_
     assert resp.status == status, body
     if status == 413:
         assert "larger than the limit of 0.1 MB (chunked upload)" in body["message"]
+
+
+def test_a_labels_file_must_fit_the_model(tmp_path, bus):
+    """`serve --labels zh.txt` with 10 labels: the CIFAR classifier speaks Chinese; the 80-class detector
+    refuses the file (503 naming both numbers) instead of calling a bus '狗'."""
+    labels = tmp_path / "zh.txt"
+    labels.write_text("飞机\n汽车\n鸟\n猫\n鹿\n狗\n青蛙\n马\n船\n卡车\n", encoding="utf-8")
+    app = create_app(config.load(env={}, overrides={"data_dir": str(tmp_path), "models.labels": str(labels)}))
+    client = app.test_client()
+    classified = client.post("/api/v1/classify", data=bus)
+    assert classified.status_code == 200
+    assert classified.get_json()["predictions"][0]["label"] in labels.read_text(encoding="utf-8").split()
+    detected = client.post("/api/v1/detect", data=bus)
+    assert detected.status_code == 503
+    assert detected.get_json()["message"] == (
+        f"labels file '{labels}' has 10 labels but model 'yolox-nano' has 80 classes; "
+        "use a labels file with 80 lines")

@@ -87,7 +87,7 @@ def test_detector_engines_agree(detector, ov_detectors, data_dir, image: str, pr
 
 
 def test_f32_raw_outputs_match_to_float_rounding(detector, ov_detectors, data_dir) -> None:
-    feeds, _ = detector.decoder.prepare(read_image(data_dir / "bus.jpg"))
+    feeds = detector.prepare(read_image(data_dir / "bus.jpg")).feeds
     ort_out = detector.runtime.run(feeds)[0]
     ov_out = ov_detectors["f32"].runtime.run(feeds)[0]
     assert ov_out.shape == ort_out.shape == (1, 3549, 85)
@@ -113,7 +113,7 @@ def test_classifier_engines_agree_on_cifar10(classifier, ov_classifiers, precisi
 def test_async_queue_matches_sync_run_on_the_detector(ov_detectors, data_dir) -> None:
     runtime = ov_detectors["f32"].runtime
     images = [read_image(data_dir / name) for name in IMAGES]
-    feeds = [ov_detectors["f32"].decoder.prepare(img)[0] for img in images]
+    feeds = [ov_detectors["f32"].prepare(img).feeds for img in images]
     results: dict[int, np.ndarray] = {}
     with runtime.open_async(0, lambda outputs, i: results.__setitem__(i, outputs[0])) as queue:
         for i in range(6):

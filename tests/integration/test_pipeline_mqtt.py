@@ -44,7 +44,7 @@ def test_people_counter_messages_match_the_stats(data_dir: Path, tmp_path: Path)
                 load_model("yolox-nano"),
                 PipelineConfig(),
                 name="clip",
-                publishers=[sink],
+                shared=[sink],
             )
             pipeline.on_frame = lambda stats, new: (snapshots.append(stats), events.extend(new))
             pipeline.run()
@@ -88,7 +88,7 @@ def _run_clip(data_dir: Path, sub: Subscriber, port: int, topics: tuple[str, ...
     try:
         assert sink.wait_connected(10.0)
         pipeline = open_pipeline(str(data_dir / "vtest_clip.avi"), load_model("yolox-nano"), PipelineConfig(),
-                                 name="clip", publishers=[sink])
+                                 name="clip", shared=[sink])
         pipeline.on_frame = lambda stats, new: snapshots.append(stats)
         pipeline.run()
         sub.wait_for(lambda m: all(sum(t == topic for t, _ in m) >= len(snapshots) for topic in topics))

@@ -59,6 +59,18 @@ def test_predict_classify_top(server, data_dir, capsys):
     assert len(out) == 3
 
 
+@pytest.mark.parametrize(("task", "image"), [("pose", "squat.jpg"), ("face", "faces.jpg")])
+def test_predict_pose_and_face_equal_the_local_commands(server, data_dir, capsys, task, image):
+    path = str(data_dir / image)
+    assert cli_main(["predict", path, "--server", server, "--task", task, "--json"]) == 0
+    remote = json.loads(capsys.readouterr().out)
+    assert cli_main([task, path, "--json", "--no-save"]) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert remote["task"] == task
+    assert remote["detections"] == local["detections"]
+    assert all("keypoints" in d for d in remote["detections"])
+
+
 def test_draw_without_a_display_saves_and_says_why(server, data_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
@@ -81,7 +93,7 @@ def test_an_error_answer_prints_status_and_message(server, tmp_path, capsys):
     text.write_text("not an image")
     assert cli_main(["predict", str(text), "--server", server]) == 1
     err = capsys.readouterr().err
-    assert "the server answered 415 unsupported_media:" in err
+    assert "the server answered 415 image_unsupported:" in err
     assert "must be a JPEG/PNG/BMP/WebP/TIFF image, got text" in err
 
 

@@ -83,7 +83,7 @@ def test_traversal_through_a_real_socket(app, saved, tmp_path):
                  f"/results/{saved}": 200}
         for raw, expected in cases.items():
             with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-                sock.sendall(f"GET {raw} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+                sock.sendall(f"GET {raw} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
                 answer = b""
                 while chunk := sock.recv(65536):
                     answer += chunk

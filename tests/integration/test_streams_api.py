@@ -13,13 +13,17 @@ from flask.testing import FlaskClient
 
 from visioncast import config
 from visioncast.server import create_app
+from visioncast.sinks.jsonl import JsonlSink
+
+DATA = Path(__file__).parents[1] / "data"
 
 WAIT_S = 20.0
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[FlaskClient]:
-    overrides = {"data_dir": str(tmp_path), "mqtt.enabled": False, "broker.enabled": False}
+    overrides = {"data_dir": str(tmp_path), "mqtt.enabled": False, "broker.enabled": False,
+                 "streams.allow": [str(DATA / "*")]}
     app = create_app(config.load(env={}, overrides=overrides))
     try:
         yield app.test_client()
@@ -58,3 +62,39 @@ def test_event_hold_reaches_the_stream(client: FlaskClient, data_dir: Path) -> N
     events = [e for e in info["events"] if e["type"] == "state"]
     assert events == [{"type": "state", "name": "crowd", "state": "begin", "timestamp": 3.9,
                        "condition": "person>=7", "text": "crowd begin at 3.90 seconds"}]
+
+
+def wait_stopped(client: FlaskClient, sid: str) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_S
+    while (info := client.get(f"/api/v1/streams/{sid}").get_json())["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return info  # type: ignore[no-any-return]
+
+
+def test_a_classify_stream_runs_and_shows_a_failing_server_sink(client: FlaskClient, data_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    """Any task runs as a stream; a server sink that raises (JSON lines into a closed file: ValueError) is
+    counted in the stream's status, and the stream still runs to its end."""
+    closed = (tmp_path / "closed.jsonl").open("w", encoding="utf-8")
+    closed.close()
+    client.application.extensions["visioncast"].bus.add(JsonlSink("closed.jsonl", stream=closed))
+    body = {"source": str(data_dir / "vtest_clip.avi"), "model": "resnet56-cifar10", "name": "cls",
+            "realtime": False}
+    started = client.post("/api/v1/streams", json=body)
+    assert started.status_code == 201, started.get_json()
+    info = wait_stopped(client, started.get_json()["id"])
+    assert info["state"] == "stopped", info
+    assert info["model"] == "resnet56-cifar10"
+    assert info["counters"]["frames_out"] == 70
+    assert sum(info["stats"]["totals"].values()) == 70  # frames counted by their top label
+    assert info["sink_errors"] == {"JsonlSink": {"failed": 70, "by_source": {"cls": 70},
+                                                 "last_error": "ValueError: I/O operation on closed file."}}
+
+
+def test_lines_on_a_classify_stream_are_400(client: FlaskClient, data_dir: Path) -> None:
+    body = {"source": str(data_dir / "vtest_clip.avi"), "model": "resnet56-cifar10", "lines": ["0,1,2,3"]}
+    answer = client.post("/api/v1/streams", json=body)
+    assert answer.status_code == 400
+    assert answer.get_json()["message"] == (
+        "lines and zones count boxes: they need a detect model, got a classify model")

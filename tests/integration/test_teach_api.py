@@ -12,26 +12,20 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-
+from tests.integration.test_api_http import RecordingSink
 from tests.teach_samples import DATA, class_samples
+
 from visioncast import config
-from visioncast.core.types import Result
 from visioncast.server import create_app
 
 API = "/api/v1/teach"
 
 
-class RecordingSink:
-    """A real Sink that keeps what it is given (the Services sink seam)."""
-
-    def __init__(self) -> None:
-        self.published: list[tuple[Result, str]] = []
-
-    def publish(self, result: Result, *, source: str, frame: Any = None, **extra: Any) -> None:
-        self.published.append((result, source))
-
-    def close(self) -> None:
-        pass
+def student(app: Any, address: str = "192.0.2.10") -> Any:
+    """A test client calling from a LAN address: a student (a loopback caller is the teacher)."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
 
 
 def jpeg(image: np.ndarray) -> bytes:
@@ -46,15 +40,15 @@ def app(tmp_path_factory: pytest.TempPathFactory):
     cfg = config.load(env={}, overrides={"data_dir": str(tmp), "models.cache_dir": str(tmp / "cache"),
                                          "mqtt.enabled": False, "broker.enabled": False})
     app = create_app(cfg)
-    app.extensions["visioncast"].sinks.append(RecordingSink())
+    app.extensions["visioncast"].bus.add(RecordingSink())
     yield app
     app.extensions["visioncast"].close()
 
 
 @pytest.fixture(scope="module")
 def taught(app) -> tuple[Any, dict[str, Any]]:
-    """A client whose project has 3 classes of 10 samples, trained."""
-    client = app.test_client()
+    """A student whose project has 3 classes of 10 samples, trained."""
+    client = student(app)
     project = client.post(f"{API}/projects", json={"name": "表情"}).get_json()
     samples = class_samples(10)
     for label in ("公交车", "球员", "街道"):
@@ -81,23 +75,23 @@ def test_train_reports_held_out_accuracy_and_confusion(taught) -> None:
 
 def test_try_answers_and_publishes_under_teach(app, taught) -> None:
     client, project = taught
-    sink = app.extensions["visioncast"].sinks[-1]
+    sink = next(s for s in app.extensions["visioncast"].bus.sinks if isinstance(s, RecordingSink))
     before = len(sink.published)
-    answer = client.post(f"{API}/projects/{project['id']}/classify?top=2", data=(DATA / "bus.jpg").read_bytes(),
-                         content_type="image/jpeg")
+    answer = client.post(f"{API}/projects/{project['id']}/classify?top=2",
+                         data=(DATA / "bus.jpg").read_bytes(), content_type="image/jpeg")
     assert answer.status_code == 200
     payload = answer.get_json()
     assert payload["model"] == "表情"
     assert payload["predictions"][0]["label"] == "公交车"
     assert len(payload["predictions"]) == 2
-    result, source = sink.published[before]
+    result, source, _, _ = sink.published[before]
     assert source == "teach"
     assert result.top_label == "公交车"
 
 
 def test_another_browser_sees_none_of_it(app, taught) -> None:
     _, project = taught
-    stranger = app.test_client()
+    stranger = student(app, "192.0.2.99")
     assert stranger.get(f"{API}/projects").get_json() == {"projects": []}
     assert stranger.get(f"{API}/projects/{project['id']}").status_code == 404
     assert stranger.post(f"{API}/projects/{project['id']}/train").status_code == 404
@@ -108,13 +102,17 @@ def test_export_import_round_trip_and_use_by_name(app, taught) -> None:
     exported = client.get(f"{API}/projects/{project['id']}/export")
     assert exported.status_code == 200
     assert exported.headers["Content-Disposition"].startswith("attachment")
-    other = app.test_client()
+    other = student(app, "192.0.2.11")
     imported = other.post(f"{API}/import", data=exported.data, content_type="application/zip")
     assert imported.status_code == 201, imported.get_json()
     copy = imported.get_json()
     assert [(c["name"], c["count"]) for c in copy["classes"]] == [("公交车", 10), ("球员", 10), ("街道", 10)]
     assert copy["trained"] is None
-    used = client.post(f"{API}/projects/{project['id']}/use", json={"name": "class-faces"})
+    refused = client.post(f"{API}/projects/{project['id']}/use", json={"name": "class-faces"})
+    assert refused.status_code == 401, "a student does not share models with the class"
+    teacher = app.test_client()  # at the keyboard of the loopback server
+    assert project["id"] in [p["id"] for p in teacher.get(f"{API}/projects").get_json()["projects"]]
+    used = teacher.post(f"{API}/projects/{project['id']}/use", json={"name": "class-faces"})
     assert used.status_code == 201, used.get_json()
     names = [m["name"] for m in client.get("/api/v1/models").get_json()["models"]]
     assert "class-faces" in names
@@ -144,7 +142,7 @@ def zip_of(files: dict[str, bytes]) -> bytes:
     ],
 )
 def test_bad_imports_are_refused_and_leave_nothing(app, body: bytes, status: int, message: str) -> None:
-    client = app.test_client()
+    client = student(app, "192.0.2.12")
     answer = client.post(f"{API}/import", data=body, content_type="application/zip")
     assert answer.status_code == status, answer.get_json()
     assert message in answer.get_json()["message"]
@@ -154,7 +152,7 @@ def test_bad_imports_are_refused_and_leave_nothing(app, body: bytes, status: int
 
 
 def test_bad_input_at_each_step(app) -> None:
-    client = app.test_client()
+    client = student(app, "192.0.2.13")
     assert client.post(f"{API}/projects", json={"name": ""}).status_code == 400
     assert client.post(f"{API}/projects", data="x", content_type="text/plain").status_code == 400
     pid = client.post(f"{API}/projects", json={"name": "p"}).get_json()["id"]

@@ -18,10 +18,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from visioncast import config
+from visioncast.analytics import Analytics, AnalyticsSpec
 from visioncast.core.payload import result_to_payload
+from visioncast.pipeline import Pipeline, PipelineOptions
 from visioncast.server import create_app
 from visioncast.server.jobs import JobManager
-from visioncast.server.videos import EXTENSION, sniff_container
+from visioncast.server.video_upload import sniff_container
+from visioncast.server.videos import EXTENSION
 from visioncast.server.wsgi import HttpServer
 from visioncast.sources.video import open_video
 
@@ -72,7 +75,10 @@ def wait_state(client: FlaskClient, job_id: str, states: tuple[str, ...] = FINAL
 
 
 def comparable(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in payload.items() if k not in ("timings_ms", "frame", "timestamp")}
+    """The payload without timings, frame, timestamp and track ids (what ``Detector.detect`` gives too)."""
+    out = {k: v for k, v in payload.items() if k not in ("timings_ms", "frame", "timestamp")}
+    out["detections"] = [{k: v for k, v in d.items() if k != "track_id"} for d in out["detections"]]
+    return out
 
 
 def long_video(path: Path, repeats: int, source: Path) -> Path:
@@ -93,7 +99,7 @@ def test_job_results_equal_detect_on_the_same_frames(client: FlaskClient, data_d
     assert answer.status_code == 201, answer.get_json()
     job = answer.get_json()
     assert (job["width"], job["height"], job["fps"], job["frames_total"]) == (384, 288, 10.0, CLIP_FRAMES)
-    assert job["source"] == f"video-{job['id']}"
+    assert job["source"] == "video"  # never the job id: that would let MQTT listeners fetch the upload
     done = wait_state(client, job["id"])
     assert done["state"] == "done"
     assert done["frames_done"] == CLIP_FRAMES
@@ -105,6 +111,44 @@ def test_job_results_equal_detect_on_the_same_frames(client: FlaskClient, data_d
     assert [r["timestamp"] for r in results] == pytest.approx([i / 10 for i in range(CLIP_FRAMES)])
     assert [comparable(r) for r in results] == [comparable(e) for e in expected]
     assert sum(len(r["detections"]) for r in results) > CLIP_FRAMES  # people and cars in every frame
+
+
+class Collect:
+    """A pipeline sink that keeps every frame's payload and the last statistics snapshot."""
+
+    needs_image = False
+
+    def __init__(self) -> None:
+        self.payloads: list[dict[str, Any]] = []
+
+    def deliver(self, delivery: Any) -> None:
+        if delivery.result is None:  # the events at the end
+            return
+        frame = delivery.frame
+        self.payloads.append(result_to_payload(delivery.result, frame=frame.index,
+                                               timestamp=round(frame.timestamp_s, 4)))
+
+    def close(self) -> None:
+        pass
+
+
+def test_uploads_are_tracked_like_visioncast_run(client: FlaskClient, data_dir: Path, detector: Any) -> None:
+    """The job's results carry the track ids, and its status the statistics, a Pipeline gives the file."""
+    job = upload(client, (data_dir / CLIP).read_bytes()).get_json()
+    done = wait_state(client, job["id"])
+    results = client.get(f"/api/v1/videos/{job['id']}/results").get_json()["results"]
+    sink = Collect()
+    analytics = Analytics(AnalyticsSpec(), source=job["source"])
+    stats = Pipeline(open_video(data_dir / CLIP), detector, analytics=analytics, sinks=[sink],
+                     options=PipelineOptions(mode="every")).run()
+    without_timings = [[{k: v for k, v in p.items() if k != "timings_ms"} for p in ps]
+                       for ps in (results, sink.payloads)]
+    assert without_timings[0] == without_timings[1]
+    ids = {d["track_id"] for r in results for d in r["detections"] if "track_id" in d}
+    assert len(ids) >= 5  # people and cars tracked across the clip
+    assert done["stats"]["totals"] == stats["totals"]
+    assert done["stats"]["dwell"] == stats["dwell"]
+    assert done["stats"]["frame"] == CLIP_FRAMES - 1
 
 
 def test_two_jobs_at_once_both_finish_correctly(app_factory: Callable[..., Flask], data_dir: Path) -> None:
@@ -214,11 +258,11 @@ def zero_frame_mp4(tmp_path: Path) -> bytes:
 
 
 @pytest.mark.parametrize(("kind", "status", "code", "words"), [
-    ("text", 415, "unsupported_media", "is not a video"),
-    ("png", 415, "unsupported_media", "is not a video"),
-    ("truncated", 400, "bad_input", "cannot be decoded"),
-    ("zero-frame", 400, "bad_input", "cannot be decoded"),
-    ("empty", 400, "bad_input", "is empty"),
+    ("text", 415, "video_unsupported", "is not a video"),
+    ("png", 415, "video_unsupported", "is not a video"),
+    ("truncated", 400, "video_corrupt", "cannot be decoded"),
+    ("zero-frame", 400, "video_corrupt", "cannot be decoded"),
+    ("empty", 400, "video_empty", "is empty"),
 ])
 def test_bad_videos_are_refused_clearly(client: FlaskClient, data_dir: Path, tmp_path: Path, *, kind: str,
                                         status: int, code: str, words: str) -> None:
@@ -245,7 +289,7 @@ def test_upload_without_the_field_and_over_the_limit(app_factory: Callable[..., 
     assert "'video'" in missing.get_json()["message"]
     big = upload(client, (data_dir / CLIP).read_bytes())
     assert big.status_code == 413
-    assert big.get_json() == {"error": "too_large", "message":
+    assert big.get_json() == {"error": "video_too_large", "message":
                               "video is larger than the limit of 0.1 MB (videos.max_upload_mb)"}
 
 

@@ -1,12 +1,13 @@
 """The statistics of a stream: counts, unique totals, dwell times, lines, zones and events. Pure, no I/O.
 
-:class:`Analytics` is fed one detect Result per frame (in frame order) with the frame's media time and returns
+:class:`Analytics` is fed one Result per frame (in frame order) with the frame's media time and returns
 the tracked Result, the statistics snapshot (:class:`StatsSnapshot`, the one schema of MQTT, the dashboard,
 JSON lines and ``/api/v1/stats``) and the events of that frame. Same input → same output: no clocks, no
 randomness. The pipeline fills the run-time fields (fps, latency_ms, dropped) that analytics cannot know.
 
-* ``counts``: detections per label in this frame (tracked or not);
-* ``totals``: unique confirmed tracks per label since the start;
+* ``counts``: detections per label in this frame (tracked or not); for a classify result {top label: 1};
+* ``totals``: unique confirmed tracks per label since the start; for classify results, the frames each label
+  was the top class (there is nothing to track: no tracks, dwell, lines or zones; events work on counts);
 * ``dwell``: seconds each live track has been seen (``active``) and ``average_s``, the mean over every
   confirmed track so far (ended ones with their final duration, live ones with their duration so far);
 * events ``track_left`` (a confirmed track unseen for the tracker's ``lost_frames``, or still live at
@@ -23,7 +24,7 @@ from visioncast.analytics.event import Condition, StateWatcher
 from visioncast.analytics.region import LineCounter, ZoneCounter
 from visioncast.analytics.track import ByteTracker
 from visioncast.core.types import Result
-from visioncast.errors import ConfigError, InputError
+from visioncast.errors import ConfigError
 
 SCHEMA_VERSION = 1
 
@@ -94,9 +95,10 @@ class Analytics:
     def update(
         self, result: Result, frame: int, timestamp_s: float
     ) -> tuple[Result, StatsSnapshot, list[dict]]:
-        """Track, count and watch one frame's detect Result → (tracked result, snapshot, events)."""
+        """Track, count and watch one frame's Result → (tracked result, snapshot, events)."""
         if result.detections is None:
-            raise InputError("analytics needs detect results (boxes), got a classify result")
+            snapshot, label_events = self._update_labels(result, frame, timestamp_s)
+            return result, snapshot, label_events
         dets = result.detections
         events: list[dict[str, Any]] = []
         if self.tracker is not None:
@@ -115,6 +117,16 @@ class Analytics:
                 events.append(event)
         self._last = self._snapshot(frame, timestamp_s, counts)
         return replace(result, detections=dets), self._last, events
+
+    def _update_labels(self, result: Result, frame: int, timestamp_s: float
+                       ) -> tuple[StatsSnapshot, list[dict[str, Any]]]:
+        """A classify result: count its top label (this frame, and frames so far); watch the counts."""
+        counts = result.counts()
+        for label in counts:
+            self.totals[label] = self.totals.get(label, 0) + 1
+        events = [e for w in self.watchers if (e := w.update(counts, timestamp_s)) is not None]
+        self._last = self._snapshot(frame, timestamp_s, counts)
+        return self._last, events
 
     def _see(self, track_ids: Sequence[int], labels: Sequence[str], timestamp_s: float) -> None:
         for tid, label in zip(track_ids, labels, strict=False):

@@ -1,16 +1,15 @@
 """`visioncast broker` (the embedded MQTT broker alone, like SIoT's tool) and MQTT push for `serve`.
 
-I/O: sockets, prints to stdout. ``serve`` uses :func:`add_push_options`, :func:`push_overrides` and the
-startup step :func:`start_push`: the embedded broker starts by default (``--broker-port``,
-``--broker-host``) and prints the addresses boards should use; ``--mqtt mqtt://user:pass@host:port`` pushes
-to an external broker instead and ``--mqtt off`` disables push. Settings saved from the /mqtt page win over
-the defaults (not over ``--mqtt``).
+I/O: sockets, prints to stdout. ``serve`` uses :func:`add_push_options`, :func:`push_overrides` and
+:func:`print_broker` (its start-up steps are in :mod:`visioncast.cli.serve`): the embedded broker starts by
+default (``--broker-port``, ``--broker-host``) and prints the addresses boards should use; ``--mqtt
+mqtt://user:pass@host:port`` pushes to an external broker instead and ``--mqtt off`` disables push. The flags
+are config overrides, so they win over settings saved from the /mqtt page.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import signal
 import sys
 import threading
@@ -18,11 +17,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from visioncast.broker import BrokerHandle, lan_addresses, open_broker
-from visioncast.cli.options import load_config
+from visioncast.cli.options import load_config, port_number, port_or_zero
 from visioncast.errors import ConfigError
-from visioncast.sinks import mqtt_format as fmt
-
-CONNECT_WAIT_S = 3.0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
@@ -30,8 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        description="Run the embedded MQTT broker (amqtt) until Ctrl-C: TCP for boards, "
                                    "WebSocket for browser dashboards, user/password login.")
     p.add_argument("--host", help="address to listen on (default 0.0.0.0: every network)")
-    p.add_argument("--port", type=int, help="MQTT TCP port (default 1883)")
-    p.add_argument("--ws-port", type=int, help="MQTT over WebSocket port (default 8083; 0 = off)")
+    p.add_argument("--port", type=port_number, help="MQTT TCP port (default 1883)")
+    p.add_argument("--ws-port", type=port_or_zero, help="MQTT over WebSocket port (default 8083; 0 = off)")
     p.add_argument("--preset", choices=["siot"], help="siot: log in as siot/dfrobot like SIoT")
     p.add_argument("--user", help="user name (default visioncast)")
     p.add_argument("--password", help="password (default: generated once, kept in the data dir)")
@@ -80,42 +76,17 @@ def print_broker(handle: BrokerHandle, out: TextIO, prefix: str = "visioncast") 
 
 def add_push_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("MQTT push")
-    g.add_argument("--broker-port", type=int, help="embedded MQTT broker port (default 1883)")
+    g.add_argument("--broker-port", type=port_number, help="embedded MQTT broker port (default 1883)")
     g.add_argument("--broker-host", help="embedded broker address (default 0.0.0.0: every network)")
     g.add_argument("--mqtt", metavar="URL|off",
                    help="push to an external broker mqtt://user:pass@host:port instead, or 'off'")
 
 
 def push_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {"broker.port": args.broker_port, "broker.host": args.broker_host}
-
-
-def start_push(ctx: Any) -> None:
-    """serve startup step: embedded broker (unless --mqtt), then the sink (saved settings, URL or broker)."""
-    from visioncast.server import mqtt as mqtt_page  # noqa: PLC0415 (keeps `visioncast broker` light)
-
-    url, cfg, svc = ctx.args.mqtt, ctx.config, ctx.app.extensions["visioncast"]
-    sink = mqtt_page.sink_of(svc)
-    if url == "off":
-        if sink is not None:
-            svc.sinks.remove(sink)
-            sink.close()
-        print("MQTT push: off (--mqtt off)", file=ctx.out, flush=True)
-        return
-    handle = None
-    if url is None and cfg.broker.enabled:
-        handle = open_broker(cfg.broker, data_dir=Path(cfg.data_dir))
-        svc.on_close.append(handle.close)
-        print_broker(handle, ctx.out, cfg.mqtt.prefix)
-    if url is not None:
-        sink = mqtt_page.attach(ctx.app, fmt.resolve(dataclasses.replace(cfg.mqtt, url=url)))
-    elif sink is None and handle is not None:
-        host = "127.0.0.1" if handle.host in ("0.0.0.0", "") else handle.host
-        sink = mqtt_page.attach(ctx.app, dataclasses.replace(
-            cfg.mqtt, host=host, port=handle.port, username=handle.username, password=handle.password))
-    if sink is None:
-        print("MQTT push: no broker (use --mqtt URL or the /mqtt page)", file=ctx.out, flush=True)
-        return
-    connected = sink.wait_connected(CONNECT_WAIT_S)
-    state = "connected" if connected else f"not connected yet: {sink.error or 'connecting…'}"
-    print(f"MQTT push to {sink.cfg.host}:{sink.cfg.port} ({state})", file=ctx.out, flush=True)
+    """Dotted config keys of the push flags: ``--mqtt off`` turns off push and the embedded broker."""
+    over: dict[str, Any] = {"broker.port": args.broker_port, "broker.host": args.broker_host}
+    if args.mqtt is not None and args.mqtt.lower() == "off":
+        over.update({"mqtt.enabled": False, "broker.enabled": False})
+    elif args.mqtt is not None:
+        over.update({"mqtt.url": args.mqtt, "mqtt.enabled": True})
+    return over

@@ -1,4 +1,5 @@
-"""`visioncast detect` and `classify`: local inference on image files, or on paths typed at a prompt."""
+"""`visioncast detect`, `classify`, `pose` and `face`: local inference on image files, or on paths typed at a
+prompt."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from visioncast.core.types import Result
 from visioncast.draw import draw_result
 from visioncast.errors import InputError, VisioncastError
 from visioncast.models import load_model
+from visioncast.models.registry import DEFAULTS, Model
 from visioncast.sources.image import IMAGE_SUFFIXES, read_image
 from visioncast.tasks import Classifier, Detector
 
+KEYPOINT_SEEN = 0.3  # a keypoint counts as seen in the printed summary from this score
 PROMPT = "Image path (Enter = sample messi5.jpg, q = quit): "
 DEFAULT_OUT = "visioncast_out"
 
@@ -42,6 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-save", action="store_true", help="do not save annotated images")
     p.add_argument("--show", action="store_true", help="show each annotated image in a window")
     p.set_defaults(handler=run_detect, task="detect")
+    _add_keypoint_parser(sub, "pose", "find people and their 17 body keypoints (MoveNet by default)")
+    _add_keypoint_parser(sub, "face", "find faces and 5 landmarks: eyes, nose, mouth corners (YuNet)")
 
     c = sub.add_parser("classify", help="classify images (CIFAR-10 ResNet-56 by default)",
                        description="Classify images. With no IMAGE, asks for paths in a loop.")
@@ -51,6 +56,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--top", type=int, default=5, help="how many classes to print (default 5)")
     c.add_argument("--json", action="store_true", help="print one JSON result per line")
     c.set_defaults(handler=run_classify, task="classify", output=None, no_save=True, show=False)
+
+
+def _add_keypoint_parser(sub: argparse._SubParsersAction, task: str, help_text: str) -> None:
+    """`visioncast pose` / `face`: the flags of detect (--conf 0–1 filters people/faces by score)."""
+    p = sub.add_parser(task, help=help_text, description=f"{help_text[0].upper()}{help_text[1:]}. With no "
+                       "SOURCE, asks for paths in a loop.")
+    p.add_argument("sources", nargs="*", metavar="SOURCE", help="image files or folders of images")
+    add_model_options(p)
+    p.add_argument("--sample", action="store_true", help="add the sample photo shipped with visioncast")
+    p.add_argument("--json", action="store_true", help="print one JSON result per line")
+    p.add_argument("-o", "--output", help=f"annotated image file or folder (default ./{DEFAULT_OUT}/)")
+    p.add_argument("--no-save", action="store_true", help="do not save annotated images")
+    p.add_argument("--show", action="store_true", help="show each annotated image in a window")
+    p.set_defaults(handler=_run, task=task)
 
 
 def expand(sources: list[str]) -> Iterator[Path]:
@@ -100,13 +119,22 @@ def print_result(path: Path, result: Result, as_json: bool) -> None:
         print(f"{path}: {len(dets)} detections ({result.model}, {total:.1f} ms)")
         for i in range(len(dets)):
             box = ", ".join(f"{v:.0f}" for v in dets.xyxy[i])
-            print(f"  {dets.labels[i]:<14} {dets.score[i]:.2f}  [{box}]")
+            print(f"  {dets.labels[i]:<14} {dets.score[i]:.2f}  [{box}]{_keypoint_summary(result, i)}")
     if result.classification is not None:
         cls = result.classification
         print(f"{path}: {cls.top_label} ({result.model}, {total:.1f} ms)")
         for i in range(len(cls.labels)):
             print(f"  {cls.labels[i]:<14} {cls.score[i]:.4f}")
     sys.stdout.flush()
+
+
+def _keypoint_summary(result: Result, i: int) -> str:
+    """'  17 keypoints, 15 seen' for a person or face with keypoints, '' otherwise."""
+    kps = result.detections.keypoints if result.detections is not None else None
+    if kps is None:
+        return ""
+    seen = int((kps[i, :, 2] >= KEYPOINT_SEEN).sum())
+    return f"  {kps.shape[1]} keypoints, {seen} seen"
 
 
 def _save_path(output: str | None, path: Path, many: bool) -> Path:
@@ -118,9 +146,9 @@ def _save_path(output: str | None, path: Path, many: bool) -> Path:
     return out / path.name
 
 
-def _handle(model: Detector | Classifier, path: Path, args: argparse.Namespace, many: bool) -> None:
+def _handle(model: Model, path: Path, args: argparse.Namespace, many: bool) -> None:
     image = read_image(path)
-    result = model.classify(image, top=args.top) if isinstance(model, Classifier) else model.detect(image)
+    result = model.classify(image, top=args.top) if isinstance(model, Classifier) else model(image)
     print_result(path, result, args.json)
     if not args.no_save or args.show:
         annotated = draw_result(image, result)
@@ -135,12 +163,16 @@ def _handle(model: Detector | Classifier, path: Path, args: argparse.Namespace, 
 
 def _run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
-    ref = args.model or (cfg.models.detect if args.task == "detect" else cfg.models.classify)
+    defaults = {"detect": cfg.models.detect, "classify": cfg.models.classify}
+    ref = args.model or defaults.get(args.task, DEFAULTS[args.task])
     model = load_model(ref, task=args.task, **model_kwargs(cfg.models))
     if isinstance(model, Detector):
         model.options = model.options.merged(conf=cfg.models.conf, iou=cfg.models.iou,
                                              max_det=cfg.models.max_det,
                                              classes=_classes(getattr(args, "classes", None), model.labels))
+    elif not isinstance(model, Classifier):  # pose/face keep their own defaults unless a flag is given
+        model.options = model.options.merged(conf=args.conf, iou=args.iou, max_det=args.max_det,
+                                             classes=_classes(args.classes, model.labels))
     if args.task == "classify" and args.top < 1:
         raise InputError(f"--top must be at least 1, got {args.top}")
     if args.sample:

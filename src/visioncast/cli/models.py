@@ -42,7 +42,7 @@ def describe(info: ModelInfo) -> tuple[str, str, str]:
             except ModelError:
                 family = "? (use --family)"
         else:
-            family = "-"
+            family = info.family or "-"
             nhwc = spec.shape[-1] == 3
             h, w = spec.static_dim(1 if nhwc else 2), spec.static_dim(2 if nhwc else 3)
         return task, family, f"{w or '?'}x{h or '?'}"

@@ -8,9 +8,38 @@ from typing import Any
 
 from visioncast import config as config_mod
 from visioncast.config import Config
+from visioncast.errors import InputError
 from visioncast.models.labels import BUILTIN
 from visioncast.runtimes.base import DEVICES, ENGINES, PRECISIONS
 from visioncast.tasks.family import FAMILIES
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port 1–65535 (argparse prints one line naming the option otherwise)."""
+    return _port(text, low=1)
+
+
+def port_or_zero(text: str) -> int:
+    """An argparse type: a TCP port 0–65535, where 0 means any free port (or off)."""
+    return _port(text, low=0)
+
+
+def check_port(port: int, what: str, *, zero: str = "") -> None:
+    """InputError (one line) unless ``port`` is 1–65535, or 0 when ``zero`` says what 0 means."""
+    low = 0 if zero else 1
+    if not low <= port <= 65535:
+        meaning = f"; 0 = {zero}" if zero else ""
+        raise InputError(f"{what} must be a port number {low}–65535{meaning}, got {port}")
+
+
+def _port(text: str, *, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not low <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number {low}–65535, got {text!r}")
+    return value
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, thresholds: bool = True) -> None:

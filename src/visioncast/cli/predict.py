@@ -20,6 +20,7 @@ import requests
 
 from visioncast.cli import display
 from visioncast.cli.infer import DEFAULT_OUT, _save_path, expand, print_result, prompt_paths
+from visioncast.cli.options import load_config
 from visioncast.core.payload import result_from_payload
 from visioncast.core.types import Result
 from visioncast.draw import draw_result
@@ -48,12 +49,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                                    "With no IMAGE, asks for paths in a loop.")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or folders of images")
     p.add_argument("--server", default=DEFAULT_SERVER, help=f"server URL (default {DEFAULT_SERVER})")
-    p.add_argument("--task", choices=("detect", "classify"), default="detect", help="default detect")
+    p.add_argument("--task", choices=("detect", "classify", "pose", "face"), default="detect",
+                   help="what the server finds: objects, classes, body keypoints or faces (default detect)")
     p.add_argument("--draw", action="store_true",
                    help="draw the returned result on the image and show it (saved when there is no display)")
     p.add_argument("--save", metavar="OUT", help="save the annotated image to this file or folder")
     p.add_argument("--json", action="store_true", help="print one JSON result per line")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds to wait (default 30)")
+    p.add_argument("--token", help="the teacher's token, sent as 'Authorization: Bearer' (default "
+                                   "VISIONCAST_SERVER__TOKEN or server.token of --config; detect and "
+                                   "classify need none)")
     g = p.add_argument_group("options sent to the server")
     g.add_argument("-m", "--model", help="model name on the server (default: the server's)")
     g.add_argument("--conf", type=float, help="minimum confidence 0–1 (detect)")
@@ -100,7 +105,8 @@ def post_image(session: requests.Session, args: argparse.Namespace, path: Path) 
             requests.exceptions.InvalidSchema) as exc:
         raise InputError(f"--server must be a URL like {DEFAULT_SERVER}, got {args.server!r}") from exc
     if resp.status_code != 200:
-        raise ServerAnswerError(f"{path}: the server answered {resp.status_code} {_error_text(resp)}")
+        hint = " (pass the teacher's token with --token)" if resp.status_code == 401 else ""
+        raise ServerAnswerError(f"{path}: the server answered {resp.status_code} {_error_text(resp)}{hint}")
     try:
         return resp.json()  # type: ignore[no-any-return,unused-ignore]
     except ValueError as exc:
@@ -125,6 +131,9 @@ def run(args: argparse.Namespace) -> int:
     many = interactive or len(args.images) > 1 or any(Path(s).is_dir() for s in args.images)
     failures = 0
     with requests.Session() as session:
+        token = args.token or load_config(args).server.token
+        if token:
+            session.headers["Authorization"] = f"Bearer {token}"
         for path in paths:
             try:
                 result = result_from_payload(post_image(session, args, path))

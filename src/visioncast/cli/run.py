@@ -1,6 +1,9 @@
 """`visioncast run`: the edge pipeline on an image, a video, a folder, a camera or a stream. I/O: everything.
 
-Source → detector → tracking/counting → outputs (annotated image/video, JSON lines, MQTT, a live dashboard).
+Source → task (any model: detect, classify…) → tracking/counting → outputs (annotated image/video, JSON
+lines, MQTT, a live dashboard), all through the pipeline's one delivery bus. With a classify model every
+frame's top classes are the result and the statistics count the top labels (tracking, lines and zones need
+boxes; a --line or --zone with a classify model is an error).
 A progress bar for files; a one-line live status (FPS, latency, dropped) for cameras and streams; events
 ("danger begin at 12.30 seconds") printed as they happen. Ctrl-C stops cleanly and finalises the files.
 """
@@ -12,23 +15,30 @@ import os
 import sys
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 from tqdm import tqdm
 
 from visioncast.analytics import StatsSnapshot, describe_event
-from visioncast.cli.options import add_model_options, load_config, model_kwargs
+from visioncast.cli.options import add_model_options, load_config, model_kwargs, port_number
+from visioncast.cli.scale import InputsAction, add_ray_run_options, run_on_ray
 from visioncast.config import Config
 from visioncast.errors import InputError
 from visioncast.models import load_model
 from visioncast.pipeline import Pipeline
 from visioncast.pipeline.build import analytics_for, open_pipeline
+from visioncast.sinks import Sink, open_mqtt_sink
 from visioncast.sinks.jsonl import JsonlSink
 from visioncast.sinks.mjpeg import MjpegBroadcaster
 from visioncast.sinks.video import VideoFileSink
 from visioncast.sources import Source, open_source
 from visioncast.tasks import Detector
+from visioncast.tasks.base import Task
+from visioncast.tasks.pose import MoveNetPose
+
+if TYPE_CHECKING:
+    from visioncast.sinks.mqtt import MqttSink  # paho loads only when MQTT is asked for
 
 CONNECT_WAIT_S = 3.0  # how long `run` waits for the MQTT broker before reading the source
 EPILOG = """\
@@ -44,12 +54,13 @@ example: visioncast run -i CAM --mqtt mqtt://127.0.0.1:1883 --mqtt-preset people
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     p = sub.add_parser(
         "run",
-        help="run the edge pipeline: detect, track, count, publish, stream",
+        help="run the edge pipeline: detect or classify, track, count, publish, stream",
         description="Run the edge pipeline on an image, video, folder, camera or stream.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-i", "--input", required=True, metavar="SOURCE", help="what to read (see below)")
+    p.add_argument("-i", "--input", required=True, action=InputsAction, metavar="SOURCE",
+                   help="what to read (see below); repeat it with --ray for one pipeline actor per source")
     add_model_options(p)
     g = p.add_argument_group("outputs")
     g.add_argument(
@@ -71,7 +82,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         choices=("siot", "people-counter"),
         help="topic layout; people-counter publishes person {count,total} and person/duration",
     )
-    g.add_argument("--serve", type=int, metavar="PORT", help="live dashboard with the MJPEG stream on PORT")
+    g.add_argument("--serve", type=port_number, metavar="PORT",
+                   help="live dashboard with the MJPEG stream on PORT")
     g.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
     a = p.add_argument_group("pipeline")
     mode = a.add_mutually_exclusive_group()
@@ -105,6 +117,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "video at its speed; off otherwise: as fast as possible)",
     )
     a.add_argument("--quiet", action="store_true", help="no progress bar or status line")
+    add_ray_run_options(p)
     p.set_defaults(handler=run)
 
 
@@ -127,18 +140,22 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     return over
 
 
-def _quiet_opencv() -> None:
+def quiet_opencv() -> None:
     """OpenCV and FFmpeg log to stderr on their own; the command prints its own one-line errors."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
-def _detector(cfg: Config, args: argparse.Namespace) -> Detector:
+def open_task(cfg: Config, args: argparse.Namespace) -> Task:
+    """The model of -m (default: the configured detector), whatever its task. Pose and face models keep
+    their own thresholds (MoveNet 0.25, YuNet 0.7); MoveNet follows the person from frame to frame."""
     from visioncast.cli.infer import _classes  # noqa: PLC0415 — the --classes parser of detect
 
-    model = load_model(args.model or cfg.models.detect, task="detect", **model_kwargs(cfg.models))
+    model = load_model(args.model or cfg.models.detect, **model_kwargs(cfg.models))
     if not isinstance(model, Detector):
-        raise InputError("visioncast run needs a detection model")
+        if args.classes:
+            raise InputError(f"--classes filters detections; it does not apply to a {model.task} model")
+        return model.follower() if isinstance(model, MoveNetPose) else model
     model.options = model.options.merged(
         conf=cfg.models.conf,
         iou=cfg.models.iou,
@@ -148,8 +165,8 @@ def _detector(cfg: Config, args: argparse.Namespace) -> Detector:
     return model
 
 
-def _sinks(args: argparse.Namespace, source: Source, cfg: Config) -> list[Any]:
-    sinks: list[Any] = []
+def open_outputs(args: argparse.Namespace, source: Source, cfg: Config) -> list[Sink]:
+    sinks: list[Sink] = []
     if args.output:
         sinks.append(VideoFileSink(args.output, fps=source.fps, still=bool(getattr(source, "still", False))))
     if args.jsonl:
@@ -159,65 +176,59 @@ def _sinks(args: argparse.Namespace, source: Source, cfg: Config) -> list[Any]:
     return sinks
 
 
-def _publishers(args: argparse.Namespace, cfg: Config) -> list[Any]:
+def open_push(args: argparse.Namespace, cfg: Config) -> MqttSink | None:
     if not cfg.mqtt.enabled or not (args.mqtt or args.mqtt_preset):
-        return []
-    from visioncast.sinks.mqtt import MqttSink  # noqa: PLC0415 — paho only when MQTT is asked for
-
-    sink = MqttSink(cfg.mqtt)
-    if not sink.wait_connected(CONNECT_WAIT_S):  # a short file would otherwise be over before it connects
+        return None
+    sink = open_mqtt_sink(cfg.mqtt, wait_s=CONNECT_WAIT_S)  # a short file would otherwise end first
+    if not sink.connected.is_set():
         print(f"visioncast: MQTT broker {sink.cfg.host}:{sink.cfg.port} not connected yet"
               f"{f' ({sink.error})' if sink.error else ''}; messages count as dropped until it is",
               file=sys.stderr, flush=True)
-    return [sink]
+    return sink
 
 
-def _close_publishers(publishers: list[Any], out: Any) -> None:
-    """Hand what is queued to the broker (a few seconds at most), say what was sent and dropped, close."""
-    for pub in publishers:
-        pub.flush()
-        c = pub.status()
-        print(f"MQTT {c['broker']}: {c['sent']} messages sent, {c['dropped']} dropped "
-              f"(queue full {c['dropped_queue_full']}, disconnected {c['dropped_disconnected']}, "
-              f"refused {c['dropped_error']}), {c['skipped']} skipped by the policy", file=out, flush=True)
-        pub.close()
+def report_push(sink: MqttSink, out: Any) -> None:
+    """Hand what is queued to the broker (a few seconds at most), say what was sent and dropped."""
+    sink.flush()
+    c = sink.status()
+    print(f"MQTT {c['broker']}: {c['sent']} messages sent, {c['dropped']} dropped "
+          f"(queue full {c['dropped_queue_full']}, disconnected {c['dropped_disconnected']}, "
+          f"refused {c['dropped_error']}), {c['skipped']} skipped by the policy", file=out, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    _quiet_opencv()
+    if args.ray or len(args.inputs) > 1:
+        return run_on_ray(args)
+    quiet_opencv()
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
     cfg = load_config(args, overrides(args))
-    analytics_for(cfg.pipeline, "check")  # a bad --line/--zone/--event fails before anything opens
-    detector = _detector(cfg, args)
+    analytics_for(cfg.pipeline, "check")  # a bad --line/--zone/--event fails before the model loads
+    task = open_task(cfg, args)
+    analytics_for(cfg.pipeline, "check", task.task)  # lines and zones need boxes
     source = open_source(args.input, fps=cfg.pipeline.folder_fps)
     if args.realtime is None and args.serve is not None and not source.live:
         cfg = replace(cfg, pipeline=replace(cfg.pipeline, realtime=True))
-    publishers: list[Any] = []
+    mqtt: MqttSink | None = None
     server = None
     try:
-        sinks = _sinks(args, source, cfg)
-        publishers = _publishers(args, cfg)
-        pipeline = open_pipeline(
-            source,
-            detector,
-            cfg.pipeline,
-            name=args.name,
-            sinks=sinks,
-            publishers=publishers,
-            max_frames=args.max_frames,
-        )
+        sinks = open_outputs(args, source, cfg)
+        mqtt = open_push(args, cfg)
+        pipeline = open_pipeline(source, task, cfg.pipeline, name=args.name, sinks=sinks,
+                                 shared=[mqtt] if mqtt else [], max_frames=args.max_frames)
         if args.serve is not None:
-            server = _serve(args, cfg, pipeline, sinks[-1])
+            server = _serve(args, cfg, pipeline, next(s for s in sinks if isinstance(s, MjpegBroadcaster)))
         code = _run_with_progress(pipeline, args)
         if server is not None and code == 0 and not source.live:
             _wait_for_ctrl_c(server.url)
         return code
-    finally:
-        source.close()
-        _close_publishers(publishers, sys.stderr if args.jsonl == "-" else sys.stdout)
+    finally:  # the reverse of the start: HTTP, then the pipeline's source, then the push
         if server is not None:
             server.stop()
+        source.close()
+        if mqtt is not None:  # shared with the pipeline, so not closed by it: flush, report, close
+            report_push(mqtt, sys.stderr if args.jsonl == "-" else sys.stdout)
+            mqtt.close()
 
 
 def _serve(args: argparse.Namespace, cfg: Config, pipeline: Pipeline, broadcaster: MjpegBroadcaster) -> Any:
@@ -225,8 +236,9 @@ def _serve(args: argparse.Namespace, cfg: Config, pipeline: Pipeline, broadcaste
     from visioncast.server.stream_registry import registry  # noqa: PLC0415
     from visioncast.server.wsgi import HttpServer  # noqa: PLC0415
 
-    app = create_app(cfg)
-    entry = registry(app).attach(pipeline, broadcaster, stream_id="local", model=pipeline.detector.name)
+    # access control needs the address the dashboard really listens on
+    app = create_app(replace(cfg, server=replace(cfg.server, host=args.host)))
+    entry = registry(app).attach(pipeline, broadcaster, stream_id="local", model=pipeline.task.name)
     server = HttpServer(app, args.host, args.serve, workers=max(cfg.server.workers, 16))
     server.start_in_thread()
     pace = ""
@@ -276,7 +288,10 @@ def _run_with_progress(pipeline: Pipeline, args: argparse.Namespace) -> int:
     for event in pipeline.final_events:
         print(describe_event(event), file=sys.stderr if args.jsonl == "-" else sys.stdout)
     _summary(pipeline, stats, args)
-    return 0
+    for name, failure in pipeline.sink_status().items():  # the run went on; the exit code says it
+        print(f"visioncast: error: output {name} failed {failure['failed']} times "
+              f"(last: {failure['last_error']})", file=sys.stderr, flush=True)
+    return 1 if pipeline.sink_status() else 0
 
 
 class _StatusLine:
@@ -311,10 +326,11 @@ def _summary(pipeline: Pipeline, stats: StatsSnapshot, args: argparse.Namespace)
     out = sys.stderr if args.jsonl == "-" else sys.stdout
     c = pipeline.counters()
     totals = ", ".join(f"{k} {v}" for k, v in stats["totals"].items()) or "none"
+    what = "unique" if pipeline.task.task == "detect" else "frames by top label"
     print(
         f"{c['frames_out']} frames · {stats['fps']:.1f} fps · dropped {pipeline.dropped} "
         f"(stale {c['stale']}, bad {c['bad_frames']}, failed {c['failed']}, gaps {c['gaps']}) · "
-        f"unique: {totals}",
+        f"{what}: {totals}",
         file=out,
     )
     for name, line in stats["lines"].items():

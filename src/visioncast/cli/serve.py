@@ -4,12 +4,15 @@ Made to be extended with small edits by the features that plug into the server:
 
 * a flag → one ``add_argument`` in :func:`add_server_options` and one line in :func:`config_overrides`;
 * a step before listening (start a broker, attach a sink) → a function ``step(ctx)`` appended to ``STARTUP``;
+  a step that starts something registers how to stop it with :meth:`ServeContext.on_stop`;
   a step after the port is open (print something) → ``AFTER_LISTEN``;
 * TLS → :func:`make_server` passes an ``ssl_adapter`` to :class:`HttpServer`.
 
-Every request prints one line (time, client, method, path, status, latency, result summary), like the seed's
-server window. Ctrl-C (or SIGTERM) stops cleanly: the server drains, then ``services.close()`` closes
-the sinks.
+Start-up is explicit and ordered (``create_app`` builds the app and connects nothing): models load, then the
+embedded MQTT broker starts, then the push connects to it, then pipelines/video jobs may run and the HTTP
+port opens. Ctrl-C (or SIGTERM) stops them in reverse order — HTTP, pipelines and jobs, push, broker — each
+with a "stopped …" line. Every request prints one line (time, client, method, path, status, latency, result
+summary), like the seed's server window.
 """
 
 from __future__ import annotations
@@ -29,12 +32,16 @@ import qrcode
 from flask import Flask
 
 from visioncast import __version__
-from visioncast.cli.broker import add_push_options, push_overrides, start_push
-from visioncast.cli.options import add_model_options, load_config
+from visioncast.broker import BrokerHandle, open_broker
+from visioncast.cli.broker import add_push_options, print_broker, push_overrides
+from visioncast.cli.options import add_model_options, check_port, load_config
+from visioncast.cli.scale import add_ray_serve_options, start_ray
 from visioncast.config import Config
 from visioncast.errors import InputError
 from visioncast.server import create_app
+from visioncast.server import mqtt as push
 from visioncast.server.app import EXTENSION as SERVICES
+from visioncast.server.auth import auth_of
 from visioncast.server.health import warm_up
 from visioncast.server.metrics import access_log
 from visioncast.server.tls import ensure_certificate, ssl_adapter
@@ -44,6 +51,7 @@ ANY_HOSTS = ("0.0.0.0", "::", "")
 # connect() on a UDP socket sends nothing: it only asks the kernel which local address routes there.
 # 192.0.2.1 is TEST-NET-1 (RFC 5737), so nothing would answer even if a packet were sent.
 ROUTE_PROBE = ("192.0.2.1", 9)
+CONNECT_WAIT_S = 3.0
 
 
 @dataclass
@@ -55,6 +63,19 @@ class ServeContext:
     app: Flask
     out: TextIO = field(default_factory=lambda: sys.stdout)
     server: HttpServer | None = None
+    broker: BrokerHandle | None = None
+    stops: list[tuple[str, Callable[[], str | None]]] = field(default_factory=list)
+
+    def on_stop(self, name: str, stop: Callable[[], str | None]) -> None:
+        """Register how to stop what a step started (``stop`` may return a detail for its line)."""
+        self.stops.append((name, stop))
+
+    def stop_all(self) -> None:
+        """Stop everything started, newest first, one "stopped …" line each."""
+        while self.stops:
+            name, stop = self.stops.pop()
+            detail = stop()
+            print(f"stopped {name}{f': {detail}' if detail else ''}", file=self.out, flush=True)
 
 
 Step = Callable[[ServeContext], None]
@@ -67,6 +88,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     add_server_options(p)
     add_push_options(p)
     add_model_options(p)
+    add_ray_serve_options(p)
     p.set_defaults(handler=run)
 
 
@@ -78,6 +100,8 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--detect-model", help="default detection model (default yolox-nano)")
     g.add_argument("--classify-model", help="default classification model (default resnet56-cifar10)")
     g.add_argument("--workers", type=int, help="request threads (default 8)")
+    g.add_argument("--token", help="the teacher's sign-in token (default: the one kept in the data dir, made "
+                                   "on first need; also VISIONCAST_SERVER__TOKEN or server.token)")
     g.add_argument("--tls", action="store_true", default=None,
                    help="serve https with a self-signed certificate made on first use in the data dir, its "
                         "SHA-256 fingerprint printed (phones allow the webcam page's camera only over https)")
@@ -90,6 +114,7 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "server.port": args.port,
         "server.workers": args.workers,
         "server.tls": args.tls,
+        "server.token": args.token,
         "models.detect": args.detect_model,
         "models.classify": args.classify_model,
         **push_overrides(args),
@@ -149,14 +174,67 @@ def print_urls(ctx: ServeContext) -> None:
     print("press Ctrl-C to stop", file=out, flush=True)
 
 
-STARTUP: list[Step] = [load_models, start_push]
-AFTER_LISTEN: list[Step] = [print_urls]
+def start_broker(ctx: ServeContext) -> None:
+    """The embedded MQTT broker, unless push is off (``--mqtt off``) or goes to ``mqtt.url``."""
+    cfg = ctx.config
+    if not cfg.broker.enabled or cfg.mqtt.url:
+        return
+    ctx.broker = open_broker(cfg.broker, data_dir=Path(cfg.data_dir))
+    ctx.on_stop("the MQTT broker", ctx.broker.close)
+    print_broker(ctx.broker, ctx.out, cfg.mqtt.prefix)
+
+
+def start_push(ctx: ServeContext) -> None:
+    """The MQTT push of the settings in use (after the broker it may go to); prints where it goes and why."""
+    cfg, layers = ctx.config.mqtt, ctx.config.layers
+    sink = push.start(ctx.app, ctx.broker)
+    if sink is None and not cfg.enabled:
+        where = layers.describe(layers.origin("mqtt.enabled"), "mqtt.enabled")
+        print(f"MQTT push: off (set {where})", file=ctx.out, flush=True)
+        return
+    if sink is None:
+        print("MQTT push: no broker (the embedded one is off; set one on the /mqtt page or with --mqtt URL)",
+              file=ctx.out, flush=True)
+        return
+    ctx.on_stop("MQTT push", lambda: _push_summary(push.stop(ctx.app)))
+    if push.is_embedded(cfg, ctx.broker):
+        why = "the embedded broker"
+    else:
+        key = "mqtt.url" if cfg.url else "mqtt.host"
+        why = f"{key} set {layers.describe(layers.origin(key), key)}"
+    state = "connected" if sink.wait_connected(CONNECT_WAIT_S) else f"not connected yet: {sink.error or '…'}"
+    print(f"MQTT push to {sink.cfg.host}:{sink.cfg.port} ({why}; {state})", file=ctx.out, flush=True)
+
+
+def _push_summary(status: dict[str, Any] | None) -> str | None:
+    return None if status is None else f"{status['sent']} messages sent, {status['dropped']} dropped"
+
+
+def print_signin(ctx: ServeContext) -> None:
+    """On a server the LAN can reach: the teacher's sign-in link and its QR code (made on first need)."""
+    auth = auth_of(ctx.app)
+    if auth.loopback_only:
+        return
+    assert ctx.server is not None  # set by run() before AFTER_LISTEN
+    scheme = ctx.server.url.split(":", 1)[0]
+    host = (lan_addresses() or ["127.0.0.1"])[0] if ctx.config.server.host in ANY_HOSTS else ctx.server.host
+    link = f"{scheme}://{host}:{ctx.server.port}/signin?token={auth.token()}"
+    print("teacher sign-in (push settings, streams; keep it off the projector: it is the teacher's key):",
+          file=ctx.out)
+    print(f"  {link}", file=ctx.out)
+    print_qr(link, ctx.out)
+    print(f"  token kept in {auth.token_path}" if not ctx.config.server.token else "  token from the config",
+          file=ctx.out, flush=True)
+
+
+STARTUP: list[Step] = [start_ray, load_models, start_broker, start_push]
+AFTER_LISTEN: list[Step] = [print_urls, print_signin]
 
 
 def make_server(ctx: ServeContext) -> HttpServer:
     cfg = ctx.config.server
     adapter = tls_adapter(ctx) if cfg.tls else None
-    return HttpServer(ctx.app, cfg.host, cfg.port, workers=cfg.workers, ssl_adapter=adapter)
+    return HttpServer(ctx.app, cfg.host, cfg.port, workers=cfg.workers, ssl_adapter=adapter, limits=cfg)
 
 
 def tls_adapter(ctx: ServeContext) -> Any:
@@ -189,12 +267,16 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         raise InputError(f"serve takes --detect-model and --classify-model, not --model {args.model!r}")
     cfg = load_config(args, config_overrides(args))
+    check_port(cfg.server.port, "--port (server.port)", zero="any free port")
     ctx = ServeContext(args, cfg, create_app(cfg))
     show_requests(ctx.out)
+    services = ctx.app.extensions[SERVICES]
     try:
         for step in STARTUP:
             step(ctx)
+        ctx.on_stop("pipelines and video jobs", services.stop_producers)
         ctx.server = make_server(ctx).start()
+        ctx.on_stop("the HTTP server", ctx.server.stop)
         for step in AFTER_LISTEN:
             step(ctx)
         signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -203,8 +285,7 @@ def run(args: argparse.Namespace) -> int:
         print("stopping…", file=ctx.out, flush=True)
     finally:
         t0 = time.perf_counter()
-        if ctx.server is not None:
-            ctx.server.stop()
-        ctx.app.extensions[SERVICES].close()
+        ctx.stop_all()
+        services.close()  # whatever a step left (nothing, normally)
         print(f"stopped in {time.perf_counter() - t0:.1f} s", file=ctx.out, flush=True)
     return 0

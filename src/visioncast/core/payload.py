@@ -124,7 +124,7 @@ RESULT_SCHEMA: dict[str, Any] = {
     "required": ["schema_version", "task", "model", "width", "height", "timings_ms"],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
-        "task": {"enum": ["detect", "classify"]},
+        "task": {"enum": list(TASKS)},
         "model": {"type": "string"},
         "width": {"type": "integer", "minimum": 1},
         "height": {"type": "integer", "minimum": 1},
@@ -139,7 +139,14 @@ RESULT_SCHEMA: dict[str, Any] = {
                     "label": {"type": "string"},
                     "score": {"type": "number", "minimum": 0, "maximum": 1},
                     "track_id": {"type": "integer", "minimum": 0},
-                    "keypoints": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+                    "keypoints": {
+                        "type": "array",
+                        "description": "pose: 17 COCO keypoints (nose, eyes, ears, shoulders, elbows, "
+                                       "wrists, hips, knees, ankles; left before right); face: 5 landmarks "
+                                       "(right eye, left eye, nose tip, right and left mouth corner); each "
+                                       "[x, y, score] in image pixels",
+                        "items": {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3},
+                    },
                 },
                 "additionalProperties": False,
             },
@@ -166,7 +173,8 @@ RESULT_SCHEMA: dict[str, Any] = {
         "image_url": {"type": "string", "description": "URL of the saved annotated image (render=url)"},
     },
     "allOf": [
-        {"if": {"properties": {"task": {"const": "detect"}}}, "then": {"required": ["detections"]}},
+        {"if": {"properties": {"task": {"enum": ["detect", "pose", "face"]}}},
+         "then": {"required": ["detections"]}},
         {"if": {"properties": {"task": {"const": "classify"}}}, "then": {"required": ["predictions"]}},
     ],
 }

@@ -15,8 +15,24 @@ import numpy as np
 
 from visioncast.errors import InputError
 
-Task = Literal["detect", "classify"]
-TASKS: tuple[Task, ...] = ("detect", "classify")
+Task = Literal["detect", "classify", "pose", "face"]
+TASKS: tuple[Task, ...] = ("detect", "classify", "pose", "face")
+#: Tasks whose result is a set of detections (pose: people with keypoints; face: faces with landmarks).
+DETECTION_TASKS: tuple[Task, ...] = ("detect", "pose", "face")
+
+#: The 17 COCO keypoints of a pose result, in model order (left before right).
+COCO_KEYPOINTS = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee",
+    "left_ankle", "right_ankle",
+)  # fmt: skip
+#: Bones of the COCO skeleton as pairs of keypoint indices (face, arms, torso, legs).
+COCO_SKELETON = (
+    (0, 1), (0, 2), (1, 3), (2, 4), (5, 6), (5, 7), (7, 9), (6, 8), (8, 10), (5, 11), (6, 12), (11, 12),
+    (11, 13), (13, 15), (12, 14), (14, 16),
+)  # fmt: skip
+#: The 5 landmarks of a face result (the subject's right eye first, as YuNet and RetinaFace order them).
+FACE_LANDMARKS = ("right_eye", "left_eye", "nose_tip", "right_mouth_corner", "left_mouth_corner")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -168,8 +184,8 @@ class Result:
         _check(self.task in TASKS, f"result.task must be one of {TASKS}, got {self.task!r}")
         _check(self.width > 0 and self.height > 0,
                f"result size must be positive, got {self.width}×{self.height}")
-        if self.task == "detect":
-            _check(self.detections is not None, "a detect result needs detections")
+        if self.task in DETECTION_TASKS:
+            _check(self.detections is not None, f"a {self.task} result needs detections")
         else:
             _check(self.classification is not None, "a classify result needs a classification")
 

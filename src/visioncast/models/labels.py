@@ -1,6 +1,8 @@
-"""Class names: built-in COCO-80 and CIFAR-10, labels files (UTF-8, one per line) and ONNX metadata ``names``.
+"""Class names: built-in COCO-80 and CIFAR-10, labels files (UTF-8, one per line; JSON; Ultralytics/Mind+
+YAML with ``names``) and ONNX metadata ``names``.
 
-I/O: :func:`read_labels_file` reads a file; the rest is pure.
+I/O: :func:`read_labels_file` reads a file and :func:`sibling_labels_file` looks beside a model; the rest is
+pure.
 """
 
 from __future__ import annotations
@@ -9,7 +11,14 @@ import ast
 import json
 from pathlib import Path
 
+import yaml
+
 from visioncast.errors import ModelError
+
+#: Files beside ``model.onnx`` that name its classes, first found wins ({stem} = the model's file stem): what
+#: Ultralytics and the Mind+ training tools write next to an export.
+SIBLING_LABELS = ("{stem}.yaml", "{stem}.yml", "{stem}.txt", "{stem}.names", "data.yaml", "metadata.yaml",
+                  "labels.txt", "classes.txt")
 
 COCO80 = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
@@ -40,6 +49,8 @@ def read_labels_file(path: str | Path) -> tuple[str, ...]:
             f"labels file '{path}' must be UTF-8 text, got undecodable bytes at {exc.start}") from exc
     if path.suffix.lower() == ".json":
         return parse_names(text, where=f"labels file '{path}'")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return yaml_names(text, where=f"labels file '{path}'")
     labels = tuple(line.strip() for line in text.splitlines() if line.strip())
     if not labels:
         raise ModelError(f"labels file '{path}' holds no labels")
@@ -64,3 +75,33 @@ def parse_names(text: str, *, where: str = "model metadata names") -> tuple[str,
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
     raise ModelError(f"{where} must be a list or {{index: name}} dict, got {type(value).__name__}")
+
+
+def yaml_names(text: str, *, where: str) -> tuple[str, ...]:
+    """``names`` of an Ultralytics/Mind+ YAML (a list, or an {index: name} mapping)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ModelError(f"{where} is not valid YAML: {exc}") from exc
+    names = data.get("names") if isinstance(data, dict) else None
+    if isinstance(names, dict) and names:
+        items = sorted((int(k), str(v)) for k, v in names.items())
+        out = [f"class{i}" for i in range(items[-1][0] + 1)]
+        for i, name in items:
+            out[i] = name
+        return tuple(out)
+    if isinstance(names, list) and names:
+        return tuple(str(n) for n in names)
+    raise ModelError(f"{where} must have 'names' as a list or an {{index: name}} mapping")
+
+
+def sibling_labels_file(model_path: Path) -> Path | None:
+    """The first labels file of :data:`SIBLING_LABELS` beside ``model_path`` that names classes, or None."""
+    for pattern in SIBLING_LABELS:
+        candidate = model_path.with_name(pattern.format(stem=model_path.stem))
+        if candidate.is_file() and candidate != model_path:
+            text = candidate.read_text("utf-8-sig", errors="replace")
+            if candidate.suffix in (".yaml", ".yml") and "names" not in text:
+                continue  # e.g. an args.yaml of training settings: not a names file
+            return candidate
+    return None

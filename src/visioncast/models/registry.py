@@ -1,32 +1,52 @@
 """The model registry: shipped defaults, pulled models in the cache, and any local ONNX path.
 
-I/O: reads model files and the cache index. ``load_model`` turns a name or a path into a ready Detector or
-Classifier, choosing the labels (explicit file → model metadata → built-in set) and the preprocessing.
+I/O: reads model files and the cache index. ``load_model`` turns a name or a path into a ready task (Detector,
+Classifier, pose or face), choosing the labels (explicit file → a labels/YAML file next to a local model →
+model metadata → built-in set) and the preprocessing.
+
+The task of a local file is read from it (:func:`guess_task`): metadata ``task`` (Ultralytics exports),
+YuNet's twelve outputs (face), MoveNet's [1, 1, 17, 3] or the Ultralytics pose layout (pose), one [N, classes]
+output (classify), else detect.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from visioncast.errors import InputError, ModelError, NotFoundError
-from visioncast.models.labels import BUILTIN, parse_names, read_labels_file
+from visioncast.models.labels import BUILTIN, parse_names, read_labels_file, sibling_labels_file
 from visioncast.runtimes import open_runtime
 from visioncast.runtimes.base import Runtime
 from visioncast.tasks.classify import Classifier, ClassifySpec
 from visioncast.tasks.detect import DetectOptions, Detector
-from visioncast.tasks.family import describe_io, make_decoder
+from visioncast.tasks.face import YuNetFace, is_yunet
+from visioncast.tasks.family import class_count, describe_io, make_decoder
+from visioncast.tasks.pose import MoveNetPose
+from visioncast.tasks.ultralytics_classify import UltralyticsClassifier, is_ultralytics_classify
+from visioncast.tasks.yolo_pose import UltralyticsPose, is_ultralytics_pose
+from visioncast.tasks.yolo_segment import MASKS_NOTE, is_ultralytics_segment, segment_decoder
 
+Model = Detector | Classifier | MoveNetPose | UltralyticsPose | YuNetFace
+
+log = logging.getLogger(__name__)
 DATA = resources.files("visioncast") / "models" / "data"
 DEFAULT_DETECT = "yolox-nano"
 DEFAULT_CLASSIFY = "resnet56-cifar10"
+DEFAULT_POSE = "movenet-lightning"
+DEFAULT_FACE = "yunet"
+DEFAULTS = {"detect": DEFAULT_DETECT, "classify": DEFAULT_CLASSIFY, "pose": DEFAULT_POSE,
+            "face": DEFAULT_FACE}
+TASK_NAMES = ("detect", "classify", "pose", "face")
 INDEX_NAME = "index.json"
 _NAME = re.compile(r"[^\W_][\w.-]{0,63}")
 
@@ -59,6 +79,10 @@ def shipped_models() -> tuple[ModelInfo, ...]:
                   "BSD-2-Clause", "shipped", ClassifySpec((32, 32))),
         ModelInfo("mobilenet-v2", "classify", base / "mobilenet_v2_1.0_224_quant_imagenet.onnx", None,
                   str(base / "imagenet_labels.txt"), "Apache-2.0", "shipped"),
+        ModelInfo("movenet-lightning", "pose", base / "movenet_singlepose_lightning_192.onnx", "movenet",
+                  None, "Apache-2.0", "shipped"),
+        ModelInfo("yunet", "face", base / "face_detection_yunet_2026may.onnx", "yunet", None, "MIT",
+                  "shipped"),
     )
 
 
@@ -130,8 +154,15 @@ def find_model(ref: str | Path, cache_dir: Path | None = None) -> ModelInfo:
 
 
 def guess_task(runtime: Runtime) -> str:
-    """classify when the single output is [N, classes]; detect otherwise."""
+    """The task of a model file, read from its metadata and layout (see the module docstring)."""
+    meta_task = runtime.metadata.get("task", "")
+    if meta_task in TASK_NAMES:
+        return meta_task
     outs = runtime.outputs
+    if is_yunet(runtime):
+        return "face"
+    if is_ultralytics_pose(runtime) or (len(outs) == 1 and outs[0].shape[-2:] == (17, 3)):
+        return "pose"
     return "classify" if len(outs) == 1 and len(outs[0].shape) == 2 else "detect"
 
 
@@ -154,7 +185,12 @@ def classify_spec_from(runtime: Runtime) -> ClassifySpec:
 def resolve_labels(
     info: ModelInfo, runtime: Runtime, task: str, labels: str | Path | None
 ) -> tuple[str, ...]:
-    """Explicit labels (file or built-in name) → metadata ``names`` → the model's set → COCO-80 / CIFAR-10."""
+    """Explicit labels (file or built-in name) → a labels file next to a local model → metadata ``names`` →
+    the model's set → the task's (COCO-80, CIFAR-10, person, face)."""
+    if task in ("pose", "face") and not labels and "names" not in runtime.metadata:
+        return ("person",) if task == "pose" else ("face",)
+    if labels is None and info.origin == "local":
+        labels = sibling_labels_file(info.path)
     choice = labels or (None if "names" in runtime.metadata else info.labels)
     if choice is None and "names" in runtime.metadata:
         return parse_names(runtime.metadata["names"])
@@ -177,18 +213,61 @@ def load_model(
     labels: str | Path | None = None,
     cache_dir: Path | None = None,
     options: DetectOptions | None = None,
-) -> Detector | Classifier:
-    """A ready Detector or Classifier for a model name or ONNX path."""
+    opener: Callable[[ModelInfo], Runtime] | None = None,
+) -> Model:
+    """A ready task for a model name or ONNX path: Detector, Classifier, pose (MoveNet, Ultralytics), face.
+    ``opener`` (e.g. a Ray Serve deployment's adapter) replaces the local engine: it gets the model and
+    answers its Runtime."""
     info = find_model(ref, cache_dir)
-    runtime = open_runtime(info.path, engine, device=device, precision=precision, threads=threads)
+    if opener is not None:
+        runtime = opener(info)
+    else:
+        runtime = open_runtime(info.path, engine, device=device, precision=precision, threads=threads)
     actual = info.task or guess_task(runtime)
-    if task and task != actual and info.task:
+    known = info.task or runtime.metadata.get("task") in TASK_NAMES or actual == "face"
+    if task and task != actual and known:
         raise ModelError(f"model {info.name!r} is a {actual} model, not {task}")
     actual = task or actual
     names = resolve_labels(info, runtime, actual, labels)
     if actual == "classify":
         if len(runtime.outputs) != 1:
             raise ModelError(f"a classifier needs one output, got {describe_io(runtime)}")
+        _check_label_count(labels, names, runtime.outputs[0].static_dim(-1), info.name)
+        if info.spec is None and is_ultralytics_classify(runtime):
+            return UltralyticsClassifier(runtime, names, name=info.name)
         return Classifier(runtime, info.spec or classify_spec_from(runtime), names, name=info.name)
-    return Detector(runtime, make_decoder(runtime, family or info.family), names, name=info.name,
-                    options=options)
+    if actual == "pose":
+        return _pose(runtime, info.name, names, options)
+    if actual == "face":
+        if not is_yunet(runtime):
+            raise ModelError(f"face models must have YuNet's outputs (cls/obj/bbox/kps per stride 8, 16, "
+                             f"32), got {describe_io(runtime)}")
+        return YuNetFace(runtime, name=info.name, options=options)
+    if not family and is_ultralytics_segment(runtime):
+        log.warning("%s: %s", info.name, MASKS_NOTE)
+        classes = len(names) if "names" in runtime.metadata else None
+        return Detector(runtime, segment_decoder(runtime, classes), names, name=info.name, options=options)
+    decoder = make_decoder(runtime, family or info.family)
+    _check_label_count(labels, names, class_count(runtime, decoder.family), info.name)
+    return Detector(runtime, decoder, names, name=info.name, options=options)
+
+
+def _check_label_count(choice: str | Path | None, names: tuple[str, ...], classes: int | None,
+                       model: str) -> None:
+    """Chosen labels must name exactly the model's classes (else a 10-label file relabels an 80-class
+    detector); a dynamic output shape cannot be checked."""
+    if choice is None or classes is None or len(names) == classes:
+        return
+    what = f"built-in labels '{choice}'" if str(choice) in BUILTIN else f"labels file '{choice}'"
+    raise ModelError(f"{what} has {len(names)} labels but model {model!r} has {classes} classes; "
+                     f"use a labels file with {classes} lines")
+
+
+def _pose(runtime: Runtime, name: str, labels: tuple[str, ...],
+          options: DetectOptions | None) -> MoveNetPose | UltralyticsPose:
+    if is_ultralytics_pose(runtime):
+        return UltralyticsPose(runtime, labels, name=name, options=options)
+    if len(runtime.outputs) == 1 and runtime.outputs[0].shape[-2:] == (17, 3):
+        return MoveNetPose(runtime, name=name, options=options)
+    raise ModelError(f"pose models must be MoveNet ([1, 1, 17, 3]) or an Ultralytics pose export "
+                     f"([1, 56, N]), got {describe_io(runtime)}")

@@ -1,19 +1,25 @@
-"""The edge pipeline: Source → Detector → Analytics → Sinks on four threads joined by bounded queues. I/O.
+"""The edge pipeline: Source → Task → Analytics → Sinks on four threads joined by bounded queues. I/O.
 
 Stages overlap so the model never waits for decoding, drawing or encoding:
 
-1. **read**: pull frames from the source (and, in every-frame mode, letterbox them for the model);
-2. **infer**: run the model — several frames in flight on the engine's async queue (OpenVINO's infer
+1. **read**: pull frames from the source (and, in every-frame mode, ``task.prepare`` them for the model);
+2. **infer**: run the model — several frames in flight on the runtime's async queue (OpenVINO's infer
    requests, onnxruntime's one-thread-per-call workers), re-ordered so results leave in frame order;
-3. **post**: decode boxes, NMS, tracking and statistics (:class:`~visioncast.analytics.Analytics`), drawing;
-4. **output**: the sinks (video file, JSON lines, MJPEG) and the publishers (MQTT: every frame's result, its
-   statistics snapshot and events).
+3. **post**: ``task.postprocess``, then tracking and statistics (:class:`~visioncast.analytics.Analytics`)
+   and drawing;
+4. **output**: one :class:`~visioncast.sinks.Delivery` per frame to the :class:`~visioncast.sinks.Dispatcher`
+   (video file, JSON lines, MJPEG, MQTT, a job's results), each sink isolated.
+
+The pipeline only calls the task's stages, so it runs any :class:`~visioncast.tasks.base.Task` (detect,
+classify, …); tracking, lines and zones apply to detections only (see ``analytics/stats.py``).
 
 **every-frame** mode (files, the default for them) blocks the reader when the queues are full, so every frame
 is processed. **latest-frame** mode (live sources) keeps only the newest frame waiting for the model: a frame
 that is replaced before the model takes it is *stale*, skipped and counted. A frame that fails in a stage is
-counted and logged (``failed``); an error of the visioncast tree (a sink that cannot write, a broken model)
-stops the run and is raised by :meth:`Pipeline.run`. ``stop()`` (Ctrl-C) drains the queues and closes the
+counted and logged (``failed``). A sink's failure stays with the sink (counted in ``sink_errors`` and
+:meth:`Pipeline.sink_status`, never a dead thread). An error of the visioncast tree (a broken model, a lost
+source) or any exception escaping a stage (its thread would be gone) stops the run: the other stages stop
+waiting for it, and :meth:`Pipeline.run` raises it. ``stop()`` (Ctrl-C) drains the queues and closes the
 sinks, so files are finalised.
 """
 
@@ -25,8 +31,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -35,8 +41,9 @@ from visioncast.core.types import Frame, Result
 from visioncast.draw import draw_result
 from visioncast.errors import InputError, VisioncastError
 from visioncast.overlay import draw_overlay
+from visioncast.sinks.bus import Delivery, Dispatcher, Sink
 from visioncast.sources import Source
-from visioncast.tasks.detect import Detector, finish
+from visioncast.tasks.base import Prepared, Task
 
 log = logging.getLogger(__name__)
 RECENT_EVENTS = 50  # events a pipeline keeps for its API and dashboard (MQTT and JSON lines get them all)
@@ -44,34 +51,6 @@ RECENT_EVENTS = 50  # events a pipeline keeps for its API and dashboard (MQTT an
 MODES = ("auto", "every", "latest")
 END = object()  # the end-of-stream marker passed down the queues
 _POLL_S = 0.2
-
-
-class FrameSink(Protocol):
-    """Consumes every processed frame (video file, JSON lines, MJPEG); ``needs_image``: wants the drawing."""
-
-    needs_image: bool
-
-    def write(
-        self,
-        frame: Frame,
-        result: Result,
-        *,
-        annotated: np.ndarray | None,
-        stats: StatsSnapshot,
-        events: list[dict[str, Any]],
-    ) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class Publisher(Protocol):
-    """Receives every frame's result, statistics snapshot and events (MqttSink)."""
-
-    def publish(self, result: Result, *, source: str, frame: Frame | None = None) -> None: ...
-
-    def publish_stats(self, stats: dict[str, Any], *, source: str) -> None: ...
-
-    def publish_event(self, event: dict[str, Any], *, source: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -99,8 +78,7 @@ class _Item:
 
     frame: Frame
     t_read: float
-    feeds: dict[str, np.ndarray] | None = None
-    box: Any = None
+    prepared: Prepared | None = None
     outputs: list[np.ndarray] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     result: Result | None = None
@@ -132,27 +110,28 @@ class _Rate:
 
 class Pipeline:
     """One running stream. ``run()`` blocks until the source ends or ``stop()``; ``start()`` + ``join()`` for
-    a background run. ``stats`` is the latest snapshot; ``counters()`` the run-time counters."""
+    a background run. ``stats`` is the latest snapshot; ``counters()`` the run-time counters. ``sinks`` are
+    closed at the end; ``shared`` sinks (the server's, an MQTT sink the caller flushes) only receive."""
 
     def __init__(
         self,
         source: Source,
-        detector: Detector,
+        task: Task,
         *,
         analytics: Analytics | None = None,
-        sinks: Sequence[FrameSink] = (),
-        publishers: Sequence[Publisher] = (),
+        sinks: Sequence[Sink] = (),
+        shared: Sequence[Sink] = (),
         options: PipelineOptions | None = None,
         on_frame: Callable[[StatsSnapshot, list[dict[str, Any]]], None] | None = None,
     ) -> None:
-        self.source, self.detector = source, detector
+        self.source, self.task = source, task
         self.analytics = analytics or Analytics(source=source.name)
-        self.sinks, self.publishers = list(sinks), list(publishers)
+        self.bus = Dispatcher(sinks, shared=shared)
         self.options = options or PipelineOptions()
         mode = self.options.mode
         self.mode = ("latest" if source.live else "every") if mode == "auto" else mode
         self.on_frame = on_frame
-        self.draw = any(getattr(s, "needs_image", True) for s in self.sinks)
+        self.draw = self.bus.needs_image
         size = self.options.queue_size
         self.q_infer: queue.Queue[Any] = queue.Queue(1 if self.mode == "latest" else size)
         self.q_post: queue.Queue[Any] = queue.Queue(size)
@@ -178,16 +157,20 @@ class Pipeline:
             ("output", self._output_loop),
         )
         for name, target in stages:
-            t = threading.Thread(target=self._guard, args=(target,), name=f"visioncast-{name}", daemon=True)
+            t = threading.Thread(target=self._guard, args=(target, name), name=f"visioncast-{name}",
+                                 daemon=True)
             self._threads.append(t)
             t.start()
         return self
 
-    def _guard(self, target: Callable[[], None]) -> None:
+    def _guard(self, target: Callable[[], None], stage: str) -> None:
         try:
             target()
         except VisioncastError as exc:
             self.fail(exc)
+        except Exception as exc:  # the stage's thread is ending: stop the run instead of blocking the others
+            log.exception("pipeline %s stage failed", stage)
+            self.fail(VisioncastError(f"the pipeline's {stage} stage failed: {type(exc).__name__}: {exc}"))
 
     def fail(self, exc: VisioncastError) -> None:
         """Record the first fatal error and stop the run."""
@@ -231,15 +214,25 @@ class Pipeline:
     def alive(self) -> bool:
         return any(t.is_alive() for t in self._threads)
 
+    @property
+    def sinks(self) -> list[Sink]:
+        return self.bus.sinks
+
     def counters(self) -> dict[str, int]:
-        """Run-time counters: frames in/out, stale (skipped in latest mode), failed, + the source's."""
+        """Run-time counters: frames in/out, stale (skipped in latest mode), failed, sink_errors (failed sink
+        calls), + the source's."""
         return {
             "frames_in": self.frames_in,
             "frames_out": self.frames_out,
             "stale": self.stale,
             "failed": self.failed,
+            "sink_errors": self.bus.failed,
             **self.source.counters(),
         }
+
+    def sink_status(self) -> dict[str, dict[str, Any]]:
+        """The failing sinks: {class name: {"failed": n, "last_error": "…"}}."""
+        return self.bus.status()
 
     @property
     def dropped(self) -> int:
@@ -249,7 +242,7 @@ class Pipeline:
     # -- stages --------------------------------------------------------------------------------------------
     def put(self, q: queue.Queue[Any], item: Any) -> None:
         """Blocking put; after a fatal error it gives up when the queue stays full (its consumer may be
-        gone)."""
+        gone: a stage that fails sets the error before its thread ends)."""
         while True:
             try:
                 q.put(item, timeout=_POLL_S)
@@ -260,7 +253,7 @@ class Pipeline:
 
     def prepare(self, item: _Item) -> None:
         t0 = time.perf_counter()
-        item.feeds, item.box = self.detector.decoder.prepare(item.frame.image)
+        item.prepared = self.task.prepare(item.frame.image)
         item.timings["preprocess"] = (time.perf_counter() - t0) * 1e3
 
     def _read_loop(self) -> None:
@@ -307,7 +300,8 @@ class Pipeline:
         except VisioncastError:
             raise
         except Exception:  # the per-frame guard: count, log, keep the stream going
-            self.failed += 1
+            with self._lock:  # stages on three threads count here
+                self.failed += 1
             log.exception("frame %d failed in %s", item.frame.index, stage)
             return False
         return True
@@ -322,13 +316,11 @@ class Pipeline:
 
     def _postprocess(self, item: _Item) -> None:
         t0 = time.perf_counter()
-        det, opts = self.detector, self.detector.options
-        dets = finish(det.decoder.decode(item.outputs or [], item.box, opts.conf), item.box, opts, det.labels)
+        result = self.task.postprocess(item.outputs or [], item.prepared)  # type: ignore[arg-type]
         item.timings["postprocess"] = (time.perf_counter() - t0) * 1e3
+        item.prepared = item.outputs = None
         frame = item.frame
-        result = Result(
-            "detect", det.name, frame.width, frame.height, detections=dets, timings_ms=item.timings
-        )
+        result = replace(result, timings_ms=item.timings)
         item.result, item.stats, item.events = self.analytics.update(result, frame.index, frame.timestamp_s)
         if self.draw:
             image = draw_result(frame.image, item.result)
@@ -340,14 +332,10 @@ class Pipeline:
                 if self.error is None:
                     self._emit(item)
             self.final_events = self.analytics.finish()
-            for event in self.final_events:
-                self._publish_event(event)
-            for sink in self.sinks:
-                if hasattr(sink, "write_events"):
-                    sink.write_events(self.final_events)
+            self._remember(self.final_events)
+            self.bus.deliver(Delivery(self.analytics.source, events=self.final_events))
         finally:
-            for sink in self.sinks:
-                sink.close()
+            self.bus.close()
 
     def _emit(self, item: _Item) -> None:
         now = time.perf_counter()
@@ -360,13 +348,9 @@ class Pipeline:
             latency_ms=round(self._rate.latency_ms, 1),
             dropped=self.dropped,
         )
-        for sink in self.sinks:
-            sink.write(item.frame, item.result, annotated=item.annotated, stats=stats, events=item.events)
-        for pub in self.publishers:
-            pub.publish(item.result, source=stats["source"], frame=item.frame)
-            pub.publish_stats(dict(stats), source=stats["source"])
-        for event in item.events:
-            self._publish_event(event)
+        self._remember(item.events)
+        self.bus.deliver(Delivery(stats["source"], item.result, item.frame, item.annotated, dict(stats),
+                                  item.events))
         self.stats = stats
         self.frames_out += 1
         if self.on_frame is not None:
@@ -377,11 +361,9 @@ class Pipeline:
         with self._lock:
             return list(self._recent_events)
 
-    def _publish_event(self, event: dict[str, Any]) -> None:
+    def _remember(self, events: list[dict[str, Any]]) -> None:
         with self._lock:
-            self._recent_events.append(event)
-        for pub in self.publishers:
-            pub.publish_event(event, source=self.analytics.source)
+            self._recent_events.extend(events)
 
 
 def replace_stats(stats: StatsSnapshot, **changes: Any) -> StatsSnapshot:

@@ -1,9 +1,9 @@
-"""The inference stage of the pipeline: the runtime's async queue, or one call at a time. I/O: none.
+"""The inference stage of the pipeline: the task's prepared feeds on its runtime's async queue. I/O: none.
 
-Both engines have ``runtime.open_async``: OpenVINO's infer-request queue on the throughput-compiled model,
-onnxruntime's worker threads on its one-thread-per-call session (``runtimes/``). Several frames are in flight
-(``async_jobs``, 0 = the engine's optimum); results complete out of order and a re-order buffer releases them
-in frame order. A runtime without ``open_async`` is called synchronously, one frame at a time.
+``runtime.open_async`` is part of the Runtime protocol: OpenVINO's infer-request queue on the
+throughput-compiled model, onnxruntime's worker threads on its one-thread-per-call session (``runtimes/``).
+Several frames are in flight (``async_jobs``, 0 = the engine's optimum); results complete out of order and a
+re-order buffer releases them in frame order.
 """
 
 from __future__ import annotations
@@ -17,17 +17,13 @@ import numpy as np
 from visioncast.pipeline import END
 
 if TYPE_CHECKING:
-    from visioncast.pipeline import Pipeline, _Item
+    from visioncast.pipeline import Pipeline
 
 
 def infer_loop(p: Pipeline) -> None:
     """Consume prepared frames, run the model, pass them on in order; always passes the end marker on."""
     try:
-        runtime = p.detector.runtime
-        if hasattr(runtime, "open_async"):
-            _async_loop(p, runtime)
-        else:
-            _sync_loop(p)
+        _async_loop(p)
     finally:
         p.put(p.q_post, END)
 
@@ -37,23 +33,9 @@ def _next(p: Pipeline) -> Any:
     while (item := p.q_infer.get()) is not END:
         if p.error is not None:
             continue
-        if item.feeds is not None or p.step("preprocess", p.prepare, item):
+        if item.prepared is not None or p.step("preprocess", p.prepare, item):
             return item
     return END
-
-
-def _sync_loop(p: Pipeline) -> None:
-    run = p.detector.runtime.run
-
-    def infer(item: _Item) -> None:
-        t0 = time.perf_counter()
-        item.outputs = run(item.feeds or {})
-        item.timings["inference"] = (time.perf_counter() - t0) * 1e3
-        item.feeds = None
-
-    while (item := _next(p)) is not END:
-        if p.step("inference", infer, item):
-            p.put(p.q_post, item)
 
 
 class _Reorder:
@@ -74,7 +56,7 @@ class _Reorder:
                 self._p.put(self._p.q_post, ready)
 
 
-def _async_loop(p: Pipeline, runtime: Any) -> None:
+def _async_loop(p: Pipeline) -> None:
     reorder = _Reorder(p)
     started: dict[int, float] = {}
 
@@ -82,14 +64,13 @@ def _async_loop(p: Pipeline, runtime: Any) -> None:
         seq, item = userdata
         item.outputs = outputs
         item.timings["inference"] = (time.perf_counter() - started.pop(seq)) * 1e3
-        item.feeds = None
         reorder.done(seq, item)
 
-    with runtime.open_async(p.options.async_jobs, on_result) as jobs:
+    with p.task.runtime.open_async(p.options.async_jobs, on_result) as jobs:
         seq = 0
         while (item := _next(p)) is not END:
             started[seq] = time.perf_counter()
-            jobs.submit(item.feeds, (seq, item))
+            jobs.submit(item.prepared.feeds, (seq, item))
             seq += 1
             if jobs.failed:  # a lost frame would hold back every later one in the re-order buffer
                 jobs.wait_all()  # raises the ModelError: the run stops with it

@@ -9,9 +9,10 @@ import os
 from pathlib import Path
 
 from visioncast.errors import ModelError
-from visioncast.runtimes.base import DEVICES, ENGINES, PRECISIONS, Runtime, TensorSpec
+from visioncast.runtimes.base import DEVICES, ENGINES, PRECISIONS, AsyncQueue, Runtime, TensorSpec
 
-__all__ = ["DEVICES", "ENGINES", "PRECISIONS", "Runtime", "TensorSpec", "default_threads", "open_runtime"]
+__all__ = ["DEVICES", "ENGINES", "PRECISIONS", "AsyncQueue", "Runtime", "TensorSpec", "default_threads",
+           "open_runtime"]
 
 
 def default_threads() -> int:

@@ -1,19 +1,26 @@
 """The Runtime protocol every inference engine satisfies, and the tensor description it exposes. Pure, no I/O.
 
 Tasks depend on this module only; the engine modules (onnx.py, openvino.py) are the only importers of
-onnxruntime and openvino.
+onnxruntime and openvino. Every engine offers both ways of running: ``run`` (one synchronous call) and
+``open_async`` (several calls in flight: OpenVINO's infer requests, onnxruntime's one-thread-per-call
+workers), so a caller such as the pipeline never asks which engine it has.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 ENGINES = ("onnxruntime", "openvino")
 DEVICES = ("CPU", "GPU", "AUTO")
 PRECISIONS = ("f32", "bf16")
+
+AsyncCallback = Callable[[list[np.ndarray], Any], None]
+"""``callback(outputs, userdata)``: once per submitted job, on a worker thread, possibly out of order."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,31 @@ class TensorSpec:
         return d if isinstance(d, int) and d > 0 else None
 
 
+class AsyncQueue(Protocol):
+    """Inferences in flight on a runtime (a context manager: leaving it waits for them, then frees the jobs).
+
+    ``submit`` blocks while all ``jobs`` are busy; the callback given to ``open_async`` gets each job's
+    outputs with its ``userdata``; a failing call or callback is counted in ``failed`` (never raised on the
+    worker thread) and ``wait_all`` raises ModelError chained to the first failure.
+    """
+
+    jobs: int
+    failed: int
+
+    def submit(self, feeds: dict[str, np.ndarray], userdata: Any = None) -> None:
+        """Start one inference."""
+        ...
+
+    def wait_all(self) -> None:
+        """Block until every submitted inference has run its callback; ModelError if one failed."""
+        ...
+
+    def __enter__(self) -> AsyncQueue: ...
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+
+
 @runtime_checkable
 class Runtime(Protocol):
     """A loaded model that maps named input arrays to its output arrays (in output order)."""
@@ -41,6 +73,10 @@ class Runtime(Protocol):
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Run one inference; arrays in the order of ``outputs``."""
+        ...
+
+    def open_async(self, jobs: int, callback: AsyncCallback) -> AsyncQueue:
+        """A queue keeping ``jobs`` inferences in flight (≤ 0: the engine's optimum): :class:`AsyncQueue`."""
         ...
 
     def close(self) -> None:

@@ -28,7 +28,6 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -37,11 +36,10 @@ import numpy as np
 import onnxruntime as ort
 
 from visioncast.errors import ModelError
-from visioncast.runtimes.base import TensorSpec
+from visioncast.runtimes.base import AsyncCallback, TensorSpec
 
 log = logging.getLogger(__name__)
 
-AsyncCallback = Callable[[list[np.ndarray], Any], None]
 CROWDED_S = 1.0  # after runs overlapped, keep to the throughput session this long
 
 _ORT_TYPES = {

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -40,13 +39,12 @@ from typing import Any
 import numpy as np
 
 from visioncast.errors import ModelError
-from visioncast.runtimes.base import DEVICES, PRECISIONS, TensorSpec
+from visioncast.runtimes.base import DEVICES, PRECISIONS, AsyncCallback, TensorSpec
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "engine openvino needs `pip install visioncast[openvino]`"
 HINTS = ("LATENCY", "THROUGHPUT")
-AsyncCallback = Callable[[list[np.ndarray], Any], None]
 
 
 def _openvino() -> Any:

@@ -1,8 +1,11 @@
-"""Who may call each route: ``open`` (anyone, e.g. health checks), ``student`` (anyone the server lets in:
-every client of a loopback server, or a LAN client) or ``teacher`` (the holder of the server's token). Pure.
+"""Who may call each route: ``open`` (anyone, e.g. health checks), ``local`` (clients on this computer, and
+the teacher: /metrics), ``student`` (anyone the server lets in: every client of a loopback server, or a LAN
+client) or ``teacher`` (the holder of the server's token; on a server bound to loopback only, whoever is at
+this computer). Pure.
 
 Every view function carries its role with :func:`access`; a test lists the app's routes and fails on one that
-does not say. Enforcement (tokens, sessions, origin checks) reads the same mark.
+does not say. Enforcement (tokens, sessions, origin checks: :mod:`visioncast.server.auth`) reads the same
+mark; docs/security.md has the table of who may do what.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-ROLES = ("open", "student", "teacher")
+ROLES = ("open", "local", "student", "teacher")
 ATTR = "visioncast_access"
 F = TypeVar("F", bound=Callable[..., Any])
 

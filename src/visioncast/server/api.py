@@ -1,9 +1,10 @@
-"""The JSON API under /api/v1: detect, classify, models. I/O: request bodies, the results folder.
+"""The JSON API under /api/v1: detect, classify, pose, face, models. I/O: request bodies, the results folder.
 
-``POST /api/v1/detect`` and ``POST /api/v1/classify`` take an image (see :mod:`visioncast.server.upload`)
-and answer ``result_to_payload(result)`` — the one wire format of every channel — plus ``image`` (base64 JPEG)
-or ``image_url`` (a ``url_for`` link into the results folder) when ``render`` asks for it. Every result is
-handed to ``services.publish(result, source=...)`` so MQTT and other sinks see what the API answered.
+``POST /api/v1/detect``, ``/classify``, ``/pose`` and ``/face`` take an image (see
+:mod:`visioncast.server.upload`) and answer ``result_to_payload(result)`` — the one wire format of every
+channel — plus ``image`` (base64 JPEG) or ``image_url`` (a ``url_for`` link into the results folder) when
+``render`` asks for it. Every result is handed to ``services.publish(result, source=...)`` so MQTT and other
+sinks see what the API answered.
 
 :func:`register` wires this module and the service routes it needs (results folder, health, metrics,
 OpenAPI) into the app: it is the one line in ``server/app.py``.
@@ -22,15 +23,18 @@ import numpy as np
 from flask import Blueprint, Flask, current_app, g, jsonify, request, url_for
 
 from visioncast.core.payload import RESULT_SCHEMA, result_to_payload
-from visioncast.core.types import Frame, Result
+from visioncast.core.types import Result
 from visioncast.draw import draw_result
 from visioncast.errors import InputError, NotFoundError, VisioncastError
-from visioncast.models.registry import list_models
+from visioncast.models.registry import DEFAULTS, list_models
 from visioncast.server import health, metrics, openapi, results
+from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.openapi import ERROR, Schema, document, error, query, response
-from visioncast.server.query import detect_options, render_mode, source_name, top_k
+from visioncast.server.query import detect_options, flag, render_mode, source_name, top_k
 from visioncast.server.upload import read_upload
+from visioncast.tasks import Classifier, Detector
+from visioncast.tasks.pose import MoveNetPose
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 RESULT = Schema("Result", {k: v for k, v in RESULT_SCHEMA.items() if k not in ("$schema", "$id")})
@@ -76,13 +80,22 @@ def summarize(result: Result) -> str:
 
 def _model_name(task: str) -> str | None:
     """The ``model`` query value, checked against the registry (never an arbitrary server path)."""
-    name = request.args.get("model", "").strip()
+    return registry_model(request.args.get("model"), task)
+
+
+def registry_model(value: Any, task: str) -> str | None:
+    """A model name a client sent, checked against the registry (never a server path); None = the default.
+    NotFoundError for an unknown name, InputError for a model of another task."""
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"'model' must be a model name (GET /api/v1/models), got {type(value).__name__}")
+    name = (value or "").strip()
     cfg = services().config.models
-    if not name or name == (cfg.detect if task == "detect" else cfg.classify):
+    if not name or name == {"detect": cfg.detect, "classify": cfg.classify}.get(task, DEFAULTS[task]):
         return name or None
     known = {info.name: info.task for info in list_models(Path(cfg.cache_dir))}
     if name not in known:
-        raise NotFoundError(f"unknown model {name!r}: expected one of {', '.join(sorted(known))}")
+        raise NotFoundError(f"unknown model {name!r}: expected one of {', '.join(sorted(known))}",
+                            code="unknown_model")
     if known[name] != task:
         fits = ", ".join(n for n, t in known.items() if t == task)
         raise InputError(f"model {name!r} is a {known[name]} model; /{task} needs one of {fits}")
@@ -98,7 +111,7 @@ def _encode_jpeg(image: np.ndarray) -> bytes:
 
 def _answer(result: Result, image: np.ndarray, *, source: str, render: str | None) -> Any:
     """Publish, count and answer ``result`` (+ the rendered image when asked)."""
-    services().publish(result, source=source, frame=Frame(image, 0, 0.0, source))
+    services().publish(result, source=source, image=image)
     metrics.metrics_of(current_app).observe_result(result)
     if metrics.access_log.isEnabledFor(logging.INFO):  # the summary only ends the access log line
         g.visioncast_summary = summarize(result)
@@ -121,6 +134,7 @@ def _answer(result: Result, image: np.ndarray, *, source: str, render: str | Non
     query("max_det", {"type": "integer", "minimum": 1}, "maximum number of detections"),
     *_COMMON,
 ], responses={200: response("the detections", RESULT), **_ERRORS})
+@access("student")
 def detect() -> Any:
     args = request.args
     render, source = render_mode(args), source_name(args)
@@ -130,11 +144,66 @@ def detect() -> Any:
     return _answer(detector.detect(image, options), image, source=source, render=render)
 
 
+def _keypoint_params(what: str) -> list[dict[str, Any]]:
+    return [
+        query("conf", {"type": "number", "minimum": 0, "maximum": 1},
+              f"minimum {what} score (default: the model's, 0.25 for MoveNet, 0.7 for YuNet)"),
+        query("iou", {"type": "number", "minimum": 0, "maximum": 1}, "NMS IoU threshold (several per image)"),
+        query("max_det", {"type": "integer", "minimum": 1}, f"maximum number of {what}s"),
+        *_COMMON,
+    ]
+
+
+def _keypoint_task(task: str) -> Any:
+    """The pose or face answer: the detect query options, the task's own model."""
+    args = request.args
+    render, source = render_mode(args), source_name(args)
+    model = services().model(task, _model_name(task))
+    if isinstance(model, (Detector, Classifier)):  # guaranteed otherwise by load_model(task=...)
+        raise InputError(f"model {model.name!r} is not a {task} model")
+    options = detect_options(args, model.options, model.labels, model.name)
+    if isinstance(model, MoveNetPose) and flag(args, "follow"):
+        model = model.follower_for(source)  # this source's own follower: options are set for its next frame
+        model.options = options
+    else:
+        model = model.with_options(options)
+    image = read_upload(request, max_pixels=services().config.server.max_pixels)
+    return _answer(model(image), image, source=source, render=render)
+
+
+@bp.post("/pose")
+@document("Find people and their 17 body keypoints", tags=["inference"], request_body=_IMAGE_BODY,
+          description="Default model movenet-lightning (one person); an Ultralytics pose export finds "
+                      "several. Each detection carries 'keypoints': 17 × [x, y, score] in image pixels, "
+                      "COCO order.",
+          parameters=[*_keypoint_params("person"), query(
+              "follow", {"enum": ["0", "1", "true", "false", "yes", "no"], "default": "0"},
+              "MoveNet: look around where this source's person was in its last frame (crop-and-refine), "
+              "for successive frames of one camera, e.g. the webcam page")],
+          responses={200: response("people with keypoints (task 'pose')", RESULT), **_ERRORS})
+@access("student")
+def pose() -> Any:
+    return _keypoint_task("pose")
+
+
+@bp.post("/face")
+@document("Find faces and 5 landmarks (eyes, nose tip, mouth corners)", tags=["inference"],
+          request_body=_IMAGE_BODY,
+          description="Default model yunet. Each detection carries 'keypoints': 5 × [x, y, score] in image "
+                      "pixels: right eye, left eye, nose tip, right and left mouth corner.",
+          parameters=_keypoint_params("face"),
+          responses={200: response("faces with landmarks (task 'face')", RESULT), **_ERRORS})
+@access("student")
+def face() -> Any:
+    return _keypoint_task("face")
+
+
 @bp.post("/classify")
 @document("Classify an image", tags=["inference"], request_body=_IMAGE_BODY, parameters=[
     query("top", {"type": "integer", "minimum": 1, "default": 5}, "how many classes to answer, best first"),
     *_COMMON,
 ], responses={200: response("the top classes", RESULT), **_ERRORS})
+@access("student")
 def classify() -> Any:
     args = request.args
     render, source, top = render_mode(args), source_name(args), top_k(args)
@@ -148,9 +217,9 @@ MODELS = Schema("Models", {
     "required": ["models", "defaults"],
     "properties": {
         "defaults": {"type": "object",
-                     "properties": {"detect": {"type": "string"}, "classify": {"type": "string"}}},
+                     "properties": {t: {"type": "string"} for t in ("detect", "classify", "pose", "face")}},
         "models": {"type": "array", "items": {"type": "object", "properties": {
-            "name": {"type": "string"}, "task": {"enum": ["detect", "classify", ""]},
+            "name": {"type": "string"}, "task": {"enum": ["detect", "classify", "pose", "face", ""]},
             "licence": {"type": "string"}, "origin": {"enum": ["shipped", "pulled", "taught", "local"]}}}},
     },
 })
@@ -159,16 +228,23 @@ MODELS = Schema("Models", {
 @bp.get("/models")
 @document("The models this server can run", tags=["inference"],
           responses={200: response("the models", MODELS)})
+@access("student")
 def models() -> Any:
     cfg = services().config.models
     items = [{"name": i.name, "task": i.task, "licence": i.licence, "origin": i.origin}
              for i in list_models(Path(cfg.cache_dir))]
-    return jsonify(models=items, defaults={"detect": cfg.detect, "classify": cfg.classify})
+    return jsonify(models=items, defaults={**DEFAULTS, "detect": cfg.detect, "classify": cfg.classify})
 
 
 def register(app: Flask) -> None:
     """The API and the service routes around it: metrics, health, results folder, OpenAPI document."""
     metrics.register(app)
+    bus = app.extensions["visioncast"].bus
+    metrics.metrics_of(app).add_callback(
+        "visioncast_sink_errors", "failed sink calls by sink (the result was answered; the sink skipped it)",
+        lambda: {(name, source): float(n) for name, failure in bus.status().items()
+                 for source, n in failure["by_source"].items()},
+        kind="counter", labels=["sink", "source"])
     app.register_blueprint(bp)
     results.register(app)
     health.register(app)

@@ -35,6 +35,10 @@ def _register_blueprints(app: Flask) -> None:
     from visioncast.server import errors  # noqa: PLC0415 — imports app
 
     errors.register(app)
+    from visioncast.server import auth, signin  # noqa: PLC0415 — who may call each route; /signin
+
+    auth.register(app)
+    signin.register(app)
     from visioncast.server import api  # noqa: PLC0415 (api imports app) — /api/v1, /healthz, /metrics…
 
     api.register(app)
@@ -47,9 +51,15 @@ def _register_blueprints(app: Flask) -> None:
     from visioncast.server import videos  # noqa: PLC0415 — /api/v1/videos, /video and /webcam pages
 
     videos.register(app)
+    from visioncast.server import preview  # noqa: PLC0415 — /api/v1/videos/<id>/frames/<n>.jpg
+
+    preview.register(app)
     from visioncast.server import streams  # noqa: PLC0415 — /api/v1/streams, /api/v1/stats, /streams pages
 
     streams.register(app)
+    from visioncast.server import kserve  # noqa: PLC0415 — /v2: the KServe v2 inference protocol
+
+    kserve.register(app)
     from visioncast.server import teach  # noqa: PLC0415 — /api/v1/teach, the /teach page
 
     teach.register(app)

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
 
+from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.openapi import Schema, document, response
 
@@ -45,6 +46,7 @@ def warm_up(app: Flask) -> float:
 @bp.get("/healthz")
 @document("Liveness: the server answers", tags=["meta"],
           responses={200: response("alive", {"type": "object", "properties": {"status": {"const": "ok"}}})})
+@access("open")
 def healthz() -> Any:
     return jsonify(status="ok")
 
@@ -52,6 +54,7 @@ def healthz() -> Any:
 @bp.get("/readyz")
 @document("Readiness: the default models are loaded", tags=["meta"],
           responses={200: response("ready", READY), 503: response("still loading", READY)})
+@access("open")
 def readyz() -> Any:
     cfg = services().config.models
     load_s = current_app.extensions.get(EXTENSION)

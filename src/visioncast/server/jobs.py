@@ -1,176 +1,82 @@
-"""Video jobs: an uploaded video detected frame by frame in the background. I/O: files, worker threads.
+"""Video jobs: uploaded videos detected frame by frame in the background, kept across restarts. I/O: files,
+worker threads.
 
 A :class:`JobManager` owns a bounded pool of worker threads (``videos.workers`` jobs at once, the rest
-queue). A job decodes its file with :class:`visioncast.sources.video.VideoFileSource` (read ahead by
-:class:`~visioncast.sources.prefetch.Prefetch`), runs every frame through ``detect`` (the server's detector:
-the same model and options as ``POST /api/v1/detect``) with ``IN_FLIGHT`` frames at once, in order
-(:func:`visioncast.parallel.ordered_map`: the runtime runs them side by side), appends
-the frame's payload ``result_to_payload(result, frame=i, timestamp=t)`` to its results and wakes whoever
-waits for them (the results stream). Every result also goes to ``publish`` (``Services.publish``: MQTT and
-the other sinks) as source ``video-<id>``.
+queue). A job runs as the one frame engine, a :class:`~visioncast.pipeline.Pipeline` in every-frame mode with
+the job's sink (:mod:`visioncast.server.job_pipeline`): the server's detector with the upload's options,
+tracking and statistics as in ``visioncast run``, every frame's result saved in the job folder, woken to the
+results stream and delivered to the server's bus (MQTT …) as the job's source name (``video``, or the name the
+uploader gave: never the job's id, which is what lets its owner fetch the upload). Each job has an owner (the
+client's address): a client keeps at most ``max_jobs_per_client`` jobs, its oldest finished one making room
+for a new one; every frame must stay within ``max_pixels``, whatever the container's header said.
 
 Life of a job: queued → running → done | failed | cancelled. A job nobody watches (no open results stream
 and no status poll for ``abandon_after_s``) is cancelled, so closing the page frees the CPU; a finished job
 and its folder are removed ``keep_s`` after it ended. A reaper thread does both. Two files are made from a
-job on request (:class:`Derived`): the annotated AVI (MJPG, boxes drawn by
+job on request (:class:`~visioncast.server.job.Derived`): the annotated AVI (MJPG, the job's Results drawn by
 :func:`visioncast.draw.draw_result`), on the same pool once every frame is detected; and a WebM (VP8) copy of
-the source for a browser that cannot play the upload (AVI, MPEG-4 Part 2 …), on a pool of its own so it runs
-while the frames are still being detected.
+the source for a browser that cannot play the upload (AVI, MPEG-4 Part 2 …), on a pool of its own.
+
+Restarts (:meth:`JobManager.restore`, when the app is built): finished jobs come back from their folders
+until they expire; a job the server was running (also when it was killed) is queued again and resumes at the
+frame after its last saved result once the manager opens (:meth:`JobManager.open`, on the first request to
+the video API), or fails with the reason when it cannot; folders that hold no job are removed.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import secrets
 import shutil
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from visioncast.config import VideosConfig
-from visioncast.core.payload import result_from_payload, result_to_payload
-from visioncast.core.types import Frame, Result
-from visioncast.draw import draw_result
-from visioncast.errors import ConfigError, NotFoundError, SinkError, VisioncastError
-from visioncast.parallel import ordered_map
-from visioncast.sinks.video import VideoFileSink
-from visioncast.sources.prefetch import Prefetch
-from visioncast.sources.video import VideoFileSource
+from visioncast.config import PipelineConfig, VideosConfig
+from visioncast.errors import ConfigError, InputError, NotFoundError, TooLargeError, VisioncastError
+from visioncast.models.registry import Model
+from visioncast.server.job import FINAL, Derived, VideoJob, write_video
+from visioncast.server.job_pipeline import JobSink, open_job_pipeline
+from visioncast.sinks import Sink
 
 log = logging.getLogger(__name__)
-FINAL = ("done", "failed", "cancelled")
 REAP_INTERVAL_S = 1.0
-PREFETCH_FRAMES = 4  # decoded ahead by a reader thread, so decoding overlaps detection
-IN_FLIGHT = 2  # frames detected at once: onnxruntime runs them on separate cores (runtimes/onnx.py)
-Detect = Callable[[np.ndarray], Result]
-Publish = Callable[..., None]
-
-
-class Derived:
-    """A file made from a job in the background: where it goes, its state and progress (frames written)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.state, self.frames_done, self.error = "idle", 0, ""
-        self.future: Future[None] | None = None
-
-    @property
-    def busy(self) -> bool:
-        return self.state in ("queued", "running")
-
-    def status(self, frames_total: int | None) -> dict[str, Any]:
-        progress = min(1.0, round(self.frames_done / frames_total, 4)) if frames_total else 0.0
-        return {"state": self.state, "frames_done": self.frames_done, "progress": progress,
-                "error": self.error}
-
-
-class VideoJob:
-    """One uploaded video and its per-frame results. Thread-safe through ``cond``."""
-
-    def __init__(self, job_id: str, folder: Path, source: Path, video: VideoFileSource, name: str) -> None:
-        self.id, self.folder, self.source_path, self.name = job_id, folder, source, name
-        self.fps, self.width, self.height = video.fps, video.width, video.height
-        self.frames_total: int | None = video.frame_count or None
-        self.state = "queued"
-        self.error = ""
-        self.results: list[dict[str, Any]] = []
-        self.frames_failed = 0
-        self.created = time.time()
-        self.started_s = self.ended_s = math.nan
-        self.last_seen_s = time.monotonic()
-        self.watchers = 0
-        self.cancelled = threading.Event()
-        self.cond = threading.Condition()
-        self.future: Future[None] | None = None
-        self.render = Derived(folder / "annotated.avi")
-        self.playable = Derived(folder / "playable.webm")
-
-    @property
-    def source(self) -> str:
-        """The channel name its results are published under."""
-        return f"video-{self.id}"
-
-    def touch(self) -> None:
-        """Someone is watching: postpone abandonment."""
-        self.last_seen_s = time.monotonic()
-
-    def watch(self, delta: int) -> None:
-        with self.cond:
-            self.watchers += delta
-            self.touch()
-
-    def set_state(self, state: str, error: str = "") -> None:
-        with self.cond:
-            if self.state in FINAL:
-                return
-            self.state, self.error = state, error
-            if state == "running":
-                self.started_s = time.monotonic()
-            if state in FINAL:
-                self.ended_s = time.monotonic()
-                if state == "done":
-                    self.frames_total = len(self.results)
-            self.cond.notify_all()
-
-    def add(self, payload: dict[str, Any], *, failed: bool = False) -> None:
-        with self.cond:
-            self.results.append(payload)
-            self.frames_failed += failed
-            self.cond.notify_all()
-
-    def wait(self, after: int, timeout_s: float) -> tuple[list[dict[str, Any]], bool]:
-        """(results from position ``after`` on, whether the job ended); waits up to ``timeout_s`` for news."""
-        with self.cond:
-            if len(self.results) <= after and self.state not in FINAL:
-                self.cond.wait(timeout_s)
-            return self.results[after:], self.state in FINAL
-
-    def position_after(self, frame: int) -> int:
-        """How many results have frame index ≤ ``frame``: where a stream resumes after event id ``frame``."""
-        with self.cond:
-            return sum(1 for p in self.results if p["frame"] <= frame)
-
-    def detect_fps(self) -> float:
-        """Frames detected per second of running time (0 before the first frame)."""
-        end = self.ended_s if not math.isnan(self.ended_s) else time.monotonic()
-        elapsed = end - self.started_s
-        return round(len(self.results) / elapsed, 2) if elapsed > 0 and self.results else 0.0
-
-    def snapshot(self) -> dict[str, Any]:
-        """The job status as JSON (``GET /api/v1/videos/<id>``)."""
-        with self.cond:
-            done, total = len(self.results), self.frames_total
-            return {"id": self.id, "name": self.name, "state": self.state, "frames_done": done,
-                    "frames_total": total, "frames_failed": self.frames_failed, "fps": self.fps,
-                    "width": self.width, "height": self.height, "detect_fps": self.detect_fps(),
-                    "source": self.source, "error": self.error, "created": self.created,
-                    "watchers": self.watchers, "render": self.render.status(total),
-                    "playable": self.playable.status(total)}
+MAX_RESTARTS = 3  # a job that was interrupted this often (a video that crashes the server?) is not resumed
+GONE_KEPT = 1000  # ids of removed jobs remembered, for a 404 that says what happened
 
 
 class JobManager:
-    """The video jobs of one app: create, run, watch, render, cancel, expire. Thread-safe."""
+    """The video jobs of one app: create, run, watch, render, cancel, expire, restore. Thread-safe."""
 
-    def __init__(self, cfg: VideosConfig, root: Path, *, publish: Publish) -> None:
+    def __init__(self, cfg: VideosConfig, root: Path, *, bus: Sink, model: Callable[[str, str], Model],
+                 pipeline: PipelineConfig | None = None, max_pixels: int = 40_000_000) -> None:
+        """``model(task, name)``: the server's loaded model (Services.model)."""
         if cfg.workers < 1:
             raise ConfigError(f"videos.workers must be at least 1, got {cfg.workers}")
-        self.cfg, self.root, self.publish = cfg, root, publish
+        self.cfg, self.root, self.bus, self.model = cfg, root, bus, model
+        self.pipeline_cfg = pipeline or PipelineConfig()
+        self.max_pixels = max_pixels
         self._jobs: dict[str, VideoJob] = {}
+        self._gone: OrderedDict[str, str] = OrderedDict()
         self._doomed: list[VideoJob] = []
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="visioncast-video")
         self._copies = ThreadPoolExecutor(cfg.workers, thread_name_prefix="visioncast-video-copy")
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
-        self.counts = {"frames_detected": 0, "frames_failed": 0, "cancelled_abandoned": 0, "expired": 0}
+        self.counts = {"frames_detected": 0, "frames_failed": 0, "cancelled_abandoned": 0, "expired": 0,
+                       "resumed": 0}
 
+    def count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[key] += n
+
+    # -- creating and finding jobs -------------------------------------------------------------------------
     def new_folder(self) -> tuple[str, Path]:
         """A fresh job id and its (created) folder, for the upload to be saved into."""
         job_id = secrets.token_hex(8)
@@ -182,38 +88,58 @@ class JobManager:
         """Remove the folder of an upload that never became a job (refused)."""
         shutil.rmtree(folder, ignore_errors=True)
 
-    def remove_orphans(self) -> int:
-        """Remove job folders left by an earlier server (jobs live in memory) older than ``keep_s``."""
-        if not self.root.is_dir():
-            return 0
-        cutoff, removed = time.time() - self.cfg.keep_s, 0
-        for entry in self.root.iterdir():
-            if entry.is_dir() and entry.stat().st_mtime < cutoff:
-                shutil.rmtree(entry, ignore_errors=True)
-                removed += 1
-        return removed
-
-    def start(self, job: VideoJob, detect: Detect) -> VideoJob:
-        """Queue ``job`` (its video already opened and checked) for detection."""
+    def start(self, job: VideoJob) -> VideoJob:
+        """Queue ``job`` (its video already opened, checked and its state saved) for detection."""
         with self._lock:
-            self._ensure_reaper()
             self._jobs[job.id] = job
-        job.future = self._pool.submit(self._run, job, detect)
-        job.future.add_done_callback(_log_crash)
+        self.open()
+        self._submit(job)
         return job
+
+    def _submit(self, job: VideoJob) -> None:
+        job.cancelled.clear()
+        job.future = self._pool.submit(self._run, job)
+        job.future.add_done_callback(_log_crash)
 
     def full(self) -> bool:
         with self._lock:
             return len(self._jobs) >= self.cfg.max_jobs
 
+    def make_room(self, owner: str) -> None:
+        """Let ``owner`` start one more job: delete its oldest finished jobs past ``max_jobs_per_client``;
+        TooManyJobsError when its jobs still queued or running fill the quota."""
+        limit = max(1, self.cfg.max_jobs_per_client)
+        mine = sorted((job for job in self.jobs() if job.owner == owner), key=lambda job: job.created)
+        finished = [job for job in mine if job.state in FINAL]
+        while len(mine) >= limit and finished:
+            oldest = finished.pop(0)
+            mine.remove(oldest)
+            self.delete(oldest)
+        if len(mine) >= limit:
+            raise TooManyJobsError(f"you already have {len(mine)} video jobs running or queued (at most "
+                                   f"{limit} per device, videos.max_jobs_per_client); wait for one or "
+                                   "delete it")
+
+    def check_size(self, width: int, height: int, what: str) -> None:
+        """TooLargeError when a ``width``×``height`` frame is over ``max_pixels`` (server.max_pixels)."""
+        if width * height > self.max_pixels:
+            raise TooLargeError(f"{what} is {width}×{height} = {width * height / 1e6:.1f} megapixels; the "
+                                f"limit is {self.max_pixels / 1e6:.1f} megapixels (server.max_pixels)",
+                                code="video_too_large")
+
     def get(self, job_id: str) -> VideoJob:
-        """The job, or NotFoundError naming the id."""
+        """The job, or NotFoundError saying whether it expired, was deleted or never existed here."""
         with self._lock:
-            job = self._jobs.get(job_id)
-        if job is None:
-            raise NotFoundError(f"no video job with id {job_id!r} (finished jobs are removed after "
-                                f"{self.cfg.keep_s:.0f} s; upload the video again)")
-        return job
+            job, gone = self._jobs.get(job_id), self._gone.get(job_id)
+        if job is not None:
+            return job
+        if gone == "expired":
+            raise NotFoundError(f"video job {job_id!r} has expired: jobs are kept {self.cfg.keep_s:g} s "
+                                "after they end; upload the video again")
+        if gone == "deleted":
+            raise NotFoundError(f"video job {job_id!r} was deleted; upload the video again")
+        raise NotFoundError(f"no video job with id {job_id!r} on this server (never created here, or "
+                            "removed); upload the video again")
 
     def jobs(self) -> list[VideoJob]:
         with self._lock:
@@ -228,65 +154,88 @@ class JobManager:
 
     def busy(self) -> int:
         """Jobs queued or running, and files being made from them."""
-        return sum(job.state not in FINAL or job.render.busy or job.playable.busy for job in self.jobs())
+        return sum(job.state not in FINAL or job.render.busy or job.render_webm.busy or job.playable.busy
+                   for job in self.jobs())
 
-    def _run(self, job: VideoJob, detect: Detect) -> None:
+    # -- running -------------------------------------------------------------------------------------------
+    def _run(self, job: VideoJob) -> None:
         if job.cancelled.is_set():
             job.set_state("cancelled", job.error or "cancelled before it started")
             return
         job.set_state("running")
         try:
-            with VideoFileSource(job.source_path) as video, Prefetch(video, PREFETCH_FRAMES) as frames:
-                for frame, result in ordered_map(lambda f: detect(f.image), frames, IN_FLIGHT,
-                                                 name=f"visioncast-job-{job.id}"):
-                    if job.cancelled.is_set():
-                        break
-                    self._add_result(job, frame, result)
+            sink = JobSink(job, self.count)
+            job.pipeline = open_job_pipeline(job, self.model(job.task, job.model), self.pipeline_cfg, sink,
+                                             bus=self.bus, max_pixels=self.max_pixels)
+            if job.cancelled.is_set():  # cancelled while the pipeline was being built
+                job.pipeline.stop()
+            job.pipeline.run()
         except VisioncastError as exc:
             job.set_state("failed", str(exc))
         finally:
+            job.store.close()
             self._finish(job)
 
     def _finish(self, job: VideoJob) -> None:
+        if self._stop.is_set() and not job.cancelled.is_set() and job.state == "running":
+            job.set_state("queued")  # stopped with the server, not interrupted: not counted as a restart
+            log.info("video job %s saved at frame %d: it resumes when the server starts again", job.id,
+                     job.next_frame)
+            return
         if job.cancelled.is_set():
             job.set_state("cancelled", job.error or "cancelled")
         elif not job.results:
-            job.set_state("failed", f"'{job.name}' has no decodable frame")
+            job.set_state("failed", job.error or f"'{job.name}' has no decodable frame")
         else:  # also after an unexpected error, which the pool logs: the job must not stay "running"
             job.set_state("done" if job.state == "running" else "failed", job.error or "")
         log.info("video job %s %s: %d frames at %.1f fps", job.id, job.state, len(job.results),
                  job.detect_fps())
 
-    def _add_result(self, job: VideoJob, frame: Frame, result: Result | Exception) -> None:
-        extra = {"frame": frame.index, "timestamp": round(frame.timestamp_s, 4)}
-        if isinstance(result, Exception):  # the per-frame guard: one bad frame must not end the job
-            self.counts["frames_failed"] += 1
-            log.warning("video job %s frame %d failed: %s", job.id, frame.index, result)
-            job.add({**extra, "error": f"{type(result).__name__}: {result}"}, failed=True)
-            return
-        job.add(result_to_payload(result, **extra))
-        self.counts["frames_detected"] += 1
-        self.publish(result, source=job.source, frame=frame, timestamp=extra["timestamp"])
-
     def cancel(self, job: VideoJob, reason: str = "cancelled") -> None:
-        """Stop ``job`` (and its render) at the next frame."""
+        """Stop ``job`` (and its render): its pipeline drains the frames it holds and ends."""
         if job.state not in FINAL:
             job.error = reason
         job.cancelled.set()
+        if job.pipeline is not None:
+            job.pipeline.stop()
         if job.future is not None and job.future.cancel():
             job.set_state("cancelled", reason)
 
-    def delete(self, job: VideoJob) -> dict[str, Any]:
+    def resume(self, job: VideoJob) -> bool:
+        """Queue a failed or cancelled job again, from the frame after its last result; False when it is
+        not one (or its worker has not let go of it yet)."""
+        with job.cond:
+            if job.state not in ("failed", "cancelled") or not _idle(job.future):
+                return False
+            job.resumed_from = job.next_frame
+            job.set_state("queued")
+        self.count("resumed")
+        log.info("video job %s resumes at frame %d", job.id, job.resumed_from)
+        self._submit(job)
+        return True
+
+    def delete(self, job: VideoJob, why: str = "deleted") -> dict[str, Any]:
         """Cancel ``job``, forget it at once, and remove its folder once its threads let go of it."""
         self.cancel(job, "cancelled by the user")
         with self._lock:
             self._jobs.pop(job.id, None)
+            self._forget(job.id, why)
             self._doomed.append(job)
         return job.snapshot()
 
+    def _forget(self, job_id: str, why: str) -> None:
+        self._gone[job_id] = why
+        while len(self._gone) > GONE_KEPT:
+            self._gone.popitem(last=False)
+
+    # -- files made from a job -----------------------------------------------------------------------------
     def render(self, job: VideoJob) -> dict[str, Any]:
         """Start the AVI render of a done job if not started (or failed before); the render status."""
         return self._make(job, job.render, self._pool, draw=True)
+
+    def render_webm(self, job: VideoJob) -> dict[str, Any]:
+        """Start the WebM (VP8) render of a done job, boxes drawn like the AVI's; the render status."""
+        return self._make(job, job.render_webm, self._pool, draw=True)
 
     def make_playable(self, job: VideoJob) -> dict[str, Any]:
         """Start the WebM copy of the job's source if not started (or failed before); its status."""
@@ -314,13 +263,62 @@ class JobManager:
         derived.state = "done"
         log.info("video job %s: wrote %d frames to %s", job.id, frames, derived.path)
 
-    def _ensure_reaper(self) -> None:
-        if self._reaper is None:
-            if removed := self.remove_orphans():
-                log.info("removed %d video job folders left by an earlier server in %s", removed, self.root)
+    # -- restarts, expiry ----------------------------------------------------------------------------------
+    def restore(self) -> int:
+        """Read back the jobs of an earlier server from ``root``: keep the finished ones that have not
+        expired, queue the interrupted ones again (they resume on :meth:`open`), remove every other folder
+        (expired jobs, uploads cut short, files of no job). The number of jobs restored."""
+        if not self.root.is_dir():
+            return 0
+        removed = []
+        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            job = VideoJob.from_folder(folder)
+            expired = job is not None and job.state in FINAL and \
+                time.monotonic() - job.ended_s > self.cfg.keep_s
+            if job is None or expired:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+                if expired:
+                    self._forget(folder.name, "expired")
+                continue
+            for part in folder.glob("*.part.*"):  # a render cut short
+                part.unlink(missing_ok=True)
+            if job.state not in FINAL:
+                self._interrupted(job)
+            self._jobs[job.id] = job
+        if removed:
+            log.info("removed %d video job folders without a job or expired in %s", len(removed), self.root)
+        return len(self._jobs)
+
+    def _interrupted(self, job: VideoJob) -> None:
+        """A job the earlier server did not finish: queued to resume, or failed with the reason. Only a job
+        that was running counts as a restart (one queued, or stopped with the server, does not)."""
+        at, total = job.next_frame, job.frames_total or "?"
+        reason = f"interrupted by a server restart at frame {at} of {total}"
+        job.restarts += job.state == "running"
+        if not job.source_path.is_file():
+            job.set_state("failed", f"{reason}; its video file is gone")
+        elif job.restarts > MAX_RESTARTS:
+            job.set_state("failed", f"{reason} ({job.restarts} times; not resumed again: POST resume to "
+                                    "try once more)")
+        else:
+            job.resumed_from = at
+            job.set_state("queued")
+            log.info("video job %s %s: it resumes there", job.id, reason)
+
+    def open(self) -> None:
+        """Start the reaper and the jobs queued by :meth:`restore` (idempotent)."""
+        with self._lock:
+            if self._reaper is not None or self._stop.is_set():
+                return
             self._reaper = threading.Thread(target=self._reap_forever, name="visioncast-video-reaper",
                                             daemon=True)
             self._reaper.start()
+            waiting = [job for job in self._jobs.values() if job.state == "queued" and job.future is None]
+        for job in waiting:
+            self.count("resumed")
+            job.touch()  # its page has abandon_after_s from now to re-attach
+            self._submit(job)
 
     def _reap_forever(self) -> None:
         interval = min(REAP_INTERVAL_S, max(0.05, self.cfg.abandon_after_s / 4))
@@ -332,27 +330,31 @@ class JobManager:
         now = time.monotonic()
         for job in self.jobs():
             idle_s = now - job.last_seen_s
-            if job.state not in FINAL and job.watchers == 0 and idle_s > self.cfg.abandon_after_s:
-                self.counts["cancelled_abandoned"] += 1
+            if job.state not in FINAL and job.watchers == 0 and idle_s > self.cfg.abandon_after_s \
+                    and not job.cancelled.is_set():  # once: its pipeline may take a moment to drain
+                self.count("cancelled_abandoned")
                 log.info("video job %s abandoned (nobody watched for %.0f s): cancelled", job.id, idle_s)
                 self.cancel(job, f"abandoned: nobody watched it for {self.cfg.abandon_after_s:g} s")
             elif job.state in FINAL and now - job.ended_s > self.cfg.keep_s and job.watchers == 0:
-                self.counts["expired"] += 1
-                self.delete(job)
+                self.count("expired")
+                self.delete(job, "expired")
         with self._lock:
             doomed, self._doomed = self._doomed, []
         for job in doomed:
-            if _idle(job.future) and _idle(job.render.future) and _idle(job.playable.future):
+            if all(_idle(f) for f in (job.future, job.render.future, job.render_webm.future,
+                                      job.playable.future)):
                 shutil.rmtree(job.folder, ignore_errors=True)
             else:
                 with self._lock:
                     self._doomed.append(job)
 
     def close(self) -> None:
-        """Cancel everything, wait for the workers, remove every job folder."""
+        """Stop the workers (a running job is saved as it is and resumes at the next start); remove the
+        folders of deleted jobs."""
         self._stop.set()
         for job in self.jobs():
-            self.delete(job)
+            if job.pipeline is not None and job.state not in FINAL:
+                job.pipeline.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._copies.shutdown(wait=True, cancel_futures=True)
         if self._reaper is not None:
@@ -360,6 +362,13 @@ class JobManager:
         for job in self._doomed:
             shutil.rmtree(job.folder, ignore_errors=True)
         self._doomed.clear()
+
+
+class TooManyJobsError(InputError):
+    """A client's video jobs already fill its quota (HTTP 429)."""
+
+    code = "too_many_jobs"
+    http_status = 429
 
 
 def _log_crash(future: Future[None]) -> None:
@@ -370,29 +379,3 @@ def _log_crash(future: Future[None]) -> None:
 
 def _idle(future: Future[None] | None) -> bool:
     return future is None or future.done()
-
-
-def write_video(job: VideoJob, path: Path, progress: Derived, *, draw: bool) -> int:
-    """Write the job's video to ``path`` at the source fps (codec by suffix, sinks/video.py), with its boxes
-    drawn when ``draw``; the frame count.
-
-    Re-decodes the source (frames are not kept in memory) and counts progress in ``progress.frames_done``; a
-    frame without a result (failed or damaged) is written as it is. SinkError when cancelled or unwritable.
-    """
-    with job.cond:
-        by_frame = {p["frame"]: p for p in job.results if "error" not in p} if draw else {}
-    sink = VideoFileSink(path, fps=job.fps)
-    try:
-        with VideoFileSource(job.source_path) as video:
-            for frame in video:
-                if job.cancelled.is_set():
-                    raise SinkError(f"writing {path.name} of video job {job.id}: cancelled")
-                payload = by_frame.get(frame.index)
-                result = result_from_payload(payload) if payload is not None else None
-                image = draw_result(frame.image, result) if result is not None else frame.image
-                sink.write(frame, result, annotated=image)  # type: ignore[arg-type]
-                progress.frames_done += 1
-    finally:
-        sink.close()
-    return sink.frames
-

@@ -15,6 +15,7 @@ summary ("bus 0.91, person×3") in ``flask.g.visioncast_summary``; it ends the a
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -25,11 +26,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from visioncast.core.types import Result
+from visioncast.server.access import access
 from visioncast.server.openapi import document, response
 
 EXTENSION = "visioncast.metrics"
 access_log = logging.getLogger("visioncast.server.access")
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_SECRET_QUERY = re.compile(r"([?&]token=)[^&]*")
 UNMATCHED = "<unmatched>"  # 404s of unknown paths share one label instead of one per path
 
 Sample = float | Mapping[tuple[str, ...], float]
@@ -110,14 +113,16 @@ def _finish(app: Flask, resp: Response) -> Response:
     if not access_log.isEnabledFor(logging.INFO):
         return resp
     summary = g.get("visioncast_summary", "")
-    access_log.info("%s %s %s %d %.1f ms%s", request.remote_addr or "-", request.method, request.full_path
-                    .rstrip("?"), resp.status_code, latency_s * 1000, f"  {summary}" if summary else "")
+    path = _SECRET_QUERY.sub(r"\1…", request.full_path.rstrip("?"))  # the sign-in link's token
+    access_log.info("%s %s %s %d %.1f ms%s", request.remote_addr or "-", request.method, path,
+                    resp.status_code, latency_s * 1000, f"  {summary}" if summary else "")
     return resp
 
 
 @document("Prometheus metrics", tags=["meta"],
           responses={200: response("Prometheus text exposition format", {"type": "string"},
                                    media_type="text/plain")})
+@access("local")
 def metrics_view() -> Any:
     """Prometheus metrics."""
     return Response(metrics_of(current_app).render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,72 +1,74 @@
-"""Push settings: ``GET/PUT /api/v1/mqtt`` and the ``/mqtt`` page. I/O: reads/writes ``<data_dir>/mqtt.json``.
+"""Push settings and the push itself: ``GET/PUT /api/v1/mqtt``, the ``/mqtt`` page, and :func:`start` /
+:func:`stop`, the start-up and shut-down steps of the push. I/O: MQTT (through the sink), the saved settings.
 
-The app holds at most one :class:`~visioncast.sinks.mqtt.MqttSink`, in ``services.sinks`` like every sink.
-``PUT`` validates the settings (400 naming the field), saves them under the data dir (so they survive
-restarts; the password is stored there with mode 600 and never sent back in full), reconnects the sink
-(creating it on first use) and answers the new status: connected, or the reason it is not. When the app
-starts with saved settings that are enabled, the sink is created and connects right away. The sink's counters
-are on /metrics.
+The settings are the ``[mqtt]`` section of the app's Config. ``PUT`` checks a change with the same rules as
+every config layer (:mod:`visioncast.config_schema`: a bad template is a 400 naming the problem), saves it
+in the saved layer (:mod:`visioncast.settings`, ``<data_dir>/settings.toml``), builds the Config again and
+reconnects the sink, answering the status after at most 3 s of connecting. Keys a flag or the environment sets
+cannot be changed here (400 naming where they are set); ``GET`` lists them under ``fixed``.
+
+Credentials: ``GET`` never returns a password (``password_set`` instead); ``PUT`` keeps the stored one when
+none is given, except that a new host or port without a password clears it (a password belongs to its
+broker). The embedded broker's login is not a setting: :func:`target` adds it at connect time only when the
+push goes to the embedded broker itself (host "", or loopback on its port), so it is never sent elsewhere.
+
+Nothing connects when the app is built: ``serve`` calls :func:`start` after starting the broker (and
+:func:`stop` before stopping it); a PUT connects on demand. The app holds at most one
+:class:`~visioncast.sinks.mqtt.MqttSink`, on ``services.bus`` like every sink; its counters are on
+/metrics.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
-import os
-from pathlib import Path
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 
-from visioncast.broker import lan_addresses
-from visioncast.config import MqttConfig
+from visioncast.broker import BrokerHandle, lan_addresses
+from visioncast.config import LOOPBACK, Config, MqttConfig
+from visioncast.config_schema import json_schema
 from visioncast.errors import ConfigError, InputError
+from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.metrics import metrics_of
 from visioncast.server.openapi import Schema, document, error, response
 from visioncast.server.services import Services
+from visioncast.settings import with_saved, write_saved
 from visioncast.sinks import mqtt_format as fmt
+from visioncast.sinks import open_mqtt_sink
 from visioncast.sinks.mqtt import MqttSink
-from visioncast.sinks.mqtt_policy import POLICIES
 
-SETTINGS_FILE = "mqtt.json"
-PASSWORD_MASK = "********"
+EXTENSION = "visioncast.push"
+PASSWORD_MASK = "********"  # what older pages sent back to mean "keep the password"
 CONNECT_WAIT_S = 3.0
 FIELDS = ("enabled", "host", "port", "username", "password", "preset", "prefix", "source", "payload",
           "template", "label_map", "empty_label", "policy", "debounce_frames", "window", "max_rate_hz", "qos",
           "retain")
+TARGET = ("host", "port", "username", "password")  # what mqtt.url replaces
+ANY_HOST = ("0.0.0.0", "::", "")
 
 bp = Blueprint("mqtt", __name__)
 
+_LABEL_MAP = {"type": "object", "additionalProperties": {"type": "string", "maxLength": 256},
+              "description": "label → message, e.g. {\"happy\": \"yellow\"}"}
+_FROM_CONFIG = json_schema(MqttConfig, FIELDS)["properties"]
+SETTINGS_IN = Schema("MqttSettingsChange", {
+    "type": "object",
+    "description": "Any subset of the push settings (the [mqtt] config section, same rules). password: omit "
+                   "it to keep the stored one (a new host or port without one clears it); \"\" clears it.",
+    "properties": {**_FROM_CONFIG, "label_map": _LABEL_MAP},
+    "additionalProperties": False,
+})
 SETTINGS = Schema("MqttSettings", {
     "type": "object",
-    "description": "MQTT push settings; PUT accepts any subset. password: omit it (or send the mask) to "
-                   "keep it.",
-    "properties": {
-        "enabled": {"type": "boolean"},
-        "host": {"type": "string", "minLength": 1, "maxLength": 253},
-        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-        "username": {"type": "string", "maxLength": 256},
-        "password": {"type": "string", "maxLength": 256},
-        "preset": {"enum": list(fmt.PRESETS)},
-        "prefix": {"type": "string", "minLength": 1, "maxLength": 128},
-        "source": {"type": "string", "maxLength": 64,
-                   "description": "topic name used for every source ('' = each source's own)"},
-        "payload": {"enum": list(fmt.PAYLOADS)},
-        "template": {"type": "string", "maxLength": 512},
-        "label_map": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 256}},
-        "empty_label": {"type": "string", "minLength": 1, "maxLength": 64},
-        "policy": {"enum": list(POLICIES)},
-        "debounce_frames": {"type": "integer", "minimum": 1, "maximum": 1000},
-        "window": {"type": "integer", "minimum": 0, "maximum": 1000},
-        "max_rate_hz": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
-        "qos": {"enum": [0, 1]},
-        "retain": {"type": "boolean"},
-    },
-    "additionalProperties": False,
+    "description": "The push settings in use. Never a password: password_set says whether one is stored. "
+                   "fixed: settings a flag, the environment or mqtt.url sets (cannot be changed here).",
+    "properties": {**{k: v for k, v in _FROM_CONFIG.items() if k != "password"}, "label_map": _LABEL_MAP,
+                   "password_set": {"type": "boolean"},
+                   "fixed": {"type": "object", "additionalProperties": {"type": "string"}}},
 })
 STATUS = Schema("MqttStatus", {
     "type": "object", "required": ["enabled", "connected", "error"],
@@ -77,77 +79,81 @@ STATUS = Schema("MqttStatus", {
 })
 ANSWER = Schema("MqttAnswer", {"type": "object", "required": ["settings", "status"],
                                "properties": {"settings": SETTINGS.ref, "status": STATUS.ref}})
-_VALIDATOR = Draft202012Validator(SETTINGS.schema)
 
 
-def settings_path(data_dir: str | Path) -> Path:
-    return Path(data_dir) / SETTINGS_FILE
+@dataclass
+class Push:
+    """The push state of one app: the embedded broker ``serve`` started (None: none), a lock for PUTs."""
+
+    embedded: BrokerHandle | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def load_saved(cfg: MqttConfig, data_dir: str | Path) -> MqttConfig | None:
-    """``cfg`` with the saved settings applied, or None when nothing was saved."""
-    path = settings_path(data_dir)
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return merge(cfg, data)
-    except (ValueError, InputError) as exc:
-        raise ConfigError(f"saved MQTT settings '{path}' are unusable ({exc}); fix or delete the file"
-                          ) from exc
+def push_of(app: Flask) -> Push:
+    return app.extensions[EXTENSION]
 
 
-def save(cfg: MqttConfig, data_dir: str | Path) -> None:
-    path = settings_path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(to_settings(cfg, mask=False), ensure_ascii=False, indent=2), encoding="utf-8")
-    with contextlib.suppress(OSError):
-        os.chmod(tmp, 0o600)
-    tmp.replace(path)
+def is_embedded(cfg: MqttConfig, embedded: BrokerHandle | None) -> bool:
+    """True when ``cfg`` pushes to the embedded broker: host "" or a loopback address on its port."""
+    if embedded is None or cfg.url:
+        return False
+    return not cfg.host or (cfg.host in LOOPBACK and cfg.port == embedded.port)
 
 
-def to_settings(cfg: MqttConfig, *, mask: bool = True) -> dict[str, Any]:
-    """The settings JSON of ``cfg``; the password is masked unless ``mask`` is false."""
-    out = {name: getattr(cfg, name) for name in FIELDS}
-    out["label_map"] = fmt.label_map(cfg)
-    if mask and cfg.password:
-        out["password"] = PASSWORD_MASK
-    return out
+def has_target(cfg: MqttConfig, embedded: BrokerHandle | None) -> bool:
+    """False when ``cfg`` names the embedded broker (host "") but none runs."""
+    return bool(cfg.url or cfg.host or embedded is not None)
 
 
-def merge(cfg: MqttConfig, data: Any) -> MqttConfig:
-    """``cfg`` updated with the (partial) settings ``data``; InputError naming the first bad field."""
-    err = best_match(_VALIDATOR.iter_errors(data))
-    if err is not None:
-        where = ".".join(str(p) for p in err.absolute_path) or "settings"
-        raise InputError(f"{where}: {err.message}")
-    changes = dict(data)
-    if changes.get("password") == PASSWORD_MASK:
-        del changes["password"]
-    if "label_map" in changes:
-        changes["label_map"] = tuple(f"{k}={v}" for k, v in changes["label_map"].items())
-    try:
-        return fmt.resolve(dataclasses.replace(cfg, url="", **changes))
-    except ConfigError as exc:
-        raise InputError(str(exc)) from exc
+def target(cfg: MqttConfig, embedded: BrokerHandle | None) -> MqttConfig:
+    """``cfg`` with the broker it really connects to. Only the embedded broker gets the embedded login."""
+    if not has_target(cfg, embedded):
+        raise ConfigError("config 'mqtt.host' is empty, which means the embedded broker, but this server "
+                          "runs none (broker.enabled is false): give the address of a broker")
+    if is_embedded(cfg, embedded):
+        assert embedded is not None  # implied by is_embedded
+        host = "127.0.0.1" if embedded.host in ANY_HOST else embedded.host
+        return dataclasses.replace(cfg, host=host, port=embedded.port, username=embedded.username,
+                                   password=embedded.password)
+    return cfg
 
 
 def sink_of(svc: Services) -> MqttSink | None:
-    return next((s for s in svc.sinks if isinstance(s, MqttSink)), None)
+    return next((s for s in svc.bus.sinks if isinstance(s, MqttSink)), None)
 
 
 def attach(app: Flask, cfg: MqttConfig) -> MqttSink:
-    """Connect the app's sink with ``cfg`` (created and added to the sinks on first use)."""
+    """Connect the app's sink with ``cfg`` as given (created and added to the sinks on first use)."""
     svc: Services = app.extensions["visioncast"]
     sink = sink_of(svc)
     if sink is not None:
         sink.reconfigure(cfg)
         return sink
-    sink = MqttSink(cfg)
+    sink = open_mqtt_sink(cfg)
     sink.add_command_handler("set_threshold", lambda _source, cmd: _set_threshold(svc, float(cmd["conf"])))
-    svc.sinks.append(sink)
+    svc.bus.add(sink)
     return sink
+
+
+def start(app: Flask, embedded: BrokerHandle | None) -> MqttSink | None:
+    """Start-up step: the push of the app's settings (None when push is off or has no broker to go to).
+    ``embedded``: the broker ``serve`` started, whose login is used only when the push goes to it."""
+    push_of(app).embedded = embedded
+    cfg = app.extensions["visioncast"].config.mqtt
+    if not cfg.enabled or not has_target(cfg, embedded):
+        return None
+    return attach(app, target(cfg, embedded))
+
+
+def stop(app: Flask) -> dict[str, Any] | None:
+    """Shut-down step: close the push (offline status sent) and answer its last status (None: no push)."""
+    svc: Services = app.extensions["visioncast"]
+    sink = sink_of(svc)
+    if sink is None:
+        return None
+    svc.bus.remove(sink)
+    sink.close()
+    return sink.status()
 
 
 def _set_threshold(svc: Services, conf: float) -> dict[str, Any]:
@@ -156,44 +162,99 @@ def _set_threshold(svc: Services, conf: float) -> dict[str, Any]:
     return {"conf": conf}
 
 
-def _current(svc: Services) -> tuple[MqttConfig, dict[str, Any]]:
+def to_settings(cfg: Config) -> dict[str, Any]:
+    """The settings JSON of ``cfg.mqtt``: no password, ``password_set`` and ``fixed`` instead."""
+    mqtt, layers = cfg.mqtt, cfg.layers
+    out: dict[str, Any] = {name: getattr(mqtt, name) for name in FIELDS if name != "password"}
+    out["label_map"] = fmt.label_map(mqtt)
+    out["password_set"] = bool(mqtt.password)
+    fixed = {}
+    for name in FIELDS:
+        layer = layers.origin(f"mqtt.{name}")
+        if layer in ("flags", "env"):
+            fixed[name] = layers.describe(layer, f"mqtt.{name}")
+        elif mqtt.url and name in TARGET:
+            where = layers.describe(layers.origin("mqtt.url"), "mqtt.url")
+            fixed[name] = f"replaced by mqtt.url, set {where}"
+    out["fixed"] = fixed
+    return out
+
+
+def changes_from(body: dict[str, Any], current: MqttConfig) -> dict[str, Any]:
+    """The config changes a PUT body asks for (label_map object → entries, the password rules applied)."""
+    unknown = [k for k in body if k not in FIELDS]
+    if unknown:
+        raise InputError(f"unknown setting '{unknown[0]}'; known: {', '.join(FIELDS)}")
+    changes = dict(body)
+    if "label_map" in changes:
+        entries = changes["label_map"]
+        if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
+            raise InputError("label_map must be an object of label: message texts, "
+                             "e.g. {\"happy\": \"yellow\"}")
+        changes["label_map"] = tuple(f"{k}={v}" for k, v in entries.items())
+    password = changes.pop("password", None)
+    moved = any(k in changes and str(changes[k]) != str(getattr(current, k)) for k in ("host", "port"))
+    if password is not None and password != PASSWORD_MASK:
+        changes["password"] = password
+    elif moved:
+        changes["password"] = ""  # the stored password belongs to the broker it was given for
+    if any(k in changes and changes[k] != getattr(current, k) for k in TARGET):
+        changes["url"] = ""  # settings made here replace a URL from the config file
+    return changes
+
+
+def _status(svc: Services, push: Push) -> dict[str, Any]:
     sink = sink_of(svc)
     if sink is not None:
-        return sink.cfg, sink.status()
-    cfg = load_saved(svc.config.mqtt, svc.config.data_dir) or svc.config.mqtt
-    return cfg, {"enabled": False, "connected": False, "error": "push is not started: press Connect",
-                 "broker": f"{cfg.host}:{cfg.port}", "sent": 0, "dropped": 0, "queued": 0,
-                 "last_message": None}
+        return sink.status()
+    cfg = svc.config.mqtt
+    if not has_target(cfg, push.embedded):
+        error, broker = "no broker: this server runs no embedded broker; give a broker address", ""
+    else:
+        error, cfg = "push is not started: press Connect", target(cfg, push.embedded)
+        broker = f"{cfg.host}:{cfg.port}" if not cfg.url else "the URL of mqtt.url"
+    return {"enabled": False, "connected": False, "error": error, "broker": broker, "sent": 0, "dropped": 0,
+            "queued": 0, "last_message": None}
 
 
 @bp.get("/api/v1/mqtt")
-@document("MQTT push settings and status", tags=["mqtt"],
+@document("MQTT push settings (never a password) and status", tags=["mqtt"],
           responses={200: response("settings and status", ANSWER)})
+@access("teacher")
 def get_settings() -> Any:
-    cfg, status = _current(services())
-    return jsonify(settings=to_settings(cfg), status=status)
+    svc = services()
+    return jsonify(settings=to_settings(svc.config), status=_status(svc, push_of(current_app)))
 
 
 @bp.put("/api/v1/mqtt")
 @document("Change the MQTT push settings, save them and reconnect", tags=["mqtt"],
-          request_body={"required": True, "content": {"application/json": {"schema": SETTINGS.ref}}},
+          request_body={"required": True, "content": {"application/json": {"schema": SETTINGS_IN.ref}}},
           responses={200: response("saved; the status after (at most 3 s of) connecting", ANSWER),
-                     400: error("a setting is invalid (the message names it)")})
+                     400: error("a setting is invalid, or set by a flag or the environment (the message "
+                                "names it)")})
+@access("teacher")
 def put_settings() -> Any:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise InputError("the body must be a JSON object of settings, e.g. {\"host\": \"192.168.1.20\"}")
-    svc = services()
-    cfg = merge(_current(svc)[0], data)
-    save(cfg, svc.config.data_dir)
-    sink = attach(current_app, cfg)
-    sink.wait_connected(CONNECT_WAIT_S if cfg.enabled else 0)
-    return jsonify(settings=to_settings(sink.cfg), status=sink.status())
+    svc, push = services(), push_of(current_app)
+    with push.lock:
+        try:
+            cfg = with_saved(svc.config, "mqtt", changes_from(data, svc.config.mqtt))
+            connect = fmt.resolve(target(cfg.mqtt, push.embedded))
+        except ConfigError as exc:
+            raise InputError(str(exc)) from exc
+        write_saved(cfg.layers)
+        svc.config = cfg
+        sink = attach(current_app, connect)
+    sink.wait_connected(CONNECT_WAIT_S if cfg.mqtt.enabled else 0)
+    return jsonify(settings=to_settings(cfg), status=sink.status())
 
 
 @bp.get("/mqtt")
 @document("MQTT push settings page", tags=["pages"],
           responses={200: response("the page", media_type="text/html")})
+@access("teacher")
 def page() -> str:
     return render_template("mqtt.html", addresses=lan_addresses(), broker=services().config.broker)
 
@@ -211,9 +272,10 @@ def _gauge(app: Flask, key: str) -> float:
 
 
 def register(app: Flask) -> None:
-    """Routes, the nav link, /metrics callbacks; connect right away when saved settings say so."""
+    """Routes, the nav link, /metrics callbacks. Connects nothing (see :func:`start`)."""
     from visioncast.server.pages import add_nav_link  # noqa: PLC0415 (pages imports app)
 
+    app.extensions[EXTENSION] = Push()
     app.register_blueprint(bp)
     add_nav_link(app, "mqtt.page", "MQTT push", "Push every result to IoT boards: broker, topics, policy.")
     m = metrics_of(app)
@@ -223,7 +285,3 @@ def register(app: Flask) -> None:
                    lambda: _gauge(app, "queued"))
     m.add_callback("visioncast_mqtt_connected", "1 when connected to the MQTT broker",
                    lambda: _gauge(app, "connected"))
-    svc: Services = app.extensions["visioncast"]
-    saved = load_saved(svc.config.mqtt, svc.config.data_dir)
-    if saved is not None and saved.enabled:
-        attach(app, saved)

@@ -37,6 +37,7 @@ from flask import Flask, current_app, jsonify
 from werkzeug.routing import Rule
 
 from visioncast import __version__
+from visioncast.server.access import access
 
 F = TypeVar("F", bound=Callable[..., Any])
 ATTRIBUTE = "__openapi__"
@@ -209,6 +210,7 @@ def _add_referenced(spec: dict[str, Any], components: dict[str, Any]) -> None:
 
 @document("This OpenAPI document", tags=["meta"],
           responses={200: response("the OpenAPI 3.1 document, generated from the routes")})
+@access("open")
 def openapi_json() -> Any:
     """The OpenAPI document."""
     return jsonify(build_spec(current_app))

@@ -70,6 +70,14 @@ def detect_options(args: Mapping[str, str], base: DetectOptions, labels: Sequenc
                        max_det=positive_int(args, "max_det"), classes=class_ids(args, labels, model))
 
 
+def flag(args: Mapping[str, str], name: str) -> bool:
+    """A yes/no query value: 1/true/yes or 0/false/no (absent = no)."""
+    text = (_get(args, name) or "0").lower()
+    if text not in ("0", "1", "true", "false", "yes", "no"):
+        raise InputError(f"query '{name}' must be 1/true/yes or 0/false/no, got {text[:40]!r}")
+    return text in ("1", "true", "yes")
+
+
 def top_k(args: Mapping[str, str]) -> int:
     return positive_int(args, "top") or DEFAULT_TOP
 
@@ -82,11 +90,11 @@ def render_mode(args: Mapping[str, str]) -> str | None:
     return text
 
 
-def source_name(args: Mapping[str, str]) -> str:
+def source_name(args: Mapping[str, str], *, default: str = DEFAULT_SOURCE) -> str:
     """The channel name results are published under (default 'api')."""
     text = _get(args, "source")
     if text is None:
-        return DEFAULT_SOURCE
+        return default
     if not _SOURCE.fullmatch(text):
         raise InputError(f"query 'source' must be 1–64 letters, digits, '.', '_' or '-', got {text[:80]!r}")
     return text

@@ -22,6 +22,7 @@ from werkzeug.security import safe_join
 
 from visioncast.config import ServerConfig
 from visioncast.errors import InputError, NotFoundError
+from visioncast.server.access import access
 from visioncast.server.metrics import metrics_of
 from visioncast.server.openapi import document, response
 
@@ -111,6 +112,7 @@ def results_of(app: Flask) -> ResultsFolder:
                                    media_type="image/jpeg"),
                      400: response("the name has a backslash, NUL or percent sign", media_type="text/html"),
                      404: response("no such result", media_type="text/html")})
+@access("student")
 def result_file(name: str) -> Any:
     path = results_of(current_app).resolve(name)
     return send_file(path, mimetype=SUFFIXES[path.suffix.lower()], max_age=3600, conditional=True)

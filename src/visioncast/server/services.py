@@ -1,33 +1,36 @@
 """What the HTTP service shares across requests: config, loaded models, result sinks. I/O: loads models.
 
 Built once by ``create_app`` into ``app.extensions["visioncast"]``. Models load lazily on first use and are
-cached by (task, name); onnxruntime and OpenVINO sessions are safe to call from several request threads.
-Every result of every channel goes through :meth:`Services.publish`, which fans it out to the registered sinks
-(MQTT push, …), so a channel never talks to a sink directly.
+cached by (task, name), at most ``models.max_loaded`` besides the two defaults (the least recently used goes
+first; a stream still running keeps its own reference); onnxruntime and OpenVINO sessions are safe to call
+from several request threads.
+``bus`` is the server's :class:`~visioncast.sinks.Dispatcher` (the MQTT push, …): API results reach it
+through :meth:`Services.publish`, streams and video jobs hand it to their pipelines as a shared sink, so a
+channel never talks to a sink directly, and a failing sink is counted (``bus.status()``, /metrics), never
+raised into the request or thread that produced the result.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+
+import numpy as np
 
 from visioncast.config import Config
 from visioncast.core.types import Frame, Result
 from visioncast.models import load_model
+from visioncast.models.registry import DEFAULTS, Model, ModelInfo
+from visioncast.runtimes.base import Runtime
+from visioncast.sinks import Delivery, Dispatcher
 from visioncast.tasks import Classifier, Detector
 
 log = logging.getLogger(__name__)
-
-
-class Sink(Protocol):
-    """Consumes results; must never block the caller for long (queue internally)."""
-
-    def publish(self, result: Result, *, source: str, frame: Frame | None = None, **extra: Any) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class Services:
@@ -35,28 +38,48 @@ class Services:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._models: dict[tuple[str, str], Detector | Classifier] = {}
+        self._models: OrderedDict[tuple[str, str], Model] = OrderedDict()
         self._lock = threading.Lock()
-        self.sinks: list[Sink] = []
+        self.bus = Dispatcher()
+        self._frames: dict[str, Iterator[int]] = {}
         self.on_close: list[Callable[[], None]] = []
+        # Where models run: None = in this process; `serve --ray` sets Ray Serve's (visioncast.scale).
+        self.runtime_opener: Callable[[ModelInfo], Runtime] | None = None
 
-    def model(self, task: str, name: str | None = None) -> Detector | Classifier:
-        """The loaded model for ``task`` (default from config) — loaded once, then cached."""
+    def model(self, task: str, name: str | None = None) -> Model:
+        """The loaded model for ``task`` (default from config; pose and face: the registry's) — loaded once,
+        then cached."""
         cfg = self.config.models
-        name = name or (cfg.detect if task == "detect" else cfg.classify)
+        name = name or {"detect": cfg.detect, "classify": cfg.classify}.get(task) or DEFAULTS[task]
         key = (task, name)
         with self._lock:
             if key not in self._models:
                 model = load_model(
                     name, task=task, engine=cfg.engine, device=cfg.device, precision=cfg.precision,
                     threads=cfg.threads or None, family=cfg.family or None, labels=cfg.labels or None,
-                    cache_dir=Path(cfg.cache_dir),
+                    cache_dir=Path(cfg.cache_dir), opener=self.runtime_opener,
                 )
                 if isinstance(model, Detector):
                     model.options = model.options.merged(conf=cfg.conf, iou=cfg.iou, max_det=cfg.max_det)
                 self._models[key] = model
                 log.info("loaded %s model %s (%s)", task, name, cfg.engine)
+                self._evict()
+            self._models.move_to_end(key)
             return self._models[key]
+
+    def _evict(self) -> None:
+        """Forget the least recently used models past ``models.max_loaded`` (never the defaults)."""
+        cfg = self.config.models
+        defaults = {("detect", cfg.detect), ("classify", cfg.classify)}
+        extra = [key for key in self._models if key not in defaults]
+        for key in extra[: max(0, len(extra) - max(1, cfg.max_loaded))]:
+            del self._models[key]
+            log.info("unloaded %s model %s (models.max_loaded = %d)", *key, cfg.max_loaded)
+
+    def loaded(self) -> list[tuple[str, str]]:
+        """The (task, name) of the models in memory, least recently used first."""
+        with self._lock:
+            return list(self._models)
 
     def detector(self, name: str | None = None) -> Detector:
         model = self.model("detect", name)
@@ -68,13 +91,22 @@ class Services:
         assert isinstance(model, Classifier)  # guaranteed by load_model(task="classify")
         return model
 
-    def publish(self, result: Result, *, source: str, frame: Frame | None = None, **extra: Any) -> None:
-        """Hand ``result`` to every sink; a failing sink is logged and counted by the sink, never raised."""
-        for sink in list(self.sinks):
-            sink.publish(result, source=source, frame=frame, **extra)
+    def publish(self, result: Result, *, source: str, image: np.ndarray | None = None,
+                frame: Frame | None = None) -> None:
+        """Hand ``result`` to every sink of the bus; never raises for a sink. A result without ``frame`` (an
+        API request's ``image``) is numbered per source (0, 1, 2…) and stamped with the Unix time."""
+        if frame is None and image is not None:
+            with self._lock:
+                index = next(self._frames.setdefault(source, itertools.count()))
+            frame = Frame(image, index, round(time.time(), 3), source)
+        self.bus.deliver(Delivery(source, result, frame))
+
+    def stop_producers(self) -> None:
+        """Stop what produces results (video jobs, streams: ``on_close``), newest first. Idempotent."""
+        while self.on_close:
+            self.on_close.pop()()
 
     def close(self) -> None:
-        for sink in self.sinks:
-            sink.close()
-        for fn in self.on_close:
-            fn()
+        """Stop the producers, then close the sinks they publish to."""
+        self.stop_producers()
+        self.bus.close()

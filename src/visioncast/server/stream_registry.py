@@ -8,7 +8,9 @@ stops them; :func:`registry` is the app's one registry. The routes and pages liv
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
+import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -18,11 +20,13 @@ from flask import Flask
 
 from visioncast.analytics import describe_event
 from visioncast.config import PipelineConfig
-from visioncast.errors import ConfigError, InputError, NotFoundError, TooLargeError
+from visioncast.errors import ConfigError, InputError, NotFoundError, SourceError, TooLargeError
 from visioncast.pipeline import Pipeline
 from visioncast.pipeline.build import analytics_for, open_pipeline
+from visioncast.sinks.bus import Dispatcher
 from visioncast.sinks.mjpeg import MjpegBroadcaster
-from visioncast.tasks.detect import Detector
+from visioncast.sources import CAMERA_WORDS
+from visioncast.tasks.base import Task
 
 EXTENSION = "visioncast.streams"
 
@@ -37,6 +41,7 @@ class StreamEntry:
     source: str
     model: str
     started_at: float = field(default_factory=time.time)
+    bus: Dispatcher | None = None  # the server's bus this pipeline also delivers to
 
     @property
     def mjpeg_path(self) -> str:
@@ -61,10 +66,17 @@ class StreamEntry:
             "mjpeg_url": self.mjpeg_path,
             "stats_url": f"/api/v1/streams/{self.stream_id}/stats",
             "counters": self.pipeline.counters(),
+            "sink_errors": self.sink_errors(),
             "viewers": self.broadcaster.viewers,
             "stats": self.pipeline.stats,
             "events": [{**e, "text": describe_event(e)} for e in self.pipeline.recent_events()],
         }
+
+
+    def sink_errors(self) -> dict[str, dict[str, Any]]:
+        """Failing sinks of this stream: its own, and the server's as far as this stream's deliveries go."""
+        shared = self.bus.status(self.pipeline.analytics.source) if self.bus is not None else {}
+        return {**self.pipeline.sink_status(), **shared}
 
 
 class StreamRegistry:
@@ -84,38 +96,39 @@ class StreamRegistry:
         stream_id: str | None = None,
         model: str = "",
         source: str | None = None,
+        bus: Dispatcher | None = None,
     ) -> StreamEntry:
         """Register a pipeline (already built, started or not) under ``stream_id`` (default: a new number)."""
         with self._lock:
             sid = stream_id or str(next(self._ids))
-            entry = StreamEntry(sid, pipeline, broadcaster, source or pipeline.source.name, model)
+            entry = StreamEntry(sid, pipeline, broadcaster, source or pipeline.source.name, model, bus=bus)
             self._streams[sid] = entry
         return entry
 
-    def start(self, body: dict[str, Any], cfg: PipelineConfig, detector: Detector,
-              publishers: list[Any]) -> StreamEntry:
+    def start(self, body: dict[str, Any], cfg: PipelineConfig, task: Task, bus: Dispatcher) -> StreamEntry:
         """Open and start a pipeline from an API body (see ``STREAM_REQUEST``) and its settings
-        (``stream_config(self.cfg, body)``)."""
+        (``stream_config(self.cfg, body)``), delivering to its MJPEG broadcaster and the server's ``bus``."""
         running = sum(1 for e in self.list() if e.state == "running")
         if running >= self.cfg.max_streams:
-            raise TooLargeError(f"at most {self.cfg.max_streams} streams may run at once; stop one first")
+            raise TooLargeError(f"at most {self.cfg.max_streams} streams may run at once; stop one first",
+                                    code="too_many_streams")
         broadcaster = MjpegBroadcaster(quality=cfg.jpeg_quality)
-        pipeline = open_pipeline(
-            str(body["source"]),
-            detector,
-            cfg,
-            name=body.get("name") or None,
-            sinks=[broadcaster],
-            publishers=publishers,
-        )
-        entry = self.attach(pipeline, broadcaster, model=detector.name, source=str(body["source"]))
+        source = str(body["source"]).strip()
+        try:
+            pipeline = open_pipeline(source, task, cfg, name=body.get("name") or None,
+                                     sinks=[broadcaster], shared=[bus])
+        except SourceError as exc:  # one message whatever the cause: no oracle of which server paths exist
+            raise InputError(f"cannot open source {source!r} as a camera, a stream, a video or a folder of "
+                             "images") from exc
+        entry = self.attach(pipeline, broadcaster, model=task.name, source=str(body["source"]), bus=bus)
         pipeline.start()
         return entry
 
     def get(self, stream_id: str) -> StreamEntry:
         with self._lock:
             if stream_id not in self._streams:
-                raise NotFoundError(f"no stream {stream_id!r}; known: {', '.join(self._streams) or 'none'}")
+                raise NotFoundError(f"no stream {stream_id!r}; known: {', '.join(self._streams) or 'none'}",
+                                    code="stream_not_found")
             return self._streams[stream_id]
 
     def list(self) -> list[StreamEntry]:
@@ -176,6 +189,27 @@ def stream_config(base: PipelineConfig, body: dict[str, Any]) -> PipelineConfig:
     except ConfigError as exc:
         raise InputError(str(exc)) from exc
     return cfg
+
+
+def allowed_source(source: str, allow: tuple[str, ...]) -> str:
+    """``source`` when a pattern of ``streams.allow`` (fnmatch) admits it, else InputError.
+
+    A camera ("CAM", "camera", an index) matches "CAM" or its index; a URL matches as written; a path matches
+    once made absolute with its symlinks and ``..`` resolved, so a pattern's folder cannot be left. The answer
+    is the same whether or not a path exists.
+    """
+    text = source.strip()
+    if text.lower() in CAMERA_WORDS or text.isdigit():
+        candidates = ["CAM", text]
+    elif "://" in text:
+        candidates = [text]
+    else:
+        candidates = [os.path.realpath(os.path.expanduser(text))]
+    patterns = [p if "://" in p or p == "CAM" or p.isdigit() else os.path.expanduser(p) for p in allow]
+    if any(fnmatch.fnmatchcase(c, p) for c in candidates for p in patterns):
+        return text
+    allowed = ", ".join(allow) or "none (set streams.allow in the config)"
+    raise InputError(f"source {text!r} is not one the teacher allowed for streams; allowed: {allowed}")
 
 
 def registry(app: Flask) -> StreamRegistry:

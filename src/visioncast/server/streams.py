@@ -7,21 +7,35 @@ Routes: ``POST/GET /api/v1/streams``, ``GET/DELETE /api/v1/streams/<id>``,
 ``GET /api/v1/streams/<id>/frame.jpg``, ``GET /api/v1/stats`` (the snapshot of the newest running stream, or
 ``?stream=ID``), and the page ``/streams`` (list + start form) and ``/streams/<id>`` (live dashboard).
 ``visioncast run --serve`` attaches its own pipeline as stream ``local``. Results, stats and events of
-API-started streams go to every registered sink that publishes stats (the MQTT sink).
+API-started streams deliver to their MJPEG broadcaster and to the server's bus (the MQTT sink).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 
 from visioncast.analytics import StatsSnapshot
-from visioncast.errors import InputError, NotFoundError
+from visioncast.errors import ConfigError, InputError, NotFoundError
+from visioncast.models import list_models
+from visioncast.pipeline.build import analytics_for
+from visioncast.server.access import access
+from visioncast.server.api import registry_model
 from visioncast.server.app import services
+from visioncast.server.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from visioncast.server.openapi import Schema, document, error, query, response
-from visioncast.server.stream_registry import EXTENSION, StreamRegistry, registry, stream_config
+from visioncast.server.services import Services
+from visioncast.server.stream_registry import (
+    EXTENSION,
+    StreamRegistry,
+    allowed_source,
+    registry,
+    stream_config,
+)
 from visioncast.sinks.mjpeg import CONTENT_TYPE
+from visioncast.tasks.base import Task
 from visioncast.tasks.detect import Detector
 
 api = Blueprint("streams_api", __name__, url_prefix="/api/v1")
@@ -95,6 +109,9 @@ STREAM = Schema(
             "stats_url": {"type": "string"},
             "viewers": {"type": "integer"},
             "counters": {"type": "object"},
+            "sink_errors": {"type": "object", "description": "sinks that failed for this stream (its own "
+                            "and the server's, e.g. MqttSink): {name: {failed, last_error}}; the stream "
+                            "goes on"},
             "stats": STATS.ref,
             "events": {"type": "array", "items": {"type": "object"},
                        "description": "the last 50 events (state changes, tracks that left), oldest first, "
@@ -111,9 +128,11 @@ STREAM_REQUEST = Schema(
         "properties": {
             "source": {
                 "type": "string",
-                "description": "video path, folder, CAM/camera index, rtsp/http(s) URL",
+                "description": "video path, folder, CAM/camera index, rtsp/http(s) URL: one that "
+                               "streams.allow admits",
             },
-            "model": {"type": "string", "description": "detection model name or .onnx path"},
+            "model": {"type": "string", "description": "model name (GET /api/v1/models), detect or classify "
+                      "(default: the server's detector); lines and zones need a detect model"},
             "name": {"type": "string"},
             "conf": {"type": "number", "minimum": 0, "maximum": 1},
             "realtime": {"type": "boolean", "default": True,
@@ -138,30 +157,44 @@ STREAM_REQUEST = Schema(
     "Start a pipeline on a source",
     tags=["streams"],
     request_body={"required": True, "content": {"application/json": {"schema": STREAM_REQUEST}}},
+    parameters=[IDEMPOTENCY_PARAMETER],
     responses={
         201: response("started", STREAM),
-        400: error("bad request or source cannot be opened"),
+        400: error("bad request, a source streams.allow does not admit, or one that cannot be opened"),
+        401: error("teacher only"),
+        404: error("unknown model"),
         413: error("too many streams running"),
     },
 )
+@idempotent
+@access("teacher")
 def start_stream() -> tuple[Response, int]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InputError('body must be a JSON object like {"source": "video.mp4"}')
     cfg = stream_config(_registry().cfg, body)  # a bad field is a 400 before any model loads
     svc = services()
-    base = svc.detector(body.get("model") or None)
-    conf = body.get("conf")
-    detector = Detector(
-        base.runtime,
-        base.decoder,
-        base.labels,
-        name=base.name,
-        options=base.options.merged(conf=float(conf) if conf is not None else None),
-    )
-    publishers = [s for s in svc.sinks if hasattr(s, "publish_stats")]
-    entry = _registry().start(body, cfg, detector, publishers)
+    body["source"] = allowed_source(str(body["source"]), svc.config.streams.allow)
+    task = _task(svc, body)
+    try:
+        analytics_for(cfg, "check", task.task)  # lines and zones need a detect model
+    except ConfigError as exc:
+        raise InputError(str(exc)) from exc
+    entry = _registry().start(body, cfg, task, svc.bus)
     return jsonify(entry.describe()), 201
+
+
+def _task(svc: Services, body: dict[str, Any]) -> Task:
+    """The stream's model by registry name (never a server path), detect or classify (default: the server's
+    detector); a detector gets the body's ``conf``."""
+    name = body.get("model")
+    known = {info.name: info.task for info in list_models(Path(svc.config.models.cache_dir))}
+    if isinstance(name, str) and known.get(name.strip()) == "classify":
+        return svc.classifier(registry_model(name, "classify"))
+    base = svc.detector(registry_model(name, "detect"))
+    conf = body.get("conf")
+    return Detector(base.runtime, base.decoder, base.labels, name=base.name,
+                    options=base.options.merged(conf=float(conf) if conf is not None else None))
 
 
 @api.get("/streams")
@@ -175,6 +208,7 @@ def start_stream() -> tuple[Response, int]:
         )
     },
 )
+@access("student")
 def list_streams() -> Response:
     return jsonify({"streams": [e.describe() for e in _registry().list()]})
 
@@ -185,6 +219,7 @@ def list_streams() -> Response:
     tags=["streams"],
     responses={200: response("the stream", STREAM), 404: error("no such stream")},
 )
+@access("student")
 def get_stream(stream_id: str) -> Response:
     return jsonify(_registry().get(stream_id).describe())
 
@@ -195,6 +230,7 @@ def get_stream(stream_id: str) -> Response:
     tags=["streams"],
     responses={200: response("stopped", STREAM), 404: error("no such stream")},
 )
+@access("teacher")
 def stop_stream(stream_id: str) -> Response:
     return jsonify(_registry().stop(stream_id).describe())
 
@@ -205,6 +241,7 @@ def stop_stream(stream_id: str) -> Response:
     tags=["streams"],
     responses={200: response("the latest snapshot", STATS), 404: error("no such stream")},
 )
+@access("student")
 def stream_stats(stream_id: str) -> Response:
     return jsonify(_registry().get(stream_id).pipeline.stats)
 
@@ -216,6 +253,7 @@ def stream_stats(stream_id: str) -> Response:
     parameters=[query("stream", {"type": "string"}, "stream id (default: the newest running)")],
     responses={200: response("the latest snapshot", STATS), 404: error("no stream")},
 )
+@access("student")
 def stats() -> Response:
     sid = request.args.get("stream")
     entry = _registry().get(sid) if sid else _registry().newest_running()
@@ -236,6 +274,7 @@ def stats() -> Response:
         404: error("no such stream"),
     },
 )
+@access("student")
 def stream_mjpeg(stream_id: str) -> Response:
     entry = _registry().get(stream_id)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -253,6 +292,7 @@ def stream_mjpeg(stream_id: str) -> Response:
         404: error("no such stream or no frame yet"),
     },
 )
+@access("student")
 def stream_frame(stream_id: str) -> Response:
     jpeg, _ = _registry().get(stream_id).broadcaster.latest_jpeg()
     if not jpeg:
@@ -267,6 +307,7 @@ def stream_frame(stream_id: str) -> Response:
     tags=["pages"],
     responses={200: response("the page", media_type="text/html")},
 )
+@access("student")
 def page() -> str:
     return render_template("dashboard.html", stream_id=None)
 
@@ -277,8 +318,11 @@ def page() -> str:
     tags=["pages"],
     responses={200: response("the page", media_type="text/html")},
 )
+@access("student")
 def dashboard(stream_id: str) -> str:
-    return render_template("dashboard.html", stream_id=stream_id)
+    # the class names of the server's detector: the page colours each class as the server's drawing does
+    labels = list(services().detector().labels)
+    return render_template("dashboard.html", stream_id=stream_id, labels=labels)
 
 
 def register(app: Flask) -> None:

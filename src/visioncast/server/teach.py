@@ -1,28 +1,28 @@
 """Teaching over HTTP: projects, classes, samples, training, trying and using a taught model, and the /teach
 page. I/O: the project store under ``<data_dir>/teach``, the model cache.
 
-A student works on their own projects (the browser keeps a random client id in the ``vc_client`` cookie; the
-project remembers it as its owner); the teacher sees every project and alone makes a trained model one of the
-server's models (``use``). Training runs in the request (seconds), one training at a time. Trying a
+A student works on their own projects (owned, like video jobs, by the client's address: see
+:func:`visioncast.server.auth.client_id`); the teacher sees every project and alone makes a trained model one
+of the server's models (``use``). Training runs in the request (seconds), one training at a time. Trying a
 project answers and publishes like ``POST /api/v1/classify`` (source ``teach`` unless ``?source=`` says
 otherwise), so a board reacts to the new labels before the model is even shared.
 """
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 
 from visioncast.errors import InputError, NotFoundError
 from visioncast.models.registry import load_model
 from visioncast.server.access import access
 from visioncast.server.api import RESULT, _answer
 from visioncast.server.app import services
+from visioncast.server.auth import client_id, current_role
 from visioncast.server.openapi import Schema, document, error, response
 from visioncast.server.pages import add_nav_link
 from visioncast.server.query import render_mode, source_name, top_k
@@ -33,7 +33,6 @@ from visioncast.teach import FeatureExtractor, save_taught, teach
 from visioncast.teach.project import ProjectStore
 
 EXTENSION = "visioncast.teach"
-COOKIE = "vc_client"
 TRIED_MODELS = 8  # trained projects kept loaded for "Try"
 
 bp = Blueprint("teach", __name__)
@@ -115,19 +114,11 @@ def teaching() -> TeachService:
     return current_app.extensions[EXTENSION]
 
 
-def client_id() -> str:
-    """This browser's id (set as a cookie on the way out when it had none)."""
-    cid = request.cookies.get(COOKIE, "")
-    if len(cid) != 32 or not all(c in "0123456789abcdef" for c in cid):
-        cid = g.get("new_client") or secrets.token_hex(16)
-        g.new_client = cid
-    return cid
-
-
 def _project(pid: str) -> dict[str, Any]:
-    """The project ``pid`` when this client owns it (404 otherwise: another's project is not revealed)."""
+    """The project ``pid`` when this client owns it or is the teacher (404 otherwise: another's project is
+    not revealed)."""
     project = teaching().store.load(pid)
-    if project.get("owner") != client_id():
+    if project.get("owner") != client_id() and current_role() != "teacher":
         raise NotFoundError(f"no project {pid!r}")
     return project
 
@@ -161,12 +152,12 @@ def page() -> str:
 
 @bp.get("/api/v1/teach/projects")
 @access("student")
-@document("This browser's teaching projects", tags=["teach"],
+@document("The caller's teaching projects (the teacher's: every project)", tags=["teach"],
           responses={200: response("the projects", {"type": "object", "properties": {
               "projects": {"type": "array", "items": PROJECT.ref}}})})
 def projects() -> Any:
-    mine = teaching().store.projects(client_id())
-    return jsonify(projects=[_view(p) for p in mine])
+    owner = None if current_role() == "teacher" else client_id()
+    return jsonify(projects=[_view(p) for p in teaching().store.projects(owner)])
 
 
 @bp.post("/api/v1/teach/projects")
@@ -270,7 +261,7 @@ def try_model(pid: str) -> Any:
     _project(pid)
     args = request.args
     render, top = render_mode(args), top_k(args)
-    source = source_name(args) if "source" in args else "teach"
+    source = source_name(args, default="teach")
     model = teaching().model(pid)
     data, name = upload_bytes(request)
     image = decode_image(data, name=name, max_pixels=services().config.server.max_pixels)
@@ -281,8 +272,10 @@ def try_model(pid: str) -> Any:
 @access("teacher")
 @document("Make the trained model one of the server's models, under a name", tags=["teach"],
           request_body=_NAME_BODY, responses={201: response("the model", {"type": "object", "properties": {
-              "name": {"type": "string"}, "task": {"type": "string"}}}), **_ERR})
+              "name": {"type": "string"}, "task": {"type": "string"}}}), **_ERR,
+              401: error("teacher only")})
 def use(pid: str) -> Any:
+    _project(pid)
     store = teaching().store
     path = store.model_path(pid)
     import onnx  # noqa: PLC0415 - the graph is read only here
@@ -317,14 +310,6 @@ def import_project() -> Any:
     project = teaching().store.import_zip(data, owner=client_id(),
                                           max_pixels=services().config.server.max_pixels)
     return jsonify(_view(project)), 201
-
-
-@bp.after_app_request
-def _remember_client(answer: Response) -> Response:
-    new = g.get("new_client")
-    if new:
-        answer.set_cookie(COOKIE, new, max_age=365 * 24 * 3600, httponly=True, samesite="Lax")
-    return answer
 
 
 def register(app: Flask) -> None:

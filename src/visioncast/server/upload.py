@@ -43,13 +43,14 @@ def upload_bytes(req: Request) -> tuple[bytes, str]:
         file = req.files.get(FIELD)
         if file is None:
             got = sorted({*req.files, *req.form}) or "none"
-            raise InputError(f"multipart form has no file field 'image' (fields: {got}); {HOW}")
+            raise InputError(f"multipart form has no file field 'image' (fields: {got}); {HOW}",
+                             code="no_image")
         return file.read(), f"uploaded file {file.filename or FIELD!r}"
     if req.is_json:
         return image_from_json(req.get_json(silent=True)), "JSON field 'image'"
     data = req.get_data()
     if not data:
-        raise InputError(f"the request has no image (empty body); {HOW}")
+        raise InputError(f"the request has no image (empty body); {HOW}", code="no_image")
     return data, "request body"
 
 

@@ -1,12 +1,20 @@
 """Video jobs over HTTP, and the video and webcam pages. I/O: request bodies, job folders, streaming answers.
 
 ``POST /api/v1/videos`` (multipart field ``video``) saves the upload into a job folder, checks it is a video
-OpenCV decodes, and starts a job (:mod:`visioncast.server.jobs`); the page then follows it:
-``GET /api/v1/videos/<id>`` (status), ``/results`` (every frame's result so far), ``/events`` (the live
-results stream), ``/source`` (the uploaded file for a ``<video>`` element, with HTTP range requests),
+OpenCV decodes (:mod:`~visioncast.server.video_upload`), and starts a job (:mod:`visioncast.server.jobs`);
+the page then follows it:
+``GET /api/v1/videos/<id>`` (status; ``GET /api/v1/videos`` lists them), ``/results`` (every frame's
+result so far), ``/events`` (the live results stream), ``/source`` (the uploaded file for a ``<video>``
+element, with HTTP range requests),
 ``POST /render`` + ``GET /video.avi`` (the annotated AVI), ``POST /playable`` + ``GET /playable.webm`` (a
 WebM copy of the source, for a browser that cannot play the upload: Chromium plays no AVI and no MPEG-4
-Part 2), ``DELETE`` (cancel and forget).
+Part 2), ``POST /resume`` (go on with a failed or cancelled job), ``DELETE`` (cancel and forget).
+``GET /api/v1/videos`` lists the caller's jobs (the teacher's: all). Jobs are kept in the data dir and outlive
+a restart of the server (:mod:`visioncast.server.jobs`).
+
+A job belongs to the address that uploaded it: other students get 404 for it, the teacher sees them all.
+The upload is served back inert: its container's video type (never the type its name suggests), ``nosniff``
+and ``Content-Disposition: attachment``.
 
 Why Server-Sent Events rather than a WebSocket for the live results: the flow is one-way (server → page); SSE
 is plain HTTP (works through the same cheroot server, proxies and TLS, no upgrade, no extra library); and
@@ -23,25 +31,32 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, send_file
-from werkzeug.exceptions import RequestEntityTooLarge
 
-from visioncast.errors import InputError, SourceError, TooLargeError, UnsupportedMediaError
+from visioncast.errors import InputError, NotFoundError
+from visioncast.server.access import access
 from visioncast.server.app import services
+from visioncast.server.auth import client_id, current_role
 from visioncast.server.errors import error_response
-from visioncast.server.jobs import Derived, JobManager, VideoJob
+from visioncast.server.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from visioncast.server.job import Derived, VideoJob
+from visioncast.server.jobs import JobManager
 from visioncast.server.metrics import metrics_of
 from visioncast.server.openapi import Schema, document, error, query, response
 from visioncast.server.pages import add_nav_link
-from visioncast.server.query import detect_options
-from visioncast.sources.video import VideoFileSource, open_video
+from visioncast.server.query import detect_options, source_name
+from visioncast.server.video_upload import (
+    FORMATS,
+    MIME_TYPES,
+    SNIFF_BYTES,
+    open_checked,
+    save_upload,
+    sniff_container,
+)
+from visioncast.tasks import Classifier
 
 log = logging.getLogger(__name__)
 EXTENSION = "visioncast.videos"
-FIELD = "video"
 HEARTBEAT_S = 1.0
-SNIFF_BYTES = 64
-FORMATS = "MP4, MOV, AVI, WebM or MKV"
-KINDS = {"mp4": "an MP4/MOV", "avi": "an AVI", "matroska": "a WebM/MKV"}
 
 bp = Blueprint("videos", __name__)
 
@@ -59,9 +74,15 @@ JOB = Schema("VideoJob", {
         "width": {"type": "integer"}, "height": {"type": "integer"},
         "detect_fps": {"type": "number", "description": "frames detected per second of running time"},
         "source": {"type": "string", "description": "the MQTT source name results are published under"},
+        "model": {"type": "string", "description": "the detection model"},
+        "resumed_from": {"type": ["integer", "null"], "description": "the frame the job last resumed at "
+                         "(after a server restart or POST resume); null when it ran in one go"},
+        "stats": {"type": ["object", "null"], "description": "the statistics snapshot after the latest frame "
+                  "(counts, unique totals, dwell; as GET /api/v1/stats of a stream)"},
         "error": {"type": "string"}, "created": {"type": "number", "description": "Unix time of the upload"},
         "watchers": {"type": "integer", "description": "open results streams"},
         "render": {"$ref": "#/components/schemas/VideoFile"},
+        "render_webm": {"$ref": "#/components/schemas/VideoFile"},
         "playable": {"$ref": "#/components/schemas/VideoFile"},
     },
 })
@@ -87,49 +108,20 @@ def manager() -> JobManager:
     return current_app.extensions[EXTENSION]  # type: ignore[no-any-return,unused-ignore]
 
 
-def sniff_container(head: bytes) -> str | None:
-    """The container a file's first bytes name: 'mp4' (also MOV), 'avi', 'matroska' (also WebM) or None."""
-    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
-        return "mp4"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "avi"
-    if head[:4] == b"\x1a\x45\xdf\xa3":
-        return "matroska"
-    return None
+@bp.before_request
+def _open_jobs() -> None:
+    """Jobs interrupted by a restart resume once the server takes requests for videos (idempotent)."""
+    manager().open()
 
 
-def _save_upload(folder: Path, limit_mb: float) -> tuple[Path, str]:
-    """Stream the multipart field ``video`` into ``folder``; (path, original name). 413 over ``limit_mb``."""
-    request.max_content_length = int(limit_mb * 1024 * 1024)
-    try:
-        file = request.files.get(FIELD)
-    except RequestEntityTooLarge as exc:
-        raise TooLargeError(f"video is larger than the limit of {limit_mb:g} MB (videos.max_upload_mb)") \
-            from exc
-    if file is None:
-        got = sorted({*request.files, *request.form}) or "none"
-        raise InputError(f"send the video as a multipart file field 'video' (fields received: {got})")
-    name = Path(file.filename or "video").name
-    path = folder / f"source{Path(name).suffix.lower()[:8] or '.bin'}"
-    file.save(path)
-    return path, name
+VIDEO_TASKS = ("detect", "pose", "face")
 
 
-def _open_checked(path: Path, name: str) -> VideoFileSource:
-    """Open the saved upload: 415 when it is not a video container, 400 when OpenCV cannot decode a frame."""
-    with path.open("rb") as fh:
-        head = fh.read(SNIFF_BYTES)
-    if not head:
-        raise InputError(f"'{name}' is empty (0 bytes)")
-    kind = sniff_container(head)
-    if kind is None:
-        raise UnsupportedMediaError(f"'{name}' is not a video: expected {FORMATS}, got a file starting with "
-                                    f"{head[:8]!r}")
-    try:
-        return open_video(path)
-    except SourceError as exc:
-        raise InputError(f"'{name}' looks like {KINDS[kind]} video but cannot be decoded (truncated, damaged "
-                         f"or without video frames): {str(exc).replace(path.name, name)}") from exc
+def _video_task(text: str) -> str:
+    task = text.strip() or "detect"
+    if task not in VIDEO_TASKS:
+        raise InputError(f"query 'task' must be one of {', '.join(VIDEO_TASKS)}, got {text[:40]!r}")
+    return task
 
 
 @bp.post("/api/v1/videos")
@@ -142,39 +134,71 @@ def _open_checked(path: Path, name: str) -> VideoFileSource:
     query("conf", {"type": "number", "minimum": 0, "maximum": 1}, "minimum confidence (default: server's)"),
     query("iou", {"type": "number", "minimum": 0, "maximum": 1}, "NMS IoU threshold (default: server's)"),
     query("classes", {"type": "string"}, "keep only these classes: ids or names, comma-separated"),
+    query("task", {"enum": list(VIDEO_TASKS), "default": "detect"}, "what to find in every frame: objects "
+          "(the server's detector), people with 17 keypoints (movenet-lightning, following the person from "
+          "frame to frame) or faces with 5 landmarks (yunet)"),
+    IDEMPOTENCY_PARAMETER,
 ], responses={201: response("the job, queued", JOB),
               400: error("no 'video' field, truncated or frameless video"),
-              413: error("video over videos.max_upload_mb"), 415: error("not a video"),
+              413: error("video over videos.max_upload_mb, or its frames over server.max_pixels"),
+              415: error("not a video"),
+              429: error("this device already has videos.max_jobs_per_client jobs running or queued"),
               503: error("too many jobs kept (videos.max_jobs)")})
+@idempotent
+@access("student")
 def upload() -> Any:
     jobs, cfg = manager(), services().config.videos
+    owner = client_id()
+    if current_role() != "teacher":
+        jobs.make_room(owner)
     if jobs.full():
         return error_response(503, "busy", f"the server already keeps {cfg.max_jobs} video jobs "
                                            "(videos.max_jobs); delete one or wait for one to expire")
-    detector = services().detector()
-    options = detect_options(request.args, detector.options, detector.labels, detector.name)
+    task = _video_task(request.args.get("task", ""))
+    model = services().model(task)
+    if isinstance(model, Classifier):  # not one of VIDEO_TASKS; keeps the types exact
+        raise InputError(f"model {model.name!r} classifies; video jobs detect, find poses or faces")
+    options = detect_options(request.args, model.options, model.labels, model.name)
+    source = source_name(request.args, default="video")
     job_id, folder = jobs.new_folder()
     try:
-        path, name = _save_upload(folder, cfg.max_upload_mb)
-        with _open_checked(path, name) as video:
-            job = VideoJob(job_id, folder, path, video, name)
+        path, name = save_upload(folder, cfg.max_upload_mb)
+        with open_checked(path, name) as video:
+            jobs.check_size(video.width, video.height, f"'{name}'")
+            job = VideoJob.from_video(job_id, folder, video, name=name, task=task, model=model.name,
+                                      options=options, owner=owner, source_name=source)
     except BaseException:
         jobs.discard_folder(folder)
         raise
-    jobs.start(job, lambda image: detector.detect(image, options))
+    jobs.start(job)
     log.info("video job %s: %s, %s frames at %.2f fps, %d×%d", job.id, name, job.frames_total, job.fps,
              job.width, job.height)
     return jsonify(job.snapshot()), 201
 
 
 def _job(job_id: str) -> VideoJob:
+    """The job, if the caller may see it (its owner or the teacher); 404 alike for others' and unknown ids."""
     job = manager().get(job_id)
+    if job.owner != client_id() and current_role() != "teacher":
+        raise NotFoundError(f"no video job with id {job_id!r} of yours")
     job.touch()
     return job
 
 
+@bp.get("/api/v1/videos")
+@document("The caller's video jobs (the teacher's: every job)", tags=["video"],
+          responses={200: response("the jobs, oldest first", {"type": "object", "properties": {
+              "jobs": {"type": "array", "items": JOB.ref}}})})
+@access("student")
+def list_jobs() -> Any:
+    everyone = current_role() == "teacher"
+    mine = [job for job in manager().jobs() if everyone or job.owner == client_id()]
+    return jsonify(jobs=[job.snapshot() for job in sorted(mine, key=lambda job: job.created)])
+
+
 @bp.get("/api/v1/videos/<job_id>")
 @document("A video job's status", tags=["video"], responses={200: response("the job", JOB), **_NOT_FOUND})
+@access("student")
 def status(job_id: str) -> Any:
     return jsonify(_job(job_id).snapshot())
 
@@ -182,6 +206,7 @@ def status(job_id: str) -> Any:
 @bp.delete("/api/v1/videos/<job_id>")
 @document("Cancel a video job and delete it with its files", tags=["video"],
           responses={200: response("the job as it was when deleted", JOB), **_NOT_FOUND})
+@access("student")
 def delete(job_id: str) -> Any:
     return jsonify(manager().delete(_job(job_id)))
 
@@ -189,6 +214,7 @@ def delete(job_id: str) -> Any:
 @bp.get("/api/v1/videos/<job_id>/results")
 @document("Every frame's result so far", tags=["video"],
           responses={200: response("the results, in frame order", RESULTS), **_NOT_FOUND})
+@access("student")
 def results(job_id: str) -> Any:
     job = _job(job_id)
     items, _ = job.wait(0, 0)
@@ -235,6 +261,7 @@ def stream_events(job: VideoJob, after_frame: int) -> Iterator[str]:
     parameters=[query("after", {"type": "integer", "minimum": -1}, "resume after this frame index")],
     responses={200: response("the event stream", {"type": "string"}, media_type="text/event-stream"),
                **_NOT_FOUND})
+@access("student")
 def events(job_id: str) -> Response:
     job = _job(job_id)
     text = request.headers.get("Last-Event-ID") or request.args.get("after") or "-1"
@@ -251,15 +278,30 @@ def events(job_id: str) -> Response:
           responses={200: response("the file", {"type": "string", "format": "binary"}, media_type="video/*"),
                      206: response("part of the file", {"type": "string", "format": "binary"},
                                    media_type="video/*"), **_NOT_FOUND})
+@access("student")
 def source(job_id: str) -> Response:
     job = _job(job_id)
-    return send_file(job.source_path, conditional=True, download_name=job.name, max_age=0)
+    with job.source_path.open("rb") as fh:
+        kind = sniff_container(fh.read(SNIFF_BYTES))
+    resp = send_file(job.source_path, mimetype=MIME_TYPES.get(kind or "", "application/octet-stream"),
+                     conditional=True, as_attachment=True, download_name=_download_name(job.name, kind),
+                     max_age=0)
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return resp
+
+
+def _download_name(name: str, kind: str | None) -> str:
+    """The upload's name with the suffix of what it is (``clip.html`` that holds an MP4 → ``clip.mp4``)."""
+    suffix = {"mp4": ".mp4", "avi": ".avi", "matroska": ".webm"}.get(kind or "", ".bin")
+    return f"{Path(name).stem or 'video'}{suffix}"
 
 
 @bp.post("/api/v1/videos/<job_id>/render")
 @document("Start (or report) the render of the annotated AVI", tags=["video"], responses={
     202: response("the render status; poll until state is done", RENDER), **_NOT_FOUND,
     409: error("not every frame is detected yet")})
+@access("student")
 def render(job_id: str) -> Any:
     job = _job(job_id)
     if job.state != "done":
@@ -269,10 +311,25 @@ def render(job_id: str) -> Any:
     return jsonify(manager().render(job)), 202
 
 
+@bp.post("/api/v1/videos/<job_id>/resume")
+@document("Go on with a failed or cancelled job from the frame after its last result (a job interrupted by "
+          "a server restart resumes by itself)", tags=["video"], responses={
+              202: response("the job, queued again", JOB), **_NOT_FOUND,
+              409: error("the job is queued, running or done")})
+@access("student")
+def resume(job_id: str) -> Any:
+    job = _job(job_id)
+    if not manager().resume(job):
+        return error_response(409, "not_resumable", f"video job {job.id} is {job.state}; only a failed or "
+                                                     "cancelled job can be resumed (once it has stopped)")
+    return jsonify(job.snapshot()), 202
+
+
 @bp.get("/api/v1/videos/<job_id>/video.avi")
 @document("Download the annotated video (MJPG AVI, boxes drawn)", tags=["video"], responses={
     200: response("the AVI", {"type": "string", "format": "binary"}, media_type="video/x-msvideo"),
     **_NOT_FOUND, 409: error("not rendered yet: POST .../render first")})
+@access("student")
 def video_avi(job_id: str) -> Any:
     job = _job(job_id)
     return _send_made(job.render, f"the annotated video of job {job.id}", "render", "video/x-msvideo",
@@ -283,6 +340,7 @@ def video_avi(job_id: str) -> Any:
 @document("Start (or report) a WebM (VP8) copy of the uploaded video for a browser that cannot play it "
           "(same frames and frame rate; runs while the frames are detected)", tags=["video"], responses={
               202: response("the copy's status; poll until state is done", RENDER), **_NOT_FOUND})
+@access("student")
 def playable(job_id: str) -> Any:
     return jsonify(manager().make_playable(_job(job_id))), 202
 
@@ -292,6 +350,7 @@ def playable(job_id: str) -> Any:
     200: response("the WebM", {"type": "string", "format": "binary"}, media_type="video/webm"),
     206: response("part of the WebM", {"type": "string", "format": "binary"}, media_type="video/webm"),
     **_NOT_FOUND, 409: error("not made yet: POST .../playable first")})
+@access("student")
 def playable_webm(job_id: str) -> Any:
     job = _job(job_id)
     return _send_made(job.playable, f"the WebM copy of job {job.id}", "playable", "video/webm")
@@ -311,6 +370,7 @@ _HTML = {200: response("the page", media_type="text/html")}
 @bp.get("/video")
 @document("Video page: upload a video, watch the detections frame by frame, save it as AVI", tags=["pages"],
           responses=_HTML)
+@access("student")
 def page() -> str:
     cfg = services().config
     return render_template("video.html", model=cfg.models.detect, conf=cfg.models.conf,
@@ -319,6 +379,7 @@ def page() -> str:
 
 @bp.get("/webcam")
 @document("Webcam page: the browser's camera, detected live", tags=["pages"], responses=_HTML)
+@access("student")
 def webcam() -> str:
     cfg = services().config
     return render_template("webcam.html", model=cfg.models.detect, conf=cfg.models.conf)
@@ -329,13 +390,16 @@ def register(app: Flask) -> None:
     svc = app.extensions["visioncast"]
     cfg = svc.config
     root = Path(cfg.videos.dir or Path(cfg.data_dir) / "videos").expanduser()
-    jobs = JobManager(cfg.videos, root, publish=svc.publish)
+    jobs = JobManager(cfg.videos, root, bus=svc.bus, model=svc.model, pipeline=cfg.pipeline,
+                      max_pixels=cfg.server.max_pixels)
+    if restored := jobs.restore():
+        log.info("%d video jobs kept in %s from before the restart", restored, root)
     app.extensions[EXTENSION] = jobs
     svc.on_close.append(jobs.close)
     metrics = metrics_of(app)
     metrics.add_callback("visioncast_video_jobs", "video jobs kept, by state", jobs.states, labels=["state"])
     metrics.add_callback("visioncast_video_events", "video frames detected or failed, jobs cancelled as "
-                         "abandoned, jobs expired", lambda: {(k,): v for k, v in jobs.counts.items()},
+                         "abandoned, expired or resumed", lambda: {(k,): v for k, v in jobs.counts.items()},
                          kind="counter", labels=["event"])
     app.register_blueprint(bp)
     add_nav_link(app, "videos.page", "Video",

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from visioncast.core.payload import result_to_payload
-from visioncast.core.types import Frame, Result
 from visioncast.errors import SinkError
+from visioncast.sinks.bus import Delivery
 
 
 class JsonlSink:
@@ -31,18 +31,16 @@ class JsonlSink:
         self._own = stream is None
         self.lines = 0
 
-    def write(
-        self, frame: Frame, result: Result, *, stats: dict[str, Any], events: list[dict[str, Any]], **_: Any
-    ) -> None:
-        payload = result_to_payload(
-            result, source=stats["source"], frame=frame.index, timestamp=round(frame.timestamp_s, 3)
-        )
-        self._line({"result": payload, "stats": stats, "events": events})
-
-    def write_events(self, events: list[dict[str, Any]]) -> None:
-        """The end-of-stream events, as one last line (nothing when there are none)."""
-        if events:
-            self._line({"events": events})
+    def deliver(self, delivery: Delivery) -> None:
+        """One line per frame; the end-of-stream events (a delivery without result) as one last line."""
+        if delivery.result is None:
+            if delivery.events:
+                self._line({"events": delivery.events})
+            return
+        frame = delivery.frame
+        where = {"frame": frame.index, "timestamp": round(frame.timestamp_s, 3)} if frame is not None else {}
+        payload = result_to_payload(delivery.result, source=delivery.source, **where)
+        self._line({"result": payload, "stats": delivery.stats, "events": delivery.events})
 
     def _line(self, obj: dict[str, Any]) -> None:
         try:
@@ -54,4 +52,7 @@ class JsonlSink:
 
     def close(self) -> None:
         if self._own:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as exc:
+                raise SinkError(f"cannot close JSON lines '{self.path}': {exc.strerror}") from exc

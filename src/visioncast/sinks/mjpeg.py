@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import cv2
 import numpy as np
 
-from visioncast.core.types import Frame, Result
+from visioncast.sinks.bus import Delivery
 
 BOUNDARY = "frame"
 CONTENT_TYPE = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
@@ -40,8 +39,9 @@ class MjpegBroadcaster:
         self._seq = 0
         self._closed = False
 
-    def write(self, frame: Frame, result: Result, *, annotated: np.ndarray | None, **_: Any) -> None:
-        self.publish_image(frame.image if annotated is None else annotated)
+    def deliver(self, delivery: Delivery) -> None:
+        if delivery.frame is not None:
+            self.publish_image(delivery.frame.image if delivery.annotated is None else delivery.annotated)
 
     def publish_image(self, image: np.ndarray) -> None:
         """Make ``image`` (BGR) the newest frame and wake the viewers."""
@@ -84,7 +84,8 @@ class MjpegBroadcaster:
             while not self._closed:
                 jpeg, seq = self.wait_newer(seq, idle_timeout_s)
                 if jpeg:
-                    self.sent += 1
+                    with self._cond:  # viewers count from their own request threads
+                        self.sent += 1
                     yield (_PART_HEAD.format(len(jpeg)).encode() + jpeg + b"\r\n")
         finally:
             with self._cond:

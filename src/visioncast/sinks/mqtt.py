@@ -31,6 +31,7 @@ from visioncast.config import MqttConfig
 from visioncast.core.types import Frame, Result
 from visioncast.errors import InputError, VisioncastError
 from visioncast.sinks import mqtt_format as fmt
+from visioncast.sinks.bus import Delivery
 from visioncast.sinks.mqtt_command import command_name, parse_command
 from visioncast.sinks.mqtt_policy import PublishPolicy
 
@@ -65,6 +66,7 @@ class MqttSink:
         self._queue: queue.Queue[fmt.Message] = queue.Queue(self.cfg.queue_size)
         self._paused_sources: set[str] = set()
         self._seen: dict[str, set[str]] = {}
+        self._had_target: dict[str, bool | None] = {}
         self._seq: dict[str, int] = {}
         self._last: dict[str, list[fmt.Message]] = {}
         self.connected = threading.Event()
@@ -154,9 +156,21 @@ class MqttSink:
         return self.connected.is_set()
 
     # ---- the Sink contract -------------------------------------------------------------------------------
+    needs_image = False
+
+    def deliver(self, delivery: Delivery) -> None:
+        """The result, the statistics snapshot and the events of one delivery (see the three below)."""
+        if delivery.result is not None:
+            self.publish(delivery.result, source=delivery.source, frame=delivery.frame)
+        if delivery.stats is not None:
+            self.publish_stats(delivery.stats, source=delivery.source)
+        for event in delivery.events:
+            self.publish_event(event, source=delivery.source)
+
     def publish(self, result: Result, *, source: str, frame: Frame | None = None, **extra: Any) -> None:
         """Queue the messages of ``result`` (per the policy); never blocks, never raises for delivery."""
         source = self.cfg.source or source
+        self._enqueue(self._target_messages(result, source))
         with self._lock:
             if source in self._paused_sources:
                 self.counters["paused"] += 1
@@ -172,6 +186,18 @@ class MqttSink:
             seen.update(result.counts())
             self._last[source] = messages
         self._enqueue(messages)
+
+    def _target_messages(self, result: Result, source: str) -> list[fmt.Message]:
+        """Where the biggest face/person is (``fmt.target_messages``), each value decided by the policy like a
+        snapshot (every / on change / rate-limited), independent of the label's debouncing."""
+        with self._lock:
+            if source in self._paused_sources:
+                return []
+            messages, self._had_target[source] = fmt.target_messages(
+                self.cfg, result, source, self._had_target.get(source))
+            keep = [m for m in messages if self.policy.decide_value(m.topic, m.payload, time.monotonic())]
+            self.counters["skipped"] += len(messages) - len(keep)
+        return keep
 
     def _fields(self, source: str, frame: Frame | None, extra: dict[str, Any]) -> dict[str, Any]:
         fields: dict[str, Any] = {"source": source, "frame": frame.index if frame else self._seq[source],

@@ -4,7 +4,9 @@ Every topic comes from :data:`TOPICS`, one template table per preset. The defaul
 ``visioncast``) publishes per source ``{prefix}/{source}/result`` (the HTTP JSON + source, frame, timestamp),
 ``{prefix}/{source}/label`` (the top label as plain UTF-8, JSON or a user template, after the label→message
 map), ``{prefix}/{source}/count/{label}`` (an integer), ``{prefix}/{source}/stats`` and ``…/event``
-(analytics), and ``{prefix}/status`` (online/offline, retained, the last will). ``siot`` publishes the label
+(analytics), ``{prefix}/{source}/target/x``, ``…/target/y`` and ``…/target/size`` (where the biggest face,
+else the biggest person, is: integers 0–100, see :func:`target_messages`; one ``none`` on ``…/target`` when no
+one is there) and ``{prefix}/status`` (online/offline, retained, the last will). ``siot`` publishes the label
 text on ``siot/{source}`` as SIoT and Mind+ expect; ``people-counter`` publishes ``person`` {"count", "total"}
 and ``person/duration`` {"duration"} as the OpenVINO course UI expects. The JSON Schemas of every payload live
 here.
@@ -15,26 +17,29 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import string
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from visioncast.config import MqttConfig
+from visioncast.config_schema import TEMPLATE_SAMPLE, check_template
 from visioncast.core.payload import result_to_payload
 from visioncast.core.types import Result
 from visioncast.errors import ConfigError
 
 PRESETS = ("", "siot", "people-counter")
 PAYLOADS = ("label", "json", "template")
-TEMPLATE_FIELDS = ("label", "message", "score", "count", "source", "frame", "timestamp")
+TEMPLATE_FIELDS = tuple(TEMPLATE_SAMPLE)
 _COMMAND = {"cmd": "{prefix}/{source}/cmd", "reply": "{prefix}/{source}/cmd/reply",
             "status": "{prefix}/status"}
+_TARGET = {"target": "{prefix}/{source}/target", "target_x": "{prefix}/{source}/target/x",
+           "target_y": "{prefix}/{source}/target/y", "target_size": "{prefix}/{source}/target/size"}
 TOPICS: dict[str, dict[str, str]] = {
     "": {"result": "{prefix}/{source}/result", "label": "{prefix}/{source}/label",
          "count": "{prefix}/{source}/count/{label}", "stats": "{prefix}/{source}/stats",
-         "event": "{prefix}/{source}/event", **_COMMAND},
-    "siot": {"label": "siot/{source}", **{k: v.replace("{prefix}", "siot") for k, v in _COMMAND.items()}},
+         "event": "{prefix}/{source}/event", **_COMMAND, **_TARGET},
+    "siot": {"label": "siot/{source}",
+             **{k: v.replace("{prefix}", "siot") for k, v in {**_COMMAND, **_TARGET}.items()}},
     "people-counter": {"person": "person", "duration": "person/duration", **_COMMAND},
 }
 _UNSAFE = re.compile(r"[+#/\x00]")
@@ -76,6 +81,8 @@ def resolve(cfg: MqttConfig) -> MqttConfig:
     """``cfg`` checked, with ``url`` (mqtt://user:pass@host:port) and preset credentials spelled out."""
     if cfg.url:
         cfg = dataclasses.replace(cfg, url="", **parse_url(cfg.url))
+    elif not cfg.host:  # "" = the embedded broker; a sink built without one connects to this machine
+        cfg = dataclasses.replace(cfg, host="127.0.0.1")
     if cfg.preset == "siot" and not cfg.username:
         cfg = dataclasses.replace(cfg, username="siot", password=cfg.password or "dfrobot")
     return check(cfg)
@@ -136,12 +143,9 @@ def _check_template(template: str) -> None:
     if not template:
         raise ConfigError("mqtt.template must not be empty when payload is 'template'")
     try:
-        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        check_template(template)  # the config's own check: formats a sample result
     except ValueError as exc:
-        raise ConfigError(f"mqtt.template is not a valid template: {exc}") from exc
-    unknown = [n for n in names if n not in TEMPLATE_FIELDS]
-    if unknown:
-        raise ConfigError(f"mqtt.template may use {{{'}, {'.join(TEMPLATE_FIELDS)}}}, got {{{unknown[0]}}}")
+        raise ConfigError(f"mqtt.template {exc}") from exc
 
 
 def _json(data: Any) -> bytes:
@@ -193,6 +197,49 @@ def top_score(result: Result, label: str) -> float:
     return round(max((float(s) for s, n in pairs if n == label), default=0.0), 4)
 
 
+TARGET_LABELS = ("face", "person")  # what a board follows, first found wins
+NO_TARGET = b"none"
+
+
+def pick_target(result: Result) -> tuple[int, int, int] | None:
+    """(x, y, size) of the biggest face, else the biggest person, as integers 0–100: the box centre in percent
+    of the frame width and height, its width in percent of the frame width. None when neither is there."""
+    dets = result.detections
+    if dets is None:
+        return None
+    for label in TARGET_LABELS:
+        rows = [i for i, name in enumerate(dets.labels) if name == label]
+        if rows:
+            boxes = dets.xyxy[rows]
+            areas = (boxes[:, 2:] - boxes[:, :2]).prod(axis=1)
+            x1, y1, x2, y2 = (float(v) for v in boxes[int(areas.argmax())])
+            return (_percent((x1 + x2) / 2, result.width), _percent((y1 + y2) / 2, result.height),
+                    _percent(x2 - x1, result.width))
+    return None
+
+
+def _percent(value: float, whole: int) -> int:
+    return int(min(max(round(value / whole * 100), 0), 100))
+
+
+def target_messages(cfg: MqttConfig, result: Result, source: str,
+                    had_target: bool | None) -> tuple[list[Message], bool | None]:
+    """The target messages of one result and whether it had a target (the next call's ``had_target``).
+
+    x, y and size as plain integers when someone is there; one ``none`` on ``…/target`` when no one is and
+    someone was (or nothing was published yet). Results without detections (classify) publish nothing and
+    leave the state as it was.
+    """
+    if result.detections is None or topic(cfg, "target", source) is None:
+        return [], had_target
+    target = pick_target(result)
+    if target is None:
+        none = Message(str(topic(cfg, "target", source)), NO_TARGET, cfg.qos, cfg.retain)
+        return ([] if had_target is False else [none]), False
+    return [Message(str(topic(cfg, kind, source)), str(value).encode(), cfg.qos, cfg.retain)
+            for kind, value in zip(("target_x", "target_y", "target_size"), target, strict=True)], True
+
+
 def stats_messages(cfg: MqttConfig, stats: dict[str, Any], source: str) -> list[Message]:
     """Messages of one analytics snapshot (the contract's stats schema)."""
     if cfg.preset == "people-counter":
@@ -236,6 +283,8 @@ LABEL_JSON_SCHEMA: dict[str, Any] = {
     },
     "additionalProperties": False,
 }
+TARGET_SCHEMA: dict[str, Any] = {"title": "target/x, target/y, target/size (decoded as JSON)",
+                                  "type": "integer", "minimum": 0, "maximum": 100}
 COUNT_SCHEMA: dict[str, Any] = {"title": "count message (decoded as JSON)", "type": "integer", "minimum": 0}
 STATUS_SCHEMA: dict[str, Any] = {"title": "status message (text)", "enum": ["online", "offline"]}
 PERSON_SCHEMA: dict[str, Any] = {

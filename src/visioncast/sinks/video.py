@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
-from visioncast.core.types import Frame, Result
 from visioncast.errors import SinkError
+from visioncast.sinks.bus import Delivery
 from visioncast.sources.image import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -49,8 +48,13 @@ class VideoFileSink:
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
 
-    def write(self, frame: Frame, result: Result, *, annotated: np.ndarray | None, **_: Any) -> None:
-        image = frame.image if annotated is None else annotated
+    def deliver(self, delivery: Delivery) -> None:
+        """Write the delivery's annotated image (the frame itself when nothing was drawn)."""
+        if delivery.frame is not None:
+            self.write(delivery.frame.image if delivery.annotated is None else delivery.annotated)
+
+    def write(self, image: np.ndarray) -> None:
+        """Append one BGR image (or write the still image)."""
         if self.still:
             if not cv2.imwrite(str(self.path), image):
                 raise SinkError(f"cannot write annotated image to '{self.path}'")

@@ -3,7 +3,11 @@
 ``open_video(path)`` checks the file opens and has frames before anything else runs, so a truncated or
 non-video file is refused with a clear SourceError up front. A frame that cannot be decoded in the middle of a
 file (the container says more frames follow) is counted in ``bad_frames`` and skipped, up to
-``MAX_BAD_IN_ROW`` in a row; ``stop()`` ends the iteration from another thread.
+``MAX_BAD_IN_ROW`` in a row; ``stop()`` ends the iteration from another thread. ``start_frame`` skips the
+frames before it (grabbed, not converted) while keeping the file's frame indices and timestamps: a video job
+resumed after a server restart goes on where it stopped. ``max_pixels`` bounds every decoded frame, whatever
+the container's header said (an upload may claim 640×480 and carry 10000×10000 frames): a frame over it ends
+the iteration with a TooLargeError naming its size.
 
 Files are decoded on one thread (``CAP_PROP_N_THREADS`` = 1): the model already keeps the cores busy, and
 FFmpeg's own decoder threads cost CPU in hand-offs — on vtest.avi (768×576) one thread took 1.5 instead of
@@ -17,9 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from visioncast.core.types import Frame
-from visioncast.errors import SourceError
+from visioncast.errors import SourceError, TooLargeError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 MAX_BAD_IN_ROW = 25
@@ -30,8 +35,10 @@ class VideoFileSource:
 
     live = False
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, start_frame: int = 0, max_pixels: int | None = None) -> None:
         self.path = Path(path)
+        self.start_frame = start_frame
+        self.max_pixels = max_pixels
         self.bad_frames = 0
         self._stop = threading.Event()
         if not self.path.is_file():
@@ -51,10 +58,13 @@ class VideoFileSource:
     def __iter__(self) -> Iterator[Frame]:
         index, bad_in_row = 0, 0
         while not self._stop.is_set():
-            ok, image = self._cap.read()
-            if ok and image is not None:
+            skip = index < self.start_frame
+            ok, image = (self._cap.grab(), None) if skip else self._cap.read()
+            if ok and (skip or image is not None):
                 bad_in_row = 0
-                yield Frame(image, index, index / self.fps, self.name)
+                if image is not None:
+                    self._check_size(image, index)
+                    yield Frame(image, index, index / self.fps, self.name)
                 index += 1
                 continue
             # A failed read before the announced end is a damaged frame: skip it (counted), else the end.
@@ -63,6 +73,13 @@ class VideoFileSource:
             self.bad_frames += 1
             bad_in_row += 1
             index += 1
+
+    def _check_size(self, image: np.ndarray, index: int) -> None:
+        h, w = image.shape[:2]
+        if self.max_pixels is not None and w * h > self.max_pixels:
+            raise TooLargeError(f"frame {index} of '{self.name}' is {w}×{h} = {w * h / 1e6:.1f} megapixels; "
+                                f"the limit is {self.max_pixels / 1e6:.1f} megapixels (server.max_pixels)",
+                                code="video_too_large")
 
     def stop(self) -> None:
         """End the iteration from another thread."""

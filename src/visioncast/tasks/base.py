@@ -8,12 +8,16 @@ A task owns its three stages, so a caller (the pipeline, the server, the CLI) ne
    feeds to the runtime's async queue, ``runtime.open_async``: same outputs);
 3. ``postprocess(outputs, prepared)`` → :class:`~visioncast.core.types.Result` in original-image pixels.
 
-``task(image)`` runs the three in a row and fills ``Result.timings_ms``.
+``task(image)`` runs the three in a row and fills ``Result.timings_ms`` (:func:`run_stages`). Per-call
+options (a detector's thresholds, a classifier's top-k) are given to ``prepare`` and travel in
+``Prepared.context``, so ``postprocess`` keeps its two arguments whatever the task.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -55,3 +59,18 @@ class Task(Protocol):
     def __call__(self, image: np.ndarray) -> Result:
         """prepare → infer → postprocess, timings filled in."""
         ...
+
+
+def run_stages(task: Task, image: np.ndarray, prepare: Callable[[np.ndarray], Prepared] | None = None
+               ) -> Result:
+    """``task``'s three stages on one image (``prepare`` instead of ``task.prepare`` for per-call options),
+    with ``timings_ms`` {preprocess, inference, postprocess}."""
+    t0 = time.perf_counter()
+    prepared = (prepare or task.prepare)(image)
+    t1 = time.perf_counter()
+    outputs = task.infer(prepared.feeds)
+    t2 = time.perf_counter()
+    result = task.postprocess(outputs, prepared)
+    t3 = time.perf_counter()
+    timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
+    return replace(result, timings_ms=timings)

@@ -7,7 +7,6 @@ float NCHW with mean/std (CIFAR ResNets) and uint8 NHWC with probabilities as 0�
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ import numpy as np
 from visioncast.core.types import Classification, Result
 from visioncast.errors import InputError
 from visioncast.runtimes.base import Runtime
+from visioncast.tasks.base import Prepared, run_stages
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -53,7 +53,8 @@ def to_probabilities(raw: np.ndarray) -> np.ndarray:
 
 
 class Classifier:
-    """Runs a classifier model: ``classify(image_bgr, top=5)`` → Result(task="classify")."""
+    """A classifier model as a :class:`~visioncast.tasks.base.Task`: ``classifier(image)`` →
+    Result(task="classify") with the ``top`` classes; ``prepare(image, top)`` sets k per call."""
 
     task = "classify"
 
@@ -83,24 +84,27 @@ class Classifier:
         x = x[None] if self.spec.nhwc else x.transpose(2, 0, 1)[None]
         return np.ascontiguousarray(x)
 
-    def classify(self, image: np.ndarray, top: int | None = None) -> Result:
-        """Classify a BGR uint8 H×W×3 image; top-k classes best first."""
+    def prepare(self, image: np.ndarray, top: int | None = None) -> Prepared:
+        """BGR uint8 H×W×3 image → the model's feeds; context = how many classes to keep."""
         k = self.top if top is None else top
         if k < 1:
             raise InputError(f"top must be at least 1, got {k}")
-        t0 = time.perf_counter()
-        x = self.preprocess(image)
-        t1 = time.perf_counter()
-        raw = self.runtime.run({self._input: x})[0]
-        t2 = time.perf_counter()
-        probs = to_probabilities(raw.reshape(-1))
-        ids = np.argsort(-probs, kind="stable")[: min(k, len(probs))]
+        return Prepared({self._input: self.preprocess(image)}, (image.shape[1], image.shape[0]), k)
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self.runtime.run(feeds)
+
+    def postprocess(self, outputs: list[np.ndarray], prepared: Prepared) -> Result:
+        """Outputs → Result with the top-k classes, best first."""
+        probs = to_probabilities(outputs[0].reshape(-1))
+        ids = np.argsort(-probs, kind="stable")[: min(prepared.context, len(probs))]
         names = tuple(self.labels[i] if i < len(self.labels) else f"class{i}" for i in ids)
         cls = Classification(ids, probs[ids], names)
-        t3 = time.perf_counter()
-        timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3,
-                   "postprocess": (t3 - t2) * 1e3}
-        return Result("classify", self.name, image.shape[1], image.shape[0], classification=cls,
-                      timings_ms=timings)
+        return Result("classify", self.name, *prepared.image_wh, classification=cls)
 
-    __call__ = classify
+    def classify(self, image: np.ndarray, top: int | None = None) -> Result:
+        """The three stages on one image, keeping ``top`` classes (default: the classifier's)."""
+        return run_stages(self, image, lambda img: self.prepare(img, top))
+
+    def __call__(self, image: np.ndarray) -> Result:
+        return run_stages(self, image)

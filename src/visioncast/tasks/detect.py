@@ -5,7 +5,6 @@ No I/O. The Decoder protocol keeps the family-specific maths (input and output l
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -16,6 +15,7 @@ from visioncast.core.boxes import Letterbox, batched_nms
 from visioncast.core.types import Detections, Result
 from visioncast.errors import InputError
 from visioncast.runtimes.base import Runtime
+from visioncast.tasks.base import Prepared, run_stages
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,11 @@ def finish(cands: Candidates, box: Letterbox, opts: DetectOptions, labels: Seque
 
 
 class Detector:
-    """Runs a detector model: ``detect(image_bgr)`` → Result(task="detect")."""
+    """A detector model as a :class:`~visioncast.tasks.base.Task`: ``detector(image)`` → a detect Result.
+
+    ``prepare(image, options)`` letterboxes for the model and carries the thresholds (default ``options``)
+    to ``postprocess``, which decodes, filters, runs NMS and maps boxes back to the image's pixels.
+    """
 
     task = "detect"
 
@@ -96,19 +100,23 @@ class Detector:
     def family(self) -> str:
         return self.decoder.family
 
-    def detect(self, image: np.ndarray, options: DetectOptions | None = None) -> Result:
-        """Detect objects in a BGR uint8 H×W×3 image; boxes in its pixels."""
-        opts = options or self.options
-        t0 = time.perf_counter()
+    def prepare(self, image: np.ndarray, options: DetectOptions | None = None) -> Prepared:
+        """BGR uint8 H×W×3 image → the model's feeds; context = (letterbox geometry, options)."""
         feeds, box = self.decoder.prepare(image)
-        t1 = time.perf_counter()
-        outputs = self.runtime.run(feeds)
-        t2 = time.perf_counter()
-        dets = finish(self.decoder.decode(outputs, box, opts.conf), box, opts, self.labels)
-        t3 = time.perf_counter()
-        timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3,
-                   "postprocess": (t3 - t2) * 1e3}
-        return Result("detect", self.name, image.shape[1], image.shape[0], detections=dets,
-                      timings_ms=timings)
+        return Prepared(feeds, (image.shape[1], image.shape[0]), (box, options or self.options))
 
-    __call__ = detect
+    def infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self.runtime.run(feeds)
+
+    def postprocess(self, outputs: list[np.ndarray], prepared: Prepared) -> Result:
+        """Outputs → Result with boxes in the image's pixels (class filter, NMS, max detections applied)."""
+        box, opts = prepared.context
+        dets = finish(self.decoder.decode(outputs, box, opts.conf), box, opts, self.labels)
+        return Result("detect", self.name, *prepared.image_wh, detections=dets)
+
+    def detect(self, image: np.ndarray, options: DetectOptions | None = None) -> Result:
+        """The three stages on one image with per-call ``options`` (default: the detector's)."""
+        return run_stages(self, image, lambda img: self.prepare(img, options))
+
+    def __call__(self, image: np.ndarray) -> Result:
+        return run_stages(self, image)

@@ -94,3 +94,15 @@ def make_decoder(runtime: Runtime, family: str | None = None) -> Decoder:
     decoders: dict[str, Callable[[str, tuple[int, int]], Decoder]] = {
         "yolox": YoloxDecoder, "ultralytics": UltralyticsDecoder, "yolov5": Yolov5Decoder}
     return decoders[family](image.name, size)
+
+
+def class_count(runtime: Runtime, family: str) -> int | None:
+    """How many classes a ``family`` detector's outputs score (None when the shape is dynamic)."""
+    outs = runtime.outputs
+    if family == "yolov3-zoo":
+        return outs[1].static_dim(1) if len(outs) > 1 else None
+    if family == "ultralytics":
+        n = outs[0].static_dim(1)
+        return n - 4 if n else None
+    n = outs[0].static_dim(-1)
+    return n - 5 if n else None

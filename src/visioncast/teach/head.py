@@ -53,7 +53,8 @@ def check_classes(counts: dict[str, int]) -> None:
 def split_held_out(labels: np.ndarray, fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Stratified split → (train indices, held-out indices): ``fraction`` of each class (at least one)."""
     rng = np.random.default_rng(seed)
-    train, held = [], []
+    train: list[int] = []
+    held: list[int] = []
     for c in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == c))
         k = max(1, round(len(idx) * fraction)) if len(idx) >= 2 else 0

@@ -219,7 +219,8 @@ class ProjectStore:
         out: dict[str, list[np.ndarray]] = {}
         for cls in project["classes"]:
             paths = [self.sample_path(pid, cls["id"], sid) for sid in self.samples(pid, cls["id"])]
-            out[cls["name"]] = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths]
+            images = (cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths)
+            out[cls["name"]] = [image for image in images if image is not None]  # a damaged file is left out
         return out
 
     # -- the trained model -----------------------------------------------------------------------------------

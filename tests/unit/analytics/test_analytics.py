@@ -9,7 +9,7 @@ from visioncast.analytics import Analytics, AnalyticsSpec, ByteTracker, Conditio
 from visioncast.analytics.event import StateWatcher, describe_event
 from visioncast.analytics.region import points_in_polygon
 from visioncast.core.types import Classification, Detections, Result
-from visioncast.errors import ConfigError, InputError
+from visioncast.errors import ConfigError
 
 
 def make_detections(
@@ -186,10 +186,22 @@ def test_analytics_totals_dwell_lines_and_track_left_events() -> None:
     assert [(e["track_id"], e["duration_s"]) for e in final] == [(1, 4.0)]
 
 
-def test_analytics_refuses_classify_results_and_duplicate_names() -> None:
-    with pytest.raises(InputError, match="detect results"):
-        Analytics().update(
-            Result("classify", "m", 2, 2, classification=Classification([0], [1.0], ["a"])), 0, 0
-        )
+def classified(label: str) -> Result:
+    return Result("classify", "m", 2, 2, classification=Classification([0], [1.0], [label]))
+
+
+def test_classify_results_count_top_labels_and_fire_events() -> None:
+    an = Analytics(AnalyticsSpec(events=("cat:cat_seen",)))
+    frames = [an.update(classified(label), i, i / 10) for i, label in enumerate(["cat", "cat", "dog", "cat"])]
+    result, stats, _ = frames[-1]
+    assert result == classified("cat")  # nothing to track: the result passes through
+    assert stats["counts"] == {"cat": 1}
+    assert stats["totals"] == {"cat": 3, "dog": 1}  # frames each label was on top
+    assert stats["dwell"] == {"average_s": 0.0, "active": {}}
+    states = [(e["state"], e["timestamp"]) for _, _, events in frames for e in events]
+    assert states == [("begin", 0.0), ("end", 0.2), ("begin", 0.3)]
+
+
+def test_analytics_refuses_duplicate_names() -> None:
     with pytest.raises(ConfigError, match="line names must be unique"):
         Analytics(AnalyticsSpec(lines=("0,0,1,1:a", "0,0,2,2:a")))

@@ -16,7 +16,11 @@ def test_shipped_models_are_listed_with_licences():
     assert infos["yolox-nano"].task == "detect"
     assert infos["yolox-nano"].licence == "Apache-2.0"
     assert infos["resnet56-cifar10"].licence == "BSD-2-Clause"
-    assert all(m.path.is_file() and m.size_bytes > 1_000_000 for m in infos.values())
+    assert (infos["movenet-lightning"].task, infos["movenet-lightning"].licence) == ("pose", "Apache-2.0")
+    assert (infos["yunet"].task, infos["yunet"].licence) == ("face", "MIT")
+    assert all(m.path.is_file() and m.size_bytes > 200_000 for m in infos.values())
+    licences = {p.name for p in infos["yunet"].path.parent.glob("LICENSE-*")}
+    assert {"LICENSE-movenet-lightning", "LICENSE-yunet"} <= licences
 
 
 @pytest.mark.parametrize(("ref", "error", "message"), [
@@ -44,13 +48,24 @@ def test_task_is_guessed_from_the_outputs(tmp_path):
 
 
 def test_metadata_names_beat_the_built_in_set_and_a_file_beats_both(tmp_path):
-    path = constant_model(tmp_path / "d.onnx", {"output": np.zeros((1, 84, 8), np.float32)},
-                          metadata={"names": "{0: 'cat', 1: 'dog'}"})
+    path = constant_model(tmp_path / "d.onnx", {"output": np.zeros((1, 6, 8), np.float32)},
+                          metadata={"names": "{0: 'cat', 1: 'dog'}"})  # 4 box values + 2 classes
     assert load_model(path).labels == ("cat", "dog")
     labels = tmp_path / "labels.json"
     labels.write_text('["猫", "狗"]', encoding="utf-8")
     assert load_model(path, labels=labels).labels == ("猫", "狗")
-    assert load_model(path, labels="cifar10").labels[0] == "airplane"
+
+
+@pytest.mark.parametrize(("labels", "message"), [
+    ("cifar10", "built-in labels 'cifar10' has 10 labels but model 'yolox-nano' has 80 classes"),
+    ("ten.txt", "labels file '.*ten.txt' has 10 labels but model 'yolox-nano' has 80 classes"),
+])
+def test_labels_must_match_the_detectors_class_count(tmp_path, labels, message):
+    """A 10-label file would otherwise relabel the 80-class detector (bus → the 6th label)."""
+    (tmp_path / "ten.txt").write_text("\n".join(f"类{i}" for i in range(10)), encoding="utf-8")
+    choice = labels if labels == "cifar10" else tmp_path / labels
+    with pytest.raises(ModelError, match=message):
+        load_model("yolox-nano", labels=choice)
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -7,7 +7,7 @@ import io
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from visioncast.errors import InputError, TooLargeError, UnsupportedMediaError
 from visioncast.sources.image import decode_image, image_frame, read_image
@@ -73,3 +73,29 @@ def test_files(tmp_path, data_dir):
     assert (frame.width, frame.height, frame.source) == (1280, 720, "zidane.jpg")
     with pytest.raises(InputError, match="expected an image file, got a directory"):
         read_image(tmp_path)
+
+
+def _jpeg_with_orientation(image: Image.Image, orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=100, exif=exif)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_as_pillow_does(orientation: int) -> None:
+    ramp = (np.indices((30, 50)).sum(0)[..., None] * np.array([3, 5, 7]) % 255).astype(np.uint8)
+    data = _jpeg_with_orientation(Image.fromarray(ramp), orientation)
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))[..., ::-1]
+    got = decode_image(data)
+    assert got.shape == expected.shape
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize(("width", "height"), [(2000, 2), (2, 2000), (1000, 19)])
+def test_images_too_long_and_thin_for_a_model_are_input_errors(width: int, height: int) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 120, 200)).save(buf, "PNG")
+    with pytest.raises(InputError, match=f"{width}×{height} pixels: too long and thin"):
+        decode_image(buf.getvalue())

@@ -27,13 +27,16 @@ def test_softmax_top_k_and_default_labels(tmp_path):
     assert model.classify(np.zeros((8, 8, 3), np.uint8), top=50).classification.class_id.size == 5
 
 
-def test_labels_beyond_the_file_are_named_by_index(tmp_path):
-    labels = tmp_path / "two.txt"
-    labels.write_text("\ufeff开心\n\n愤怒\n", encoding="utf-8")  # a BOM and a blank line are ignored
+def test_a_labels_file_names_every_class(tmp_path):
+    labels = tmp_path / "three.txt"
+    labels.write_text("\ufeff开心\n\n愤怒\n平静\n", encoding="utf-8")  # a BOM and a blank line are ignored
     model = load_model(classifier_model(tmp_path / "c.onnx", [0, 1, 2]), task="classify", labels=labels)
-    assert model.labels == ("开心", "愤怒")
+    assert model.labels == ("开心", "愤怒", "平静")
     result = model.classify(np.zeros((8, 8, 3), np.uint8), top=3)
-    assert result.classification.labels == ("class2", "愤怒", "开心")
+    assert result.classification.labels == ("平静", "愤怒", "开心")
+    labels.write_text("开心\n愤怒\n", encoding="utf-8")
+    with pytest.raises(ModelError, match=r"labels file '.*three\.txt' has 2 labels but model 'c' has 3"):
+        load_model(tmp_path / "c.onnx", task="classify", labels=labels)
 
 
 def test_top_must_be_positive(classifier):
@@ -56,7 +59,9 @@ def test_uint8_nhwc_classifier(tmp_path):
     """Quantised MobileNet layout: uint8 NHWC input fed raw, uint8 scores read as value/255."""
     path = constant_model(tmp_path / "q.onnx", {"scores": np.array([[0, 200, 55]], np.uint8)},
                           input_name="input", input_shape=(1, 24, 16, 3), input_type=TensorProto.UINT8)
-    model = load_model(path, task="classify", labels="coco80")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("person\nbicycle\ncar\n", encoding="utf-8")
+    model = load_model(path, task="classify", labels=labels)
     assert model.spec == ClassifySpec((16, 24), nhwc=True, dtype="uint8", mean=None, std=None)
     x = model.preprocess(np.full((48, 32, 3), 7, np.uint8))
     assert (x.shape, x.dtype, int(x.max())) == ((1, 24, 16, 3), np.uint8, 7)

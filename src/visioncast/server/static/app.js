@@ -1,33 +1,43 @@
 // visioncast shared browser helpers, an ES module reused by every page:
 //   import {postImage, shrinkImage, drawDetections, showError} from "/static/app.js";
-// postImage: send an image to the JSON API, get the JSON or an ApiError whose message is in plain words.
+// postImage: send an image to the JSON API, get the JSON or an ApiError whose message is in the page's words.
 // shrinkImage: shrink + compress an image in the browser (canvas → JPEG) before uploading it.
-// drawDetections: draw an image and the boxes of an API answer on a canvas, scaled to its displayed size.
+// drawDetections (from ./draw.js, re-exported): draw an image and the boxes of an API answer on a canvas,
+// scaled to its displayed size, with tags that never cover each other. Text is in the page's language
+// (./i18n.js).
+import {formatNumber, t, has} from "./i18n.js";
 
-/** An error to show to the user; `message` is in plain words, `status`/`code` come from the server. */
+export {t} from "./i18n.js";
+export {
+  FONT_FAMILY, colorFor, drawDetections, fillLegend, fitToScreen, whenFontReady,
+} from "./draw.js";
+
+/** An error to show to the user; `message` is in the page's words, `status`/`code` come from the server and
+ * `detail` is the server's own (English, technical) message. */
 export class ApiError extends Error {
-  constructor(message, {status = 0, code = ""} = {}) {
+  constructor(message, {status = 0, code = "", detail = ""} = {}) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
+    this.detail = detail;
   }
 }
 
-const STATUS_WORDS = {
-  400: "The server could not use this image",
-  404: "The server does not know this",
-  413: "The image is too large for the server",
-  415: "This file is not an image the server can read",
-  500: "The server failed while working on this image",
-  503: "The model is not available on the server right now",
-};
+/** A sentence in the page's language for a failed answer: by its error code, else by its HTTP status. */
+export function describeFailure(status, data, context = "") {
+  const code = data && typeof data.error === "string" ? data.error : "";
+  const keys = code ? [`error.${context}.${code}`, `error.${code}`] : [];
+  keys.push(`error.${context}.status.${status}`, `error.status.${status}`);
+  const key = keys.find(has);
+  return key ? t(key) : t("error.status.other", {status});
+}
 
-/** A plain-words sentence for a failed answer: what went wrong, then the server's own message. */
-export function describeFailure(status, data) {
-  const what = STATUS_WORDS[status] ?? `The server answered with error ${status}`;
+/** An ApiError from a failed answer's status and JSON body. */
+export function failureOf(status, data, context = "") {
   const detail = data && typeof data.message === "string" ? data.message : "";
-  return detail ? `${what}: ${detail}` : `${what}.`;
+  return new ApiError(describeFailure(status, data, context),
+    {status, code: data && data.error ? data.error : "", detail});
 }
 
 function withQuery(url, params) {
@@ -64,49 +74,81 @@ export async function postImage(url, image, {params = {}, timeoutMs = 60000} = {
     response = await fetch(withQuery(url, params), {
       method: "POST", body, headers: {Accept: "application/json", ...headers}, signal: controller.signal,
     });
-  } catch (err) {
-    throw new ApiError(timedOut
-      ? `The server did not answer within ${Math.round(timeoutMs / 1000)} seconds. Try a smaller image or try again.`
-      : "Cannot reach the server. Check that visioncast is still running and the network is up.");
+  } catch {
+    throw new ApiError(timedOut ? t("error.timeout", {s: Math.round(timeoutMs / 1000)}) : t("error.offline"));
   } finally {
     clearTimeout(timer);
   }
-  return readAnswer(response);
+  return readAnswer(response, "image");
 }
 
-async function readAnswer(response) {
+/** The JSON of a fetch answer, or an ApiError in the page's words (context: "image", "video", "stream"…). */
+export async function readAnswer(response, context = "") {
   const text = await response.text();
   let data = null;
   try { data = JSON.parse(text); } catch { data = null; }
-  if (!response.ok) {
-    throw new ApiError(describeFailure(response.status, data),
-      {status: response.status, code: data && data.error ? data.error : ""});
-  }
-  if (data === null) throw new ApiError("The server answered, but not with JSON. Is this a visioncast server?");
+  if (!response.ok) throw failureOf(response.status, data, context);
+  if (data === null) throw new ApiError(t("error.not_json"));
   return data;
 }
 
-/** Show `error` (an Error or a string) in the element `box` (an aria-live region), or hide it when null. */
+/** fetch + readAnswer: JSON from a visioncast API URL, an ApiError in plain words otherwise. */
+export async function getJson(url, options = {}, context = "") {
+  let response;
+  try {
+    response = await fetch(url, {cache: "no-store", headers: {Accept: "application/json"}, ...options});
+  } catch {
+    throw new ApiError(t("error.offline"));
+  }
+  return readAnswer(response, context);
+}
+
+/** Show `error` (an Error or a string) in the element `box` (an aria-live region), or hide it when null.
+ * An ApiError's technical detail (the server's own words) sits folded under the message. */
 export function showError(box, error) {
   if (!error) {
-    box.textContent = "";
+    box.replaceChildren();
     box.hidden = true;
     return;
   }
-  box.textContent = typeof error === "string" ? error : error.message || String(error);
+  const text = document.createElement("span");
+  text.className = "error-text";
+  text.textContent = typeof error === "string" ? error : error.message || String(error);
+  box.replaceChildren(text);
+  if (error.detail && error.detail !== text.textContent) {
+    const details = document.createElement("details");
+    const summary = document.createElement("summary");
+    summary.textContent = t("error.details");
+    const detail = document.createElement("code");
+    detail.textContent = error.detail;
+    details.append(summary, detail);
+    box.append(details);
+  }
+  box.dataset.code = error.code || "";
   box.hidden = false;
+  reveal(box);
 }
 
 /** Mark a button busy (disabled + aria-busy + a busy label) or give it back its label. */
-export function setBusy(button, busy, busyLabel = "Working…") {
+export function setBusy(button, busy, busyLabel = t("common.working")) {
   if (busy) {
     button.dataset.label ??= button.textContent;
     button.textContent = busyLabel;
   } else if (button.dataset.label) {
     button.textContent = button.dataset.label;
+    delete button.dataset.label;
   }
   button.disabled = busy;
   button.setAttribute("aria-busy", String(busy));
+}
+
+/** Bring `element` into view (a result, an error) unless it is already fully visible. */
+export function reveal(element) {
+  const box = element.getBoundingClientRect();
+  if (box.top >= 0 && box.bottom <= window.innerHeight) return;
+  const smooth = !window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  element.scrollIntoView({behavior: smooth ? "smooth" : "auto", block: box.height > window.innerHeight
+    ? "start" : "nearest"});
 }
 
 /** Load a File/Blob/URL into a decoded <img>; rejects with an ApiError when the browser cannot read it. */
@@ -118,7 +160,7 @@ export function loadImage(source) {
     img.onload = () => { done(); resolve(img); };
     img.onerror = () => {
       done();
-      reject(new ApiError("The browser cannot read this file as an image."));
+      reject(new ApiError(t("error.browser_cannot_read_image")));
     };
     img.src = url;
   });
@@ -129,7 +171,7 @@ export function readDataUrl(file) {
   return new Promise((resolve, reject) => {
     const reader = new FileReader();
     reader.onload = () => resolve(reader.result);
-    reader.onerror = () => reject(new ApiError("The browser could not read the chosen file."));
+    reader.onerror = () => reject(new ApiError(t("error.browser_cannot_read_file")));
     reader.readAsDataURL(file);
   });
 }
@@ -160,78 +202,6 @@ export async function shrinkImage(file, {maxSide = 1280, quality = 0.85} = {}) {
   return {...shrunk, dataUrl: await readDataUrl(file), bytes: file.size, reencoded: false};
 }
 
-const PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
-  "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3", "#808000",
-  "#ffd8b1", "#000075", "#808080"];
-
-/** The box colour of a class id (stable across pages). */
-export function colorFor(classId) {
-  return PALETTE[Math.abs(classId) % PALETTE.length];
-}
-
-function textColorOn(hex) {
-  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255);
-  return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5 ? "#000" : "#fff";
-}
-
-function tagText(det, labels, scores) {
-  const parts = [];
-  if (labels) parts.push(det.label);
-  if (scores) parts.push(det.score.toFixed(2));
-  return parts.join(" ");
-}
-
-function drawTag(ctx, text, x, y, color) {
-  const pad = 3;
-  const height = 16;
-  const width = ctx.measureText(text).width + 2 * pad;
-  const top = y - height >= 0 ? y - height : y;
-  const left = Math.min(x, Math.max(0, ctx.canvas.clientWidth - width));
-  ctx.fillStyle = color;
-  ctx.fillRect(left, top, width, height);
-  ctx.fillStyle = textColorOn(color);
-  ctx.fillText(text, left + pad, top + height - 4);
-}
-
-/**
- * Draw `image` (an <img>, canvas or bitmap of the size the server saw; null: a plain background) and the
- * detections of `payload` (an API answer: {width, height, detections: [{box: [x1, y1, x2, y2], class_id, label, score}]}) on `canvas`.
- * The canvas keeps its CSS width; boxes are scaled from payload pixels to that width and drawn sharp on
- * high-DPI screens. Options: labels / scores (tags on the boxes). Sets data-boxes (the count drawn),
- * data-tags ("shown"/"hidden") and data-scale on the canvas. Returns {boxes, scale}.
- */
-export function drawDetections(canvas, image, payload, {labels = true, scores = true} = {}) {
-  const cssWidth = canvas.clientWidth || payload.width;
-  const scale = cssWidth / payload.width;
-  const cssHeight = payload.height * scale;
-  const dpr = window.devicePixelRatio || 1;
-  canvas.width = Math.round(cssWidth * dpr);
-  canvas.height = Math.round(cssHeight * dpr);
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  if (image) {
-    ctx.drawImage(image, 0, 0, cssWidth, cssHeight);
-  } else {  // the browser could not decode the upload itself: boxes on a plain background
-    ctx.fillStyle = "#d0d4da";
-    ctx.fillRect(0, 0, cssWidth, cssHeight);
-  }
-  ctx.lineWidth = 2;
-  ctx.font = "600 12px system-ui, sans-serif";
-  const detections = payload.detections || [];
-  for (const det of detections) {
-    const [x1, y1, x2, y2] = det.box.map((v) => v * scale);
-    const color = colorFor(det.class_id);
-    ctx.strokeStyle = color;
-    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
-    const text = tagText(det, labels, scores);
-    if (text) drawTag(ctx, text, x1, y1, color);
-  }
-  canvas.dataset.boxes = String(detections.length);
-  canvas.dataset.tags = labels || scores ? "shown" : "hidden";
-  canvas.dataset.scale = scale.toFixed(4);
-  return {boxes: detections.length, scale};
-}
-
 /** Call `redraw` whenever the displayed width of `element` changes (size control, window, rotation). */
 export function onWidthChange(element, redraw) {
   let last = element.clientWidth;
@@ -255,16 +225,50 @@ export function bindSizeControl(range, target, output, unit = "%") {
   apply();
 }
 
+/**
+ * Take an image file from a drop on `zone`, a paste anywhere on the page, or a sample link
+ * (`a[data-sample]` inside `samples`): each calls `onFile(file)` with a File, as the file input would.
+ */
+export function acceptImages(zone, onFile, samples = null) {
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("dragging"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    const file = event.dataTransfer.files[0];
+    if (file) onFile(file);
+  });
+  document.addEventListener("paste", (event) => {
+    const file = [...(event.clipboardData?.files || [])].find((f) => f.type.startsWith("image/"));
+    if (file) onFile(file);
+  });
+  for (const link of samples ? samples.querySelectorAll("[data-sample]") : []) {
+    link.addEventListener("click", async (event) => {
+      event.preventDefault();
+      const blob = await (await fetch(link.dataset.sample)).blob();
+      onFile(new File([blob], link.dataset.name, {type: blob.type}));
+    });
+  }
+}
+
+/** Put `file` into a file <input> (so the form sees it) and fire its change event. */
+export function setInputFile(input, file) {
+  const transfer = new DataTransfer();
+  transfer.items.add(file);
+  input.files = transfer.files;
+  input.dispatchEvent(new Event("change", {bubbles: true}));
+}
+
 /** "12.3 ms" or "1.23 s". */
 export function formatMs(ms) {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
+  return ms >= 1000 ? `${formatNumber(ms / 1000, 2)} s` : `${formatNumber(ms, 1)} ms`;
 }
 
 /** "532 B", "14.2 KB", "3.1 MB". */
 export function formatBytes(bytes) {
   if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  if (bytes < 1024 * 1024) return `${formatNumber(bytes / 1024, 1)} KB`;
+  return `${formatNumber(bytes / 1024 / 1024, 1)} MB`;
 }
 
 const STAGES = ["decode", "preprocess", "inference", "postprocess"];
@@ -274,5 +278,5 @@ export function formatTimings(timings) {
   const rank = (stage) => (STAGES.includes(stage) ? STAGES.indexOf(stage) : STAGES.length);
   return Object.entries(timings || {})
     .sort(([a], [b]) => rank(a) - rank(b))
-    .map(([stage, ms]) => `${stage} ${formatMs(ms)}`).join(" · ");
+    .map(([stage, ms]) => `${has(`stage.${stage}`) ? t(`stage.${stage}`) : stage} ${formatMs(ms)}`).join(" · ");
 }

@@ -1,9 +1,11 @@
 // The detection page: shrink + compress the chosen photo in the browser, upload it as JSON base64, draw the
 // answered boxes on a canvas (in the shrunk image's pixels, scaled to the displayed size), or show the image
-// the server drew (render=base64 or render=url). The button works once a file is chosen and never twice at once.
+// the server drew (render=base64 or render=url). The server is asked for everything above the slider's lowest
+// value (data-request-conf), so the confidence slider and the class chips filter the shown result live,
+// without a new request (the server's own drawing is asked at the slider's value). The button works once a file is chosen and never twice at once.
 import {
-  bindSizeControl, drawDetections, formatBytes, formatMs, formatTimings, onWidthChange, postImage, setBusy,
-  showError, shrinkImage,
+  acceptImages, bindSizeControl, drawDetections, fillLegend, formatBytes, formatMs, formatTimings, onWidthChange,
+  postImage, reveal, setBusy, setInputFile, showError, shrinkImage, t, whenFontReady,
 } from "./app.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,11 +17,14 @@ const serverImage = $("server-image");
 const showTags = $("show-tags");
 const serverSwitch = $("server-render");
 const errorBox = $("error");
-const state = {file: null, prepared: null, sent: null, answer: null, rendered: {}, inFlight: false, roundTripMs: 0};
+const state = {file: null, prepared: null, sent: null, answer: null, rendered: {}, inFlight: false, roundTripMs: 0,
+  off: new Set()};
 
 bindSizeControl($("size"), $("figure"), $("size-value"), "%");
-for (const id of ["quality", "conf"]) {
-  $(id).addEventListener("input", () => { $(`${id}-value`).value = $(id).value; });
+$("quality").addEventListener("input", () => { $("quality-value").value = $("quality").value; });
+
+function task() {
+  return form.elements.task.value;
 }
 
 function renderMode() {
@@ -45,20 +50,31 @@ async function prepare() {
   return prepared;
 }
 
-function describe(answer) {
-  const dets = answer.detections;
-  if (!dets.length) return "Found nothing above the minimum confidence.";
+/** The detections shown: above the slider's confidence, of the classes not switched off. */
+function shown() {
+  const conf = Number($("conf").value);
+  return state.answer.detections.filter((det) => det.score >= conf && !state.off.has(det.label));
+}
+
+function aboveConf() {
+  const conf = Number($("conf").value);
+  return state.answer.detections.filter((det) => det.score >= conf);
+}
+
+function describe(dets) {
+  if (!dets.length) return t("detect.found_none");
   const counts = new Map();
   for (const det of dets) counts.set(det.label, (counts.get(det.label) || 0) + 1);
   const parts = [...counts].map(([label, n]) => (n > 1 ? `${label} ×${n}` : label));
-  return `Found ${dets.length} object${dets.length > 1 ? "s" : ""}: ${parts.join(", ")}.`;
+  return t(dets.length === 1 ? "detect.found_one" : "detect.found", {n: dets.length, list: parts.join(", ")});
 }
 
 function redraw() {
   if (!state.answer || canvas.hidden) return;
   const tags = showTags.checked;
-  drawDetections(canvas, state.sent.canvas, state.answer, {labels: tags, scores: tags});
-  canvas.setAttribute("aria-label", `The uploaded image with its boxes. ${describe(state.answer)}`);
+  const keep = new Set(shown());
+  drawDetections(canvas, state.sent.canvas, state.answer, {labels: tags, scores: tags, keep: (d) => keep.has(d)});
+  canvas.setAttribute("aria-label", t("detect.canvas_label", {summary: describe(shown())}));
 }
 
 function display() {
@@ -67,7 +83,7 @@ function display() {
   canvas.hidden = Boolean(src);
   if (src) {
     serverImage.src = src;
-    serverImage.alt = `The image with boxes drawn by the server. ${describe(state.answer)}`;
+    serverImage.alt = t("detect.server_image_label", {summary: describe(state.answer.detections)});
     serverImage.dataset.mode = renderMode();
   } else {
     redraw();
@@ -80,8 +96,8 @@ function cell(row, text) {
   row.append(td);
 }
 
-function fillTable(answer) {
-  const rows = answer.detections.map((det, i) => {
+function fillTable(dets) {
+  const rows = dets.map((det, i) => {
     const row = document.createElement("tr");
     cell(row, String(i + 1));
     cell(row, det.label);
@@ -93,29 +109,45 @@ function fillTable(answer) {
   $("table").hidden = rows.length === 0;
 }
 
+function toggleClass(label) {
+  if (state.off.has(label)) state.off.delete(label);
+  else state.off.add(label);
+  refilter();
+}
+
+/** Apply the slider and the chips to the answer already here: summary, chips, canvas, table. */
+function refilter() {
+  if (!state.answer) return;
+  $("conf-value").value = $("conf").value;
+  const dets = shown();
+  $("summary").textContent = describe(dets);
+  fillLegend($("legend"), aboveConf(), {off: state.off, onToggle: toggleClass});
+  fillTable(dets);
+  display();
+}
+
 function sentText(sent) {
-  if (sent.raw) return `sent the file unchanged (${formatBytes(sent.bytes)})`;
+  if (sent.raw) return t("detect.sent_raw", {bytes: formatBytes(sent.bytes)});
   if (!sent.reencoded) {
-    return `sent the original ${sent.width}×${sent.height} JPEG, ${formatBytes(sent.bytes)} (already small)`;
+    return t("detect.sent_original", {w: sent.width, h: sent.height, bytes: formatBytes(sent.bytes)});
   }
-  const original = `${sent.originalWidth}×${sent.originalHeight}, ${formatBytes(state.file.size)}`;
-  return `sent ${sent.width}×${sent.height} JPEG, ${formatBytes(sent.bytes)} (original ${original})`;
+  return t("detect.sent_shrunk", {w: sent.width, h: sent.height, bytes: formatBytes(sent.bytes),
+    ow: sent.originalWidth, oh: sent.originalHeight, obytes: formatBytes(state.file.size)});
 }
 
 function showAnswer() {
   const answer = state.answer;
-  $("summary").textContent = describe(answer);
-  $("meta").textContent = `Model ${answer.model} · ${sentText(state.sent)} · ${formatTimings(answer.timings_ms)}`
-    + ` · round trip ${formatMs(state.roundTripMs)}`;
-  fillTable(answer);
-  display();
+  $("meta").textContent = [t("common.model", {model: answer.model}), sentText(state.sent),
+    formatTimings(answer.timings_ms), t("common.round_trip", {time: formatMs(state.roundTripMs)})].join(" · ");
+  refilter();
   document.body.dataset.state = "done";
+  reveal($("result"));
 }
 
 async function runDetect() {
   if (!state.file || state.inFlight) return;
   state.inFlight = true;
-  setBusy(button, true, "Detecting…");
+  setBusy(button, true, t("detect.busy"));
   showError(errorBox, null);
   document.body.dataset.state = "busy";
   try {
@@ -123,15 +155,15 @@ async function runDetect() {
     const mode = serverSwitch.checked ? renderMode() : undefined;
     const started = performance.now();
     const answer = await postImage(form.dataset.api, sent.dataUrl ?? state.file,
-      {params: {conf: $("conf").value, render: mode}});
+      {params: {conf: mode ? $("conf").value : form.dataset.requestConf, render: mode}});
     state.roundTripMs = performance.now() - started;
-    Object.assign(state, {answer, sent, rendered: {}});
+    Object.assign(state, {answer, sent, rendered: {}, off: new Set()});
     if (answer.image) state.rendered.base64 = `data:image/jpeg;base64,${answer.image}`;
     if (answer.image_url) state.rendered.url = answer.image_url;
     showAnswer();
   } catch (err) {
     showError(errorBox, err);
-    $("summary").textContent = "No result: see the error above.";
+    $("summary").textContent = t("common.no_result");
     document.body.dataset.state = "error";
   } finally {
     state.inFlight = false;
@@ -145,17 +177,26 @@ fileInput.addEventListener("change", () => {
   button.disabled = !state.file || state.inFlight;
   showError(errorBox, null);
   $("table").hidden = true;
+  $("legend").hidden = true;
   $("meta").textContent = "";
   canvas.hidden = true;
   serverImage.hidden = true;
   $("file-info").textContent = state.file ? `${state.file.name}, ${formatBytes(state.file.size)}` : "";
-  $("summary").textContent = state.file ? "Ready: press “Upload and detect”." : "No image yet: choose one above.";
+  $("summary").textContent = state.file ? t("detect.ready") : t("detect.empty");
   document.body.dataset.state = state.file ? "chosen" : "empty";
 });
 
 for (const id of ["max-side", "quality"]) $(id).addEventListener("change", () => { state.prepared = null; });
 showTags.addEventListener("change", redraw);
+$("conf").addEventListener("input", refilter);
 form.addEventListener("change", (event) => {
+  if (event.target.name === "task") {
+    $("conf").value = String(TASK_CONF[task()]);
+    $("conf-value").value = $("conf").value;
+    document.body.dataset.task = task();
+    if (state.answer) runDetect();
+    return;
+  }
   if (event.target !== serverSwitch && event.target.name !== "render") return;
   if (state.answer && serverSwitch.checked && !state.rendered[renderMode()]) runDetect();
   else if (state.answer) display();
@@ -164,4 +205,9 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   runDetect();
 });
+acceptImages(form, (file) => {
+  setInputFile(fileInput, file);
+  runDetect();
+}, $("samples"));
 onWidthChange(canvas, redraw);
+whenFontReady(redraw);

@@ -1,6 +1,6 @@
 // The MQTT push settings page: load the settings, PUT them on Connect, show the connection state and the last
 // pushed message live (polls GET /api/v1/mqtt once a second while the page is visible).
-import {showError, setBusy} from "./app.js";
+import {failureOf, setBusy, showError, t} from "./app.js";
 
 const form = document.getElementById("mqtt-form");
 const api = form.dataset.api;
@@ -9,29 +9,67 @@ const disconnect = document.getElementById("disconnect");
 const state = document.getElementById("state");
 const errorBox = document.getElementById("error");
 const NUMBERS = ["port", "debounce_frames", "window", "max_rate_hz", "qos"];
-const TEXTS = ["host", "username", "password", "preset", "prefix", "source", "payload", "template", "policy"];
+const TEXTS = ["host", "username", "preset", "prefix", "source", "payload", "template", "policy"];
 const POLL_MS = 1000;
 
+// The server never sends a password back: password_set says one is stored; an empty field keeps it.
+// Settings a flag or the environment fixes (settings.fixed) are shown but cannot be changed here.
 function fill(settings) {
   for (const name of [...TEXTS, ...NUMBERS]) form.elements[name].value = settings[name] ?? "";
   form.elements.retain.checked = Boolean(settings.retain);
   form.elements.label_map.value = Object.entries(settings.label_map || {}).map(([k, v]) => `${k}=${v}`).join("\n");
+  const password = form.elements.password;
+  password.value = "";
+  password.placeholder = settings.password_set ? t("mqtt.password_saved") : "";
+  const fixed = settings.fixed || {};
+  for (const element of form.elements) {
+    if (!element.name || element.type === "submit" || element.type === "button") continue;
+    element.disabled = element.name in fixed;
+    element.title = fixed[element.name] ? t("mqtt.fixed_by", {where: fixed[element.name]}) : "";
+  }
+  const note = document.getElementById("fixed");
+  const names = Object.keys(fixed);
+  note.hidden = names.length === 0;
+  note.textContent = t("mqtt.fixed_note", {list: names.map((name) => `${name} (${fixed[name]})`).join("; ")});
+}
+
+/** An Error naming `field` in the page's words; the field is marked invalid and focused. */
+function fieldError(field, message) {
+  field.setAttribute("aria-invalid", "true");
+  field.focus();
+  return new Error(message);
+}
+
+/** A number field must hold a number within its min/max: say which field and what it takes. */
+function checkField(field) {
+  const label = field.labels[0].textContent.trim();
+  if (field.value.trim() === "" || field.validity.badInput) throw fieldError(field, t("mqtt.error.number", {label}));
+  if (field.validity.rangeUnderflow || field.validity.rangeOverflow) {
+    throw fieldError(field, t("mqtt.error.range", {label, min: field.min, max: field.max}));
+  }
+  field.removeAttribute("aria-invalid");
 }
 
 function readForm() {
   const out = {};
-  for (const name of TEXTS) out[name] = form.elements[name].value.trim();
+  for (const name of TEXTS) {
+    if (!form.elements[name].disabled) out[name] = form.elements[name].value.trim();
+  }
+  const password = form.elements.password;
+  if (!password.disabled && password.value !== "") out.password = password.value;
   for (const name of NUMBERS) {
+    if (form.elements[name].disabled) continue;
     const text = form.elements[name].value.trim();
-    if (text === "") throw new Error(`${form.elements[name].labels[0].textContent} needs a number.`);
+    checkField(form.elements[name]);
     out[name] = Number(text);
   }
-  out.retain = form.elements.retain.checked;
+  if (!form.elements.retain.disabled) out.retain = form.elements.retain.checked;
+  if (form.elements.label_map.disabled) return out;
   out.label_map = {};
   for (const line of form.elements.label_map.value.split("\n")) {
     if (!line.trim()) continue;
     const at = line.indexOf("=");
-    if (at < 1) throw new Error(`Label → message lines look like happy=yellow; "${line.trim()}" does not.`);
+    if (at < 1) throw fieldError(form.elements.label_map, t("mqtt.error.label_map", {line: line.trim()}));
     out.label_map[line.slice(0, at).trim()] = line.slice(at + 1).trim();
   }
   return out;
@@ -44,17 +82,32 @@ function showStatus(status) {
   connect.classList.toggle("failed", failed);
   state.classList.toggle("connected", ok);
   state.classList.toggle("failed", failed);
-  connect.textContent = ok ? "Connected" : "Connect";
-  if (ok) state.textContent = `Connected to ${status.broker}.`;
-  else if (status.enabled) state.textContent = `Not connected: ${status.error || "connecting…"}`;
-  else state.textContent = `Push is off (${status.error || "not started"}).`;
+  connect.textContent = ok ? t("mqtt.connected") : t("mqtt.connect");
+  if (ok) state.textContent = t("mqtt.connected_to", {broker: status.broker});
+  else if (status.enabled) {
+    state.textContent = status.error ? t("mqtt.not_connected", {reason: status.error}) : t("mqtt.connecting");
+  } else state.textContent = t("mqtt.off");
   disconnect.disabled = !status.enabled;
   const last = status.last_message;
   document.getElementById("last-topic").textContent = last
-    ? `${last.topic} · ${new Date(last.time * 1000).toLocaleTimeString()}` : "Nothing pushed yet.";
+    ? `${last.topic} · ${new Date(last.time * 1000).toLocaleTimeString()}` : t("mqtt.nothing_yet");
   document.getElementById("last-payload").textContent = last ? last.payload : "";
   document.getElementById("counters").textContent =
-    `sent ${status.sent ?? 0} · dropped ${status.dropped ?? 0} · queued ${status.queued ?? 0}`;
+    t("mqtt.counters", {sent: status.sent ?? 0, dropped: status.dropped ?? 0, queued: status.queued ?? 0});
+}
+
+/** The server's refusal in the page's words; a refused setting is named first in the server's message
+ * ("port: …", "config 'mqtt.template' may use …"): that field is marked and named. */
+function settingError(status, data) {
+  const error = failureOf(status, data, "mqtt");
+  const text = data && typeof data.message === "string" ? data.message : "";
+  const name = text.match(/^(?:config )?'?(?:mqtt\.)?(\w+)/)?.[1];
+  const field = name && form.elements[name];
+  if (status === 400 && field?.labels?.length) {
+    fieldError(field, "");
+    error.message = t("mqtt.error.field", {label: field.labels[0].textContent.trim()});
+  }
+  return error;
 }
 
 async function call(method, body) {
@@ -63,9 +116,14 @@ async function call(method, body) {
     init.body = JSON.stringify(body);
     init.headers["Content-Type"] = "application/json";
   }
-  const resp = await fetch(api, init);
+  let resp;
+  try {
+    resp = await fetch(api, init);
+  } catch {
+    throw new Error(t("error.offline"));
+  }
   const data = await resp.json().catch(() => null);
-  if (!resp.ok) throw new Error(data && data.message ? data.message : `The server answered ${resp.status}.`);
+  if (!resp.ok) throw settingError(resp.status, data);
   return data;
 }
 
@@ -78,7 +136,7 @@ async function save(enabled) {
     return;
   }
   showError(errorBox, null);
-  setBusy(connect, true, enabled ? "Connecting…" : "Disconnecting…");
+  setBusy(connect, true, enabled ? t("mqtt.connecting_short") : t("mqtt.disconnecting"));
   try {
     const data = await call("PUT", body);
     setBusy(connect, false);
@@ -95,7 +153,7 @@ async function poll() {
     try {
       showStatus((await call("GET")).status);
     } catch (err) {
-      state.textContent = `Cannot reach the visioncast server: ${err.message}`;
+      state.textContent = err.message;
     }
   }
   setTimeout(poll, POLL_MS);

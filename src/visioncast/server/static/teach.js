@@ -1,7 +1,7 @@
 // The teach page: projects of classes, samples recorded from the camera while "Record" is held (or uploaded),
 // training on the server, a live try with the camera and making the model one of the server's models.
 // Everything goes through /api/v1/teach/…; the browser's projects are those of its vc_client cookie.
-import {ApiError, describeFailure, postImage, setBusy, showError} from "./app.js";
+import {ApiError, failureOf, postImage, setBusy, showError, t} from "./app.js";
 
 const $ = (id) => document.getElementById(id);
 const API = "/api/v1/teach";
@@ -29,12 +29,12 @@ async function api(method, url, body) {
   try {
     response = await fetch(url, init);
   } catch {
-    throw new ApiError("Cannot reach the server. Check that visioncast is still running and the network is up.");
+    throw new ApiError(t("error.offline"));
   }
   if (response.status === 204) return null;
   const data = await response.json().catch(() => null);
-  if (response.status === 403) throw new ApiError("Only the teacher can do this: sign in as the teacher first.");
-  if (!response.ok) throw new ApiError(describeFailure(response.status, data), {status: response.status});
+  if (response.status === 401 || response.status === 403) throw new ApiError(t("teach.teacher_only"), {status: response.status});
+  if (!response.ok) throw failureOf(response.status, data, "teach");
   return data;
 }
 
@@ -46,7 +46,7 @@ function fail(err) {
 async function loadProjects(selectId) {
   const {projects} = await api("GET", `${API}/projects`);
   const select = $("project-select");
-  select.replaceChildren(new Option("New project…", ""), ...projects.map((p) => new Option(p.name, p.id)));
+  select.replaceChildren(new Option(t("teach.new_project"), ""), ...projects.map((p) => new Option(p.name, p.id)));
   const wanted = selectId ?? localStorage.getItem(STORE_KEY);
   if (wanted && projects.some((p) => p.id === wanted)) {
     select.value = wanted;
@@ -88,12 +88,12 @@ function thumb(cls, sid) {
   item.className = "thumb";
   const img = new Image();
   img.src = `${sampleUrl(cls, sid)}.jpg`;
-  img.alt = `sample of ${cls.name}`;
+  img.alt = t("teach.sample_of", {name: cls.name});
   img.loading = "lazy";
   const remove = document.createElement("button");
   remove.type = "button";
   remove.textContent = "×";
-  remove.setAttribute("aria-label", `Delete this sample of ${cls.name}`);
+  remove.setAttribute("aria-label", t("teach.delete_sample", {name: cls.name}));
   remove.addEventListener("click", async () => {
     try {
       await api("DELETE", sampleUrl(cls, sid));
@@ -110,7 +110,7 @@ function thumb(cls, sid) {
 
 function updateCount(cls) {
   const card = document.querySelector(`[data-class="${cls.id}"]`);
-  if (card) card.querySelector(".class-count").textContent = `${cls.count} samples`;
+  if (card) card.querySelector(".class-count").textContent = t("teach.samples_count", {n: cls.count});
 }
 
 function classCard(cls) {
@@ -124,30 +124,30 @@ function classCard(cls) {
   name.textContent = cls.name;
   const count = document.createElement("span");
   count.className = "class-count";
-  count.textContent = `${cls.count} samples`;
+  count.textContent = t("teach.samples_count", {n: cls.count});
   head.append(name, count);
   const actions = document.createElement("div");
   actions.className = "actions";
   const record = document.createElement("button");
   record.type = "button";
   record.className = "record primary";
-  record.textContent = "Hold to record";
+  record.textContent = t("teach.hold_to_record");
   record.setAttribute("aria-pressed", "false");
   bindRecord(record, cls);
   const upload = document.createElement("input");
   upload.type = "file";
   upload.accept = "image/*";
   upload.multiple = true;
-  upload.setAttribute("aria-label", `Upload images for ${cls.name}`);
+  upload.setAttribute("aria-label", t("teach.upload_for", {name: cls.name}));
   upload.addEventListener("change", () => uploadFiles(cls, [...upload.files]).finally(() => { upload.value = ""; }));
   const remove = document.createElement("button");
   remove.type = "button";
-  remove.textContent = "Delete class";
+  remove.textContent = t("teach.delete_class");
   remove.addEventListener("click", () => deleteClass(cls));
   actions.append(record, remove);
   const thumbs = document.createElement("ul");
   thumbs.className = "thumbs";
-  thumbs.setAttribute("aria-label", `Samples of ${cls.name}`);
+  thumbs.setAttribute("aria-label", t("teach.samples_of", {name: cls.name}));
   thumbs.append(...cls.samples.map((sid) => thumb(cls, sid)));
   card.append(head, actions, upload, thumbs);
   return card;
@@ -173,7 +173,7 @@ async function uploadFiles(cls, files) {
 }
 
 async function deleteClass(cls) {
-  if (!window.confirm(`Delete the class “${cls.name}” and its ${cls.count} samples?`)) return;
+  if (!window.confirm(t("teach.confirm_delete_class", {name: cls.name, n: cls.count}))) return;
   try {
     showProject(await api("DELETE", `${API}/projects/${state.project.id}/classes/${cls.id}`));
   } catch (err) { fail(err); }
@@ -183,21 +183,20 @@ async function deleteClass(cls) {
 async function startCamera() {
   showError(errorBox, null);
   if (!window.isSecureContext || !navigator.mediaDevices?.getUserMedia) {
-    fail("The camera needs https:// or localhost: start the server with `visioncast serve --tls`. "
-      + "You can still upload images for each class.");
+    fail(t("teach.camera_needs_https"));
     return false;
   }
   if (state.stream) return true;
   try {
     state.stream = await navigator.mediaDevices.getUserMedia({audio: false, video: {width: {ideal: 640}}});
   } catch (err) {
-    fail(`The camera could not be started (${err.name || err}). Allow the camera for this site, or upload images.`);
+    fail(t("teach.camera_failed", {reason: err.name || String(err)}));
     return false;
   }
   video.srcObject = state.stream;
   await video.play();
-  $("camera-status").textContent = `Camera on: ${video.videoWidth} × ${video.videoHeight}.`;
-  $("start-camera").textContent = "Camera on";
+  $("camera-status").textContent = t("teach.camera_on", {width: video.videoWidth, height: video.videoHeight});
+  $("start-camera").textContent = t("teach.camera_running");
   $("start-camera").disabled = true;
   return true;
 }
@@ -208,7 +207,7 @@ function grab(maxSide = SAMPLE_SIDE) {
   grabber.height = Math.round(video.videoHeight * scale);
   grabber.getContext("2d").drawImage(video, 0, 0, grabber.width, grabber.height);
   return new Promise((resolve, reject) => grabber.toBlob(
-    (blob) => (blob ? resolve(blob) : reject(new ApiError("The browser could not encode the camera frame."))),
+    (blob) => (blob ? resolve(blob) : reject(new ApiError(t("teach.frame_failed")))),
     "image/jpeg", 0.85));
 }
 
@@ -220,7 +219,7 @@ function bindRecord(button, cls) {
     clearInterval(timer);
     timer = null;
     button.setAttribute("aria-pressed", "false");
-    button.textContent = "Hold to record";
+    button.textContent = t("teach.hold_to_record");
   };
   const tick = async () => {
     if (inFlight >= MAX_IN_FLIGHT || !video.videoWidth) return;
@@ -232,7 +231,7 @@ function bindRecord(button, cls) {
     if (!(await startCamera())) return;
     button.setPointerCapture?.(event.pointerId);
     button.setAttribute("aria-pressed", "true");
-    button.textContent = "Recording…";
+    button.textContent = t("teach.recording");
     timer = setInterval(tick, RECORD_EVERY_MS);
     tick();
   });
@@ -251,7 +250,7 @@ function invalidateModel() {
   if (state.project) state.project.trained = null;
   $("try-panel").hidden = true;
   $("report").hidden = true;
-  $("train-status").textContent = "Samples changed: train again.";
+  $("train-status").textContent = t("teach.retrain");
 }
 
 function showReport(report) {
@@ -259,8 +258,8 @@ function showReport(report) {
   $("try-panel").hidden = !report;
   if (!report) return;
   const acc = report.accuracy;
-  $("accuracy").textContent = acc === null ? "Trained (too few samples to measure accuracy)"
-    : `Held-out accuracy: ${Math.round(acc * 100)} %`;
+  $("accuracy").textContent = acc === null ? t("teach.accuracy_unknown")
+    : t("teach.accuracy", {percent: Math.round(acc * 100)});
   const table = $("confusion");
   table.querySelectorAll("tr").forEach((row) => row.remove());
   const header = table.insertRow();
@@ -287,13 +286,13 @@ function showReport(report) {
 
 async function train() {
   const button = $("train");
-  setBusy(button, true, "Training…");
+  setBusy(button, true, t("teach.training"));
   showError(errorBox, null);
-  $("train-status").textContent = "Training on the server…";
+  $("train-status").textContent = t("teach.training_on_server");
   try {
     const report = await api("POST", `${API}/projects/${state.project.id}/train`);
     state.project.trained = report;
-    $("train-status").textContent = `Trained in ${report.seconds} s.`;
+    $("train-status").textContent = t("teach.trained_in", {seconds: report.seconds});
     showReport(report);
     $("report").scrollIntoView({behavior: "smooth", block: "nearest"});
   } catch (err) {
@@ -307,8 +306,8 @@ async function train() {
 function showGuess(answer) {
   const best = answer.predictions[0];
   const sure = best.score >= UNSURE_BELOW;
-  $("try-label").textContent = sure ? `${best.label} ${Math.round(best.score * 100)} %`
-    : `Not sure (maybe ${best.label}, ${Math.round(best.score * 100)} %)`;
+  const percent = Math.round(best.score * 100);
+  $("try-label").textContent = t(sure ? "teach.guess" : "teach.not_sure", {label: best.label, percent});
   $("try-label").classList.toggle("unsure", !sure);
   $("try-bars").replaceChildren(...answer.predictions.map((p) => {
     const item = document.createElement("li");
@@ -349,10 +348,10 @@ function stopTry() {
 async function useModel(event) {
   event.preventDefault();
   const name = $("model-name").value.trim();
-  if (!name) return fail("Give the model a name first.");
+  if (!name) return fail(t("teach.need_model_name"));
   try {
     const answer = await api("POST", `${API}/projects/${state.project.id}/use`, {name});
-    $("use-status").textContent = `Saved as the model “${answer.name}”: use it with -m ${answer.name}.`;
+    $("use-status").textContent = t("teach.used", {name: answer.name});
   } catch (err) { fail(err); }
 }
 
@@ -360,9 +359,9 @@ async function useModel(event) {
 $("project-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const name = $("project-name").value.trim();
-  if (!name) return fail("Give the project a name first.");
+  if (!name) return fail(t("teach.need_project_name"));
   const button = $("create-project");
-  setBusy(button, true, "Creating…");
+  setBusy(button, true, t("teach.creating"));
   try {
     const project = await api("POST", `${API}/projects`, {name});
     $("project-name").value = "";
@@ -373,7 +372,7 @@ $("project-select").addEventListener("change", (event) => openProject(event.targ
 $("class-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const name = $("class-name").value.trim();
-  if (!name) return fail("Give the class a name first.");
+  if (!name) return fail(t("teach.need_class_name"));
   try {
     showProject(await api("POST", `${API}/projects/${state.project.id}/classes`, {name}));
     $("class-name").value = "";
@@ -381,7 +380,7 @@ $("class-form").addEventListener("submit", async (event) => {
   } catch (err) { fail(err); }
 });
 $("delete-project").addEventListener("click", async () => {
-  if (!window.confirm(`Delete the project “${state.project.name}” with all its samples?`)) return;
+  if (!window.confirm(t("teach.confirm_delete_project", {name: state.project.name}))) return;
   try {
     await api("DELETE", `${API}/projects/${state.project.id}`);
     await loadProjects("");

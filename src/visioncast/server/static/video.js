@@ -1,12 +1,20 @@
-// The video page: upload with a progress bar (XHR upload events), then follow the server's job: results arrive
-// on a Server-Sent Events stream (EventSource re-attaches by itself with Last-Event-ID), the video plays in a
-// hidden <video> and each displayed frame is drawn on a canvas with its boxes. The frame on screen is found from
-// requestVideoFrameCallback's mediaTime × fps (requestAnimationFrame + currentTime where that API is missing);
-// when it has no result yet the video pauses and waits for it, so the boxes are never behind or ahead.
-// The job id lives in the URL (?job=…) and sessionStorage, so a reload re-attaches to the running job.
-// A video the browser cannot play (Chromium plays no AVI and no MPEG-4 Part 2) is swapped for a WebM copy the
-// server makes from it (same frames and frame rate); until the copy is ready the boxes are drawn on a blank frame.
-import {drawDetections, setBusy, showError} from "./app.js";
+// The video page: upload with a progress bar (XHR upload events; one Idempotency-Key per press, so a repeated
+// request starts no second job), then follow the server's job: results arrive on a Server-Sent Events stream
+// (EventSource re-attaches by itself with Last-Event-ID), the video plays in a hidden <video> and each displayed
+// frame is drawn on a canvas with its boxes. The frame on screen is found from requestVideoFrameCallback's
+// mediaTime × fps (requestAnimationFrame + currentTime where that API is missing); when it has no result yet the
+// video pauses and waits for it, so the boxes are never behind or ahead.
+// A video the browser cannot play (Chromium plays no AVI and no MPEG-4 Part 2) is previewed meanwhile from the
+// frames the server draws as they are detected (GET …/frames/<n>.jpg, paced at the video's frame rate, with
+// pause/play), then swapped for a WebM copy the server makes from it (same frames and frame rate).
+// The job id lives in the URL (?job=…); this browser's recent jobs are kept in localStorage and listed below.
+// The server keeps jobs across its restarts, so a lost stream re-attaches too, or says why the job is gone.
+import {
+  drawDetections, failureOf, fitToScreen, getJson, reveal, setBusy, showError, t,
+} from "./app.js";
+import {runPreview} from "./video_preview.js";
+import {saveVideo, showSaved, showSavedWebm} from "./video_save.js";
+import {forgetJob, refreshRecent, rememberJob} from "./video_recent.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("upload-form");
@@ -16,158 +24,210 @@ const uploadButton = $("upload");
 const video = $("video");
 const view = $("view");
 const errorBox = $("error");
-const STORE_KEY = "visioncast.video.job";
+const FINAL = ["done", "failed", "cancelled"];
 const HAS_RVFC = "requestVideoFrameCallback" in HTMLVideoElement.prototype;
-
-const WORDS = {
-  400: "The server could not use this video",
-  404: "This video job does not exist (any more)",
-  409: "Not ready yet",
-  413: "The video is larger than the server accepts",
-  415: "This file is not a video",
-  503: "The server is busy",
-};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const state = {
   job: null, results: new Map(), ended: false, source: null, userPaused: false, waitingFor: null,
-  drawn: -1, shownAt: [], playable: true, rendering: false, started: false,
+  drawn: -1, shownAt: [], playable: true, rendering: false, started: false, preview: false, previewRun: 0,
+  uploading: false, uploaded: null, lost: false,
 };
 
-function failure(status, data) {
-  const what = WORDS[status] ?? `The server answered with error ${status}`;
-  const detail = data && typeof data.message === "string" ? data.message : "";
-  return new Error(detail ? `${what}: ${detail}` : `${what}.`);
+const api = (path, options = {}) => getJson(`${API}${path}`, options, "video");
+
+/** A random key for one press of Upload (crypto.randomUUID needs https; getRandomValues does not). */
+function newKey() {
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function api(path, options = {}) {
-  let response;
-  try {
-    response = await fetch(`${API}${path}`, {headers: {Accept: "application/json"}, ...options});
-  } catch {
-    throw new Error("Cannot reach the server. Check that visioncast is still running and the network is up.");
-  }
-  const data = await response.json().catch(() => null);
-  if (!response.ok) throw failure(response.status, data);
-  return data;
+function fileId(file) {
+  return file ? `${file.name}|${file.size}|${file.lastModified}` : "";
+}
+
+function stateWord(name) {
+  return t(`video.state.${name}`);
 }
 
 // ---- upload -------------------------------------------------------------------------------------------------
 
-function upload(file) {
+function upload(file, key) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     const body = new FormData();
     body.append("video", file, file.name);
     xhr.open("POST", `${API}?conf=${encodeURIComponent($("conf").value)}`);
+    xhr.setRequestHeader("Idempotency-Key", key);
     xhr.responseType = "json";
     xhr.upload.onprogress = (event) => {
       if (!event.lengthComputable) return;
       const bar = $("upload-progress");
       bar.dataset.events = String(Number(bar.dataset.events || 0) + 1);
-      $("upload-progress").value = event.loaded / event.total;
-      $("upload-text").textContent = `Uploading: ${Math.round((100 * event.loaded) / event.total)} %`;
+      bar.value = event.loaded / event.total;
+      $("upload-text").textContent = t("video.uploading", {percent: Math.round((100 * event.loaded) / event.total)});
     };
-    xhr.onload = () => (xhr.status === 201 ? resolve(xhr.response) : reject(failure(xhr.status, xhr.response)));
-    xhr.onerror = () => reject(new Error("The upload failed: the server closed the connection or is unreachable."));
+    xhr.onload = () => (xhr.status === 201 ? resolve(xhr.response) : reject(failureOf(xhr.status, xhr.response,
+      "video")));
+    xhr.onerror = () => reject(new Error(t("video.upload_failed")));
     xhr.send(body);
   });
 }
 
+function refreshUploadButton() {
+  const file = fileInput.files[0];
+  const running = state.job && !FINAL.includes(state.job.state) && state.uploaded === fileId(file);
+  uploadButton.disabled = !file || state.uploading || Boolean(running);
+  const was = $("upload-text").dataset.sameFile === "true";
+  $("upload-text").dataset.sameFile = String(Boolean(running));
+  if (running && !state.uploading) $("upload-text").textContent = t("video.already_running");
+  else if (was && !running) $("upload-text").textContent = t("video.finished_upload_again");
+}
+
 fileInput.addEventListener("change", () => {
-  uploadButton.disabled = !fileInput.files.length;
   showError(errorBox, null);
+  refreshUploadButton();
 });
-$("conf").addEventListener("input", () => { $("conf-value").value = $("conf").value; });
+$("conf").addEventListener("input", () => {
+  $("conf-value").value = $("conf").value;
+  if (state.drawn >= 0 && state.playable) present(state.drawn);
+});
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const file = fileInput.files[0];
-  if (!file || uploadButton.disabled) return;
-  setBusy(uploadButton, true, "Uploading…");
+  if (!file || uploadButton.disabled || state.uploading) return;
+  state.uploading = true;
+  setBusy(uploadButton, true, t("video.uploading_short"));
   showError(errorBox, null);
   $("upload-progress").value = 0;
   try {
-    const job = await upload(file);
+    const job = await upload(file, newKey());
     $("upload-progress").value = 1;
-    $("upload-text").textContent = `Uploaded ${file.name}; the server is detecting its frames.`;
+    $("upload-text").textContent = t("video.uploaded", {name: file.name});
+    state.uploaded = fileId(file);
     attach(job);
   } catch (err) {
-    $("upload-text").textContent = "Upload refused.";
+    $("upload-text").textContent = t("video.upload_refused");
     showError(errorBox, err);
   } finally {
+    state.uploading = false;
     setBusy(uploadButton, false);
-    uploadButton.disabled = !fileInput.files.length;
+    refreshUploadButton();
   }
 });
 
 // ---- the job ------------------------------------------------------------------------------------------------
 
-function forget() {
-  sessionStorage.removeItem(STORE_KEY);
+function showJobInUrl(id) {
   const url = new URL(location.href);
-  url.searchParams.delete("job");
-  history.replaceState(null, "", url);
-}
-
-function remember(id) {
-  sessionStorage.setItem(STORE_KEY, id);
-  const url = new URL(location.href);
-  url.searchParams.set("job", id);
+  if (id) url.searchParams.set("job", id);
+  else url.searchParams.delete("job");
   history.replaceState(null, "", url);
 }
 
 function attach(job) {
   detach();
   Object.assign(state, {job, results: new Map(), ended: false, userPaused: false, waitingFor: null, drawn: -1,
-    shownAt: [], playable: true, rendering: false, started: false});
-  remember(job.id);
+    shownAt: [], playable: true, rendering: false, started: false, preview: false, lost: false});
+  rememberJob(API, job);
+  showJobInUrl(job.id);
   $("player").hidden = false;
   $("job-name").textContent = `“${job.name}”`;
   $("render-progress").value = 0;
   $("render-text").textContent = "";
-  $("download").hidden = true;
+  $("downloads").hidden = true;
   view.dataset.ahead = "0";
   view.dataset.waits = "0";
   view.dataset.playing = "source";
+  fitToScreen(view, job.width, job.height);
   video.src = `${API}/${job.id}/source`;
   updateJob(job);
-  state.source = new EventSource(`${API}/${job.id}/events`);
-  state.source.addEventListener("result", (e) => onResult(JSON.parse(e.data)));
-  state.source.addEventListener("state", (e) => updateJob(JSON.parse(e.data)));
-  state.source.addEventListener("end", () => { state.source.close(); state.ended = true; resumeIfWaiting(); });
-  state.source.onerror = () => { if (!state.ended) status("Connection to the server lost; reconnecting…"); };
+  follow(job.id);
+  reveal($("player"));
+}
+
+// The results stream, after the last frame we have (EventSource resends it as Last-Event-ID when it
+// reconnects by itself; a new stream says it with ?after=). A server that restarted keeps the job and goes on.
+function follow(id) {
+  const after = state.results.size - 1;
+  const source = new EventSource(`${API}/${id}/events${after >= 0 ? `?after=${after}` : ""}`);
+  state.source = source;
+  source.addEventListener("result", (e) => onResult(JSON.parse(e.data)));
+  source.addEventListener("state", (e) => updateJob(JSON.parse(e.data)));
+  source.addEventListener("end", () => { source.close(); state.ended = true; resumeIfWaiting(); });
+  source.onopen = () => {
+    if (!state.lost) return;
+    state.lost = false;
+    status(t("video.connected_again"));
+  };
+  source.onerror = () => {
+    if (state.ended || state.source !== source) return;
+    if (source.readyState === EventSource.CLOSED) {
+      recheck(id);  // the server answered but refused the stream: ask it about the job
+      return;
+    }
+    state.lost = true;
+    status(t("video.reconnecting"));
+  };
+}
+
+// The stream was refused (e.g. the server restarted and no longer has the job): show why, or follow again.
+async function recheck(id) {
+  try {
+    const job = await api(`/${encodeURIComponent(id)}`);
+    if (state.job?.id !== id) return;
+    updateJob(job);
+    if (!state.ended) setTimeout(() => { if (state.job?.id === id && !state.ended) follow(id); }, 2000);
+  } catch (err) {
+    if (state.job?.id !== id) return;
+    detach();
+    showJobInUrl(null);
+    forgetJob(API, id);
+    state.ended = true;
+    $("job-state").textContent = stateWord("gone");
+    $("job-state").dataset.state = "gone";
+    $("save").disabled = true;
+    $("cancel").disabled = true;
+    status("");
+    showError(errorBox, err);
+  }
 }
 
 function detach() {
   if (state.source) state.source.close();
   state.source = null;
+  state.preview = false;
   video.pause();
 }
 
 function updateJob(job) {
   state.job = job;
   const total = job.frames_total;
-  $("job-state").textContent = job.error ? `${job.state}: ${job.error}` : job.state;
+  $("job-state").textContent = stateWord(job.state);
+  $("job-state").dataset.state = job.state;
   $("detect-fps").textContent = job.detect_fps ? job.detect_fps.toFixed(1) : "–";
   $("detect-progress").value = total ? job.frames_done / total : 0;
-  $("detect-text").textContent = `${job.frames_done} of ${total ?? "?"} frames`;
+  $("detect-text").textContent = t("video.frames_of", {done: job.frames_done, total: total ?? "?"});
   const done = job.state === "done";
-  const finished = ["done", "failed", "cancelled"].includes(job.state);
+  const finished = FINAL.includes(job.state);
   $("save").disabled = !done || state.rendering;
-  $("save-hint").textContent = done ? "Every frame is detected: the video can be saved."
-    : "Saving is possible once every frame is detected.";
+  $("save-hint").textContent = done ? t("video.save_now") : t("video.save_later");
   $("cancel").disabled = finished;
-  if (finished && job.state !== "done") showError(errorBox, `The job is ${job.state}: ${job.error || "no reason given"}.`);
+  if (job.state === "failed") showError(errorBox, {message: t("video.job_failed"), detail: job.error || ""});
   if (finished) { state.ended = true; resumeIfWaiting(); }
-  if (job.render && job.render.state === "done" && !state.rendering) showDownload();
+  if (job.render && job.render.state === "done" && !state.rendering) showSaved(API, job.id);
+  if (job.render_webm && job.render_webm.state === "done" && !state.rendering) showSavedWebm(API, job.id);
+  refreshUploadButton();
 }
 
 function onResult(result) {
   state.results.set(result.frame, result);
   if (!state.started && result.frame === 0) {
     state.started = true;
-    present(0);
-    if (!state.userPaused) play();
+    if (state.playable) {
+      present(0);
+      if (!state.userPaused) play();
+    }
   }
   if (state.waitingFor === result.frame) resumeIfWaiting();
 }
@@ -196,35 +256,35 @@ function present(index) {
   return true;
 }
 
-// Draws frame `index` and its boxes. data-ahead counts frames drawn before their result arrived (must stay 0).
+// Draws frame `index` of the playing video and its boxes. data-ahead counts frames drawn before their result
+// arrived (must stay 0).
 function draw(index) {
+  if (!state.playable) return;
   const result = state.results.get(index);
   const payload = result && result.width ? result
     : {width: state.job.width, height: state.job.height, detections: []};
   if (!result && !state.ended) view.dataset.ahead = String(Number(view.dataset.ahead) + 1);
   const tags = $("show-tags").checked;
-  drawDetections(view, state.playable ? video : blank(payload), payload, {labels: tags, scores: tags});
-  state.drawn = index;
-  view.dataset.frame = String(index);
-  $("frame-now").textContent = `${index + 1} of ${state.job.frames_total ?? "?"}`;
-  countShown();
+  const conf = Number($("conf").value);  // after the upload it filters the boxes shown, live
+  drawDetections(view, video, payload, {labels: tags, scores: tags, keep: (d) => d.score >= conf});
+  shown(index);
 }
 
-function blank(payload) {
-  const canvas = document.createElement("canvas");
-  canvas.width = payload.width;
-  canvas.height = payload.height;
-  const ctx = canvas.getContext("2d");
-  ctx.fillStyle = "#222";
-  ctx.fillRect(0, 0, canvas.width, canvas.height);
-  return canvas;
+function shown(index) {
+  state.drawn = index;
+  view.dataset.frame = String(index);
+  $("frame-now").textContent = t("video.frame_of", {n: index + 1, total: state.job.frames_total ?? "?"});
+  const now = performance.now();
+  state.shownAt.push(now);
+  while (state.shownAt.length && now - state.shownAt[0] > 1000) state.shownAt.shift();
+  $("display-fps").textContent = state.shownAt.length > 1 ? String(state.shownAt.length) : "–";
 }
 
 function hold(index) {
   if (state.waitingFor !== index) view.dataset.waits = String(Number(view.dataset.waits) + 1);
   state.waitingFor = index;
   video.pause();
-  status(`Waiting for the detections of frame ${index + 1}…`);
+  status(t("video.waiting_for", {n: index + 1}));
 }
 
 function resumeIfWaiting() {
@@ -236,27 +296,20 @@ function resumeIfWaiting() {
   if (!state.userPaused) play();
 }
 
-function countShown() {
-  const now = performance.now();
-  state.shownAt.push(now);
-  while (state.shownAt.length && now - state.shownAt[0] > 1000) state.shownAt.shift();
-  $("display-fps").textContent = state.shownAt.length > 1 ? String(state.shownAt.length) : "–";
-}
-
 function play() {
   if (!state.playable) return;
   if (video.ended) video.currentTime = 0;
-  video.play().catch((err) => status(`The browser did not start the video: ${err.message}`));
+  video.play().catch(() => status(t("video.play_refused")));
 }
 
 function onVideoFrame(_now, meta) {
   const index = frameAt(meta.mediaTime);
-  if (index !== state.drawn) present(index);
+  if (index !== state.drawn && state.playable) present(index);
   video.requestVideoFrameCallback(onVideoFrame);
 }
 
 function onAnimationFrame() {
-  if (!video.paused) {
+  if (!video.paused && state.playable) {
     const index = frameAt(video.currentTime);
     if (index !== state.drawn) present(index);
   }
@@ -266,27 +319,41 @@ function onAnimationFrame() {
 if (HAS_RVFC) video.requestVideoFrameCallback(onVideoFrame);
 else requestAnimationFrame(onAnimationFrame);
 
-video.addEventListener("play", () => { $("pause").disabled = false; $("play").disabled = true; });
+function setPlayButtons(playing) {
+  $("pause").disabled = !playing;
+  $("play").disabled = playing;
+}
+
+video.addEventListener("play", () => setPlayButtons(true));
 video.addEventListener("pause", () => {
+  if (state.preview) return;
   $("play").disabled = false;
   $("pause").disabled = state.waitingFor === null || state.userPaused;
   if (state.userPaused) $("display-fps").textContent = "0";
 });
-video.addEventListener("ended", () => status("End of the video. Play starts it again."));
+video.addEventListener("ended", () => status(t("video.ended")));
 video.addEventListener("error", () => {
   if (!state.job) return;
   state.playable = false;
-  if (state.results.has(0)) present(0);
   if (view.dataset.playing === "copy") {
-    view.dataset.playing = "blank";
-    status("This browser cannot play the video, not even as WebM; the detections are shown on a blank frame. "
-      + "The saved video has the real frames.");
+    status(t("video.copy_unplayable"));
+    startPreview();
     return;
   }
-  view.dataset.playing = "blank";
-  playCopy(state.job.id).catch((err) => status(`The video cannot be shown here (${err.message}); the `
-    + "detections are shown on a blank frame. The saved video has the real frames."));
+  startPreview();
+  playCopy(state.job.id).catch((err) => status(t("video.copy_failed", {reason: err.message})));
 });
+
+// ---- the preview: frames drawn by the server, while the browser cannot play the video ---------------------
+
+function startPreview() {
+  state.preview = true;
+  state.previewRun += 1;
+  view.dataset.playing = "preview";
+  setPlayButtons(!state.userPaused);
+  const run = state.previewRun;
+  runPreview({state, view, api: API, shown, status, live: () => state.preview && run === state.previewRun});
+}
 
 // Asks the server for the WebM copy, shows its progress, then plays it from the frame on screen.
 async function playCopy(id) {
@@ -295,16 +362,17 @@ async function playCopy(id) {
     if (state.job?.id !== id) return;
     if (copy.state === "failed") throw new Error(copy.error);
     if (copy.state === "done") break;
-    status(`This browser cannot play this video format: the server is making a copy it can play, `
-      + `${Math.round(100 * copy.progress)} % (the boxes meanwhile on a blank frame).`);
-    await new Promise((r) => setTimeout(r, 500));
+    $("player-status").dataset.copy = String(Math.round(100 * copy.progress));
+    await sleep(500);
   }
   video.addEventListener("loadeddata", () => {
+    state.preview = false;
     state.playable = true;
     video.addEventListener("seeked", () => {
       if (state.drawn >= 0) present(state.drawn);
-      status("Playing a WebM copy of the video made by the server (the same frames).");
+      status(t("video.playing_copy"));
       if (!state.userPaused && state.waitingFor === null) play();
+      else setPlayButtons(false);
     }, {once: true});
     video.currentTime = Math.max(0, state.drawn) / (state.job.fps || 25);
   }, {once: true});
@@ -315,79 +383,60 @@ async function playCopy(id) {
 $("pause").addEventListener("click", () => {
   state.userPaused = true;
   video.pause();
-  $("pause").disabled = true;
-  $("play").disabled = false;
-  status("Paused.");
+  setPlayButtons(false);
+  $("display-fps").textContent = "0";
+  status(t("video.paused"));
 });
 
 $("play").addEventListener("click", () => {
   state.userPaused = false;
   status("");
-  if (state.waitingFor !== null) resumeIfWaiting();
+  if (state.preview) {
+    if (state.ended && state.drawn + 1 >= (state.job.frames_total ?? Infinity)) state.drawn = -1;
+    setPlayButtons(true);
+  } else if (state.waitingFor !== null) resumeIfWaiting();
   else play();
 });
 
-$("show-tags").addEventListener("change", () => { if (state.drawn >= 0) present(state.drawn); });
+$("show-tags").addEventListener("change", () => { if (state.drawn >= 0 && state.playable) present(state.drawn); });
+window.addEventListener("resize", () => { if (state.job) fitToScreen(view, state.job.width, state.job.height); });
 
 // ---- save as video ------------------------------------------------------------------------------------------
 
-function showDownload() {
-  const link = $("download");
-  link.href = `${API}/${state.job.id}/video.avi`;
-  link.hidden = false;
-  $("render-progress").value = 1;
-  $("render-text").textContent = "Saved: the download starts by itself (or use the link).";
-}
-
-async function saveVideo() {
-  state.rendering = true;
-  setBusy($("save"), true, "Saving…");
-  showError(errorBox, null);
-  try {
-    for (;;) {
-      const render = await api(`/${state.job.id}/render`, {method: "POST"});
-      $("render-progress").value = render.progress;
-      $("render-text").textContent = `Drawing the boxes into the video: ${Math.round(100 * render.progress)} %`;
-      if (render.state === "failed") throw new Error(`Saving failed: ${render.error}`);
-      if (render.state === "done") break;
-      await new Promise((r) => setTimeout(r, 300));
-    }
-    showDownload();
-    $("download").click();
-  } catch (err) {
-    showError(errorBox, err);
-  } finally {
-    state.rendering = false;
-    setBusy($("save"), false);
-    $("save").disabled = state.job.state !== "done";
-  }
-}
-
-$("save").addEventListener("click", saveVideo);
+$("save").addEventListener("click", () => saveVideo(API, state, errorBox));
 
 $("cancel").addEventListener("click", async () => {
+  const button = $("cancel");
+  setBusy(button, true);
   try {
     const job = await api(`/${state.job.id}`, {method: "DELETE"});
     detach();
-    forget();
-    updateJob({...job, state: "cancelled", error: "cancelled by you"});
+    showJobInUrl(null);
+    forgetJob(API, job.id);
+    updateJob({...job, state: "cancelled"});
+    status(t("video.cancelled"));
   } catch (err) {
     showError(errorBox, err);
+  } finally {
+    setBusy(button, false);
+    button.disabled = true;
   }
 });
 
-// ---- re-attach after a reload -------------------------------------------------------------------------------
+// ---- re-attach after a reload, or from the list -------------------------------------------------------------
 
 async function reattach() {
-  const id = new URL(location.href).searchParams.get("job") || sessionStorage.getItem(STORE_KEY);
+  const id = new URL(location.href).searchParams.get("job");
   if (!id) return;
   try {
     attach(await api(`/${encodeURIComponent(id)}`));
-    $("upload-text").textContent = "Re-attached to the job started before the reload.";
+    $("upload-text").textContent = t("video.reattached");
   } catch (err) {
-    forget();
+    showJobInUrl(null);
+    forgetJob(API, id);
     showError(errorBox, err);
   }
 }
 
 reattach();
+refreshRecent(API);

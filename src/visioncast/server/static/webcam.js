@@ -2,11 +2,14 @@
 // and drawn with its boxes when the answer arrives. Exactly one frame is in flight: the next frame is captured
 // only after the previous answer, so no queue builds up and the delay stays one round trip. Pause stops
 // capturing and freezes the drawn view (an answer still on its way is not drawn); Play captures the current moment.
-import {drawDetections, formatMs, postImage, showError} from "./app.js";
+import {
+  drawDetections, fillLegend, fitToScreen, formatMs, postImage, reveal, setBusy, showError, t, whenFontReady,
+} from "./app.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("camera-form");
-const API = form.dataset.api;
+const TASK_API = {detect: "api", pose: "apiPose", face: "apiFace"};
+const TASK_CONF = {detect: Number($("conf").value), pose: 0.25, face: 0.7};
 const video = $("camera");
 const view = $("view");
 const errorBox = $("error");
@@ -16,18 +19,15 @@ const JPEG_QUALITY = 0.8;
 const state = {stream: null, running: false, paused: false, inFlight: false, stale: false, frames: 0,
   answeredAt: [], latencies: [], generation: 0, last: null};
 
-const CAMERA_ERRORS = {
-  NotAllowedError: "The camera was denied. Allow the camera for this site in the browser's site settings "
-    + "(the camera icon in the address bar), then press “Start camera” again.",
-  NotFoundError: "No camera was found. Connect a camera, or choose another one.",
-  NotReadableError: "The camera is in use by another application or cannot be read. Close the other "
-    + "application and try again.",
-  OverconstrainedError: "This camera cannot deliver the chosen resolution. Choose another resolution.",
-  SecurityError: "The browser blocks the camera on this page: it needs https:// or localhost (see above).",
-};
+const CAMERA_ERRORS = ["NotAllowedError", "NotFoundError", "NotReadableError", "OverconstrainedError",
+  "SecurityError"];
 
 function cameraError(err) {
-  return CAMERA_ERRORS[err && err.name] ?? `The camera could not be started: ${err && err.message ? err.message : err}`;
+  return CAMERA_ERRORS.includes(err && err.name) ? t(`webcam.error.${err.name}`) : t("webcam.error.other");
+}
+
+function task() {
+  return form.elements.task.value;
 }
 
 function setStatus(text) {
@@ -45,9 +45,10 @@ async function listCameras() {
   const select = $("camera-select");
   const current = select.value;
   const devices = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
-  select.replaceChildren(...devices.map((d, i) => new Option(d.label || `Camera ${i + 1}`, d.deviceId)));
+  select.replaceChildren(...devices.map((d, i) => new Option(d.label || t("webcam.camera_n", {n: i + 1}),
+    d.deviceId)));
   if (devices.some((d) => d.deviceId === current)) select.value = current;
-  $("camera-hint").textContent = `${devices.length} camera${devices.length === 1 ? "" : "s"} found.`;
+  $("camera-hint").textContent = t("webcam.cameras_found", {n: devices.length});
 }
 
 function stopCamera() {
@@ -61,17 +62,19 @@ async function startCamera() {
   showError(errorBox, null);
   if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     $("insecure").hidden = false;
-    showError(errorBox, "The camera is not available on this page: browsers allow it only on https:// or "
-      + "localhost. Start the server with `visioncast serve --tls` (see above).");
+    showError(errorBox, t("webcam.error.insecure"));
     return;
   }
   stopCamera();
+  setBusy($("start"), true, t("webcam.starting"));
   try {
     state.stream = await navigator.mediaDevices.getUserMedia(constraints());
   } catch (err) {
     showError(errorBox, cameraError(err));
-    setStatus("Camera not started.");
+    setStatus(t("webcam.not_started"));
     return;
+  } finally {
+    setBusy($("start"), false);
   }
   video.srcObject = state.stream;
   await video.play();
@@ -79,8 +82,10 @@ async function startCamera() {
   Object.assign(state, {running: true, paused: false, frames: 0, answeredAt: [], latencies: []});
   $("pause").disabled = false;
   $("play").disabled = true;
-  $("start").textContent = "Restart camera";
-  setStatus(`Camera on: ${video.videoWidth} × ${video.videoHeight}.`);
+  $("start").textContent = t("webcam.restart");
+  setStatus(t("webcam.on", {w: video.videoWidth, h: video.videoHeight}));
+  fitToScreen(view, video.videoWidth, video.videoHeight);
+  reveal($("live"));
   loop(state.generation);
 }
 
@@ -89,7 +94,7 @@ function grab() {
   capture.height = video.videoHeight;
   capture.getContext("2d").drawImage(video, 0, 0, capture.width, capture.height);
   return new Promise((resolve, reject) => capture.toBlob(
-    (blob) => (blob ? resolve(blob) : reject(new Error("The browser could not encode the camera frame."))),
+    (blob) => (blob ? resolve(blob) : reject(new Error(t("webcam.error.encode")))),
     "image/jpeg", JPEG_QUALITY));
 }
 
@@ -106,10 +111,12 @@ async function loop(generation) {
     let answer;
     state.inFlight = true;
     try {
-      answer = await postImage(API, frame, {params: {source: "webcam", conf: $("conf").value}, timeoutMs: 10000});
+      answer = await postImage(form.dataset[TASK_API[task()]], frame,
+        {params: {source: "webcam", conf: $("conf").value, follow: task() === "pose" ? 1 : undefined},
+          timeoutMs: 10000});
     } catch (err) {
       showError(errorBox, err);
-      setStatus("Detection failed; retrying in a second.");
+      setStatus(t("webcam.retrying"));
       await new Promise((r) => setTimeout(r, 1000));
       continue;
     } finally {
@@ -128,6 +135,7 @@ async function loop(generation) {
 function show(shot, answer, latencyMs) {
   const tags = $("show-tags").checked;
   drawDetections(view, shot, answer, {labels: tags, scores: tags});
+  fillLegend($("legend"), answer.detections || []);
   state.last = {shot, answer};
   state.frames += 1;
   view.dataset.frames = String(state.frames);
@@ -155,6 +163,11 @@ form.addEventListener("submit", (event) => {
 $("camera-select").addEventListener("change", () => { if (state.stream) startCamera(); });
 $("resolution").addEventListener("change", () => { if (state.stream) startCamera(); });
 $("conf").addEventListener("input", () => { $("conf-value").value = $("conf").value; });
+$("task-mode").addEventListener("change", () => {
+  $("conf").value = String(TASK_CONF[task()]);
+  $("conf-value").value = $("conf").value;
+  document.body.dataset.task = task();
+});
 $("show-tags").addEventListener("change", () => {
   if (!state.last) return;
   const tags = $("show-tags").checked;
@@ -166,7 +179,7 @@ $("pause").addEventListener("click", () => {
   $("pause").disabled = true;
   $("play").disabled = false;
   $("fps").textContent = "0";
-  setStatus("Paused: the view is frozen. Play continues from the current moment.");
+  setStatus(t("webcam.paused"));
 });
 
 $("play").addEventListener("click", () => {
@@ -174,10 +187,16 @@ $("play").addEventListener("click", () => {
   $("pause").disabled = false;
   $("play").disabled = true;
   state.answeredAt = [];
-  setStatus("Live.");
+  setStatus(t("webcam.live_now"));
   if (state.inFlight) state.stale = true;  // the running loop drops that answer and goes on
   else loop(state.generation);
 });
 
 if (!window.isSecureContext) $("insecure").hidden = false;
 window.addEventListener("pagehide", stopCamera);
+window.addEventListener("resize", () => fitToScreen(view, video.videoWidth, video.videoHeight));
+whenFontReady(() => {
+  if (!state.last) return;
+  const tags = $("show-tags").checked;
+  drawDetections(view, state.last.shot, state.last.answer, {labels: tags, scores: tags});
+});

@@ -1,0 +1,198 @@
+"""Models in Ray Serve deployments, and :class:`RayRuntime`, the Runtime that calls them. I/O: the cluster.
+
+``serve --ray`` sets :meth:`ServeDeployments.open` as the server's runtime opener: the first time a model is
+needed (warm-up, a request naming it) it becomes one Serve application ``visioncast-<model>`` whose replicas
+(:class:`ModelReplica`, one engine each, placed by Serve across the nodes) load the model from bytes sent
+with the deployment — no node needs the file. The server keeps its tasks (pre- and post-processing, NMS,
+tracking) and only the runtime's ``run`` crosses the cluster, so the API, pages, video jobs, streams, MQTT
+push and the KServe v2 routes work unchanged.
+
+Failures: a replica that dies mid-request (node lost, process killed) is retried on another replica up to
+``retries`` times within ``timeout_s``; what still fails raises :class:`ModelError`, which the server answers
+503. Nothing waits longer than ``timeout_s``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from visioncast.errors import ModelError
+from visioncast.models.registry import ModelInfo
+from visioncast.runtimes import open_runtime
+from visioncast.runtimes.base import TensorSpec
+from visioncast.scale.cluster import Replicas, import_ray
+
+log = logging.getLogger(__name__)
+APP_PREFIX = "visioncast-"
+# Requests a replica takes at once (Serve runs them on its thread pool; onnxruntime then uses its
+# one-thread-per-call session). Low values make Serve's router hold the rest and back off: with 2 and
+# 4 clients on 1 replica the p50 went from ~120 to 440 ms (bench/bench_ray.py).
+MAX_ONGOING = 8
+RETRY_PAUSE_S = 0.2  # × attempt: time for Serve's router to learn that a replica died
+
+
+class ModelReplica:
+    """One replica: the model on a local engine. Runs inside a Ray Serve replica actor."""
+
+    def __init__(self, name: str, model_bytes: bytes, *, engine: str = "onnxruntime", threads: int = 1,
+                 device: str = "CPU", precision: str = "f32") -> None:
+        digest = hashlib.sha256(model_bytes).hexdigest()[:16]
+        self._dir = tempfile.TemporaryDirectory(prefix="visioncast-replica-")
+        path = Path(self._dir.name) / f"{digest}.onnx"
+        path.write_bytes(model_bytes)
+        self.name = name
+        self.runtime = open_runtime(path, engine, device=device, precision=precision, threads=threads)
+
+    def describe(self) -> dict[str, Any]:
+        """The model's engine, tensors and metadata, and where this replica runs."""
+        rt = self.runtime
+        return {"engine": rt.engine, "inputs": rt.inputs, "outputs": rt.outputs,
+                "metadata": dict(rt.metadata), "node": import_ray().get_runtime_context().get_node_id()}
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self.runtime.run(feeds)
+
+    def node(self) -> str:
+        """The id of the Ray node this replica runs on (to see the spread)."""
+        return str(import_ray().get_runtime_context().get_node_id())
+
+
+class RayRuntime:
+    """The Runtime protocol over a Serve deployment handle; counts ``calls``, ``retried`` and ``failed``."""
+
+    def __init__(self, name: str, handle: Any, *, timeout_s: float = 30.0, retries: int = 2) -> None:
+        self.name, self._handle, self.timeout_s, self.retries = name, handle, timeout_s, retries
+        self.calls = self.retried = self.failed = 0
+        self._lock = threading.Lock()
+        described = self._call("describe")
+        self.engine: str = described["engine"]
+        self.inputs: tuple[TensorSpec, ...] = tuple(described["inputs"])
+        self.outputs: tuple[TensorSpec, ...] = tuple(described["outputs"])
+        self.metadata: dict[str, str] = dict(described["metadata"])
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """One inference on some replica (retried on another if the replica dies); ModelError if it fails."""
+        with self._lock:
+            self.calls += 1
+        try:
+            return list(self._call("run", feeds))
+        except ModelError:
+            with self._lock:
+                self.failed += 1
+            raise
+
+    def _call(self, method: str, *args: Any) -> Any:
+        ray = import_ray()
+        retryable = (ray.exceptions.RayActorError, ray.serve.exceptions.BackPressureError,
+                     ray.serve.exceptions.DeploymentUnavailableError)
+        deadline = time.monotonic() + self.timeout_s
+        last: BaseException | None = None
+        for attempt in range(self.retries + 1):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                # Our callers are request and pipeline threads. A foreign event loop running in the calling
+                # thread (Playwright's sync API, Jupyter) would make Serve refuse a blocking wait; blocking
+                # here is what every runtime's run() does anyway.
+                response = getattr(self._handle, method).remote(*args)
+                return response.result(timeout_s=left, _skip_asyncio_check=True)
+            except TimeoutError as exc:
+                raise ModelError(f"model {self.name!r}: no replica answered within "
+                                 f"{self.timeout_s:g} s") from exc
+            except retryable as exc:
+                last = exc
+                if attempt < self.retries:
+                    with self._lock:
+                        self.retried += 1
+                    log.warning("model %s: replica lost (%s); retrying", self.name, type(exc).__name__)
+                    time.sleep(min(RETRY_PAUSE_S * (attempt + 1), max(0.0, deadline - time.monotonic())))
+            except ray.exceptions.RayTaskError as exc:
+                raise ModelError(f"model {self.name!r} failed on its replica: {exc.cause}") from exc
+        raise ModelError(f"model {self.name!r}: its replicas are unavailable "
+                         f"({self.retries + 1} tries; last: {type(last).__name__ if last else 'timeout'})")
+
+    def close(self) -> None:
+        """Nothing local to free; :meth:`ServeDeployments.close` removes the deployment."""
+
+
+class ServeDeployments:
+    """Deploys each model once as a Serve application and opens RayRuntimes on it (the server's opener)."""
+
+    def __init__(self, replicas: Replicas, *, replica_cpus: float = 1.0, timeout_s: float = 30.0,
+                 deploy_timeout_s: float = 60.0, engine: str = "onnxruntime") -> None:
+        self.replicas, self.replica_cpus, self.engine = replicas, replica_cpus, engine
+        self.timeout_s, self.deploy_timeout_s = timeout_s, deploy_timeout_s
+        self.apps: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._started = False
+
+    def _start_serve(self, ray: Any) -> None:
+        if not self._started:
+            ray.serve.start(proxy_location="Disabled")  # handles only: no HTTP proxy on every node
+            self._started = True
+
+    def handle(self, info: ModelInfo) -> Any:
+        """The deployment handle of ``info`` (deployed on first use, ready when this returns)."""
+        ray = import_ray()
+        with self._lock:
+            if info.name not in self.apps:
+                self._start_serve(ray)
+                deployment = ray.serve.deployment(
+                    ModelReplica, name=f"{APP_PREFIX}{info.name}", max_ongoing_requests=MAX_ONGOING,
+                    ray_actor_options={"num_cpus": self.replica_cpus}, **self.replicas.options())
+                app = deployment.bind(info.name, info.path.read_bytes(), engine=self.engine,
+                                      threads=max(1, int(self.replica_cpus)))
+                self.apps[info.name] = self._deploy(ray, app, info.name)
+                log.info("deployed %s on Ray Serve (%s replicas)", info.name, self.replicas)
+            return self.apps[info.name]
+
+    def _deploy(self, ray: Any, app: Any, name: str) -> Any:
+        """Run ``app`` and wait (at most ``deploy_timeout_s``) until its replicas are up; its handle.
+
+        ``serve.run`` would wait for ever when the cluster lacks the CPUs the replicas ask for, so the
+        non-blocking ``serve._run`` (what Serve's own CLI uses) is followed by our own bounded wait.
+        """
+        app_name = f"{APP_PREFIX}{name}"
+        try:
+            handle = ray.serve._run(app, _blocking=False, name=app_name, route_prefix=None)
+        except (ray.exceptions.RayError, RuntimeError, ValueError) as exc:
+            raise ModelError(f"cannot deploy model {name!r} on Ray Serve: {exc}") from exc
+        deadline = time.monotonic() + self.deploy_timeout_s
+        while time.monotonic() < deadline:
+            status = ray.serve.status().applications.get(app_name)
+            if status is not None and status.status == "RUNNING":
+                return handle
+            if status is not None and status.status == "DEPLOY_FAILED":
+                break
+            time.sleep(0.2)
+        why = [] if status is None else [status.message or status.status]
+        why += [d.message for d in (status.deployments.values() if status else ()) if d.message]
+        ray.serve.delete(app_name, _blocking=True)
+        raise ModelError(f"model {name!r}: its {self.replicas.low} replica(s) of {self.replica_cpus:g} CPU "
+                         f"did not start within {self.deploy_timeout_s:g} s: {' '.join(why)}")
+
+    def open(self, info: ModelInfo) -> RayRuntime:
+        """A Runtime for ``info`` running in its deployment (the ``Services.runtime_opener`` signature)."""
+        if not info.path.is_file():
+            raise ModelError(f"model file not found: '{info.path}'")
+        return RayRuntime(info.name, self.handle(info), timeout_s=self.timeout_s)
+
+    def close(self) -> None:
+        """Remove this server's applications (their replicas stop)."""
+        ray = import_ray()
+        with self._lock:
+            names, self.apps = list(self.apps), {}
+        for name in names:
+            try:
+                ray.serve.delete(f"{APP_PREFIX}{name}", _blocking=True)
+            except (ray.exceptions.RayError, RuntimeError) as exc:
+                log.warning("could not remove the Serve application of %s: %s", name, exc)

@@ -1,0 +1,159 @@
+// Drawing on a canvas for every page: an image and the boxes of an API answer, scaled to the canvas's displayed
+// size, sharp on high-DPI screens, tags that never cover each other, in the class colours the server uses
+// (visioncast.draw's palette, served in the page); the legend chips; keeping a live view on one screen.
+// Pages import these from ./app.js.
+import {palette} from "./i18n.js";
+
+/** The CSS family of the CJK web font visioncast serves (static/fonts/, declared in app.css). */
+export const FONT_FAMILY = "VC WenQuanYi";
+const FONT_STACK = `"${FONT_FAMILY}", system-ui, "Noto Sans", sans-serif`;  // as app.css: CJK from the web font
+
+/** The colour of a class id: the server's palette (visioncast.draw), the same in images, AVIs and pages. */
+export function colorFor(classId) {
+  return palette[Math.abs(classId) % palette.length];
+}
+
+function textColorOn(hex) {
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255);
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5 ? "#000" : "#fff";
+}
+
+function tagText(det, labels, scores) {
+  const parts = [];
+  if (labels) parts.push(det.label);
+  if (scores) parts.push(det.score.toFixed(2));
+  return parts.join(" ");
+}
+
+const TAG = {pad: 3, height: 16, font: 12, minWidth: 84};  // 84 px: "person 0.87" whole on a narrow box
+
+/** `text` cut with "…" to fit `maxWidth` pixels in `ctx`'s font. */
+function fitText(ctx, text, maxWidth) {
+  if (ctx.measureText(text).width <= maxWidth) return text;
+  let cut = text;
+  while (cut.length > 1 && ctx.measureText(`${cut}…`).width > maxWidth) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
+
+function overlaps(a, b) {
+  return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+}
+
+/** Where a tag of width `w` goes for box [x1, y1, x2, y2]: above, inside the top, inside the bottom, below —
+ * the first spot that covers no tag placed before; null when every spot is taken. */
+function placeTag(box, w, placed, canvasWidth, canvasHeight) {
+  const [x1, y1, x2, y2] = box;
+  const h = TAG.height;
+  const left = Math.max(0, Math.min(x1, canvasWidth - w));
+  const spots = [y1 - h, y1, y2 - h, y2].filter((y) => y >= 0 && y + h <= canvasHeight);
+  for (const y of spots) {
+    const rect = {x: left, y, w, h};
+    if (!placed.some((p) => overlaps(p, rect))) return rect;
+  }
+  return null;
+}
+
+function drawTags(ctx, items, size) {
+  const placed = [];
+  let hidden = 0;
+  for (const {box, text, color} of [...items].sort((a, b) => b.score - a.score)) {
+    const maxWidth = Math.max(TAG.minWidth, Math.min(box[2] - box[0], size.width * 0.6));
+    const shown = fitText(ctx, text, maxWidth - 2 * TAG.pad);
+    const rect = placeTag(box, ctx.measureText(shown).width + 2 * TAG.pad, placed, size.width, size.height);
+    if (!rect) { hidden += 1; continue; }
+    placed.push(rect);
+    ctx.fillStyle = color;
+    ctx.fillRect(rect.x, rect.y, rect.w, rect.h);
+    ctx.fillStyle = textColorOn(color);
+    ctx.fillText(shown, rect.x + TAG.pad, rect.y + TAG.height - 4);
+  }
+  return {placed, hidden};
+}
+
+/**
+ * Draw `image` (an <img>, canvas or bitmap of the size the server saw; null: a plain background) and the
+ * detections of `payload` (an API answer: {width, height, detections: [{box: [x1, y1, x2, y2], class_id, label, score}]}) on `canvas`.
+ * The canvas keeps its CSS width; boxes are scaled from payload pixels to that width and drawn sharp on
+ * high-DPI screens. Options: labels / scores (tags on the boxes); keep(det) → false leaves a detection out
+ * (the live confidence and class filters). Tags never cover each other: a tag that finds no free spot is
+ * left out (the legend and the table still name it). Sets data-boxes (the count drawn), data-tags
+ * ("shown"/"hidden"), data-tags-hidden, data-tag-rects (JSON) and data-scale. Returns {boxes, scale}.
+ */
+export function drawDetections(canvas, image, payload, {labels = true, scores = true, keep = null} = {}) {
+  const cssWidth = canvas.clientWidth || payload.width;
+  const scale = cssWidth / payload.width;
+  const cssHeight = payload.height * scale;
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(cssWidth * dpr);
+  canvas.height = Math.round(cssHeight * dpr);
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  if (image) {
+    ctx.drawImage(image, 0, 0, cssWidth, cssHeight);
+  } else {  // the browser could not decode the upload itself: boxes on a plain background
+    ctx.fillStyle = "#d0d4da";
+    ctx.fillRect(0, 0, cssWidth, cssHeight);
+  }
+  ctx.lineWidth = 2;
+  ctx.font = `600 ${TAG.font}px ${FONT_STACK}`;
+  const detections = (payload.detections || []).filter((det) => !keep || keep(det));
+  const tags = [];
+  for (const det of detections) {
+    const box = det.box.map((v) => v * scale);
+    const color = colorFor(det.class_id);
+    ctx.strokeStyle = color;
+    ctx.strokeRect(box[0], box[1], box[2] - box[0], box[3] - box[1]);
+    const text = tagText(det, labels, scores);
+    if (text) tags.push({box, text, color, score: det.score});
+  }
+  const {placed, hidden} = drawTags(ctx, tags, {width: cssWidth, height: cssHeight});
+  canvas.dataset.boxes = String(detections.length);
+  canvas.dataset.tags = labels || scores ? "shown" : "hidden";
+  canvas.dataset.tagsHidden = String(hidden);
+  canvas.dataset.tagRects = JSON.stringify(placed.map((r) => [r.x, r.y, r.w, r.h].map(Math.round)));
+  canvas.dataset.scale = scale.toFixed(4);
+  return {boxes: detections.length, scale};
+}
+
+/** Fill `list` (a <ul>) with one coloured chip per class of `detections`; a chip is a toggle button
+ * (aria-pressed) when `onToggle(label)` is given. `off` is the Set of labels switched off. */
+export function fillLegend(list, detections, {off = new Set(), onToggle = null} = {}) {
+  const classes = new Map();
+  for (const det of detections) {
+    const entry = classes.get(det.label) || {id: det.class_id, n: 0};
+    entry.n += 1;
+    classes.set(det.label, entry);
+  }
+  list.replaceChildren(...[...classes].sort((a, b) => b[1].n - a[1].n).map(([label, {id, n}]) => {
+    const item = document.createElement("li");
+    const chip = document.createElement(onToggle ? "button" : "span");
+    chip.className = "chip";
+    chip.dataset.label = label;
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = colorFor(id);
+    chip.append(swatch, `${label} ${n}`);
+    if (onToggle) {
+      chip.type = "button";
+      chip.setAttribute("aria-pressed", String(!off.has(label)));
+      chip.addEventListener("click", () => onToggle(label));
+    }
+    item.append(chip);
+    return item;
+  }));
+  list.hidden = classes.size === 0;
+}
+
+/** Run `redraw` once the web font can draw `text` on a canvas (a canvas does not wait for fonts by itself). */
+export function whenFontReady(redraw, text = "中文") {
+  if (!document.fonts || document.fonts.check(`12px "${FONT_FAMILY}"`, text)) return;
+  document.fonts.load(`12px "${FONT_FAMILY}"`, text).then(redraw, () => {});
+}
+
+/** Keep a live view and the controls under it on one screen: `canvas` (CSS width 100 %) showing a
+ * width×height picture is never taller than the window less `reservePx` (its heading and buttons). */
+export function fitToScreen(canvas, width, height, reservePx = 190) {
+  if (!width || !height) return;
+  const room = Math.max(160, window.innerHeight - reservePx);
+  canvas.style.maxWidth = `${Math.floor((room * width) / height)}px`;
+}

@@ -1,0 +1,31 @@
+// The page's language on the browser side: t(key, vars) reads the same catalogue as the templates
+// (static/i18n/<lang>.json), which the server put in the page's visioncast-data block for its language.
+//   import {t, lang} from "./i18n.js";  t("detect.found", {n: 3})  →  "Found 3 objects" / "找到 3 个物体"
+// Also the class colours (one palette, made by visioncast.draw on the server) and number formatting.
+const data = JSON.parse(document.getElementById("visioncast-data")?.textContent || "{}");
+const messages = data.messages || {};
+
+/** "zh" or "en": the language the server rendered this page in. */
+export const lang = data.lang || "en";
+
+/** The class colours as "#rrggbb", index = class id (wraps around). */
+export const palette = data.palette && data.palette.length ? data.palette : ["#0a58ca"];
+
+/** True when the catalogue has `key`. */
+export function has(key) {
+  return Object.hasOwn(messages, key);
+}
+
+/** The message `key` with `{name}` replaced from `vars`; the key itself when the catalogue lacks it. */
+export function t(key, vars = {}) {
+  const text = messages[key];
+  if (text === undefined) return key;
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+}
+
+/** A number in the page's language ("1,234.5"). */
+export function formatNumber(value, digits = 0) {
+  return value.toLocaleString(lang === "zh" ? "zh-CN" : "en", {
+    minimumFractionDigits: digits, maximumFractionDigits: digits,
+  });
+}

@@ -1,0 +1,127 @@
+"""The two message catalogues (static/i18n/en.json, zh.json): the same keys and placeholders in both, every
+key a template or script asks for exists, every error code has its message, the web font draws every Chinese
+character the pages use; the language of a request; the error page and JSON errors."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
+
+from visioncast import config
+from visioncast.draw import palette
+from visioncast.server import create_app, i18n
+from visioncast.server.errors import CODES
+from visioncast.server.pages import palette_hex
+
+SERVER = Path(str(resources.files("visioncast.server")))
+KEY_CALL = re.compile(r"""\bt\(\s*["']([a-z0-9_\-]+(?:\.[a-z0-9_\-]+)+)["']""")
+VAR = re.compile(r"\{(\w+)\}")
+
+
+def keys_used() -> dict[str, str]:
+    """Every literal key passed to t(…) in the templates and scripts → the file that asks for it."""
+    used = {}
+    for path in [*SERVER.glob("templates/*.html"), *SERVER.glob("static/*.js")]:
+        for key in KEY_CALL.findall(path.read_text(encoding="utf-8")):
+            used[key] = path.name
+    return used
+
+
+def test_both_catalogues_have_the_same_keys_and_placeholders() -> None:
+    en, zh = i18n.catalogue("en"), i18n.catalogue("zh")
+    assert sorted(en) == sorted(zh), set(en) ^ set(zh)
+    for key in en:
+        assert set(VAR.findall(en[key])) == set(VAR.findall(zh[key])), key
+        assert zh[key].strip(), key
+
+
+def test_every_key_a_page_asks_for_exists() -> None:
+    used = keys_used()
+    assert len(used) > 80
+    missing = {key: where for key, where in used.items() if key not in i18n.catalogue("en")}
+    assert missing == {}
+
+
+@pytest.mark.parametrize("code", sorted(CODES))
+def test_every_error_code_has_a_message_in_both_languages(code: str) -> None:
+    assert f"error.{code}" in i18n.catalogue("en")
+    assert f"error.{code}" in i18n.catalogue("zh")
+
+
+def test_the_web_font_draws_every_chinese_character_of_the_pages() -> None:
+    ttlib = pytest.importorskip("fontTools.ttLib", reason="checking the font needs fontTools")
+    font = ttlib.TTFont(str(SERVER / "static" / "fonts" / "wqy-microhei-gb2312.woff2"))
+    cmap = font.getBestCmap()
+    text = "".join(i18n.catalogue("zh").values())
+    missing = sorted({c for c in text if ord(c) not in cmap})
+    assert missing == [], "run tools/make_webfont.py after adding Chinese text"
+    assert all(ord(c) in cmap for c in "开心人车猫狗")
+
+
+@pytest.mark.parametrize(("query", "cookie", "accept", "lang"), [
+    (None, None, "zh-CN,zh;q=0.9,en;q=0.8", "zh"),
+    (None, None, "zh-TW", "zh"),
+    (None, None, "en-US,en;q=0.9", "en"),
+    (None, None, "fr-FR", "en"),
+    (None, None, "", "en"),
+    (None, "en", "zh-CN", "en"),
+    ("zh", "en", "en-US", "zh"),
+    ("xx", "zh", "en-US", "zh"),
+])
+def test_language_choice(query: str | None, cookie: str | None, accept: str, lang: str) -> None:
+    assert i18n.choose(query, cookie, parse_accept_header(accept, LanguageAccept)) == lang
+
+
+def test_translate_fills_placeholders_and_falls_back() -> None:
+    assert i18n.translate("en", "detect.found", {"n": 3, "list": "person"}) == "Found 3 objects: person."
+    assert i18n.translate("zh", "detect.found", {"n": 3, "list": "人"}) == "找到 3 个物体：人。"
+    assert i18n.translate("zh", "no.such.key") == "no.such.key"
+
+
+def test_one_palette_for_pages_and_images() -> None:
+    hexes = palette_hex(8)
+    for class_id, hex_ in enumerate(hexes):
+        b, g, r = palette(class_id)
+        assert hex_ == f"#{r:02x}{g:02x}{b:02x}"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory):
+    data = tmp_path_factory.mktemp("i18n")
+    overrides = {"data_dir": str(data), "mqtt.enabled": False, "broker.enabled": False}
+    cfg = config.load(env={}, overrides=overrides)
+    return create_app(cfg)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()  # a fresh cookie jar per test
+
+
+def test_pages_speak_the_browsers_language_and_remember_a_switch(client) -> None:
+    zh = client.get("/detect", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert '<html lang="zh-CN"' in zh.get_data(as_text=True)
+    assert "物体检测" in zh.get_data(as_text=True)
+    assert "Accept-Language" in zh.headers["Vary"]
+    switched = client.get("/detect?lang=en", headers={"Accept-Language": "zh-CN"})
+    assert "Detect objects" in switched.get_data(as_text=True)
+    assert "visioncast_lang=en" in switched.headers["Set-Cookie"]
+    again = client.get("/classify", headers={"Accept-Language": "zh-CN"})  # the test client keeps cookies
+    assert '<html lang="en"' in again.get_data(as_text=True)
+
+
+def test_a_mistyped_url_gets_the_page_with_the_navigation_and_the_api_gets_json(client) -> None:
+    page = client.get("/detcet", headers={"Accept-Language": "zh-CN"})
+    assert page.status_code == 404
+    assert page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "找不到这个页面" in html
+    assert 'href="/detect"' in html
+    api = client.get("/api/v1/detcet")
+    assert api.status_code == 404
+    assert api.get_json()["error"] == "not_found"

@@ -62,3 +62,10 @@ def write_folders(root: Path, samples: dict[str, list[np.ndarray]]) -> dict[str,
             cv2.imwrite(str(folder / f"{j:03d}.jpg"), image)
         folders[label] = folder
     return folders
+
+
+def pose_samples(n: int = 12, seed: int = 0) -> dict[str, list[np.ndarray]]:
+    """Two poses of real people: squatting (the coral photo) and standing (the right player of zidane.jpg)."""
+    squat = cv2.imread(str(DATA / "squat.jpg"))
+    stand = cv2.imread(str(DATA / "zidane.jpg"))[:, 650:1250]
+    return {"蹲": jitter(squat, n, seed), "站": jitter(stand, n, seed + 1)}

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from tests.integration.test_api_http import RecordingSink
-from tests.teach_samples import DATA, class_samples
+from tests.teach_samples import DATA, class_samples, pose_samples
 
 from visioncast import config
 from visioncast.server import create_app
@@ -172,3 +172,21 @@ def test_bad_input_at_each_step(app) -> None:
     assert "at least 2 classes" in one_class.get_json()["message"]
     assert client.get(f"{API}/projects/../../etc").status_code == 404
     assert client.get(f"{API}/projects/{pid}/classes/{cid}/samples/zz.jpg").status_code == 404
+
+
+def test_a_pose_project_learns_from_keypoints(app) -> None:
+    client = student(app, "192.0.2.14")
+    assert client.post(f"{API}/projects", json={"name": "x", "kind": "sound"}).status_code == 400
+    project = client.post(f"{API}/projects", json={"name": "举手还是坐下", "kind": "pose"}).get_json()
+    assert project["kind"] == "pose"
+    for label, images in pose_samples(6).items():
+        project = client.post(f"{API}/projects/{project['id']}/classes", json={"name": label}).get_json()
+        cid = project["classes"][-1]["id"]
+        for image in images:
+            client.post(f"{API}/projects/{project['id']}/classes/{cid}/samples", data=jpeg(image),
+                        content_type="image/jpeg")
+    report = client.post(f"{API}/projects/{project['id']}/train").get_json()
+    assert report["labels"] == ["蹲", "站"]
+    answer = client.post(f"{API}/projects/{project['id']}/classify", data=(DATA / "squat.jpg").read_bytes(),
+                         content_type="image/jpeg").get_json()
+    assert answer["predictions"][0]["label"] == "蹲"

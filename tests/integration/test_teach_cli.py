@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from tests.integration.cli_run import cli_env, run_cli
-from tests.teach_samples import DATA, class_samples, write_folders
+from tests.teach_samples import DATA, class_samples, pose_samples, write_folders
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +57,14 @@ def test_bad_classes_get_one_line_and_nothing_is_saved(
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert not list(tmp_path.rglob("x.onnx"))
+
+
+def test_teach_a_pose_kind_from_folders(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    folders = write_folders(tmp_path / "poses", pose_samples(8))
+    args = [arg for label, folder in folders.items() for arg in ("--class", f"{label}={folder}")]
+    done = run_cli("teach", "poses", "--kind", "pose", *args, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "saved poses" in done.stdout
+    answer = run_cli("classify", "-m", "poses", DATA / "squat.jpg", "--json", cwd=tmp_path, env=env)
+    assert json.loads(answer.stdout)["predictions"][0]["label"] == "蹲"

@@ -20,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", help="name of the new model (letters, digits, '.', '_', '-')")
     p.add_argument("--class", dest="classes", action="append", required=True, metavar="LABEL=DIR",
                    help="a class and the folder of its images (repeat for each class, at least 2)")
+    p.add_argument("--kind", choices=("image", "pose"), default="image",
+                   help="learn from the whole image (default) or from the pose of the person in it "
+                        "(MoveNet's 17 keypoints, e.g. 举手 / 坐下)")
     p.add_argument("--held-out", type=float, default=0.2, metavar="FRACTION",
                    help="share of each class kept aside to measure accuracy (default 0.2)")
     p.set_defaults(handler=run)
@@ -52,7 +55,7 @@ def read_folder(path: Path) -> tuple[list[np.ndarray], list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from visioncast.teach import FeatureExtractor, save_taught, teach  # noqa: PLC0415 - onnx only here
+    from visioncast.teach import KINDS, FeatureExtractor, save_taught, teach  # noqa: PLC0415 - onnx only here
 
     if not 0.0 <= args.held_out < 1.0:
         raise InputError(f"--held-out must be at least 0 and below 1, got {args.held_out}")
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{label}: {len(samples[label])} images from {folder}")
         for line in skipped:
             print(f"  skipped {line}")
-    extractor = FeatureExtractor(cache_dir=cache_dir, threads=cfg.models.threads or None)
+    extractor = FeatureExtractor(KINDS[args.kind], cache_dir=cache_dir, threads=cfg.models.threads or None)
     try:
         model, report = teach(samples, extractor, held_out=args.held_out)
     finally:

@@ -179,6 +179,8 @@ def classify_spec_from(runtime: Runtime) -> ClassifySpec:
         out = replace(out, mean=tuple(json.loads(meta["mean"])), std=tuple(json.loads(meta["std"])))
     if meta.get("color_order", "").lower() == "bgr":
         out = replace(out, rgb=False)
+    if meta.get("visioncast_resize") == "pad":  # a taught pose classifier: keep the skeleton's proportions
+        out = replace(out, pad_square=True)
     return out
 
 

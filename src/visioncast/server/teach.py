@@ -29,7 +29,7 @@ from visioncast.server.query import render_mode, source_name, top_k
 from visioncast.server.upload import upload_bytes
 from visioncast.sources.image import decode_image
 from visioncast.tasks.classify import Classifier
-from visioncast.teach import FeatureExtractor, save_taught, teach
+from visioncast.teach import KINDS, FeatureExtractor, save_taught, teach
 from visioncast.teach.project import ProjectStore
 
 EXTENSION = "visioncast.teach"
@@ -40,7 +40,7 @@ bp = Blueprint("teach", __name__)
 PROJECT = Schema("TeachProject", {
     "type": "object", "required": ["id", "name", "kind", "classes", "trained"],
     "properties": {
-        "id": {"type": "string"}, "name": {"type": "string"}, "kind": {"enum": ["image"]},
+        "id": {"type": "string"}, "name": {"type": "string"}, "kind": {"enum": ["image", "pose"]},
         "created": {"type": "number"}, "mine": {"type": "boolean"},
         "classes": {"type": "array", "items": {"type": "object", "properties": {
             "id": {"type": "string"}, "name": {"type": "string"}, "count": {"type": "integer"},
@@ -63,6 +63,11 @@ REPORT = Schema("TeachReport", {
 })
 _NAME_BODY = {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}}}
+_PROJECT_BODY = {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string"},
+        "kind": {"enum": ["image", "pose"], "default": "image",
+                 "description": "learn from the whole image, or from the person's pose (keypoints)"}}}}}}
 _IMAGE = {"required": True, "description": "an image: multipart field 'image', a raw body or JSON base64",
           "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}
 _ERR = {400: error("bad input"), 404: error("no such project, class or sample")}
@@ -70,21 +75,23 @@ _HTML = {200: response("the page", media_type="text/html")}
 
 
 class TeachService:
-    """The store, the shared feature extractor (loaded on first training) and the tried models."""
+    """The store, the shared feature extractors (one per project kind, loaded on first training) and the
+    tried models."""
 
     def __init__(self, store: ProjectStore, cache_dir: Path) -> None:
         self.store = store
         self.cache_dir = cache_dir
-        self._extractor: FeatureExtractor | None = None
+        self._extractors: dict[str, FeatureExtractor] = {}
         self._train_lock = threading.Lock()
         self._models: OrderedDict[tuple[str, float], Classifier] = OrderedDict()
         self._models_lock = threading.Lock()
 
     def train(self, pid: str) -> dict[str, Any]:
+        kind = self.store.load(pid)["kind"]
         with self._train_lock:
-            if self._extractor is None:
-                self._extractor = FeatureExtractor(cache_dir=self.cache_dir)
-            model, report = teach(self.store.images(pid), self._extractor)
+            if kind not in self._extractors:
+                self._extractors[kind] = FeatureExtractor(KINDS[kind], cache_dir=self.cache_dir)
+            model, report = teach(self.store.images(pid), self._extractors[kind])
         ev = report.evaluation
         summary = {"labels": list(report.labels), "counts": list(report.counts),
                    "held_out": list(report.held_out), "accuracy": ev.accuracy,
@@ -162,10 +169,12 @@ def projects() -> Any:
 
 @bp.post("/api/v1/teach/projects")
 @access("student")
-@document("Create a teaching project", tags=["teach"], request_body=_NAME_BODY,
+@document("Create a teaching project", tags=["teach"], request_body=_PROJECT_BODY,
           responses={201: response("the project", PROJECT), 400: error("bad name or too many projects")})
 def create() -> Any:
-    project = teaching().store.create(_name_from_body(), owner=client_id())
+    body = request.get_json(silent=True)
+    kind = body.get("kind", "image") if isinstance(body, dict) else "image"
+    project = teaching().store.create(_name_from_body(), kind=str(kind), owner=client_id())
     return jsonify(_view(project)), 201
 
 

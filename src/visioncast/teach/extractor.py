@@ -21,32 +21,50 @@ from visioncast.errors import ModelError
 from visioncast.models.registry import classify_spec_from, find_model
 from visioncast.runtimes import open_runtime
 from visioncast.tasks.classify import Classifier
-from visioncast.teach.graph import cut_features
+from visioncast.teach.graph import cut_features, pose_features
 
 
 @dataclass(frozen=True)
 class ExtractorSpec:
-    """A registry model and the tensor its features are read from (the pooled vector before the logits)."""
+    """A registry model and how its features are read: ``kind`` "image" — the tensor ``tensor`` (the pooled
+    vector before the logits); "pose" — the keypoints of a MoveNet model, normalised for position and scale
+    (:func:`~visioncast.teach.graph.pose_features`), the image padded to a square first."""
 
     model: str
-    tensor: str
+    kind: str = "image"
+    tensor: str = ""
+
+    def graph(self) -> onnx.ModelProto:
+        """The extractor's ONNX graph: the model cut (image) or extended (pose) to answer features."""
+        model = onnx.load(str(find_model(self.model).path))
+        if self.kind == "pose":
+            graph = pose_features(model, POSE_SIZE)
+            graph.metadata_props.append(onnx.StringStringEntryProto(key="visioncast_resize", value="pad"))
+            return graph
+        return cut_features(model, self.tensor)
 
 
+POSE_SIZE = 192  # MoveNet Lightning's input
 # Chosen by measuring (docs/benchmarks.md, "Teach"): MobileNet-V2's 1280 pooled features generalise from a
 # few webcam samples; ResNet-56's 64 CIFAR features are tuned to 32×32 thumbnails.
-EXTRACTORS = {"mobilenet-v2": ExtractorSpec("mobilenet-v2", "MobilenetV2/Logits/AvgPool_prequant")}
+EXTRACTORS = {
+    "mobilenet-v2": ExtractorSpec("mobilenet-v2", "image", "MobilenetV2/Logits/AvgPool_prequant"),
+    "movenet-lightning": ExtractorSpec("movenet-lightning", "pose"),
+}
+KINDS = {"image": "mobilenet-v2", "pose": "movenet-lightning"}  # a project's kind → its extractor
 DEFAULT_EXTRACTOR = "mobilenet-v2"
 
 
 class FeatureExtractor:
-    """``features(image_bgr)`` → float32 (D,). ``graph`` is the cut ONNX model the taught model extends."""
+    """``features(image_bgr)`` → float32 (D,). ``graph`` is the ONNX extractor the taught model extends;
+    ``kind``: "image" or "pose"."""
 
     def __init__(self, name: str = DEFAULT_EXTRACTOR, *, cache_dir: Path, threads: int | None = None) -> None:
         if name not in EXTRACTORS:
             raise ModelError(f"extractor must be one of {', '.join(EXTRACTORS)}, got {name!r}")
         self.name = name
-        spec = EXTRACTORS[name]
-        self.graph = cut_features(onnx.load(str(find_model(spec.model).path)), spec.tensor)
+        self.kind = EXTRACTORS[name].kind
+        self.graph = EXTRACTORS[name].graph()
         path = cache_dir / "extractors" / f"{name}-features.onnx"
         _write_once(path, self.graph.SerializeToString())
         self.runtime = open_runtime(path, threads=threads)

@@ -37,7 +37,7 @@ from visioncast.errors import InputError, NotFoundError, TooLargeError
 from visioncast.sources.image import decode_image
 from visioncast.teach.train import check_labels
 
-KINDS = ("image",)
+KINDS = ("image", "pose")
 SAMPLE_SIDE = 480
 JPEG_QUALITY = 90
 MAX_CLASSES = 20

@@ -25,7 +25,8 @@ from visioncast.teach.extractor import FeatureExtractor
 from visioncast.teach.graph import with_head
 from visioncast.teach.head import Evaluation, check_classes, evaluate, fit_head, split_held_out
 
-EXTRACTOR_LICENCE = "Apache-2.0 (MobileNet-V2 features + taught head)"
+LICENCES = {"image": "Apache-2.0 (MobileNet-V2 features + taught head)",
+            "pose": "Apache-2.0 (MoveNet keypoints + taught head)"}
 
 
 @dataclass(frozen=True)
@@ -88,14 +89,16 @@ def teach(samples: Mapping[str, Sequence[np.ndarray]], extractor: FeatureExtract
     head = fit_head(x, y, len(labels), seed=seed)
     t2 = time.perf_counter()
     held = tuple(int((y[held_idx] == i).sum()) for i in range(len(labels)))
-    model = with_head(extractor.graph, head, list(labels),
-                      {"visioncast_extractor": extractor.name, "visioncast_kind": "image"})
+    meta = {"visioncast_extractor": extractor.name, "visioncast_kind": extractor.kind}
+    meta.update({p.key: p.value for p in extractor.graph.metadata_props})  # e.g. visioncast_resize=pad
+    model = with_head(extractor.graph, head, list(labels), meta)
     return model, TrainReport(labels, counts, held, evaluation, t1 - t0, t2 - t1)
 
 
-def save_taught(model: onnx.ModelProto, name: str, *, cache_dir: Path, kind: str = "image") -> ModelInfo:
+def save_taught(model: onnx.ModelProto, name: str, *, cache_dir: Path) -> ModelInfo:
     """Write ``model`` into the cache as ``<name>.onnx`` (atomically) and register it under ``name``."""
     check_model_name(name)
+    kind = next((p.value for p in model.metadata_props if p.key == "visioncast_kind"), "image")
     cache_dir.mkdir(parents=True, exist_ok=True)
     final = cache_dir / f"{name}.onnx"
     fd, tmp = tempfile.mkstemp(prefix=f"{name}.", suffix=".part", dir=cache_dir)
@@ -108,6 +111,7 @@ def save_taught(model: onnx.ModelProto, name: str, *, cache_dir: Path, kind: str
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    register_model(cache_dir, name, {"file": final.name, "task": "classify", "licence": EXTRACTOR_LICENCE,
+    licence = LICENCES.get(kind, LICENCES["image"])
+    register_model(cache_dir, name, {"file": final.name, "task": "classify", "licence": licence,
                                      "origin": "taught", "kind": kind})
     return find_model(name, cache_dir)

@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 from onnx import numpy_helper
-from tests.teach_samples import DATA, class_samples
+from tests.teach_samples import DATA, class_samples, pose_samples
 
 from visioncast.errors import InputError, ModelError
 from visioncast.models import list_models, load_model
 from visioncast.teach import FeatureExtractor, save_taught, teach
-from visioncast.teach.graph import with_head
+from visioncast.teach.graph import normalise_keypoints, with_head
 from visioncast.teach.head import LinearHead
 
 
@@ -86,3 +86,30 @@ def test_held_out_accuracy_on_handwritten_digits(extractor: FeatureExtractor) ->
     features = np.stack([extractor.features(as_photo[i]) for i in test])
     accuracy = float((head.probabilities(features).argmax(axis=1) == y[test]).mean())
     assert accuracy >= 0.7
+
+
+def test_pose_features_in_the_graph_equal_the_numpy_reference(tmp_path: Path) -> None:
+    """The uint8 → MoveNet → normalisation graph answers what normalise_keypoints makes of MoveNet's own
+    keypoints; moving and scaling the person does not change the position features much."""
+    pose = FeatureExtractor("movenet-lightning", cache_dir=tmp_path, threads=1)
+    movenet = load_model("movenet-lightning")
+    image = cv2.imread(str(DATA / "squat.jpg"))
+    feeds = pose._prepare.preprocess(image)
+    keypoints = movenet.runtime.run({movenet.runtime.inputs[0].name: feeds.astype(np.int32)})[0]
+    np.testing.assert_allclose(pose.features(image), normalise_keypoints(keypoints), atol=1e-5)
+    assert pose.features(image).shape == (51,)
+    smaller = cv2.copyMakeBorder(image, 0, 300, 0, 300, cv2.BORDER_CONSTANT)  # same person, smaller, moved
+    assert np.abs(pose.features(smaller)[:34] - pose.features(image)[:34]).mean() < 0.15
+
+
+def test_a_pose_model_tells_squatting_from_standing(tmp_path: Path) -> None:
+    pose = FeatureExtractor("movenet-lightning", cache_dir=tmp_path, threads=1)
+    model, report = teach(pose_samples(10), pose)
+    assert report.evaluation.accuracy == 1.0
+    save_taught(model, "姿势", cache_dir=tmp_path)
+    clf = load_model("姿势", cache_dir=tmp_path)
+    assert clf.spec.pad_square
+    squat = cv2.imread(str(DATA / "squat.jpg"))
+    result = clf.classify(squat, top=2)
+    assert result.classification is not None
+    assert result.classification.labels[0] == "蹲"

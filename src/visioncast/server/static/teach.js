@@ -66,7 +66,9 @@ function showProject(project) {
   const has = Boolean(project);
   for (const id of ["workspace", "train-panel", "delete-project", "export"]) $(id).hidden = !has;
   $("project-name").hidden = has;
+  $("project-kind").hidden = has;
   $("create-project").hidden = has;
+  $("project-kind-note").hidden = !has || project.kind !== "pose";
   if (!has) {
     localStorage.removeItem(STORE_KEY);
     $("try-panel").hidden = true;
@@ -363,7 +365,7 @@ $("project-form").addEventListener("submit", async (event) => {
   const button = $("create-project");
   setBusy(button, true, t("teach.creating"));
   try {
-    const project = await api("POST", `${API}/projects`, {name});
+    const project = await api("POST", `${API}/projects`, {name, kind: $("project-kind").value});
     $("project-name").value = "";
     await loadProjects(project.id);
   } catch (err) { fail(err); } finally { setBusy(button, false); }

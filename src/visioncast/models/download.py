@@ -8,16 +8,14 @@ On any failure nothing is left behind. A tqdm progress bar goes to stderr.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import logging
 import os
 import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 from urllib.parse import urlparse
 
 import requests
@@ -25,7 +23,7 @@ from tqdm import tqdm
 
 from visioncast.errors import InputError, ModelError
 from visioncast.models.labels import BUILTIN, read_labels_file
-from visioncast.models.registry import INDEX_NAME, ModelInfo, guess_task, shipped_models
+from visioncast.models.registry import ModelInfo, guess_task, register_model, shipped_models
 from visioncast.runtimes import open_runtime
 from visioncast.tasks.family import detect_family
 
@@ -79,7 +77,7 @@ def pull_model(
         raise
     entry = {"file": final.name, "task": task, "family": family, "labels": labels, "licence": licence,
              "sha256": expected, "url": url}
-    _write_index(cache_dir, name, entry)
+    register_model(cache_dir, name, entry)
     log.info("pulled %s from %s into %s", name, url, final)
     return ModelInfo(name, task, final, family, labels, licence, "pulled")
 
@@ -156,25 +154,3 @@ def _inspect(path: Path, url: str, task: str | None) -> tuple[str, str | None]:
             return task, None
     finally:
         runtime.close()
-
-
-def _write_index(cache_dir: Path, name: str, entry: dict[str, Any]) -> None:
-    """Add or replace ``name`` in the cache index, atomically."""
-    index_path = cache_dir / INDEX_NAME
-    index: dict[str, Any] = {}
-    if index_path.is_file():
-        try:
-            index = json.loads(index_path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ModelError(f"model cache index '{index_path}' is not valid JSON: {exc}") from exc
-    index[name] = entry
-    fd, tmp_name = tempfile.mkstemp(prefix="index.", suffix=".tmp", dir=cache_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(index, out, ensure_ascii=False, indent=2, sort_keys=True)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, index_path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise

@@ -11,14 +11,19 @@ output (classify), else detect.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from visioncast.errors import ModelError, NotFoundError
+from visioncast.errors import InputError, ModelError, NotFoundError
 from visioncast.models.labels import BUILTIN, parse_names, read_labels_file, sibling_labels_file
 from visioncast.runtimes import open_runtime
 from visioncast.runtimes.base import Runtime
@@ -43,6 +48,7 @@ DEFAULTS = {"detect": DEFAULT_DETECT, "classify": DEFAULT_CLASSIFY, "pose": DEFA
             "face": DEFAULT_FACE}
 TASK_NAMES = ("detect", "classify", "pose", "face")
 INDEX_NAME = "index.json"
+_NAME = re.compile(r"[^\W_][\w.-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,8 @@ def shipped_models() -> tuple[ModelInfo, ...]:
                   "Apache-2.0", "shipped"),
         ModelInfo("resnet56-cifar10", "classify", base / "resnet56_cifar10.onnx", None, "cifar10",
                   "BSD-2-Clause", "shipped", ClassifySpec((32, 32))),
+        ModelInfo("mobilenet-v2", "classify", base / "mobilenet_v2_1.0_224_quant_imagenet.onnx", None,
+                  str(base / "imagenet_labels.txt"), "Apache-2.0", "shipped"),
         ModelInfo("movenet-lightning", "pose", base / "movenet_singlepose_lightning_192.onnx", "movenet",
                   None, "Apache-2.0", "shipped"),
         ModelInfo("yunet", "face", base / "face_detection_yunet_2026may.onnx", "yunet", None, "MIT",
@@ -88,9 +96,43 @@ def cached_models(cache_dir: Path | None) -> tuple[ModelInfo, ...]:
         raise ModelError(f"model cache index '{cache_dir / INDEX_NAME}' is not valid JSON: {exc}") from exc
     return tuple(
         ModelInfo(name, entry.get("task", "detect"), cache_dir / entry["file"], entry.get("family"),
-                  entry.get("labels"), entry.get("licence", "unknown"), "pulled")
+                  entry.get("labels"), entry.get("licence", "unknown"), entry.get("origin", "pulled"))
         for name, entry in sorted(index.items())
     )
+
+
+def check_model_name(name: str, cache_dir: Path | None = None) -> str:
+    """``name`` when it can name a new model in the cache (letters of any script, digits, ``._-``, up to 64,
+    not a shipped model's name); InputError saying what is wrong otherwise."""
+    if not _NAME.fullmatch(name):
+        raise InputError(f"model name must be 1-64 letters, digits, '.', '_' or '-' (starting with a letter "
+                         f"or digit), got {name!r}")
+    if any(info.name == name for info in shipped_models()):
+        raise InputError(f"model name {name!r} is a shipped model's; choose another")
+    return name
+
+
+def register_model(cache_dir: Path, name: str, entry: dict[str, Any]) -> None:
+    """Add or replace ``name`` in the cache index (``{name: {"file", "task", …}}``), atomically."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    index_path = cache_dir / INDEX_NAME
+    index: dict[str, Any] = {}
+    if index_path.is_file():
+        try:
+            index = json.loads(index_path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ModelError(f"model cache index '{index_path}' is not valid JSON: {exc}") from exc
+    index[name] = entry
+    fd, tmp_name = tempfile.mkstemp(prefix="index.", suffix=".tmp", dir=cache_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(index, out, ensure_ascii=False, indent=2, sort_keys=True)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, index_path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
 
 
 def list_models(cache_dir: Path | None = None) -> tuple[ModelInfo, ...]:
@@ -137,6 +179,8 @@ def classify_spec_from(runtime: Runtime) -> ClassifySpec:
         out = replace(out, mean=tuple(json.loads(meta["mean"])), std=tuple(json.loads(meta["std"])))
     if meta.get("color_order", "").lower() == "bgr":
         out = replace(out, rgb=False)
+    if meta.get("visioncast_resize") == "pad":  # a taught pose classifier: keep the skeleton's proportions
+        out = replace(out, pad_square=True)
     return out
 
 

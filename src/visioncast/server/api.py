@@ -220,7 +220,7 @@ MODELS = Schema("Models", {
                      "properties": {t: {"type": "string"} for t in ("detect", "classify", "pose", "face")}},
         "models": {"type": "array", "items": {"type": "object", "properties": {
             "name": {"type": "string"}, "task": {"enum": ["detect", "classify", "pose", "face", ""]},
-            "licence": {"type": "string"}, "origin": {"enum": ["shipped", "pulled", "local"]}}}},
+            "licence": {"type": "string"}, "origin": {"enum": ["shipped", "pulled", "taught", "local"]}}}},
     },
 })
 

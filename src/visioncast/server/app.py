@@ -60,3 +60,6 @@ def _register_blueprints(app: Flask) -> None:
     from visioncast.server import kserve  # noqa: PLC0415 — /v2: the KServe v2 inference protocol
 
     kserve.register(app)
+    from visioncast.server import teach  # noqa: PLC0415 — /api/v1/teach, the /teach page
+
+    teach.register(app)

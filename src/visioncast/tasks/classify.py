@@ -25,7 +25,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 @dataclass(frozen=True)
 class ClassifySpec:
     """size_wh: model input (w, h); rgb: channel order; mean/std: per channel, applied to x/255 (None = raw
-    0–255); nhwc: input layout; dtype: input tensor type (uint8 inputs skip normalisation)."""
+    0–255); nhwc: input layout; dtype: input tensor type (uint8 inputs skip normalisation); pad_square: the
+    image is first padded (black, right and bottom) to a square, keeping its proportions (a pose model's
+    skeleton), instead of being stretched to the input."""
 
     size_wh: tuple[int, int]
     rgb: bool = True
@@ -33,6 +35,18 @@ class ClassifySpec:
     std: tuple[float, float, float] | None = IMAGENET_STD
     nhwc: bool = False
     dtype: str = "float32"
+    pad_square: bool = False
+
+
+def pad_to_square(image: np.ndarray) -> np.ndarray:
+    """``image`` in the top-left corner of a black square as large as its longer side."""
+    h, w = image.shape[:2]
+    if h == w:
+        return image
+    side = max(h, w)
+    out = np.zeros((side, side, image.shape[2]), image.dtype)
+    out[:h, :w] = image
+    return out
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -71,6 +85,8 @@ class Classifier:
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """BGR image → the model's input tensor (batch of one)."""
+        if self.spec.pad_square:
+            image = pad_to_square(image)
         h, w = image.shape[:2]
         tw, th = self.spec.size_wh
         interp = cv2.INTER_AREA if (w > tw or h > th) else cv2.INTER_LINEAR

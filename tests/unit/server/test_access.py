@@ -15,6 +15,7 @@ from visioncast.server.access import ROLES, access, role_of
 TEACHER_ONLY = {
     ("/api/v1/mqtt", "GET"), ("/api/v1/mqtt", "PUT"), ("/mqtt", "GET"),
     ("/api/v1/streams", "POST"), ("/api/v1/streams/<stream_id>", "DELETE"),
+    ("/api/v1/teach/projects/<pid>/use", "POST"),
 }
 OPEN = {("/healthz", "GET"), ("/readyz", "GET"), ("/openapi.json", "GET"), ("/static/<path:filename>", "GET"),
         ("/signin", "GET"), ("/signin", "POST"), ("/signout", "POST"), ("/api-docs", "GET"),

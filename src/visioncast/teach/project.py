@@ -1,0 +1,322 @@
+"""Teaching projects on disk: classes, their samples, the trained model, zip export and import. I/O: files
+under ``<data_dir>/teach``.
+
+One folder per project::
+
+    <id>/project.json   {"id", "name", "kind", "owner", "created", "classes": [{"id", "name"}], "trained"}
+    <id>/samples/<class>/<sample>.jpg   each sample re-encoded as a JPEG of at most SAMPLE_SIDE pixels
+    <id>/model.onnx     the last trained model
+
+Every write is atomic (a temporary file renamed into place) and an import is unpacked into a temporary folder
+that is renamed into place only when complete, so a failure never leaves a half-written project. Samples are
+decoded and re-encoded, never stored as sent, so what the server keeps and serves is always a plain JPEG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from visioncast.errors import InputError, NotFoundError, TooLargeError
+from visioncast.sources.image import decode_image
+from visioncast.teach.train import check_labels
+
+KINDS = ("image", "pose")
+SAMPLE_SIDE = 480
+JPEG_QUALITY = 90
+MAX_CLASSES = 20
+MAX_SAMPLES = 300  # per class
+_ID = re.compile(r"[0-9a-f]{6,32}")
+
+
+@dataclass(frozen=True)
+class StoreLimits:
+    """max_projects: per owner; max_import_mb: an imported zip (compressed and unpacked)."""
+
+    max_projects: int = 20
+    max_import_mb: float = 100.0
+
+
+def _check_id(value: str, what: str) -> str:
+    if not _ID.fullmatch(value):
+        raise NotFoundError(f"no {what} {value!r}")
+    return value
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def encode_sample(image: np.ndarray) -> bytes:
+    """A sample as kept: shrunk to at most SAMPLE_SIDE pixels on its longer side, JPEG."""
+    h, w = image.shape[:2]
+    scale = SAMPLE_SIDE / max(h, w)
+    if scale < 1:
+        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                           interpolation=cv2.INTER_AREA)
+    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise InputError("the sample could not be encoded as JPEG")
+    return jpeg.tobytes()
+
+
+class ProjectStore:
+    """All projects under ``root``. Thread-safe: one lock guards every change of a project.json."""
+
+    def __init__(self, root: Path, limits: StoreLimits | None = None) -> None:
+        self.root = root
+        self.limits = limits or StoreLimits()
+        self._lock = threading.RLock()
+        root.mkdir(parents=True, exist_ok=True)
+        for leftover in root.glob(".import-*"):  # an import cut short by a crash
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    # -- projects --------------------------------------------------------------------------------------------
+    def folder(self, pid: str) -> Path:
+        path = self.root / _check_id(pid, "project")
+        if not (path / "project.json").is_file():
+            raise NotFoundError(f"no project {pid!r}")
+        return path
+
+    def load(self, pid: str) -> dict[str, Any]:
+        return json.loads((self.folder(pid) / "project.json").read_text(encoding="utf-8"))
+
+    def _save(self, project: dict[str, Any]) -> None:
+        data = json.dumps(project, ensure_ascii=False, indent=1).encode("utf-8")
+        _write_atomic(self.root / project["id"] / "project.json", data)
+
+    def projects(self, owner: str | None = None) -> list[dict[str, Any]]:
+        """Every project (of ``owner`` when given), newest first."""
+        found = []
+        for meta in self.root.glob("*/project.json"):
+            project = json.loads(meta.read_text(encoding="utf-8"))
+            if owner is None or project.get("owner") == owner:
+                found.append(project)
+        return sorted(found, key=lambda p: p["created"], reverse=True)
+
+    def _check_quota(self, owner: str) -> None:
+        if len(self.projects(owner)) >= self.limits.max_projects:
+            raise InputError(f"at most {self.limits.max_projects} projects each; delete one first")
+
+    def create(self, name: str, *, kind: str = "image", owner: str = "") -> dict[str, Any]:
+        name = name.strip()
+        if not 1 <= len(name) <= 64:
+            raise InputError(f"a project name must be 1-64 characters, got {name!r}")
+        if kind not in KINDS:
+            raise InputError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        with self._lock:
+            self._check_quota(owner)
+            pid = secrets.token_hex(8)
+            (self.root / pid / "samples").mkdir(parents=True)
+            project = {"id": pid, "name": name, "kind": kind, "owner": owner, "created": time.time(),
+                       "classes": [], "trained": None}
+            self._save(project)
+        return project
+
+    def delete(self, pid: str) -> None:
+        with self._lock:
+            folder = self.folder(pid)
+            trash = self.root / f".delete-{pid}"
+            folder.rename(trash)  # gone at once for readers, then removed
+            shutil.rmtree(trash, ignore_errors=True)
+
+    # -- classes ---------------------------------------------------------------------------------------------
+    def add_class(self, pid: str, name: str) -> dict[str, Any]:
+        with self._lock:
+            project = self.load(pid)
+            names = [c["name"] for c in project["classes"]]
+            if len(names) >= MAX_CLASSES:
+                raise InputError(f"a project holds at most {MAX_CLASSES} classes")
+            (label,) = check_labels([name])
+            if label in names:
+                raise InputError(f"class name {label!r} is already in this project")
+            cls = {"id": secrets.token_hex(4), "name": label}
+            (self.folder(pid) / "samples" / cls["id"]).mkdir()
+            project["classes"].append(cls)
+            project["trained"] = None
+            self._save(project)
+        return cls
+
+    def delete_class(self, pid: str, cid: str) -> None:
+        with self._lock:
+            project = self.load(pid)
+            self._class(project, cid)
+            project["classes"] = [c for c in project["classes"] if c["id"] != cid]
+            project["trained"] = None
+            self._save(project)
+            shutil.rmtree(self.folder(pid) / "samples" / cid, ignore_errors=True)
+
+    @staticmethod
+    def _class(project: dict[str, Any], cid: str) -> dict[str, Any]:
+        for cls in project["classes"]:
+            if cls["id"] == cid:
+                return dict(cls)
+        raise NotFoundError(f"no class {cid!r} in project {project['name']!r}")
+
+    # -- samples ---------------------------------------------------------------------------------------------
+    def samples(self, pid: str, cid: str) -> list[str]:
+        """Sample ids of a class, oldest first."""
+        folder = self.folder(pid) / "samples" / _check_id(cid, "class")
+        files = sorted(folder.glob("*.jpg"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+        return [p.stem for p in files]
+
+    def add_sample(self, pid: str, cid: str, data: bytes, *, max_pixels: int) -> str:
+        """Decode ``data`` (any supported image), store it re-encoded; the new sample id."""
+        image = decode_image(data, name="sample", max_pixels=max_pixels)
+        with self._lock:
+            self._class(self.load(pid), cid)
+            if len(self.samples(pid, cid)) >= MAX_SAMPLES:
+                raise InputError(f"a class holds at most {MAX_SAMPLES} samples; delete some first")
+            sid = secrets.token_hex(6)
+            _write_atomic(self.folder(pid) / "samples" / cid / f"{sid}.jpg", encode_sample(image))
+            self._untrain(pid)
+        return sid
+
+    def sample_path(self, pid: str, cid: str, sid: str) -> Path:
+        path = self.folder(pid) / "samples" / _check_id(cid, "class") / f"{_check_id(sid, 'sample')}.jpg"
+        if not path.is_file():
+            raise NotFoundError(f"no sample {sid!r}")
+        return path
+
+    def delete_sample(self, pid: str, cid: str, sid: str) -> None:
+        with self._lock:
+            self.sample_path(pid, cid, sid).unlink()
+            self._untrain(pid)
+
+    def _untrain(self, pid: str) -> None:
+        project = self.load(pid)
+        if project.get("trained") is not None:
+            project["trained"] = None
+            self._save(project)
+
+    def images(self, pid: str) -> dict[str, list[np.ndarray]]:
+        """Class name → its decoded samples (for training)."""
+        project = self.load(pid)
+        out: dict[str, list[np.ndarray]] = {}
+        for cls in project["classes"]:
+            paths = [self.sample_path(pid, cls["id"], sid) for sid in self.samples(pid, cls["id"])]
+            images = (cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths)
+            out[cls["name"]] = [image for image in images if image is not None]  # a damaged file is left out
+        return out
+
+    # -- the trained model -----------------------------------------------------------------------------------
+    def save_model(self, pid: str, model_bytes: bytes, report: dict[str, Any]) -> None:
+        with self._lock:
+            project = self.load(pid)
+            _write_atomic(self.folder(pid) / "model.onnx", model_bytes)
+            project["trained"] = {"at": time.time(), **report}
+            self._save(project)
+
+    def model_path(self, pid: str) -> Path:
+        project = self.load(pid)
+        path = self.folder(pid) / "model.onnx"
+        if project.get("trained") is None or not path.is_file():
+            raise InputError(f"project {project['name']!r} has no trained model yet: press Train first")
+        return path
+
+    # -- sharing ---------------------------------------------------------------------------------------------
+    def export_zip(self, pid: str) -> bytes:
+        """project.json (without owner and model) + samples/<class>/<sample>.jpg, as a zip."""
+        project = self.load(pid)
+        shared = {"name": project["name"], "kind": project["kind"], "classes": project["classes"]}
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+            zf.writestr("project.json", json.dumps(shared, ensure_ascii=False, indent=1))
+            for cls in project["classes"]:
+                for sid in self.samples(pid, cls["id"]):
+                    zf.write(self.sample_path(pid, cls["id"], sid), f"samples/{cls['id']}/{sid}.jpg")
+        return buf.getvalue()
+
+    def import_zip(self, data: bytes, *, owner: str, max_pixels: int) -> dict[str, Any]:
+        """A new project from an exported zip; InputError/TooLargeError naming what is wrong, nothing left."""
+        limit = int(self.limits.max_import_mb * 1024 * 1024)
+        if len(data) > limit:
+            raise TooLargeError(f"the project zip is {len(data) / 1e6:.0f} MB; the limit is "
+                                f"{self.limits.max_import_mb:.0f} MB")
+        try:
+            zf = zipfile.ZipFile(io.BytesIO(data))
+        except zipfile.BadZipFile as exc:
+            raise InputError(f"expected a project .zip exported by visioncast, got an unreadable file: "
+                             f"{exc}") from exc
+        with zf:
+            if sum(i.file_size for i in zf.infolist()) > limit:
+                raise TooLargeError(f"the project zip unpacks to more than "
+                                    f"{self.limits.max_import_mb:.0f} MB")
+            meta = self._read_meta(zf)
+            with self._staging() as stage:
+                project = self._unpack(zf, meta, stage, max_pixels=max_pixels)
+                project["owner"] = owner
+                (stage / "project.json").write_text(json.dumps(project, ensure_ascii=False, indent=1),
+                                                    encoding="utf-8")
+                with self._lock:
+                    self._check_quota(owner)
+                    stage.rename(self.root / project["id"])
+        return project
+
+    @staticmethod
+    def _read_meta(zf: zipfile.ZipFile) -> dict[str, Any]:
+        try:
+            meta = json.loads(zf.read("project.json").decode("utf-8"))
+        except KeyError as exc:
+            raise InputError("the zip holds no project.json: export a project from visioncast") from exc
+        except ValueError as exc:
+            raise InputError(f"the zip's project.json is not valid JSON: {exc}") from exc
+        if not isinstance(meta, dict) or not isinstance(meta.get("classes"), list):
+            raise InputError("the zip's project.json has no list of classes")
+        return meta
+
+    def _unpack(self, zf: zipfile.ZipFile, meta: dict[str, Any], stage: Path, *,
+                max_pixels: int) -> dict[str, Any]:
+        names = check_labels(str(c.get("name", "")) for c in meta["classes"] if isinstance(c, dict))
+        if len(names) != len(meta["classes"]) or len(names) > MAX_CLASSES:
+            raise InputError(f"the zip's project.json must list 1-{MAX_CLASSES} classes with names")
+        classes = []
+        for old, name in zip(meta["classes"], names, strict=True):
+            cls = {"id": secrets.token_hex(4), "name": name}
+            (stage / "samples" / cls["id"]).mkdir(parents=True)
+            prefix = f"samples/{old.get('id', '')}/"
+            members = [i for i in zf.infolist() if i.filename.startswith(prefix) and not i.is_dir()]
+            for info in members[:MAX_SAMPLES]:
+                image = decode_image(zf.read(info), name=info.filename, max_pixels=max_pixels)
+                sid = secrets.token_hex(6)
+                (stage / "samples" / cls["id"] / f"{sid}.jpg").write_bytes(encode_sample(image))
+            classes.append(cls)
+        kind = meta.get("kind", "image")
+        if kind not in KINDS:
+            raise InputError(f"the zip's project kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        name = str(meta.get("name", "imported")).strip()[:64] or "imported"
+        return {"id": stage.name.removeprefix(".import-"), "name": name, "kind": kind, "owner": "",
+                "created": time.time(), "classes": classes, "trained": None}
+
+    @contextlib.contextmanager
+    def _staging(self) -> Iterator[Path]:
+        stage = self.root / f".import-{secrets.token_hex(8)}"
+        stage.mkdir()
+        try:
+            yield stage
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)  # gone after the rename; cleaned up after a failure

@@ -1,0 +1,114 @@
+"""The teach page in headless Chromium, as a class uses it: a project, one class recorded by holding Record
+in front of the (fake) camera playing the street clip, one class uploaded from photos, Train, the confusion
+table, a live try that names the street, and the same page on a phone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import pytest
+from tests.e2e.test_webcam_page import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, write_mjpeg
+from tests.teach_samples import jitter
+
+
+@pytest.fixture(scope="module")
+def camera_browser(browser: Any, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Any]:
+    clip = write_mjpeg(tmp_path_factory.mktemp("camera") / "camera.mjpeg", data_dir / "vtest_clip.mp4",
+                       (640, 480))
+    args = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}"]
+    camera = browser.browser_type.launch(executable_path=str(CHROMIUM), args=args)
+    try:
+        yield camera
+    finally:
+        camera.close()
+
+
+@pytest.fixture(scope="module")
+def bus_photos(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list[str]:
+    folder = tmp_path_factory.mktemp("bus")
+    paths = []
+    for i, image in enumerate(jitter(cv2.imread(str(data_dir / "bus.jpg")), 8, seed=3)):
+        path = folder / f"bus{i}.jpg"
+        cv2.imwrite(str(path), image)
+        paths.append(str(path))
+    return paths
+
+
+def open_page(browser: Any, url: str, **context: Any) -> Any:
+    ctx = browser.new_context(**context)
+    ctx.set_default_timeout(TIMEOUT_MS)
+    ctx.grant_permissions(["camera"], origin=url)
+    page = ctx.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    return page
+
+
+def count_of(page: Any, label: str) -> int:
+    card = page.locator(".class-card", has_text=label)
+    return int(card.locator(".class-count").text_content().split()[0])
+
+
+def test_record_upload_train_try(camera_browser: Any, live_server: Any, bus_photos: list[str],
+                                 screenshot: Callable[[Any, str], Path]) -> None:
+    page = open_page(camera_browser, live_server.url, viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"{live_server.url}/teach")
+        page.fill("#project-name", "街道还是公交")
+        page.click("#create-project")
+        page.wait_for_selector("#workspace:not([hidden])")
+        for name in ("街道", "公交车"):
+            page.fill("#class-name", name)
+            page.click("#class-form button[type=submit]")
+            page.wait_for_selector(f".class-card:has-text('{name}')")
+        record = page.locator(".class-card", has_text="街道").locator("button.record")
+        record.hover()
+        page.mouse.down()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.class-card')].some(c => c.textContent.includes('街道') "
+            "&& parseInt(c.querySelector('.class-count').textContent) >= 8)", timeout=10_000)
+        page.mouse.up()
+        assert record.get_attribute("aria-pressed") == "false"
+        recorded = count_of(page, "街道")
+        page.wait_for_timeout(500)
+        assert count_of(page, "街道") <= recorded + 2  # stopped on release (at most the frames in flight)
+        page.locator(".class-card", has_text="公交车").locator("input[type=file]").set_input_files(bus_photos)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.class-card')].some(c => c.textContent.includes('公交车') "
+            "&& parseInt(c.querySelector('.class-count').textContent) === 8)")
+        assert page.locator(".class-card", has_text="公交车").locator(".thumb img").count() == 8
+        page.click("#train")
+        page.wait_for_selector("#report:not([hidden])")
+        assert "Held-out accuracy" in page.text_content("#accuracy")
+        assert page.locator("#confusion th", has_text="公交车").count() == 2
+        page.click("#try")
+        page.wait_for_function("() => document.getElementById('try-label').textContent.includes('街道')")
+        page.click("#stop-try")
+        screenshot(page, "teach-desktop")
+        assert page.errors == []
+    finally:
+        page.context.close()
+
+
+def test_phone_layout_fits_and_remembers_the_project(camera_browser: Any, live_server: Any,
+                                                     screenshot: Callable[[Any, str], Path]) -> None:
+    page = open_page(camera_browser, live_server.url, viewport={"width": 390, "height": 844},
+                     device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:
+        page.goto(f"{live_server.url}/teach")
+        page.fill("#project-name", "手机")
+        page.click("#create-project")
+        page.wait_for_selector("#workspace:not([hidden])")
+        page.fill("#class-name", "举手")
+        page.click("#class-form button[type=submit]")
+        page.wait_for_selector(".class-card")
+        page.reload()
+        page.wait_for_selector(".class-card:has-text('举手')")  # the project is opened again
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        screenshot(page, "teach-phone")
+        assert page.errors == []
+    finally:
+        page.context.close()

@@ -98,3 +98,15 @@ def test_lines_on_a_classify_stream_are_400(client: FlaskClient, data_dir: Path)
     assert answer.status_code == 400
     assert answer.get_json()["message"] == (
         "lines and zones count boxes: they need a detect model, got a classify model")
+
+
+def test_the_teacher_picks_a_source_from_what_the_config_allows(client: FlaskClient) -> None:
+    """The streams page offers the allowed files (streams.allow) to the teacher, and no server path to a
+    student on the LAN."""
+    page = client.get("/streams").get_data(as_text=True)  # loopback: the teacher at the keyboard
+    assert f'<option value="{DATA / "vtest_clip.avi"}">' in page
+    assert f'<option value="{DATA / "bus.jpg"}">' in page
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.40"
+    student = client.get("/streams").get_data(as_text=True)
+    assert "vtest_clip.avi" not in student
+    assert "<option value=" not in student.split('id="allowed-sources"')[1].split("</datalist>")[0]

@@ -9,6 +9,7 @@ stops them; :func:`registry` is the app's one registry. The routes and pages liv
 from __future__ import annotations
 
 import fnmatch
+import glob
 import itertools
 import os
 import threading
@@ -210,6 +211,25 @@ def allowed_source(source: str, allow: tuple[str, ...]) -> str:
         return text
     allowed = ", ".join(allow) or "none (set streams.allow in the config)"
     raise InputError(f"source {text!r} is not one the teacher allowed for streams; allowed: {allowed}")
+
+
+MAX_CHOICES = 200
+
+
+def allowed_choices(allow: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """What the teacher may pick as a stream source: (the sources ``streams.allow`` names or whose files
+    exist now — cameras, URLs written out, files and folders matching a path pattern; at most MAX_CHOICES —,
+    the patterns that cannot be listed: URLs with wildcards)."""
+    choices: list[str] = []
+    open_patterns: list[str] = []
+    for pattern in allow:
+        if pattern == "CAM" or pattern.isdigit():
+            choices.append(pattern)
+        elif "://" in pattern:
+            (open_patterns if any(c in pattern for c in "*?[") else choices).append(pattern)
+        else:
+            choices.extend(sorted(glob.glob(os.path.expanduser(pattern))))
+    return list(dict.fromkeys(choices))[:MAX_CHOICES], open_patterns
 
 
 def registry(app: Flask) -> StreamRegistry:

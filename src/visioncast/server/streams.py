@@ -24,12 +24,14 @@ from visioncast.pipeline.build import analytics_for
 from visioncast.server.access import access
 from visioncast.server.api import registry_model
 from visioncast.server.app import services
+from visioncast.server.auth import current_role
 from visioncast.server.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from visioncast.server.openapi import Schema, document, error, query, response
 from visioncast.server.services import Services
 from visioncast.server.stream_registry import (
     EXTENSION,
     StreamRegistry,
+    allowed_choices,
     allowed_source,
     registry,
     stream_config,
@@ -309,7 +311,10 @@ def stream_frame(stream_id: str) -> Response:
 )
 @access("student")
 def page() -> str:
-    return render_template("dashboard.html", stream_id=None)
+    # only the teacher starts streams, and the list names files on the server: students get none
+    teacher = current_role() == "teacher"
+    choices, patterns = allowed_choices(services().config.streams.allow) if teacher else ([], [])
+    return render_template("dashboard.html", stream_id=None, choices=choices, patterns=patterns)
 
 
 @pages.get("/streams/<stream_id>")

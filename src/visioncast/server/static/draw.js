@@ -93,11 +93,12 @@ export function countKeypoints(detections) {
     0);
 }
 
-/** One detection's skeleton (17 keypoints) and dots, `keypoints` in payload pixels, drawn at `scale`. */
-function drawKeypoints(ctx, keypoints, scale) {
+/** The skeleton (17 keypoints) and dots of one detection ({box, keypoints} in payload pixels) at `scale`;
+ * dots sized to the box, so a small face far away keeps its features visible. */
+function drawKeypoints(ctx, {box, keypoints}, scale) {
   const seen = keypoints.map((k) => k[2] >= KEYPOINT_MIN_SCORE);
   const at = (k) => [keypoints[k][0] * scale, keypoints[k][1] * scale];
-  const radius = Math.max(2.5, Math.min(5, 4 * Math.sqrt(scale)));
+  const radius = Math.max(1.5, Math.min(4.5, (Math.min(box[2] - box[0], box[3] - box[1]) * scale) / 16));
   if (keypoints.length === COCO_KEYPOINTS) {
     ctx.lineWidth = Math.max(2, radius * 0.75);
     for (const [a, b] of SKELETON) {
@@ -159,7 +160,7 @@ export function drawDetections(canvas, image, payload, {labels = true, scores = 
     const text = tagText(det, labels, scores);
     if (text) tags.push({box, text, color, score: det.score});
   }
-  for (const det of detections) if (det.keypoints) drawKeypoints(ctx, det.keypoints, scale);
+  for (const det of detections) if (det.keypoints) drawKeypoints(ctx, det, scale);
   const keypoints = countKeypoints(detections);
   const {placed, hidden} = drawTags(ctx, tags, {width: cssWidth, height: cssHeight});
   canvas.dataset.boxes = String(detections.length);

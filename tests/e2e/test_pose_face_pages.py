@@ -187,13 +187,18 @@ def test_webcam_face_mode_turns_the_fan_toward_the_face(browser, pushing_server,
         camera.close()
 
 
-def test_video_page_face_mode_draws_landmarks_on_every_frame(page, live_server, data_dir, tmp_path):
-    clip = tmp_path / "faces.avi"
-    frame = cv2.resize(cv2.imread(str(data_dir / "zidane.jpg")), (640, 360))
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 360))
-    for _ in range(6):
+def write_clip(path: Path, image: Path, size: tuple[int, int] = (640, 360), frames: int = 6) -> Path:
+    """An MJPG AVI (which Chromium cannot play: the page previews the server's frames) of one still."""
+    frame = cv2.resize(cv2.imread(str(image)), size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
+    for _ in range(frames):
         writer.write(frame)
     writer.release()
+    return path
+
+
+def test_video_page_face_mode_draws_landmarks_on_every_frame(page, live_server, data_dir, tmp_path):
+    clip = write_clip(tmp_path / "faces.avi", data_dir / "zidane.jpg")
     page.goto(f"{live_server.url}/video")
     page.check("input[name=task][value=face]")
     assert page.input_value("#conf") == "0.7"
@@ -205,6 +210,23 @@ def test_video_page_face_mode_draws_landmarks_on_every_frame(page, live_server, 
     assert int(page.get_attribute("#view", "data-keypoints")) == 10  # 2 faces × 5 landmarks
     assert page.get_attribute("#view", "data-boxes") == "2"
     page.wait_for_function("() => document.getElementById('recent-jobs').textContent.includes('Faces')")
+
+
+def test_video_page_in_chinese_finds_poses(zh_page, live_server, data_dir, tmp_path, screenshot):
+    clip = write_clip(tmp_path / "pose.avi", data_dir / "squat.jpg", (400, 488))
+    zh_page.goto(f"{live_server.url}/video")
+    zh_page.check("input[name=task][value=pose]")
+    assert zh_page.input_value("#conf") == "0.25"
+    zh_page.set_input_files("#file", str(clip))
+    with zh_page.expect_request("**/api/v1/videos?*") as sent:
+        zh_page.click("#upload")
+    assert "task=pose" in sent.value.url
+    zh_page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 3")
+    assert int(zh_page.get_attribute("#view", "data-keypoints")) >= 12  # one person, the points MoveNet sees
+    zh_page.wait_for_function("() => document.getElementById('recent-jobs').textContent.includes('人体姿态')")
+    zh_page.click("#pause")
+    assert zh_page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), "no sideways scroll"
+    screenshot(zh_page, f"video-pose-zh-{zh_page.size_name}")
 
 
 def test_webcam_pose_mode_follows_the_person_in_chinese(browser, live_server, data_dir, tmp_path, screenshot):

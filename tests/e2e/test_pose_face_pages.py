@@ -27,6 +27,7 @@ CHROMIUM = Path(os.environ.get("VISIONCAST_CHROMIUM", "/usr/bin/chromium"))  # a
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WAIT_S = 10
+NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
 MIDDLE_HEX = "#{2:02x}{1:02x}{0:02x}".format(*MIDDLE)  # the nose's colour in server images (BGR there)
 SIZES = {
     "laptop": {"viewport": {"width": 1366, "height": 768}},
@@ -125,7 +126,7 @@ def test_detect_page_finds_people_and_faces_in_chinese(zh_page, live_server, dat
     assert zh_page.get_attribute("#canvas", "aria-label").endswith(summary)
     assert zh_page.get_attribute("#canvas", "data-keypoints") == {"pose": "17", "face": "20"}[mode]
     assert answer["task"] == mode
-    assert zh_page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), "no sideways scroll"
+    assert zh_page.evaluate(NO_SIDEWAYS_SCROLL)
     box = zh_page.locator("#canvas").bounding_box()
     assert box["y"] < SIZES[zh_page.size_name]["viewport"]["height"], "the result is brought into view"
     screenshot(zh_page, f"detect-{mode}-zh-{zh_page.size_name}")
@@ -225,7 +226,7 @@ def test_video_page_in_chinese_finds_poses(zh_page, live_server, data_dir, tmp_p
     assert int(zh_page.get_attribute("#view", "data-keypoints")) >= 12  # one person, the points MoveNet sees
     zh_page.wait_for_function("() => document.getElementById('recent-jobs').textContent.includes('人体姿态')")
     zh_page.click("#pause")
-    assert zh_page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), "no sideways scroll"
+    assert zh_page.evaluate(NO_SIDEWAYS_SCROLL)
     screenshot(zh_page, f"video-pose-zh-{zh_page.size_name}")
 
 
@@ -249,7 +250,8 @@ def test_webcam_pose_mode_follows_the_person_in_chinese(browser, live_server, da
         assert page.input_value("#conf") == "0.25"
         page.click("#start")
         page.wait_for_function("() => Number(document.getElementById('view').dataset.frames) >= 3")
-        assert sent and all("/api/v1/pose?" in url and "follow=1" in url for url in sent), sent
+        assert sent
+        assert all("/api/v1/pose?" in url and "follow=1" in url for url in sent), sent
         assert int(page.get_attribute("#view", "data-keypoints")) >= 5
         assert page.get_attribute("#view", "aria-label").endswith("找到 1 个人。")
         page.click("#pause")

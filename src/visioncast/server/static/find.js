@@ -1,7 +1,7 @@
 // The "Find" switch of the detect, webcam and video pages (templates/_find.html): objects (/api/v1/detect),
 // people and their pose (/api/v1/pose: 17 body keypoints joined as a skeleton) or faces (/api/v1/face: 5
 // landmarks). Each mode has its API URL and default minimum confidence (data-api-* and data-conf-* on the
-// fieldset; objects: the page's slider as served), a hint under the switch, and the sentence saying how many
+// fieldset; objects: the slider's value as served), a hint under the switch, and the sentence saying how many
 // people or faces were found. body[data-task] follows the mode.
 import {t} from "./i18n.js";
 
@@ -32,7 +32,7 @@ export function describeFound(task, count) {
  */
 export function bindFind(form, {conf, confOutput, onChange = () => {}}) {
   const box = $("task-mode");
-  const defaults = {detect: conf.value, pose: box.dataset.confPose, face: box.dataset.confFace};
+  const defaults = {detect: conf.defaultValue, pose: box.dataset.confPose, face: box.dataset.confFace};
   const mode = () => form.elements.task.value;
   const show = () => {
     document.body.dataset.task = mode();

@@ -302,7 +302,7 @@ function resumeIfWaiting() {
   const index = state.waitingFor;
   state.waitingFor = null;
   present(index);
-  status("");
+  if (!state.preview) status("");  // the preview says what it shows; a result arriving must not blank it
   if (!state.userPaused) play();
 }
 

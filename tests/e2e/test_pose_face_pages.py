@@ -1,6 +1,7 @@
-"""Pose and face on the pages, in headless Chromium against real servers: the detect page's "Find" switch
-draws skeletons and landmarks; the webcam page in face mode moves the fan example's servo through a real
-broker."""
+"""Pose and face on the pages, in headless Chromium against real servers: the "Find" switch of the detect page
+draws skeletons and landmarks in the server's colours and says what it found, in English and in Chinese, at
+1366×768 and 390×844; the webcam page in face mode moves the fan example's servo through a real broker and in
+pose mode asks MoveNet to follow; the video page sends the task with the upload and draws landmarks."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from mqtt_peers import Subscriber, free_port, mosquitto
 from visioncast import config
 from visioncast.config import MqttConfig
+from visioncast.draw import KEYPOINT_MIN_SCORE, MIDDLE
 from visioncast.server import create_app
 from visioncast.server.mqtt import attach
 from visioncast.server.wsgi import HttpServer
@@ -25,6 +27,13 @@ CHROMIUM = Path(os.environ.get("VISIONCAST_CHROMIUM", "/usr/bin/chromium"))  # a
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WAIT_S = 10
+NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
+MIDDLE_HEX = "#{2:02x}{1:02x}{0:02x}".format(*MIDDLE)  # the nose's colour in server images (BGR there)
+SIZES = {
+    "laptop": {"viewport": {"width": 1366, "height": 768}},
+    "phone": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True,
+              "has_touch": True},
+}
 
 
 def keypoint_pixel_is(page, colour_hex: str, keypoint: list[float]) -> bool:
@@ -38,26 +47,89 @@ def keypoint_pixel_is(page, colour_hex: str, keypoint: list[float]) -> bool:
     }""", [colour_hex, keypoint])
 
 
-@pytest.mark.parametrize("case", [("pose", "squat.jpg", 1, 17), ("face", "faces.jpg", 4, 20)])
-def test_detect_page_find_switch_draws_keypoints(page, live_server, data_dir, screenshot, case):
-    mode, image, people, points = case
-    route = mode
-    page.goto(f"{live_server.url}/detect")
+def find_on_detect_page(page, url: str, mode: str, image: Path) -> dict[str, Any]:
+    """Choose ``mode`` on the detect page, upload ``image``; the answer, once the page shows it."""
+    page.goto(f"{url}/detect")
     page.check(f"input[name=task][value={mode}]")
-    assert page.input_value("#conf") == ("0.25" if mode == "pose" else "0.7")
-    page.set_input_files("#file", str(data_dir / image))
-    with page.expect_response(f"**/api/v1/{route}**") as response:
+    assert page.get_attribute("body", "data-task") == mode
+    page.set_input_files("#file", str(image))
+    with page.expect_response(f"**/api/v1/{mode}?**") as response:
         page.click("#submit")
     page.wait_for_selector("body[data-state=done]")
-    answer = json.loads(response.value.text())
+    return json.loads(response.value.text())
+
+
+def shown_above(answer: dict[str, Any], conf: float) -> list[dict[str, Any]]:
+    """The detections the page shows: the server is asked for everything, the slider filters live."""
+    return [det for det in answer["detections"] if det["score"] >= conf]
+
+
+@pytest.mark.parametrize("case", [("pose", "squat.jpg", 1, 17, "Found 1 person."),
+                                  ("face", "faces.jpg", 4, 20, "Found 4 faces.")])
+def test_detect_page_find_switch_draws_keypoints(page, live_server, data_dir, screenshot, case):
+    mode, image, people, points, summary = case
+    answer = find_on_detect_page(page, live_server.url, mode, data_dir / image)
+    assert page.input_value("#conf") == ("0.25" if mode == "pose" else "0.7")  # the mode's own default
     assert answer["task"] == mode
-    assert len(answer["detections"]) == people
+    shown = shown_above(answer, float(page.input_value("#conf")))
+    assert len(shown) == people
+    assert sum(k[2] >= KEYPOINT_MIN_SCORE for det in shown for k in det["keypoints"]) == points
     assert page.get_attribute("#canvas", "data-keypoints") == str(points)
-    noun = "person" if mode == "pose" else "faces"
-    assert noun in page.text_content("#summary")
-    nose = answer["detections"][0]["keypoints"][0 if mode == "pose" else 2]
-    assert keypoint_pixel_is(page, "#50dc50", nose)  # the nose dot, drawn green
+    assert page.get_attribute("#canvas", "data-boxes") == str(people)
+    assert page.text_content("#summary") == summary
+    nose = shown[0]["keypoints"][0 if mode == "pose" else 2]
+    assert keypoint_pixel_is(page, MIDDLE_HEX, nose)  # the nose dot, green as in server images
     screenshot(page, f"detect-{mode}")
+
+
+def test_detect_page_switching_mode_asks_again_and_the_slider_filters_faces(page, live_server, data_dir):
+    answer = find_on_detect_page(page, live_server.url, "face", data_dir / "zidane.jpg")
+    weak = [det for det in answer["detections"] if det["score"] < 0.7]
+    assert weak, "the page asks for faces below the default minimum, to filter them live"
+    assert page.get_attribute("#canvas", "data-boxes") == str(len(shown_above(answer, 0.7)))
+    page.fill("#conf", "0.05")
+    page.dispatch_event("#conf", "input")
+    assert page.get_attribute("#canvas", "data-boxes") == str(len(shown_above(answer, 0.05)))
+    with page.expect_response("**/api/v1/detect?**") as response:
+        page.check("input[name=task][value=detect]")  # the photo on the page, asked again for objects
+    page.wait_for_function("() => document.getElementById('canvas').dataset.keypoints === '0'")
+    assert json.loads(response.value.text())["task"] == "detect"
+    assert page.get_attribute("body", "data-task") == "detect"
+    assert page.text_content("#summary").startswith("Found ")
+
+
+@pytest.fixture(params=sorted(SIZES))
+def zh_page(request: Any, browser: Any) -> Iterator[Any]:
+    """A page in a browser that asks for Chinese, at each size; uncaught page errors fail the test."""
+    context = browser.new_context(locale="zh-CN", **SIZES[request.param])
+    context.set_default_timeout(WAIT_S * 1000)
+    page = context.new_page()
+    page.size_name = request.param
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield page
+        assert errors == []
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("case", [("pose", "squat.jpg", "人体姿态", "找到 1 个人。"),
+                                  ("face", "faces.jpg", "人脸", "找到 4 张人脸。")])
+def test_detect_page_finds_people_and_faces_in_chinese(zh_page, live_server, data_dir, screenshot, case):
+    mode, image, switch_label, summary = case
+    answer = find_on_detect_page(zh_page, live_server.url, mode, data_dir / image)
+    assert zh_page.text_content("#task-mode legend") == "检测内容"
+    assert zh_page.text_content(f"label:has(input[value={mode}])").strip() == switch_label
+    assert "关键点" in zh_page.text_content("#task-hint")
+    assert zh_page.text_content("#summary") == summary
+    assert zh_page.get_attribute("#canvas", "aria-label").endswith(summary)
+    assert zh_page.get_attribute("#canvas", "data-keypoints") == {"pose": "17", "face": "20"}[mode]
+    assert answer["task"] == mode
+    assert zh_page.evaluate(NO_SIDEWAYS_SCROLL)
+    box = zh_page.locator("#canvas").bounding_box()
+    assert box["y"] < SIZES[zh_page.size_name]["viewport"]["height"], "the result is brought into view"
+    screenshot(zh_page, f"detect-{mode}-zh-{zh_page.size_name}")
 
 
 def load_fan() -> Any:
@@ -99,8 +171,9 @@ def test_webcam_face_mode_turns_the_fan_toward_the_face(browser, pushing_server,
         page = context.new_page()
         page.goto(f"{server.url}/webcam")
         page.check("input[name=task][value=face]")
+        assert page.input_value("#conf") == "0.7"
         page.click("#start")
-        page.wait_for_function("Number(document.getElementById('view').dataset.frames) >= 5")
+        page.wait_for_function("() => Number(document.getElementById('view').dataset.frames) >= 5")
         assert int(page.get_attribute("#view", "data-keypoints")) >= 5
         sub.wait_for(lambda m: sum(t.endswith("/x") for t, _ in m) >= 5)
         fan = load_fan().Follower()
@@ -115,13 +188,18 @@ def test_webcam_face_mode_turns_the_fan_toward_the_face(browser, pushing_server,
         camera.close()
 
 
-def test_video_page_face_mode_draws_landmarks_on_every_frame(page, live_server, data_dir, tmp_path):
-    clip = tmp_path / "faces.avi"
-    frame = cv2.resize(cv2.imread(str(data_dir / "zidane.jpg")), (640, 360))
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 360))
-    for _ in range(6):
+def write_clip(path: Path, image: Path, size: tuple[int, int] = (640, 360), frames: int = 6) -> Path:
+    """An MJPG AVI (which Chromium cannot play: the page previews the server's frames) of one still."""
+    frame = cv2.resize(cv2.imread(str(image)), size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
+    for _ in range(frames):
         writer.write(frame)
     writer.release()
+    return path
+
+
+def test_video_page_face_mode_draws_landmarks_on_every_frame(page, live_server, data_dir, tmp_path):
+    clip = write_clip(tmp_path / "faces.avi", data_dir / "zidane.jpg")
     page.goto(f"{live_server.url}/video")
     page.check("input[name=task][value=face]")
     assert page.input_value("#conf") == "0.7"
@@ -129,5 +207,56 @@ def test_video_page_face_mode_draws_landmarks_on_every_frame(page, live_server, 
     with page.expect_request("**/api/v1/videos?*") as sent:
         page.click("#upload")
     assert "task=face" in sent.value.url
-    page.wait_for_function("Number(document.getElementById('view').dataset.frame) >= 3")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 3")
     assert int(page.get_attribute("#view", "data-keypoints")) == 10  # 2 faces × 5 landmarks
+    assert page.get_attribute("#view", "data-boxes") == "2"
+    page.wait_for_function("() => document.getElementById('recent-jobs').textContent.includes('Faces')")
+
+
+def test_video_page_in_chinese_finds_poses(zh_page, live_server, data_dir, tmp_path, screenshot):
+    clip = write_clip(tmp_path / "pose.avi", data_dir / "squat.jpg", (400, 488))
+    zh_page.goto(f"{live_server.url}/video")
+    zh_page.check("input[name=task][value=pose]")
+    assert zh_page.input_value("#conf") == "0.25"
+    zh_page.set_input_files("#file", str(clip))
+    with zh_page.expect_request("**/api/v1/videos?*") as sent:
+        zh_page.click("#upload")
+    assert "task=pose" in sent.value.url
+    zh_page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 3")
+    assert int(zh_page.get_attribute("#view", "data-keypoints")) >= 12  # one person, the points MoveNet sees
+    zh_page.wait_for_function("() => document.getElementById('recent-jobs').textContent.includes('人体姿态')")
+    zh_page.click("#pause")
+    assert zh_page.evaluate(NO_SIDEWAYS_SCROLL)
+    screenshot(zh_page, f"video-pose-zh-{zh_page.size_name}")
+
+
+def test_webcam_pose_mode_follows_the_person_in_chinese(browser, live_server, data_dir, tmp_path, screenshot):
+    frame = cv2.resize(cv2.imread(str(data_dir / "zidane.jpg")), (640, 360))
+    clip = tmp_path / "camera.mjpeg"
+    clip.write_bytes(cv2.imencode(".jpg", frame)[1].tobytes() * 10)
+    args = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}"]
+    camera = browser.browser_type.launch(executable_path=str(CHROMIUM), args=args)
+    try:
+        context = camera.new_context(locale="zh-CN", **SIZES["phone"])
+        context.set_default_timeout(WAIT_S * 1000)
+        context.grant_permissions(["camera"], origin=live_server.url)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        sent: list[str] = []
+        page.on("request", lambda req: sent.append(req.url) if "/api/v1/" in req.url else None)
+        page.goto(f"{live_server.url}/webcam")
+        page.check("input[name=task][value=pose]")
+        assert page.input_value("#conf") == "0.25"
+        page.click("#start")
+        page.wait_for_function("() => Number(document.getElementById('view').dataset.frames) >= 3")
+        assert sent
+        assert all("/api/v1/pose?" in url and "follow=1" in url for url in sent), sent
+        assert int(page.get_attribute("#view", "data-keypoints")) >= 5
+        assert page.get_attribute("#view", "aria-label").endswith("找到 1 个人。")
+        page.click("#pause")
+        screenshot(page, "webcam-pose-zh-phone")
+        assert errors == []
+        context.close()
+    finally:
+        camera.close()

@@ -9,7 +9,7 @@ import {formatNumber, t, has} from "./i18n.js";
 
 export {t} from "./i18n.js";
 export {
-  FONT_FAMILY, colorFor, drawDetections, fillLegend, fitToScreen, whenFontReady,
+  FONT_FAMILY, colorFor, countKeypoints, drawDetections, fillLegend, fitToScreen, whenFontReady,
 } from "./draw.js";
 
 /** An error to show to the user; `message` is in the page's words, `status`/`code` come from the server and

@@ -2,11 +2,14 @@
 // answered boxes on a canvas (in the shrunk image's pixels, scaled to the displayed size), or show the image
 // the server drew (render=base64 or render=url). The server is asked for everything above the slider's lowest
 // value (data-request-conf), so the confidence slider and the class chips filter the shown result live,
-// without a new request (the server's own drawing is asked at the slider's value). The button works once a file is chosen and never twice at once.
+// without a new request (the server's own drawing is asked at the slider's value). The button works once a
+// file is chosen and never twice at once. The "Find" switch (find.js) sends the photo to /detect, /pose
+// (skeletons) or /face (landmarks) instead, again at once when a result is on the page.
 import {
   acceptImages, bindSizeControl, drawDetections, fillLegend, formatBytes, formatMs, formatTimings, onWidthChange,
   postImage, reveal, setBusy, setInputFile, showError, shrinkImage, t, whenFontReady,
 } from "./app.js";
+import {bindFind, describeFound} from "./find.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("detect-form");
@@ -18,14 +21,10 @@ const showTags = $("show-tags");
 const serverSwitch = $("server-render");
 const errorBox = $("error");
 const state = {file: null, prepared: null, sent: null, answer: null, rendered: {}, inFlight: false, roundTripMs: 0,
-  off: new Set()};
+  off: new Set(), again: false};
 
 bindSizeControl($("size"), $("figure"), $("size-value"), "%");
 $("quality").addEventListener("input", () => { $("quality-value").value = $("quality").value; });
-
-function task() {
-  return form.elements.task.value;
-}
 
 function renderMode() {
   return form.elements.render.value;
@@ -62,6 +61,8 @@ function aboveConf() {
 }
 
 function describe(dets) {
+  const found = describeFound(state.answer.task, dets.length);
+  if (found) return found;
   if (!dets.length) return t("detect.found_none");
   const counts = new Map();
   for (const det of dets) counts.set(det.label, (counts.get(det.label) || 0) + 1);
@@ -154,7 +155,7 @@ async function runDetect() {
     const sent = await prepare();
     const mode = serverSwitch.checked ? renderMode() : undefined;
     const started = performance.now();
-    const answer = await postImage(form.dataset.api, sent.dataUrl ?? state.file,
+    const answer = await postImage(find.api(form.dataset.api), sent.dataUrl ?? state.file,
       {params: {conf: mode ? $("conf").value : form.dataset.requestConf, render: mode}});
     state.roundTripMs = performance.now() - started;
     Object.assign(state, {answer, sent, rendered: {}, off: new Set()});
@@ -170,7 +171,17 @@ async function runDetect() {
     setBusy(button, false);
     button.disabled = !state.file;
   }
+  if (state.again) {  // the mode changed while this photo was on its way: ask again in the new mode
+    state.again = false;
+    runDetect();
+  }
 }
+
+// Another mode: its default confidence on the slider, and the photo on the page asked again in that mode.
+const find = bindFind(form, {conf: $("conf"), confOutput: $("conf-value"), onChange: () => {
+  if (state.inFlight) state.again = true;
+  else if (state.answer) runDetect();
+}});
 
 fileInput.addEventListener("change", () => {
   Object.assign(state, {file: fileInput.files[0] || null, prepared: null, answer: null, rendered: {}});
@@ -190,13 +201,6 @@ for (const id of ["max-side", "quality"]) $(id).addEventListener("change", () =>
 showTags.addEventListener("change", redraw);
 $("conf").addEventListener("input", refilter);
 form.addEventListener("change", (event) => {
-  if (event.target.name === "task") {
-    $("conf").value = String(TASK_CONF[task()]);
-    $("conf-value").value = $("conf").value;
-    document.body.dataset.task = task();
-    if (state.answer) runDetect();
-    return;
-  }
   if (event.target !== serverSwitch && event.target.name !== "render") return;
   if (state.answer && serverSwitch.checked && !state.rendered[renderMode()]) runDetect();
   else if (state.answer) display();

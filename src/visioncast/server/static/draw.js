@@ -1,6 +1,7 @@
 // Drawing on a canvas for every page: an image and the boxes of an API answer, scaled to the canvas's displayed
 // size, sharp on high-DPI screens, tags that never cover each other, in the class colours the server uses
-// (visioncast.draw's palette, served in the page); the legend chips; keeping a live view on one screen.
+// (visioncast.draw's palette, served in the page); pose skeletons and face landmarks in the colours the
+// server draws them; the legend chips; keeping a live view on one screen.
 // Pages import these from ./app.js.
 import {palette} from "./i18n.js";
 
@@ -70,14 +71,67 @@ function drawTags(ctx, items, size) {
   return {placed, hidden};
 }
 
+// Keypoints as visioncast.draw draws them in server images and AVIs: the bones of the 17 COCO keypoints
+// (core.types.COCO_SKELETON: nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles; left before
+// right), the subject's left side orange, right side blue, the middle green (draw.LEFT / RIGHT / MIDDLE);
+// face landmarks (right eye, left eye, nose tip, right and left mouth corner) as dots only. Keypoints scored
+// below KEYPOINT_MIN_SCORE (draw.KEYPOINT_MIN_SCORE) are left out, with their bones.
+const SKELETON = [[0, 1], [0, 2], [1, 3], [2, 4], [5, 6], [5, 7], [7, 9], [6, 8], [8, 10], [5, 11], [6, 12],
+  [11, 12], [11, 13], [13, 15], [12, 14], [14, 16]];
+const COCO_KEYPOINTS = 17;
+export const KEYPOINT_MIN_SCORE = 0.3;
+const SIDE = {left: "#ff8c00", right: "#0078ff", middle: "#50dc50"};
+
+function sideColor(index, count) {
+  if (count === COCO_KEYPOINTS) return index === 0 ? SIDE.middle : (index % 2 ? SIDE.left : SIDE.right);
+  return {0: SIDE.right, 1: SIDE.left, 3: SIDE.right, 4: SIDE.left}[index] || SIDE.middle;
+}
+
+/** How many keypoints of `detections` are drawn (those scored KEYPOINT_MIN_SCORE or more). */
+export function countKeypoints(detections) {
+  return detections.reduce((n, det) => n + (det.keypoints || []).filter((k) => k[2] >= KEYPOINT_MIN_SCORE).length,
+    0);
+}
+
+/** The skeleton (17 keypoints) and dots of one detection ({box, keypoints} in payload pixels) at `scale`;
+ * dots sized to the box, so a small face far away keeps its features visible. */
+function drawKeypoints(ctx, {box, keypoints}, scale) {
+  const seen = keypoints.map((k) => k[2] >= KEYPOINT_MIN_SCORE);
+  const at = (k) => [keypoints[k][0] * scale, keypoints[k][1] * scale];
+  const radius = Math.max(1.5, Math.min(4.5, (Math.min(box[2] - box[0], box[3] - box[1]) * scale) / 16));
+  if (keypoints.length === COCO_KEYPOINTS) {
+    ctx.lineWidth = Math.max(2, radius * 0.75);
+    for (const [a, b] of SKELETON) {
+      if (!seen[a] || !seen[b]) continue;
+      ctx.strokeStyle = a % 2 === b % 2 ? sideColor(b, COCO_KEYPOINTS) : SIDE.middle;
+      ctx.beginPath();
+      ctx.moveTo(...at(a));
+      ctx.lineTo(...at(b));
+      ctx.stroke();
+    }
+  }
+  keypoints.forEach((_, k) => {
+    if (!seen[k]) return;
+    for (const [r, color] of [[radius + 1, "#fff"], [radius, sideColor(k, keypoints.length)]]) {
+      ctx.beginPath();
+      ctx.arc(...at(k), r, 0, 2 * Math.PI);
+      ctx.fillStyle = color;
+      ctx.fill();
+    }
+  });
+  ctx.lineWidth = 2;
+}
+
 /**
  * Draw `image` (an <img>, canvas or bitmap of the size the server saw; null: a plain background) and the
  * detections of `payload` (an API answer: {width, height, detections: [{box: [x1, y1, x2, y2], class_id, label, score}]}) on `canvas`.
  * The canvas keeps its CSS width; boxes are scaled from payload pixels to that width and drawn sharp on
- * high-DPI screens. Options: labels / scores (tags on the boxes); keep(det) → false leaves a detection out
- * (the live confidence and class filters). Tags never cover each other: a tag that finds no free spot is
- * left out (the legend and the table still name it). Sets data-boxes (the count drawn), data-tags
- * ("shown"/"hidden"), data-tags-hidden, data-tag-rects (JSON) and data-scale. Returns {boxes, scale}.
+ * high-DPI screens, with the skeletons or landmarks of detections that carry `keypoints` ([[x, y, score], …],
+ * pose and face answers). Options: labels / scores (tags on the boxes); keep(det) → false leaves a detection
+ * out (the live confidence and class filters). Tags never cover each other: a tag that finds no free spot is
+ * left out (the legend and the table still name it); they are drawn last, over the keypoints. Sets
+ * data-boxes (the count drawn), data-keypoints (keypoints drawn), data-tags ("shown"/"hidden"),
+ * data-tags-hidden, data-tag-rects (JSON) and data-scale. Returns {boxes, keypoints, scale}.
  */
 export function drawDetections(canvas, image, payload, {labels = true, scores = true, keep = null} = {}) {
   const cssWidth = canvas.clientWidth || payload.width;
@@ -106,13 +160,16 @@ export function drawDetections(canvas, image, payload, {labels = true, scores = 
     const text = tagText(det, labels, scores);
     if (text) tags.push({box, text, color, score: det.score});
   }
+  for (const det of detections) if (det.keypoints) drawKeypoints(ctx, det, scale);
+  const keypoints = countKeypoints(detections);
   const {placed, hidden} = drawTags(ctx, tags, {width: cssWidth, height: cssHeight});
   canvas.dataset.boxes = String(detections.length);
+  canvas.dataset.keypoints = String(keypoints);
   canvas.dataset.tags = labels || scores ? "shown" : "hidden";
   canvas.dataset.tagsHidden = String(hidden);
   canvas.dataset.tagRects = JSON.stringify(placed.map((r) => [r.x, r.y, r.w, r.h].map(Math.round)));
   canvas.dataset.scale = scale.toFixed(4);
-  return {boxes: detections.length, scale};
+  return {boxes: detections.length, keypoints, scale};
 }
 
 /** Fill `list` (a <ul>) with one coloured chip per class of `detections`; a chip is a toggle button

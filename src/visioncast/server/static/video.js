@@ -9,9 +9,12 @@
 // pause/play), then swapped for a WebM copy the server makes from it (same frames and frame rate).
 // The job id lives in the URL (?job=…); this browser's recent jobs are kept in localStorage and listed below.
 // The server keeps jobs across its restarts, so a lost stream re-attaches too, or says why the job is gone.
+// The "Find" switch (find.js) picks what the job finds in every frame (&task=detect|pose|face): boxes,
+// skeletons or face landmarks, drawn on the canvas as the detect page draws them.
 import {
   drawDetections, failureOf, fitToScreen, getJson, reveal, setBusy, showError, t,
 } from "./app.js";
+import {bindFind} from "./find.js";
 import {runPreview} from "./video_preview.js";
 import {saveVideo, showSaved, showSavedWebm} from "./video_save.js";
 import {forgetJob, refreshRecent, rememberJob} from "./video_recent.js";
@@ -41,8 +44,9 @@ function newKey() {
   return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function fileId(file) {
-  return file ? `${file.name}|${file.size}|${file.lastModified}` : "";
+/** The file and the mode of an upload: the same file in another mode is another job, not a repeat. */
+function uploadId(file) {
+  return file ? `${file.name}|${file.size}|${file.lastModified}|${find.mode()}` : "";
 }
 
 function stateWord(name) {
@@ -56,7 +60,7 @@ function upload(file, key) {
     const xhr = new XMLHttpRequest();
     const body = new FormData();
     body.append("video", file, file.name);
-    xhr.open("POST", `${API}?conf=${encodeURIComponent($("conf").value)}`);
+    xhr.open("POST", `${API}?conf=${encodeURIComponent($("conf").value)}&task=${find.mode()}`);
     xhr.setRequestHeader("Idempotency-Key", key);
     xhr.responseType = "json";
     xhr.upload.onprogress = (event) => {
@@ -75,7 +79,7 @@ function upload(file, key) {
 
 function refreshUploadButton() {
   const file = fileInput.files[0];
-  const running = state.job && !FINAL.includes(state.job.state) && state.uploaded === fileId(file);
+  const running = state.job && !FINAL.includes(state.job.state) && state.uploaded === uploadId(file);
   uploadButton.disabled = !file || state.uploading || Boolean(running);
   const was = $("upload-text").dataset.sameFile === "true";
   $("upload-text").dataset.sameFile = String(Boolean(running));
@@ -91,11 +95,17 @@ $("conf").addEventListener("input", () => {
   $("conf-value").value = $("conf").value;
   if (state.drawn >= 0 && state.playable) present(state.drawn);
 });
+// Another mode is for the next upload; its default confidence filters the shown boxes meanwhile.
+const find = bindFind(form, {conf: $("conf"), confOutput: $("conf-value"), onChange: () => {
+  refreshUploadButton();
+  if (state.drawn >= 0 && state.playable) present(state.drawn);
+}});
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const file = fileInput.files[0];
   if (!file || uploadButton.disabled || state.uploading) return;
+  const id = uploadId(file);
   state.uploading = true;
   setBusy(uploadButton, true, t("video.uploading_short"));
   showError(errorBox, null);
@@ -104,7 +114,7 @@ form.addEventListener("submit", async (event) => {
     const job = await upload(file, newKey());
     $("upload-progress").value = 1;
     $("upload-text").textContent = t("video.uploaded", {name: file.name});
-    state.uploaded = fileId(file);
+    state.uploaded = id;
     attach(job);
   } catch (err) {
     $("upload-text").textContent = t("video.upload_refused");
@@ -292,7 +302,7 @@ function resumeIfWaiting() {
   const index = state.waitingFor;
   state.waitingFor = null;
   present(index);
-  status("");
+  if (!state.preview) status("");  // the preview says what it shows; a result arriving must not blank it
   if (!state.userPaused) play();
 }
 
@@ -429,7 +439,9 @@ async function reattach() {
   const id = new URL(location.href).searchParams.get("job");
   if (!id) return;
   try {
-    attach(await api(`/${encodeURIComponent(id)}`));
+    const job = await api(`/${encodeURIComponent(id)}`);
+    find.choose(job.task);  // the switch says what this job finds
+    attach(job);
     $("upload-text").textContent = t("video.reattached");
   } catch (err) {
     showJobInUrl(null);

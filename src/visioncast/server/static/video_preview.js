@@ -1,8 +1,8 @@
 // The video page's live preview of a video the browser cannot play: frame after frame as the server draws it
-// (GET …/frames/<n>.jpg, boxes included), each once its result exists, paced at the video's frame rate; Pause
-// holds it (state.userPaused); it ends when live() turns false (the WebM copy plays). view.dataset.frame and
-// data-waits follow the same rules as the player's: nothing is drawn before its result.
-import {drawDetections, t} from "./app.js";
+// (GET …/frames/<n>.jpg, boxes, skeletons and landmarks included), each once its result exists, paced at the
+// video's frame rate; Pause holds it (state.userPaused); it ends when live() turns false (the WebM copy plays).
+// view.dataset.frame and data-waits follow the same rules as the player's: nothing is drawn before its result.
+import {countKeypoints, drawDetections, t} from "./app.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -39,7 +39,9 @@ export async function runPreview({state, view, api, shown, status, live}) {
     }
     if (!live()) break;
     drawDetections(view, img, {width: img.naturalWidth, height: img.naturalHeight, detections: []});
-    view.dataset.boxes = String(state.results.get(index).detections?.length ?? 0);
+    const detections = state.results.get(index).detections || [];  // drawn by the server, counted here
+    view.dataset.boxes = String(detections.length);
+    view.dataset.keypoints = String(countKeypoints(detections));
     shown(index);
     status(t("video.previewing"));
     await sleep(Math.max(0, 1000 / (state.job.fps || 25) - (performance.now() - started)));

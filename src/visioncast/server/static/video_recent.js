@@ -18,7 +18,8 @@ function recentJobs() {
 }
 
 export function rememberJob(API, job) {
-  const list = [{id: job.id, name: job.name, created: job.created}, ...recentJobs().filter((j) => j.id !== job.id)];
+  const list = [{id: job.id, name: job.name, created: job.created, task: job.task},
+    ...recentJobs().filter((j) => j.id !== job.id)];
   localStorage.setItem(RECENT_KEY, JSON.stringify(list.slice(0, RECENT_MAX)));
   refreshRecent(API);
 }
@@ -40,7 +41,11 @@ function recentRow(API, entry, job) {
   const row = document.createElement("tr");
   row.dataset.job = entry.id;
   row.dataset.state = job ? job.state : "gone";
-  const cells = [link(`?job=${encodeURIComponent(entry.id)}`, entry.name || entry.id),
+  const name = document.createElement("span");
+  name.append(link(`?job=${encodeURIComponent(entry.id)}`, entry.name || entry.id));
+  const task = job?.task || entry.task;
+  if (task && task !== "detect") name.append(` · ${t(`find.${task}`)}`);  // people and their pose, faces
+  const cells = [name,
     t(`video.state.${job ? job.state : "gone"}`),
     job ? t("video.frames_of", {done: job.frames_done, total: job.frames_total ?? "?"}) : "–"];
   const files = document.createElement("span");

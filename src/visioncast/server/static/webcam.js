@@ -2,14 +2,17 @@
 // and drawn with its boxes when the answer arrives. Exactly one frame is in flight: the next frame is captured
 // only after the previous answer, so no queue builds up and the delay stays one round trip. Pause stops
 // capturing and freezes the drawn view (an answer still on its way is not drawn); Play captures the current moment.
+// The "Find" switch (find.js) sends the next frames to /pose (skeletons; ?follow=1, so MoveNet looks where the
+// person was in the last frame) or /face (landmarks) instead; with MQTT push on, pose and face answers also
+// move visioncast/webcam/target/x|y|size (examples/fan_follow_face.py).
 import {
   drawDetections, fillLegend, fitToScreen, formatMs, postImage, reveal, setBusy, showError, t, whenFontReady,
 } from "./app.js";
+import {bindFind, describeFound} from "./find.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("camera-form");
-const TASK_API = {detect: "api", pose: "apiPose", face: "apiFace"};
-const TASK_CONF = {detect: Number($("conf").value), pose: 0.25, face: 0.7};
+const find = bindFind(form, {conf: $("conf"), confOutput: $("conf-value")});
 const video = $("camera");
 const view = $("view");
 const errorBox = $("error");
@@ -24,10 +27,6 @@ const CAMERA_ERRORS = ["NotAllowedError", "NotFoundError", "NotReadableError", "
 
 function cameraError(err) {
   return CAMERA_ERRORS.includes(err && err.name) ? t(`webcam.error.${err.name}`) : t("webcam.error.other");
-}
-
-function task() {
-  return form.elements.task.value;
 }
 
 function setStatus(text) {
@@ -111,8 +110,8 @@ async function loop(generation) {
     let answer;
     state.inFlight = true;
     try {
-      answer = await postImage(form.dataset[TASK_API[task()]], frame,
-        {params: {source: "webcam", conf: $("conf").value, follow: task() === "pose" ? 1 : undefined},
+      answer = await postImage(find.api(form.dataset.api), frame,
+        {params: {source: "webcam", conf: $("conf").value, follow: find.mode() === "pose" ? 1 : undefined},
           timeoutMs: 10000});
     } catch (err) {
       showError(errorBox, err);
@@ -132,11 +131,19 @@ async function loop(generation) {
   }
 }
 
-function show(shot, answer, latencyMs) {
+function redraw() {
+  if (!state.last) return;
   const tags = $("show-tags").checked;
+  const {shot, answer} = state.last;
   drawDetections(view, shot, answer, {labels: tags, scores: tags});
-  fillLegend($("legend"), answer.detections || []);
+  const found = describeFound(answer.task, (answer.detections || []).length);
+  view.setAttribute("aria-label", found ? t("webcam.view_found", {found}) : t("webcam.view_label"));
+}
+
+function show(shot, answer, latencyMs) {
   state.last = {shot, answer};
+  redraw();
+  fillLegend($("legend"), answer.detections || []);
   state.frames += 1;
   view.dataset.frames = String(state.frames);
   const now = performance.now();
@@ -163,16 +170,7 @@ form.addEventListener("submit", (event) => {
 $("camera-select").addEventListener("change", () => { if (state.stream) startCamera(); });
 $("resolution").addEventListener("change", () => { if (state.stream) startCamera(); });
 $("conf").addEventListener("input", () => { $("conf-value").value = $("conf").value; });
-$("task-mode").addEventListener("change", () => {
-  $("conf").value = String(TASK_CONF[task()]);
-  $("conf-value").value = $("conf").value;
-  document.body.dataset.task = task();
-});
-$("show-tags").addEventListener("change", () => {
-  if (!state.last) return;
-  const tags = $("show-tags").checked;
-  drawDetections(view, state.last.shot, state.last.answer, {labels: tags, scores: tags});
-});
+$("show-tags").addEventListener("change", redraw);
 
 $("pause").addEventListener("click", () => {
   state.paused = true;
@@ -195,8 +193,4 @@ $("play").addEventListener("click", () => {
 if (!window.isSecureContext) $("insecure").hidden = false;
 window.addEventListener("pagehide", stopCamera);
 window.addEventListener("resize", () => fitToScreen(view, video.videoWidth, video.videoHeight));
-whenFontReady(() => {
-  if (!state.last) return;
-  const tags = $("show-tags").checked;
-  drawDetections(view, state.last.shot, state.last.answer, {labels: tags, scores: tags});
-});
+whenFontReady(redraw);

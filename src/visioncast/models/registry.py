@@ -11,18 +11,16 @@ output (classify), else detect.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from visioncast.atomic import write_atomic
 from visioncast.errors import InputError, ModelError, NotFoundError
 from visioncast.models.labels import BUILTIN, parse_names, read_labels_file, sibling_labels_file
 from visioncast.runtimes import open_runtime
@@ -123,16 +121,7 @@ def register_model(cache_dir: Path, name: str, entry: dict[str, Any]) -> None:
         except ValueError as exc:
             raise ModelError(f"model cache index '{index_path}' is not valid JSON: {exc}") from exc
     index[name] = entry
-    fd, tmp_name = tempfile.mkstemp(prefix="index.", suffix=".tmp", dir=cache_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(index, out, ensure_ascii=False, indent=2, sort_keys=True)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, index_path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    write_atomic(index_path, json.dumps(index, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8"))
 
 
 def list_models(cache_dir: Path | None = None) -> tuple[ModelInfo, ...]:

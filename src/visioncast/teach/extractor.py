@@ -8,15 +8,13 @@ training are the features seen in use.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 
+from visioncast.atomic import write_atomic
 from visioncast.errors import ModelError
 from visioncast.models.registry import classify_spec_from, find_model
 from visioncast.runtimes import open_runtime
@@ -87,15 +85,5 @@ class FeatureExtractor:
 
 def _write_once(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically unless the same bytes are there."""
-    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    if not (path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data):
+        write_atomic(path, data)

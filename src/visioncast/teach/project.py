@@ -17,11 +17,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import re
 import secrets
 import shutil
-import tempfile
 import threading
 import time
 import zipfile
@@ -33,6 +31,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from visioncast.atomic import write_atomic
 from visioncast.errors import InputError, NotFoundError, TooLargeError
 from visioncast.sources.image import decode_image
 from visioncast.teach.train import check_labels
@@ -57,18 +56,6 @@ def _check_id(value: str, what: str) -> str:
     if not _ID.fullmatch(value):
         raise NotFoundError(f"no {what} {value!r}")
     return value
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def encode_sample(image: np.ndarray) -> bytes:
@@ -107,7 +94,7 @@ class ProjectStore:
 
     def _save(self, project: dict[str, Any]) -> None:
         data = json.dumps(project, ensure_ascii=False, indent=1).encode("utf-8")
-        _write_atomic(self.root / project["id"] / "project.json", data)
+        write_atomic(self.root / project["id"] / "project.json", data)
 
     def projects(self, owner: str | None = None) -> list[dict[str, Any]]:
         """Every project (of ``owner`` when given), newest first."""
@@ -192,7 +179,7 @@ class ProjectStore:
             if len(self.samples(pid, cid)) >= MAX_SAMPLES:
                 raise InputError(f"a class holds at most {MAX_SAMPLES} samples; delete some first")
             sid = secrets.token_hex(6)
-            _write_atomic(self.folder(pid) / "samples" / cid / f"{sid}.jpg", encode_sample(image))
+            write_atomic(self.folder(pid) / "samples" / cid / f"{sid}.jpg", encode_sample(image))
             self._untrain(pid)
         return sid
 
@@ -227,7 +214,7 @@ class ProjectStore:
     def save_model(self, pid: str, model_bytes: bytes, report: dict[str, Any]) -> None:
         with self._lock:
             project = self.load(pid)
-            _write_atomic(self.folder(pid) / "model.onnx", model_bytes)
+            write_atomic(self.folder(pid) / "model.onnx", model_bytes)
             project["trained"] = {"at": time.time(), **report}
             self._save(project)
 

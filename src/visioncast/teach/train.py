@@ -8,9 +8,6 @@ one (``origin: taught``), so ``-m NAME`` finds it on every channel.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from visioncast.atomic import write_atomic
 from visioncast.errors import InputError
 from visioncast.models.registry import ModelInfo, check_model_name, find_model, register_model
 from visioncast.teach.extractor import FeatureExtractor
@@ -99,18 +97,8 @@ def save_taught(model: onnx.ModelProto, name: str, *, cache_dir: Path) -> ModelI
     """Write ``model`` into the cache as ``<name>.onnx`` (atomically) and register it under ``name``."""
     check_model_name(name)
     kind = next((p.value for p in model.metadata_props if p.key == "visioncast_kind"), "image")
-    cache_dir.mkdir(parents=True, exist_ok=True)
     final = cache_dir / f"{name}.onnx"
-    fd, tmp = tempfile.mkstemp(prefix=f"{name}.", suffix=".part", dir=cache_dir)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(model.SerializeToString())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_atomic(final, model.SerializeToString())
     licence = LICENCES.get(kind, LICENCES["image"])
     register_model(cache_dir, name, {"file": final.name, "task": "classify", "licence": licence,
                                      "origin": "taught", "kind": kind})

@@ -199,12 +199,16 @@ _CPP_COLOURS = re.compile(r"^(const Colour COLOURS\[\] = \{\n).*?^(\};)$", re.MU
 def _fill_arduino(source: str, settings: BoardSettings) -> str:
     for name, value in _common(settings, wifi=True).items():
         literal = str(value) if isinstance(value, int) else cpp_string(str(value))
-        pattern = re.compile(_CPP_SETTING.format(name=name), re.MULTILINE)
-        source = _substitute(pattern, lambda m, v=literal: f"{m.group(1)}{v}{m.group(2)}", source, name)
+        source = _cpp_setting(source, name, literal)
     rows = "".join(f"  {{{cpp_string(label)}, {r}, {g}, {b}}},\n"
                    for label, (r, g, b) in settings.colours.items())
     source = _substitute(_CPP_COLOURS, lambda m: f"{m.group(1)}{rows}{m.group(2)}", source, "COLOURS")
     return _stamp("//", "an ESP32 (Arduino IDE)") + source
+
+
+def _cpp_setting(source: str, name: str, literal: str) -> str:
+    pattern = re.compile(_CPP_SETTING.format(name=name), re.MULTILINE)
+    return _substitute(pattern, lambda m: f"{m.group(1)}{literal}{m.group(2)}", source, name)
 
 
 def _substitute(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str], source: str,

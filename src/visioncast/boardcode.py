@@ -18,7 +18,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 
+from visioncast.config import Config
 from visioncast.errors import InputError
+from visioncast.sinks import mqtt_format as fmt
 
 RGB = tuple[int, int, int]
 COLOURS: dict[str, RGB] = {
@@ -74,6 +76,15 @@ def default_colours(labels: Iterable[str]) -> dict[str, RGB]:
         name = label.strip().lower()
         out[label] = COLOURS[name] if name in COLOURS else COLOURS[PALETTE[i % len(PALETTE)]]
     return out
+
+
+def label_topic(cfg: Config, source: str = "teach") -> str:
+    """The topic the server publishes ``source``'s label on under ``cfg``'s preset (``teach``: the /teach
+    page's tries); InputError under a preset that publishes no label."""
+    topic = fmt.topic(fmt.with_broker_preset(cfg.mqtt, cfg.broker.preset), "label", source)
+    if topic is None:
+        raise InputError(f"MQTT preset {cfg.mqtt.preset!r} publishes no label topic: give the topic")
+    return topic
 
 
 def generate(board: str, settings: BoardSettings) -> tuple[str, str]:

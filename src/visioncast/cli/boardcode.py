@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "red, yellow, green, blue, purple, white, orange, cyan, off or #rrggbb.")
     p.add_argument("board", choices=BOARDS, help="the board and its language")
     p.add_argument("-m", "--model", metavar="NAME", help="take the labels from this model (e.g. one taught)")
-    p.add_argument("--label", dest="labels", action="append", default=[], metavar="LABEL=COLOUR",
+    p.add_argument("--label", dest="label_specs", action="append", default=[], metavar="LABEL=COLOUR",
                    help="a label and its LED colour (repeat; with --model it changes that label's colour)")
     p.add_argument("--topic", help="the topic the board listens to (default: the label topic of source "
                                    "'teach', e.g. visioncast/teach/label)")
@@ -67,7 +67,7 @@ def colours_of(args: argparse.Namespace, cfg: Config) -> dict[str, RGB]:
 
         labels = load_model(args.model, cache_dir=Path(cfg.models.cache_dir)).labels
         colours = default_colours(labels)
-    for spec in args.labels:
+    for spec in args.label_specs:
         label, rgb = parse_label(spec)
         if args.model and label not in colours:
             raise InputError(f"--label {label!r} is not a label of model {args.model!r}; its labels: "

@@ -94,7 +94,9 @@ def generate(board: str, settings: BoardSettings) -> tuple[str, str]:
         raise InputError(f"board must be one of {', '.join(BOARDS)}, got {board!r}")
     _check(settings)
     template, file_name = TEMPLATES[board]
-    path = resources.files("visioncast").joinpath("boards", *template.split("/"))
+    path = resources.files("visioncast") / "boards"
+    for part in template.split("/"):  # one part at a time: Python 3.10's Traversable.joinpath takes one
+        path = path / part
     source = path.read_text(encoding="utf-8")
     return file_name, _FILLERS[board](source, settings)
 

@@ -107,8 +107,8 @@ def _check(settings: BoardSettings) -> None:
     if len(settings.colours) > MAX_LABELS:
         raise InputError(f"at most {MAX_LABELS} labels, got {len(settings.colours)}")
     for label in settings.colours:
-        if not label.strip() or len(label) > MAX_TEXT or not _encodable(label):
-            raise InputError(f"a label must be 1 to {MAX_TEXT} characters of text, got {label!r}")
+        if not label.strip() or len(label) > MAX_TEXT or "\x00" in label or not _encodable(label):
+            raise InputError(f"a label must be 1 to {MAX_TEXT} characters of text without NUL, got {label!r}")
     texts = {"broker": settings.broker, "topic": settings.topic, "user": settings.user,
              "password": settings.password, "wifi_ssid": settings.wifi_ssid or "",
              "wifi_password": settings.wifi_password or ""}

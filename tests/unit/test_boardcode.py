@@ -163,6 +163,7 @@ def test_default_colours_follow_the_palette_and_colour_names() -> None:
     ("micropython", BoardSettings(broker="h"), "at least one label"),
     ("micropython", BoardSettings(broker="h", colours={" ": RED}), "a label must be"),
     ("micropython", BoardSettings(broker="h", colours={"\ud800": RED}), "a label must be"),
+    ("esp32-arduino", BoardSettings(broker="h", colours={"a\x00b": RED}), "a label must be"),
     ("micropython", BoardSettings(broker="", colours={"a": RED}), "broker must not be empty"),
     ("micropython", BoardSettings(broker="h", password="x" * 300, colours={"a": RED}), "password must be"),
     ("micropython", BoardSettings(broker="h", port=0, colours={"a": RED}), "port must be"),

@@ -273,3 +273,9 @@ def lan_addresses() -> list[str]:
             found.append(str(info[4][0]))
     addresses = [a for a in dict.fromkeys(found) if not a.startswith("127.")]
     return [*addresses, "127.0.0.1"]
+
+
+def board_address(host: str) -> str:
+    """The address boards should connect to for a broker listening on ``host``: this machine's LAN address
+    when it listens on every network (loopback when it has none), else ``host`` itself."""
+    return lan_addresses()[0] if host in ("0.0.0.0", "::", "") else host

@@ -1,5 +1,7 @@
 """MicroPython on CPython, just enough to run examples/mqtt_led_board.py with the real umqtt.simple.
 
+The program is the package's copy (src/visioncast/boards/, which examples/ links to) unless one is given.
+
 :class:`Board` loads the board program and the vendored ``umqtt/simple.py`` (micropython-lib, MIT) as fresh
 modules whose ``import`` sees small stand-ins instead of the MicroPython modules: ``machine`` (pins and PWM
 that record their values, a fixed unique id), ``network`` (a Wi-Fi that is always up), ``usocket`` (a CPython
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-PROGRAM = ROOT / "examples" / "mqtt_led_board.py"
+PROGRAM = ROOT / "src" / "visioncast" / "boards" / "mqtt_led_board.py"
 UMQTT = Path(__file__).parent / "umqtt" / "simple.py"
 WAIT_S = 10.0
 
@@ -108,9 +110,10 @@ class PWM:
 
 
 class Board:
-    """The board program running on stand-ins; ``settings`` override its settings (names as in the file)."""
+    """The board program running on stand-ins; ``settings`` override its settings (names as in the file).
+    ``program``: another MicroPython board program, e.g. one ``visioncast board-code`` generated."""
 
-    def __init__(self, **settings: Any) -> None:
+    def __init__(self, *, program: Path = PROGRAM, **settings: Any) -> None:
         self.pins: dict[int, Pin] = {}
         self.pwms: list[PWM] = []
         self.sockets: list[MicroSocket] = []
@@ -119,7 +122,7 @@ class Board:
         self._modules = self._stand_ins()
         self._modules["umqtt.simple"] = self._load("umqtt.simple", UMQTT)
         self._modules["umqtt"] = types.SimpleNamespace(simple=self._modules["umqtt.simple"])
-        self.program = self._load("mqtt_led_board", PROGRAM)
+        self.program = self._load("mqtt_led_board", program)
         for name, value in settings.items():
             if not hasattr(self.program, name):
                 raise AttributeError(f"the board program has no setting {name}")

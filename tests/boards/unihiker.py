@@ -18,7 +18,7 @@ from typing import Any
 
 from tests.boards.micropython import load_with
 
-PROGRAM = Path(__file__).resolve().parents[2] / "examples" / "boards" / "unihiker_m10.py"
+PROGRAM = Path(__file__).resolve().parents[2] / "src" / "visioncast" / "boards" / "unihiker_m10.py"
 WAIT_S = 10.0
 
 

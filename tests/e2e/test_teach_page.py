@@ -1,6 +1,7 @@
 """The teach page in headless Chromium, as a class uses it: a project, one class recorded by holding Record
 in front of the (fake) camera playing the street clip, one class uploaded from photos, Train, the confusion
-table, a live try that names the street, and the same page on a phone."""
+table, a live try that names the street, a board program downloaded for the trained classes, and the same
+page on a phone."""
 
 from __future__ import annotations
 
@@ -87,6 +88,18 @@ def test_record_upload_train_try(camera_browser: Any, live_server: Any, bus_phot
         page.click("#try")
         page.wait_for_function("() => document.getElementById('try-label').textContent.includes('街道')")
         page.click("#stop-try")
+        # A board program for the classes just trained: one colour per class, downloaded as a file.
+        assert page.locator("#board-colours select").count() == 2
+        page.locator("#board-colours select[data-label='街道']").select_option("red")
+        page.fill("#wifi-ssid", "教室")
+        with page.expect_download() as info:
+            page.click("#board-download")
+        assert info.value.suggested_filename == "main.py"
+        program = Path(info.value.path()).read_text(encoding="utf-8")
+        assert '"街道": (255, 0, 0)' in program
+        assert 'WIFI_SSID = "教室"' in program
+        compile(program, "main.py", "exec")
+        assert "main.py" in page.text_content("#board-status")
         screenshot(page, "teach-desktop")
         assert page.errors == []
     finally:

@@ -22,7 +22,8 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Command → the module that adds its parser. Only the module of the command being run is imported (each
 # pulls in its own stack: Flask, onnxruntime, OpenCV…), so `visioncast predict` starts like a small client.
 COMMANDS = {"detect": "infer", "classify": "infer", "pose": "infer", "face": "infer", "models": "models",
-            "serve": "serve", "predict": "predict", "broker": "broker", "run": "run", "teach": "teach"}
+            "serve": "serve", "predict": "predict", "broker": "broker", "run": "run", "teach": "teach",
+            "board-code": "boardcode"}
 
 
 def _command_modules(argv: Sequence[str]) -> list[object]:

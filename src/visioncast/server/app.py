@@ -63,3 +63,6 @@ def _register_blueprints(app: Flask) -> None:
     from visioncast.server import teach  # noqa: PLC0415 — /api/v1/teach, the /teach page
 
     teach.register(app)
+    from visioncast.server import boardcode  # noqa: PLC0415 — /api/v1/board-code
+
+    boardcode.register(app)

@@ -2,6 +2,7 @@
 // training on the server, a live try with the camera and making the model one of the server's models.
 // Everything goes through /api/v1/teach/…; the browser's projects are those of its vc_client cookie.
 import {ApiError, failureOf, postImage, setBusy, showError, t} from "./app.js";
+import {bindBoardForm, showBoardColours} from "./board_code.js";
 
 const $ = (id) => document.getElementById(id);
 const API = "/api/v1/teach";
@@ -259,6 +260,7 @@ function showReport(report) {
   $("report").hidden = !report;
   $("try-panel").hidden = !report;
   if (!report) return;
+  showBoardColours(report.labels);
   const acc = report.accuracy;
   $("accuracy").textContent = acc === null ? t("teach.accuracy_unknown")
     : t("teach.accuracy", {percent: Math.round(acc * 100)});
@@ -401,6 +403,7 @@ $("train").addEventListener("click", train);
 $("try").addEventListener("click", tryLive);
 $("stop-try").addEventListener("click", stopTry);
 $("use-form").addEventListener("submit", useModel);
+bindBoardForm(errorBox);
 window.addEventListener("pagehide", () => state.stream?.getTracks().forEach((t) => t.stop()));
 
 loadProjects().catch(fail);

@@ -1,0 +1,188 @@
+"""MicroPython for a UNIHIKER K10 / ESP32 board: an RGB LED shows the label visioncast pushes; it survives.
+
+Copy to the board as main.py (Thonny, mpremote or Mind+), edit the settings below, reset the board. It joins
+the Wi-Fi, logs in to the MQTT broker that `visioncast serve` started (its address, user and password are
+printed when serve starts: "user U  password P"), subscribes to the label topic and sets the LED colour of
+each label, e.g. 开心 → yellow, 愤怒 → red. Needs umqtt.simple (bundled with most ESP32 firmwares; else
+`mpremote mip install umqtt.simple`).
+
+What keeps it alive in a real classroom:
+* the client id is text made from the board's MAC address (brokers refuse raw bytes);
+* it pings the broker every PING_S seconds, and when nothing at all comes back for DEAD_S seconds the link is
+  dead (Wi-Fi gone, a half-open TCP connection): it drops it and reconnects;
+* every error reconnects, waiting 1 s, 2 s, 4 s … up to BACKOFF_MAX_S between tries;
+* a refused login (wrong user or password) prints what to fix and tries again every REFUSED_RETRY_S seconds.
+
+The LEDs tell the class what is going on: the status LED (STATUS_PIN) is on while the board is connected and
+subscribed; the RGB LED shows the last label while connected, is off while (re)connecting, and purple while
+the broker refuses the login.
+"""
+
+import time
+
+import machine
+import network
+import ubinascii
+import uselect
+from umqtt.simple import MQTTClient, MQTTException
+
+WIFI_SSID = "classroom"
+WIFI_PASSWORD = "wifi-password"
+BROKER = "192.168.1.20"  # the address `visioncast serve` printed
+PORT = 1883
+USER = "visioncast"  # the "user U  password P" line printed by `visioncast serve`
+PASSWORD = "printed-by-serve"
+TOPIC = "visioncast/webcam/label"  # visioncast/<source>/label; SIoT preset: "siot/<source>"
+KEEPALIVE_S = 30  # the broker drops a client silent for 1.5 × this
+PING_S = 10  # ping this often (well inside the keepalive)
+DEAD_S = 25  # nothing from the broker for this long: the link is dead
+IO_TIMEOUT_S = 10  # a connect or a read that takes longer fails (and the board reconnects)
+BACKOFF_MAX_S = 30
+REFUSED_RETRY_S = 30
+STATUS_PIN = 2  # the on-board LED of most ESP32 boards
+LED_PINS = (25, 26, 27)  # R, G, B pins of the LED (PWM)
+COLOURS = {  # label → (r, g, b) 0–255
+    "开心": (255, 200, 0),
+    "happy": (255, 200, 0),
+    "愤怒": (255, 0, 0),
+    "angry": (255, 0, 0),
+    "person": (0, 0, 255),
+    "none": (0, 0, 0),
+}
+OFF = (0, 0, 0)
+REFUSED = (128, 0, 128)  # purple: the broker refused the login
+CLIENT_ID = b"vc-board-" + ubinascii.hexlify(machine.unique_id())  # text, unique per board
+STATUS_TOPIC = b"board/" + CLIENT_ID[9:] + b"/status"  # boards may write under board/ (see docs/mqtt.md)
+
+status_led = machine.Pin(STATUS_PIN, machine.Pin.OUT)
+leds = [machine.PWM(machine.Pin(pin), freq=1000) for pin in LED_PINS]
+
+
+def set_colour(rgb):
+    for led, value in zip(leds, rgb):
+        led.duty(value * 1023 // 255)
+
+
+def show(connected, rgb):
+    status_led.value(1 if connected else 0)
+    set_colour(rgb)
+
+
+class BoardClient(MQTTClient):
+    """umqtt.simple with a timeout on its socket: its connect() would otherwise wait forever for a broker
+    that accepts the TCP connection but never answers (a half-open link)."""
+
+    @property
+    def sock(self):
+        return self._sock
+
+    @sock.setter
+    def sock(self, sock):
+        self._sock = sock
+        if sock is not None:
+            sock.settimeout(IO_TIMEOUT_S)
+
+
+def connect_wifi():
+    wlan = network.WLAN(network.STA_IF)
+    wlan.active(True)
+    if not wlan.isconnected():
+        wlan.connect(WIFI_SSID, WIFI_PASSWORD)
+        for _ in range(100):
+            if wlan.isconnected():
+                break
+            time.sleep_ms(200)
+    print("Wi-Fi:", wlan.ifconfig())
+
+
+def on_message(topic, msg):
+    label = msg.decode("utf-8")
+    rgb = COLOURS.get(label, OFF)
+    print("label", label, "-> LED", rgb)
+    set_colour(rgb)
+
+
+def connect_mqtt():
+    client = BoardClient(CLIENT_ID, BROKER, port=PORT, user=USER.encode(), password=PASSWORD.encode(),
+                         keepalive=KEEPALIVE_S)
+    client.set_callback(on_message)
+    client.set_last_will(STATUS_TOPIC, b"offline", retain=True)
+    client.connect()
+    client.publish(STATUS_TOPIC, b"online", retain=True)
+    client.subscribe(TOPIC.encode())
+    print("connected to", BROKER, "as", CLIENT_ID, "- subscribed to", TOPIC)
+    return client
+
+
+def listen(client):
+    """Handle messages and keep the link checked; returns only by raising when the link fails."""
+    poller = uselect.poll()
+    poller.register(client.sock, uselect.POLLIN)
+    last_rx = last_ping = time.ticks_ms()
+    while True:
+        events = poller.poll(200)
+        now = time.ticks_ms()
+        for _, event in events:
+            if event & (uselect.POLLHUP | uselect.POLLERR):
+                raise OSError("the broker closed the connection")
+        if events:
+            client.wait_msg()  # a label (→ on_message), or the broker's answer to a ping
+            last_rx = now
+        if time.ticks_diff(now, last_ping) >= PING_S * 1000:
+            client.ping()
+            last_ping = now
+        if time.ticks_diff(now, last_rx) >= DEAD_S * 1000:
+            raise OSError("no answer from the broker for %d s: the link is dead" % DEAD_S)
+
+
+def close(client):
+    if client is not None and client.sock is not None:
+        try:
+            client.sock.close()
+        except OSError:
+            pass
+
+
+def run_once():
+    """One connection, from login to failure: (whether the login worked, ms to wait before the next try)."""
+    client = None
+    connected = False
+    try:
+        client = connect_mqtt()
+        connected = True
+        show(True, OFF)
+        listen(client)
+    except MQTTException as exc:
+        code = exc.args[0] if exc.args else 0
+        if code in (4, 5):
+            print("the broker refused the login (code %d): check USER and PASSWORD" % code)
+            print("(the 'user U  password P' line printed by visioncast serve); retrying in %d s"
+                  % REFUSED_RETRY_S)
+            show(False, REFUSED)
+            return False, REFUSED_RETRY_S * 1000
+        print("the broker refused the connection (code %d)" % code)
+    except Exception as exc:  # any error (OSError, a garbled packet…): reconnect, never die
+        print("MQTT error:", repr(exc), "- reconnecting")
+    finally:
+        close(client)
+    show(False, OFF)
+    return connected, 0
+
+
+def main():
+    show(False, OFF)
+    connect_wifi()
+    backoff_ms = 1000
+    while True:
+        connected, wait_ms = run_once()
+        if connected:
+            backoff_ms = 1000  # the link worked: the next try is quick again
+        if not wait_ms:
+            wait_ms = backoff_ms
+            backoff_ms = min(backoff_ms * 2, BACKOFF_MAX_S * 1000)
+        print("next try in %d ms" % wait_ms)
+        time.sleep_ms(wait_ms)
+
+
+if __name__ == "__main__":
+    main()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import time
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from typing import TypeVar
 
@@ -19,8 +20,9 @@ from visioncast.tasks.detect import DetectOptions
 T = TypeVar("T", bound="StagedTask")
 
 
-class StagedTask:
-    """Base of the pose, face and Ultralytics tasks: ``task``, ``name``, ``runtime`` and the shared stages."""
+class StagedTask(ABC):
+    """Base of the pose, face and Ultralytics tasks: ``task``, ``name``, ``runtime`` and the shared stages;
+    a subclass supplies ``prepare`` and ``postprocess``."""
 
     task: str = ""
     name: str = ""
@@ -34,11 +36,13 @@ class StagedTask:
         other.options = options
         return other
 
+    @abstractmethod
     def prepare(self, image: np.ndarray) -> Prepared:
-        raise NotImplementedError
+        """BGR uint8 H×W×3 image → feeds for the runtime + what postprocess needs."""
 
+    @abstractmethod
     def postprocess(self, outputs: list[np.ndarray], prepared: Prepared) -> Result:
-        raise NotImplementedError
+        """The runtime's outputs → a Result in original-image pixels."""
 
     def infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """One synchronous run of the runtime."""

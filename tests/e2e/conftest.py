@@ -20,12 +20,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
 import pytest
 
 from visioncast import config
 from visioncast.server import create_app
 from visioncast.server.health import warm_up
 from visioncast.server.wsgi import HttpServer
+from visioncast.sources.video import open_video
 
 CHROMIUM = Path(os.environ.get("VISIONCAST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -77,6 +79,44 @@ def browser() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+SIZES = {  # the two sizes pages are checked at: a 1366×768 laptop and a 390×844 touch phone
+    "laptop": {"viewport": {"width": 1366, "height": 768}},
+    "phone": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True,
+              "has_touch": True},
+}
+
+
+def open_sized_page(browser: Any, size: str, **context_options: Any) -> Iterator[Any]:
+    """A page at ``SIZES[size]`` (``page.size_name`` says which) in a fresh context, as ``_open_page``."""
+    for page in _open_page(browser, **SIZES[size], **context_options):
+        page.size_name = size
+        yield page
+
+
+def write_mjpeg(path: Path, source: Path, size: tuple[int, int]) -> Path:
+    """The frames of the video ``source`` resized to ``size`` as concatenated JPEGs (a fake camera's file)."""
+    with open_video(source) as video, path.open("wb") as out:
+        for frame in video:
+            ok, jpeg = cv2.imencode(".jpg", cv2.resize(frame.image, size), [cv2.IMWRITE_JPEG_QUALITY, 85])
+            assert ok
+            out.write(jpeg.tobytes())
+    return path
+
+
+@pytest.fixture(scope="session")
+def camera_browser(browser: Any, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Any]:
+    """A second Chromium (same Playwright driver as ``browser``) whose camera plays the test clip at 640×480;
+    the camera permission is still asked per context."""
+    clip = write_mjpeg(tmp_path_factory.mktemp("camera") / "camera.mjpeg", data_dir / "vtest_clip.mp4",
+                       (640, 480))
+    args = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}"]
+    camera = browser.browser_type.launch(executable_path=str(CHROMIUM), args=args)
+    try:
+        yield camera
+    finally:
+        camera.close()
 
 
 def _open_page(browser: Any, **context_options: Any) -> Iterator[Any]:

@@ -13,13 +13,9 @@ from typing import Any
 
 import pytest
 import requests
+from tests.e2e.conftest import SIZES, open_sized_page
 
 PAGES = ["/", "/classify", "/detect", "/video", "/webcam", "/streams", "/mqtt", "/api-docs", "/no-such-page"]
-SIZES = {
-    "laptop": {"viewport": {"width": 1366, "height": 768}},
-    "phone": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True,
-              "has_touch": True},
-}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 FONT_CHECK = """async () => {
   await document.fonts.load('16px "VC WenQuanYi"', '开心');
@@ -32,17 +28,7 @@ FONT_CHECK = """async () => {
 @pytest.fixture(params=sorted(SIZES))
 def zh_page(request: Any, browser: Any) -> Iterator[Any]:
     """A page whose browser asks for Chinese first (as a Chinese phone or PC does), at each size."""
-    context = browser.new_context(locale="zh-CN", **SIZES[request.param])
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    page.size_name = request.param
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        yield page
-        assert errors == []
-    finally:
-        context.close()
+    yield from open_sized_page(browser, request.param, locale="zh-CN")
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import cv2
 import pytest
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, SIZES, open_sized_page
 
 from mqtt_peers import Subscriber, free_port, mosquitto
 from visioncast import config
@@ -23,17 +23,10 @@ from visioncast.server import create_app
 from visioncast.server.mqtt import attach
 from visioncast.server.wsgi import HttpServer
 
-CHROMIUM = Path(os.environ.get("VISIONCAST_CHROMIUM", "/usr/bin/chromium"))  # as tests/e2e/conftest.py
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WAIT_S = 10
 NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
 MIDDLE_HEX = "#{2:02x}{1:02x}{0:02x}".format(*MIDDLE)  # the nose's colour in server images (BGR there)
-SIZES = {
-    "laptop": {"viewport": {"width": 1366, "height": 768}},
-    "phone": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True,
-              "has_touch": True},
-}
 
 
 def keypoint_pixel_is(page, colour_hex: str, keypoint: list[float]) -> bool:
@@ -101,17 +94,7 @@ def test_detect_page_switching_mode_asks_again_and_the_slider_filters_faces(page
 @pytest.fixture(params=sorted(SIZES))
 def zh_page(request: Any, browser: Any) -> Iterator[Any]:
     """A page in a browser that asks for Chinese, at each size; uncaught page errors fail the test."""
-    context = browser.new_context(locale="zh-CN", **SIZES[request.param])
-    context.set_default_timeout(WAIT_S * 1000)
-    page = context.new_page()
-    page.size_name = request.param
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        yield page
-        assert errors == []
-    finally:
-        context.close()
+    yield from open_sized_page(browser, request.param, locale="zh-CN")
 
 
 @pytest.mark.parametrize("case", [("pose", "squat.jpg", "人体姿态", "找到 1 个人。"),

@@ -10,12 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.conftest import SIZES, open_sized_page
 
-SIZES = {
-    "laptop": {"viewport": {"width": 1366, "height": 768}},
-    "phone": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True,
-              "has_touch": True},
-}
 DROP = """async ([selector, url, name]) => {
   const blob = await (await fetch(url)).blob();
   const transfer = new DataTransfer();
@@ -33,17 +29,7 @@ PASTE = """async ([url, name]) => {
 
 @pytest.fixture(params=sorted(SIZES))
 def sized_page(request: Any, browser: Any) -> Iterator[Any]:
-    context = browser.new_context(**SIZES[request.param])
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    page.size_name = request.param
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        yield page
-        assert errors == []
-    finally:
-        context.close()
+    yield from open_sized_page(browser, request.param)
 
 
 def detect_with(page: Any, action: Callable[[], None]) -> dict[str, Any]:

@@ -5,26 +5,14 @@ page on a phone."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cv2
 import pytest
-from tests.e2e.test_webcam_page import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, write_mjpeg
+from tests.e2e.conftest import TIMEOUT_MS
 from tests.teach_samples import jitter
-
-
-@pytest.fixture(scope="module")
-def camera_browser(browser: Any, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Any]:
-    clip = write_mjpeg(tmp_path_factory.mktemp("camera") / "camera.mjpeg", data_dir / "vtest_clip.mp4",
-                       (640, 480))
-    args = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}"]
-    camera = browser.browser_type.launch(executable_path=str(CHROMIUM), args=args)
-    try:
-        yield camera
-    finally:
-        camera.close()
 
 
 @pytest.fixture(scope="module")

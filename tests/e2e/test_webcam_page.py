@@ -4,20 +4,13 @@ a clear message when the camera is denied."""
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
-import pytest
+from tests.e2e.conftest import TIMEOUT_MS
 
-from visioncast.sources.video import open_video
-
-CHROMIUM = Path(os.environ.get("VISIONCAST_CHROMIUM", "/usr/bin/chromium"))  # as tests/e2e/conftest.py
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-TIMEOUT_MS = 10_000
 # Counts requests to the detect API in flight at once, to check only one frame is ever on its way.
 COUNT_IN_FLIGHT = """
 window.__inFlight = 0; window.__maxInFlight = 0;
@@ -28,29 +21,6 @@ window.fetch = async (...args) => {
   try { return await realFetch(...args); } finally { if (detect) window.__inFlight--; }
 };
 """
-
-
-def write_mjpeg(path: Path, source: Path, size: tuple[int, int]) -> Path:
-    with open_video(source) as video, path.open("wb") as out:
-        for frame in video:
-            ok, jpeg = cv2.imencode(".jpg", cv2.resize(frame.image, size), [cv2.IMWRITE_JPEG_QUALITY, 85])
-            assert ok
-            out.write(jpeg.tobytes())
-    return path
-
-
-@pytest.fixture(scope="module")
-def camera_browser(browser: Any, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Any]:
-    """A second Chromium (same Playwright driver as ``browser``) whose camera is the test clip at 640×480;
-    the camera permission is still asked per context."""
-    clip = write_mjpeg(tmp_path_factory.mktemp("camera") / "camera.mjpeg", data_dir / "vtest_clip.mp4",
-                       (640, 480))
-    args = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}"]
-    camera = browser.browser_type.launch(executable_path=str(CHROMIUM), args=args)
-    try:
-        yield camera
-    finally:
-        camera.close()
 
 
 def open_page(browser: Any, url: str, *, camera: bool) -> Any:

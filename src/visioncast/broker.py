@@ -262,8 +262,9 @@ def _listdir(path: str) -> list[str]:
         return []
 
 
-def lan_addresses() -> list[str]:
-    """IPv4 addresses of this machine that boards on the LAN can reach (loopback last, as a fallback)."""
+def lan_addresses(*, loopback: bool = True) -> list[str]:
+    """IPv4 addresses of this machine that boards on the LAN can reach, the default route's first; no traffic.
+    ``loopback`` adds 127.0.0.1 last, as a fallback for a machine without a network."""
     found: list[str] = []
     with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.connect(("192.0.2.1", 9))  # UDP connect sends nothing; it only selects the outgoing interface
@@ -271,8 +272,8 @@ def lan_addresses() -> list[str]:
     with contextlib.suppress(OSError):
         for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
             found.append(str(info[4][0]))
-    addresses = [a for a in dict.fromkeys(found) if not a.startswith("127.")]
-    return [*addresses, "127.0.0.1"]
+    addresses = [a for a in dict.fromkeys(found) if not a.startswith(("127.", "0."))]
+    return [*addresses, "127.0.0.1"] if loopback else addresses
 
 
 def board_address(host: str) -> str:

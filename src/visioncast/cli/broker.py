@@ -154,10 +154,9 @@ def _certificate(ctx: Any) -> tuple[Path, Path] | None:
     if not ctx.config.server.tls:
         return None
     from visioncast.cli.serve import ANY_HOSTS  # noqa: PLC0415 - serve imports this module
-    from visioncast.cli.serve import lan_addresses as serve_addresses  # noqa: PLC0415
     from visioncast.server.tls import ensure_certificate  # noqa: PLC0415
 
     host = ctx.config.server.host
-    cert = ensure_certificate(Path(ctx.config.data_dir) / "tls", serve_addresses() if host in ANY_HOSTS
-                              else [host])
+    hosts = lan_addresses(loopback=False) if host in ANY_HOSTS else [host]
+    cert = ensure_certificate(Path(ctx.config.data_dir) / "tls", hosts)
     return cert.cert_path, cert.key_path

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ import qrcode
 from flask import Flask
 
 from visioncast import __version__
-from visioncast.broker import BrokerHandle, open_broker
+from visioncast.broker import BrokerHandle, lan_addresses, open_broker
 from visioncast.cli.broker import (
     add_push_options,
     broker_metrics,
@@ -57,7 +56,6 @@ from visioncast.server.wsgi import HttpServer
 ANY_HOSTS = ("0.0.0.0", "::", "")
 # connect() on a UDP socket sends nothing: it only asks the kernel which local address routes there.
 # 192.0.2.1 is TEST-NET-1 (RFC 5737), so nothing would answer even if a packet were sent.
-ROUTE_PROBE = ("192.0.2.1", 9)
 CONNECT_WAIT_S = 3.0
 
 
@@ -135,23 +133,6 @@ def load_models(ctx: ServeContext) -> None:
     print(f"models loaded in {warm_up(ctx.app):.1f} s", file=ctx.out, flush=True)
 
 
-def lan_addresses() -> list[str]:
-    """This machine's IPv4 addresses other than loopback, the one of the default route first. No traffic."""
-    found: list[str] = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(ROUTE_PROBE)
-            found.append(probe.getsockname()[0])
-        except OSError:
-            pass  # no default route: only the host name's addresses remain
-    try:
-        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET, socket.SOCK_STREAM)
-    except OSError:
-        infos = []
-    found += [str(info[4][0]) for info in infos]
-    return list(dict.fromkeys(ip for ip in found if not ip.startswith(("127.", "0."))))
-
-
 def print_qr(url: str, out: TextIO) -> None:
     """``url`` as a QR code drawn with text blocks, for a phone camera."""
     qr = qrcode.QRCode(border=1)
@@ -168,7 +149,7 @@ def print_urls(ctx: ServeContext) -> None:
     scheme, base = server.url.split(":", 1)[0], server.url
     if ctx.config.server.host in ANY_HOSTS:
         base = f"{scheme}://127.0.0.1:{server.port}"  # 0.0.0.0 is not an address a browser can open
-        urls = [f"{scheme}://{ip}:{server.port}/" for ip in lan_addresses()]
+        urls = [f"{scheme}://{ip}:{server.port}/" for ip in lan_addresses(loopback=False)]
         print(f"listening on every network, port {server.port}:", file=out)
         print(f"  {base}/  (this machine)", file=out)
         for url in urls:
@@ -225,7 +206,7 @@ def print_signin(ctx: ServeContext) -> None:
         return
     assert ctx.server is not None  # set by run() before AFTER_LISTEN
     scheme = ctx.server.url.split(":", 1)[0]
-    host = (lan_addresses() or ["127.0.0.1"])[0] if ctx.config.server.host in ANY_HOSTS else ctx.server.host
+    host = lan_addresses()[0] if ctx.config.server.host in ANY_HOSTS else ctx.server.host
     link = f"{scheme}://{host}:{ctx.server.port}/signin?token={auth.token()}"
     print("teacher sign-in (push settings, streams; keep it off the projector: it is the teacher's key):",
           file=ctx.out)
@@ -248,7 +229,7 @@ def make_server(ctx: ServeContext) -> HttpServer:
 def tls_adapter(ctx: ServeContext) -> Any:
     """cheroot's SSL adapter with the data dir's self-signed certificate (made on first use); prints it."""
     host = ctx.config.server.host
-    hosts = lan_addresses() if host in ANY_HOSTS else [host]
+    hosts = lan_addresses(loopback=False) if host in ANY_HOSTS else [host]
     cert = ensure_certificate(Path(ctx.config.data_dir) / "tls", hosts)
     print(f"TLS: {'made a new' if cert.created else 'using the'} self-signed certificate {cert.cert_path}",
           file=ctx.out)

@@ -4,8 +4,9 @@
 
 The subset is printable ASCII, Latin-1 punctuation, CJK and full-width punctuation, the 3,755 level-1 hanzi of
 GB2312 (the common characters: what school texts and labels use) and every character of the Chinese message
-catalogue (static/i18n/zh.json), so the pages' own text always renders. Needs fontTools and brotli (PyPI:
-``pip install fonttools brotli``; the package itself does not). The licence (Apache-2.0) travels beside it.
+catalogue (static/i18n/zh.json) and of the shipped models' class names (labels-zh.json), so the pages' own
+text always renders. Needs fontTools and brotli (PyPI: ``pip install fonttools brotli``; the package itself
+does not). The licence (Apache-2.0) travels beside it.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ def gb2312_level1() -> set[int]:
 
 def wanted() -> set[int]:
     points = {p for low, high in RANGES for p in range(low, high + 1)} | gb2312_level1()
-    catalogue = json.loads((STATIC / "i18n" / "zh.json").read_text(encoding="utf-8"))
-    points |= {ord(c) for text in catalogue.values() for c in text}
+    for name in ("zh.json", "labels-zh.json"):  # the messages and the shipped models' class names
+        catalogue = json.loads((STATIC / "i18n" / name).read_text(encoding="utf-8"))
+        points |= {ord(c) for text in catalogue.values() for c in text}
     return points
 
 

@@ -237,3 +237,27 @@ def test_phone_layout_fits_the_screen(phone_page, live_server, data_dir, screens
     assert page.eval_on_selector("#canvas", "c => c.width") == round(canvas.bounding_box()["width"] * 3)
     assert canvas.get_attribute("data-boxes") == str(len(shown(answer)))
     screenshot(page, "detect-phone")
+
+
+def test_the_chinese_page_names_the_classes_in_chinese_and_asks_in_english(phone_page, live_server, data_dir,
+                                                                          screenshot):
+    """A class in Chinese on the zh page (table, chips, the tag drawn on the canvas: "人 0.87"); the request,
+    the answer and the filter still use the model's own names."""
+    page = phone_page
+    page.goto(f"{live_server.url}/detect?lang=zh")
+    page.set_input_files("#file", str(data_dir / "bus.jpg"))
+    _request, answer = run(page)
+    labels = [d["label"] for d in shown(answer)]
+    assert "person" in labels
+    assert "bus" in labels
+    cells = page.locator("#table tbody tr td:nth-child(2)").all_text_contents()
+    assert cells == [{"person": "人", "bus": "公交车"}.get(label, label) for label in labels]
+    assert "公交车" in page.text_content("#summary")
+    assert "bus" not in page.text_content("#summary")
+    chips = page.locator("#legend .chip").all_text_contents()
+    assert any(chip.startswith("人 ") for chip in chips)
+    assert any(chip.startswith("公交车 ") for chip in chips)
+    assert page.locator('#legend .chip[data-label="person"]').count() == 1  # toggles keep the model's name
+    page.click('#legend .chip[data-label="person"]')
+    assert page.get_attribute('#legend .chip[data-label="person"]', "aria-pressed") == "false"
+    screenshot(page, "detect-phone-zh-labels")

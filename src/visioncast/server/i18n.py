@@ -14,6 +14,11 @@ flashes the other one. A key missing in Chinese falls back to English, a key mis
 itself (tests/unit/server/test_i18n.py fails on either). Navigation entries are translated by the keys
 ``nav.<endpoint>`` and ``nav.<endpoint>.description`` when present, else shown as registered.
 
+Class names a model gives (COCO-80, CIFAR-10: "person", "bus") stay as they are in every answer, MQTT
+message and file; the Chinese pages show them in Chinese from ``static/i18n/labels-zh.json`` (English name →
+Chinese, sent with the page as ``labels``; ``labelName()`` in i18n.js). A label without an entry (a class's
+own model, "开心") is shown as it is.
+
 API errors carry a stable ``code`` (:mod:`visioncast.server.errors`); a page shows ``t("error.<code>")``.
 """
 
@@ -43,6 +48,16 @@ def catalogue(lang: str) -> dict[str, str]:
     path = resources.files("visioncast.server") / "static" / "i18n" / f"{lang}.json"
     data: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
     return data
+
+
+@functools.cache
+def label_names(lang: str) -> dict[str, str]:
+    """Class name → its name in ``lang`` for the shipped models' labels ({} for English)."""
+    path = resources.files("visioncast.server") / "static" / "i18n" / f"labels-{lang}.json"
+    if lang == DEFAULT or not path.is_file():
+        return {}
+    names: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+    return names
 
 
 def translate(lang: str, key: str, values: dict[str, Any] | None = None) -> str:
@@ -80,14 +95,15 @@ def t(key: str, **values: Any) -> str:
 
 
 def page_data(palette: list[str]) -> Markup:
-    """The ``visioncast-data`` JSON block every page's scripts read: language, messages, class colours.
+    """The ``visioncast-data`` JSON block every page's scripts read: language, messages, class names in the
+    language, class colours.
 
     UTF-8 rather than ``\\u`` escapes (half the bytes for Chinese); ``<``, ``>``, ``&`` and ``'`` escaped so
     the text cannot close the block."""
     lang = current()
     messages = {**catalogue(DEFAULT), **catalogue(lang)}
-    text = json.dumps({"lang": lang, "messages": messages, "palette": palette}, ensure_ascii=False,
-                      separators=(",", ":"))
+    data = {"lang": lang, "messages": messages, "labels": label_names(lang), "palette": palette}
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     for char in "<>&'":
         text = text.replace(char, f"\\u{ord(char):04x}")
     return Markup(text)  # JSON with every character that could end the block escaped

@@ -14,6 +14,7 @@ from werkzeug.http import parse_accept_header
 
 from visioncast import config
 from visioncast.draw import palette
+from visioncast.models.labels import BUILTIN
 from visioncast.server import create_app, i18n
 from visioncast.server.errors import CODES
 from visioncast.server.pages import palette_hex
@@ -57,10 +58,27 @@ def test_the_web_font_draws_every_chinese_character_of_the_pages() -> None:
     ttlib = pytest.importorskip("fontTools.ttLib", reason="checking the font needs fontTools")
     font = ttlib.TTFont(str(SERVER / "static" / "fonts" / "wqy-microhei-gb2312.woff2"))
     cmap = font.getBestCmap()
-    text = "".join(i18n.catalogue("zh").values())
+    text = "".join(i18n.catalogue("zh").values()) + "".join(i18n.label_names("zh").values())
     missing = sorted({c for c in text if ord(c) not in cmap})
     assert missing == [], "run tools/make_webfont.py after adding Chinese text"
     assert all(ord(c) in cmap for c in "开心人车猫狗")
+
+
+def test_every_shipped_class_name_has_one_chinese_name_and_english_pages_get_none() -> None:
+    names = i18n.label_names("zh")
+    labels = {label for builtin in BUILTIN.values() for label in builtin}
+    assert set(names) == labels, "labels-zh.json names exactly the COCO-80 and CIFAR-10 classes"
+    assert all(re.fullmatch(r"[\u4e00-\u9fff]+", name) for name in names.values()), names
+    assert names["person"] == "人"
+    assert names["automobile"] == names["car"] == "汽车"
+    assert i18n.label_names("en") == {}
+
+
+def test_the_page_carries_its_languages_class_names(client) -> None:
+    zh = client.get("/detect?lang=zh").get_data(as_text=True)
+    en = client.get("/detect?lang=en").get_data(as_text=True)
+    assert '"labels":{"airplane":"飞机"' in zh
+    assert '"labels":{}' in en
 
 
 @pytest.mark.parametrize(("query", "cookie", "accept", "lang"), [

@@ -7,7 +7,7 @@
 // (./i18n.js).
 import {formatNumber, t, has} from "./i18n.js";
 
-export {t} from "./i18n.js";
+export {labelName, t} from "./i18n.js";
 export {
   FONT_FAMILY, colorFor, countKeypoints, drawDetections, fillLegend, fitToScreen, whenFontReady,
 } from "./draw.js";

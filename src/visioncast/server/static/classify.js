@@ -4,7 +4,8 @@
 // saw, so the bar is set high, and the page always says it only knows its classes). A range input changes the
 // displayed image size.
 import {
-  acceptImages, bindSizeControl, formatMs, formatTimings, postImage, reveal, setBusy, setInputFile, showError, t,
+  acceptImages, bindSizeControl, formatMs, formatTimings, labelName, postImage, reveal, setBusy, setInputFile,
+  showError, t,
 } from "./app.js";
 
 const $ = (id) => document.getElementById(id);
@@ -61,7 +62,7 @@ function bar(prediction) {
   item.className = "bar-item";
   const name = document.createElement("span");
   name.className = "bar-label";
-  name.textContent = prediction.label;
+  name.textContent = labelName(prediction.label);
   const track = document.createElement("span");
   track.className = "bar-track";
   track.setAttribute("aria-hidden", "true");
@@ -80,11 +81,11 @@ function showAnswer(answer, roundTripMs) {
   const [best, second] = answer.predictions;
   const top = $("top-class");
   const sure = best.score >= UNSURE_BELOW;
-  top.textContent = `${best.label} (${(best.score * 100).toFixed(1)} %)`;
+  top.textContent = `${labelName(best.label)} (${(best.score * 100).toFixed(1)} %)`;
   top.classList.toggle("is-unsure", !sure);
   top.hidden = false;
-  $("unsure").textContent = second ? t("classify.unsure", {label: best.label, other: second.label})
-    : t("classify.unsure_one", {label: best.label});
+  $("unsure").textContent = second ? t("classify.unsure", {label: labelName(best.label), other: labelName(second.label)})
+    : t("classify.unsure_one", {label: labelName(best.label)});
   $("unsure").hidden = sure;
   $("answer").dataset.sure = String(sure);
   $("bars").replaceChildren(...answer.predictions.map(bar));

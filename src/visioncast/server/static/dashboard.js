@@ -4,7 +4,7 @@
 // pixels so it stays readable on a phone. The video is a plain <img> on the MJPEG endpoint, so any number of
 // viewers can watch. A stopped stream and an unknown one say so in place of the video; Stop is on the page.
 // Streams page: Start sends one Idempotency-Key per press and stays off until the answer.
-import {colorFor, getJson, setBusy, showError, t} from "./app.js";
+import {colorFor, getJson, labelName, setBusy, showError, t} from "./app.js";
 import {lang} from "./i18n.js";
 
 const POLL_MS = 500;
@@ -28,7 +28,7 @@ function fillCounts(body, stats) {
   const labels = [...new Set([...Object.keys(stats.counts), ...Object.keys(stats.totals)])].sort();
   body.replaceChildren(...labels.map((label) => {
     const row = document.createElement("tr");
-    for (const text of [label, stats.counts[label] ?? 0, stats.totals[label] ?? 0]) {
+    for (const text of [labelName(label), stats.counts[label] ?? 0, stats.totals[label] ?? 0]) {
       const cell = document.createElement("td");
       cell.textContent = String(text);
       row.append(cell);
@@ -59,7 +59,7 @@ function eventText(e) {
   if (e.type === "state") {
     return t(`dash.event_${e.state === "begin" ? "begin" : "end"}`, {name: e.name, s: e.timestamp.toFixed(2)});
   }
-  return t("dash.event_left", {label: e.label, id: e.track_id, d: (e.duration_s ?? 0).toFixed(2),
+  return t("dash.event_left", {label: labelName(e.label), id: e.track_id, d: (e.duration_s ?? 0).toFixed(2),
     s: (e.timestamp ?? 0).toFixed(2)});
 }
 
@@ -125,7 +125,7 @@ function drawChart(canvas, legend, history, labels) {
     const li = document.createElement("li");
     const swatch = document.createElement("span");
     swatch.style.background = classColor(labels, label);
-    li.append(swatch, label);
+    li.append(swatch, labelName(label));
     return li;
   }));
 }

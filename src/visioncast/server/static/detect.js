@@ -6,8 +6,8 @@
 // file is chosen and never twice at once. The "Find" switch (find.js) sends the photo to /detect, /pose
 // (skeletons) or /face (landmarks) instead, again at once when a result is on the page.
 import {
-  acceptImages, bindSizeControl, drawDetections, fillLegend, formatBytes, formatMs, formatTimings, onWidthChange,
-  postImage, reveal, setBusy, setInputFile, showError, shrinkImage, t, whenFontReady,
+  acceptImages, bindSizeControl, drawDetections, fillLegend, formatBytes, formatMs, formatTimings, labelName,
+  onWidthChange, postImage, reveal, setBusy, setInputFile, showError, shrinkImage, t, whenFontReady,
 } from "./app.js";
 import {bindFind, describeFound} from "./find.js";
 
@@ -66,7 +66,7 @@ function describe(dets) {
   if (!dets.length) return t("detect.found_none");
   const counts = new Map();
   for (const det of dets) counts.set(det.label, (counts.get(det.label) || 0) + 1);
-  const parts = [...counts].map(([label, n]) => (n > 1 ? `${label} ×${n}` : label));
+  const parts = [...counts].map(([label, n]) => (n > 1 ? `${labelName(label)} ×${n}` : labelName(label)));
   return t(dets.length === 1 ? "detect.found_one" : "detect.found", {n: dets.length, list: parts.join(", ")});
 }
 
@@ -101,7 +101,7 @@ function fillTable(dets) {
   const rows = dets.map((det, i) => {
     const row = document.createElement("tr");
     cell(row, String(i + 1));
-    cell(row, det.label);
+    cell(row, labelName(det.label));
     cell(row, det.score.toFixed(3));
     cell(row, det.box.map((v) => Math.round(v)).join(", "));
     return row;

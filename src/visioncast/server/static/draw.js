@@ -3,7 +3,7 @@
 // (visioncast.draw's palette, served in the page); pose skeletons and face landmarks in the colours the
 // server draws them; the legend chips; keeping a live view on one screen.
 // Pages import these from ./app.js.
-import {palette} from "./i18n.js";
+import {labelName, palette} from "./i18n.js";
 
 /** The CSS family of the CJK web font visioncast serves (static/fonts/, declared in app.css). */
 export const FONT_FAMILY = "VC WenQuanYi";
@@ -21,7 +21,7 @@ function textColorOn(hex) {
 
 function tagText(det, labels, scores) {
   const parts = [];
-  if (labels) parts.push(det.label);
+  if (labels) parts.push(labelName(det.label));
   if (scores) parts.push(det.score.toFixed(2));
   return parts.join(" ");
 }
@@ -189,7 +189,7 @@ export function fillLegend(list, detections, {off = new Set(), onToggle = null} 
     const swatch = document.createElement("span");
     swatch.className = "swatch";
     swatch.style.background = colorFor(id);
-    chip.append(swatch, `${label} ${n}`);
+    chip.append(swatch, `${labelName(label)} ${n}`);
     if (onToggle) {
       chip.type = "button";
       chip.setAttribute("aria-pressed", String(!off.has(label)));

@@ -4,6 +4,7 @@
 // Also the class colours (one palette, made by visioncast.draw on the server) and number formatting.
 const data = JSON.parse(document.getElementById("visioncast-data")?.textContent || "{}");
 const messages = data.messages || {};
+const labels = data.labels || {};
 
 /** "zh" or "en": the language the server rendered this page in. */
 export const lang = data.lang || "en";
@@ -21,6 +22,12 @@ export function t(key, vars = {}) {
   const text = messages[key];
   if (text === undefined) return key;
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+}
+
+/** A class name as the page shows it: "人" for "person" on the Chinese pages (static/i18n/labels-zh.json);
+ * answers, filters and MQTT keep the model's own name. Names without a translation are shown as they are. */
+export function labelName(label) {
+  return Object.hasOwn(labels, label) ? labels[label] : label;
 }
 
 /** A number in the page's language ("1,234.5"). */

@@ -222,6 +222,12 @@ def test_the_table_holds_what_the_push_sends(tmp_path: Path) -> None:
         as_is = student(app).post("/api/v1/board-code", json={"board": "micropython", "topic": "t/x",
                                                               "labels": {"开心": "yellow"}})
         assert settings_of(as_is.data.decode("utf-8"))["ACTIONS"] == {"开心": (YELLOW, None, None)}
+        microbit = student(app).post("/api/v1/board-code", json={"board": "microbit-obloq", "labels": {
+            "开心": "yellow", "举手": "red"}})
+        program = microbit.data.decode("utf-8")
+        assert 'if (message == "yellow") {\n        basic.showString("yellow")' in program
+        assert json.loads(microbit.headers["X-Board-Program"])["shows"] == {  # by the labels the page gave
+            "开心": {"kind": "text", "value": "yellow"}, "举手": {"kind": "icon", "value": "StickFigure"}}
     finally:
         app.extensions["visioncast"].close()
 

@@ -40,6 +40,7 @@ from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.mqtt import push_of
 from visioncast.server.openapi import Schema, document, error, response
+from visioncast.sinks import mqtt_format as fmt
 
 bp = Blueprint("boardcode", __name__)
 FIELDS = ("board", "labels", "source", "topic", "servo_pin", "wifi_ssid", "wifi_password")
@@ -95,8 +96,9 @@ def _servo_pin(data: dict[str, Any]) -> int | None:
     return pin
 
 
-def settings_from(data: Any) -> tuple[str, BoardSettings]:
-    """(board, settings) for a request body; InputError naming the field that is wrong."""
+def settings_from(data: Any) -> tuple[str, BoardSettings, dict[str, str]]:
+    """(board, settings, the table key of each label given) for a request body (a key differs from its
+    label when the push maps labels to messages); InputError naming the field that is wrong."""
     if not isinstance(data, dict):
         raise InputError("the body must be a JSON object, e.g. {\"board\": \"micropython\", "
                          "\"labels\": {\"开心\": \"yellow\"}}")
@@ -105,9 +107,12 @@ def settings_from(data: Any) -> tuple[str, BoardSettings]:
         raise InputError(f"unknown field '{unknown[0]}'; known: {', '.join(FIELDS)}")
     actions = _actions(data.get("labels"))
     cfg = services().config
+    keys = {label: label for label in actions}
     topic = _text(data, "topic")
     if not topic:
         topic = label_topic(cfg, _text(data, "source") or DEFAULT_SOURCE)
+        sent_as = fmt.label_map(cfg.mqtt)
+        keys = {label: sent_as.get(label, label) for label in actions}
         actions = pushed_actions(cfg, actions)
     handle = push_of(current_app).embedded
     elsewhere = push_broker(cfg, handle.port if handle is not None else cfg.broker.port)
@@ -122,16 +127,18 @@ def settings_from(data: Any) -> tuple[str, BoardSettings]:
         broker=board_address(host), port=port, user=user, password=password, topic=topic,
         wifi_ssid=_text(data, "wifi_ssid") or None, wifi_password=_text(data, "wifi_password") or None,
         actions=actions, servo_pin=_servo_pin(data))
-    return _text(data, "board") or "", settings
+    return _text(data, "board") or "", settings, keys
 
 
-def program_info(board: str, settings: BoardSettings) -> str:
-    """The :data:`INFO_HEADER` value: where the program connects and, on the micro:bit, what it shows."""
+def program_info(board: str, settings: BoardSettings, keys: dict[str, str]) -> str:
+    """The :data:`INFO_HEADER` value: where the program connects and, on the micro:bit, what it shows for
+    each label given (``keys``: its row in the table)."""
     info: dict[str, Any] = {"broker": settings.broker, "port": settings.port, "topic": settings.topic,
                             "login": bool(settings.user)}
     if board == "microbit-obloq":
-        info["shows"] = {label: {"kind": s.kind, "value": s.value}
-                         for label, s in microbit_shows(settings.actions).items()}
+        shows = microbit_shows(settings.actions)
+        info["shows"] = {label: {"kind": shows[key].kind, "value": shows[key].value}
+                         for label, key in keys.items()}
     return json.dumps(info, ensure_ascii=True, separators=(",", ":"))  # a header holds ASCII
 
 
@@ -145,13 +152,13 @@ def program_info(board: str, settings: BoardSettings) -> str:
                                 "push cannot publish, or a bad field (named)")})
 @access("student")
 def board_code() -> Any:
-    board, settings = settings_from(request.get_json(silent=True))
+    board, settings, keys = settings_from(request.get_json(silent=True))
     name, text = generate(board, settings)
     answer = Response(text, mimetype="text/plain")  # Flask adds charset=utf-8
     answer.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     answer.headers["X-Content-Type-Options"] = "nosniff"
     answer.headers["Cache-Control"] = "no-store"  # it holds the boards' password
-    answer.headers[INFO_HEADER] = program_info(board, settings)
+    answer.headers[INFO_HEADER] = program_info(board, settings, keys)
     return answer
 
 

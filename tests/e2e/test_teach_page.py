@@ -148,8 +148,9 @@ def test_phone_board_program_with_a_servo_and_a_text(browser: Any, live_server: 
             card = page.locator(".class-card", has_text=name)
             card.locator("input[type=file]").set_input_files(photos)
             page.wait_for_function(
-                "name => [...document.querySelectorAll('.class-card')].some(c => c.textContent.includes(name) "
-                "&& parseInt(c.querySelector('.class-count').textContent) === 8)", arg=name)
+                "name => [...document.querySelectorAll('.class-card')].some(c => c.textContent.includes(name)"
+                " && parseInt(c.querySelector('.class-count').textContent) === 8)",
+                arg=name)
         page.click("#train")
         page.wait_for_selector("#report:not([hidden])")
         bus = board_row(page, "公交车")
@@ -162,17 +163,19 @@ def test_phone_board_program_with_a_servo_and_a_text(browser: Any, live_server: 
         assert '"公交车": ((255, 200, 0), 90, "车来了 :)")' in program
         assert '"球员": ((255, 0, 0), None, None)' in program
         assert 'TOPIC = "visioncast/一班/label"' in program
-        assert "visioncast/一班/label" in page.text_content("#board-status")
+        status = page.text_content("#board-status")
+        assert "visioncast/一班/label" in status
+        assert "推送已关闭" in status  # the live server runs with mqtt.enabled = false
         screenshot(page, "teach-board-phone-micropython")
         # The micro:bit: no LED colours; each class says what the 5×5 screen shows (Chinese: an icon).
         page.select_option("#board-select", "microbit-obloq")
         assert not bus.locator(".board-colour").is_visible()
         assert page.locator(".board-note[data-board='microbit-obloq']").is_visible()
-        page.wait_for_function("() => document.querySelector(\".board-action[data-label='球员'] .board-shows\")"
-                               ".textContent.includes('图标')")
+        shows = ("([label, part]) => document.querySelector(`.board-action[data-label='${label}'] "
+                 ".board-shows`).textContent.includes(part)")
+        page.wait_for_function(shows, arg=["球员", "图标"])
         bus.locator(".board-text").fill("bus")
-        page.wait_for_function("() => document.querySelector(\".board-action[data-label='公交车'] "
-                               ".board-shows\").textContent.includes('bus')")
+        page.wait_for_function(shows, arg=["公交车", "bus"])
         with page.expect_download() as info:
             page.click("#board-download")
         makecode = Path(info.value.path()).read_text(encoding="utf-8")

@@ -177,7 +177,7 @@ def test_a_program_downloaded_from_the_server_works_with_its_broker(app: Any, tm
             assert board.duty_u16_of(board.program.SERVO_PIN) == duty_of(45)
             label_shown(board, server, "愤怒", RED)
         assert json.loads(answer.headers["X-Board-Program"]) == {
-            "broker": "127.0.0.1", "port": handle.port, "topic": TOPIC, "login": True}
+            "broker": "127.0.0.1", "port": handle.port, "topic": TOPIC, "login": True, "push": False}
 
 
 def test_without_a_broker_running_the_program_has_what_serve_would_print(app: Any, tmp_path: Path) -> None:
@@ -329,6 +329,24 @@ def test_cli_writes_a_program_with_the_boards_login(tmp_path: Path) -> None:
     assert values["SERVO_PIN"] == 4
     assert (values["WIFI_SSID"], values["WIFI_PASSWORD"]) == ("教室", 'a"b')
     assert values["TOPIC"] == "visioncast/teach/label"
+
+
+def test_cli_follows_the_push_to_another_broker_and_says_what_is_missing(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, VISIONCAST_MQTT__HOST="10.9.8.7", VISIONCAST_MQTT__PORT="1999",
+                  VISIONCAST_MQTT__USERNAME="server", VISIONCAST_MQTT__PASSWORD="server-secret")
+    done = run_cli("board-code", "micropython", "--label", "开心=yellow", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    values = settings_of(done.stdout)
+    assert (values["BROKER"], values["PORT"]) == ("10.9.8.7", 1999)
+    assert (values["USER"], values["PASSWORD"]) == ("", "")  # never the server's own login
+    assert "server-secret" not in done.stdout
+    assert stderr_lines(done) == ["visioncast: note: the push goes to 10.9.8.7:1999: give the boards' login "
+                                  "there with --user/--password"]
+    given = run_cli("board-code", "micropython", "--label", "开心=yellow", "--user", "b", "--password", "p",
+                    cwd=tmp_path, env={**env, "VISIONCAST_MQTT__ENABLED": "false"})
+    assert (settings_of(given.stdout)["USER"], settings_of(given.stdout)["PASSWORD"]) == ("b", "p")
+    assert stderr_lines(given) == ["visioncast: note: the push is off (mqtt.enabled = false): boards get no "
+                                   "labels until it is on"]
 
 
 def test_cli_says_what_the_micro_bit_shows(tmp_path: Path) -> None:

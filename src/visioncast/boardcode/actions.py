@@ -119,7 +119,8 @@ def check_action(label: str, action: Action) -> None:
     outside 0–180 or a bad text."""
     if len(action.colour) != 3 or not all(isinstance(v, int) and 0 <= v <= 255 for v in action.colour):
         raise InputError(f"colour for label {label!r} must be three integers 0–255, got {action.colour!r}")
-    if action.servo_deg is not None and parse_angle(action.servo_deg, label=label) != action.servo_deg:
+    if action.servo_deg is not None and (type(action.servo_deg) is not int
+                                         or parse_angle(action.servo_deg, label=label) != action.servo_deg):
         raise InputError(f"servo angle for label {label!r} must be whole degrees, got {action.servo_deg!r}")
     if action.text is not None and parse_text(action.text, label=label) is None:
         raise InputError(f"text for label {label!r} must not be empty (None means no text)")

@@ -103,8 +103,9 @@ def makecode_chain(actions: Mapping[str, Action], servo_pin: int = DEFAULT_SERVO
 
 
 def _shows_comment(shows: Mapping[str, Shown]) -> str:
-    parts = [f"{quoted(label)} → {s.kind} {s.value}".rstrip() for label, s in shows.items()]
-    return "\n// The micro:bit has no RGB LED (the colours are ignored). It shows: " + "; ".join(parts) + "."
+    lines = [f"\n//   {quoted(label)} → {s.kind} {s.value}".rstrip() for label, s in shows.items()]
+    head = "\n// The micro:bit has no RGB LED (the colours are ignored). What its screen shows:"
+    return head + "".join(lines)
 
 
 def fill_makecode(source: str, settings: BoardSettings) -> str:

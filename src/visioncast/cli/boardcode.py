@@ -107,17 +107,20 @@ def actions_of(args: argparse.Namespace, cfg: Config) -> dict[str, Action]:
 
 
 def settings_of(args: argparse.Namespace, cfg: Config) -> tuple[BoardSettings, str]:
-    """The program's settings and a note on the login to tell the user (empty when there is none)."""
+    """The program's settings and a note to tell the user (the push is off, or it goes to a broker whose
+    login for boards is not known; empty when there is none)."""
     actions = actions_of(args, cfg)
     topic = args.topic
     if not topic:
         topic, actions = label_topic(cfg, args.source), pushed_actions(cfg, actions)
     elsewhere = push_broker(cfg, cfg.broker.port)
-    note = ""
+    off = "the push is off (mqtt.enabled = false): boards get no labels until it is on"
+    note = "" if cfg.mqtt.enabled else off
     if elsewhere is not None:
         host, port, user, password = elsewhere.host, elsewhere.port, elsewhere.user, elsewhere.password
         if not (user or args.user):
-            note = f"the push goes to {host}:{port}: give the boards' login there with --user/--password"
+            login = f"the push goes to {host}:{port}: give the boards' login there with --user/--password"
+            note = note or login
     else:
         host, port = cfg.broker.host, cfg.broker.port
         user, password = args.user, args.password

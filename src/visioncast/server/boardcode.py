@@ -71,8 +71,9 @@ BODY = Schema("BoardCodeRequest", {
         "wifi_ssid": {"type": "string"}, "wifi_password": {"type": "string"},
     },
 })
-_INFO = {"description": "JSON (ASCII): broker, port, topic, login (whether one is filled in) and, for the "
-                        "micro:bit, shows: label → what its 5×5 screen shows", "schema": {"type": "string"}}
+_INFO = {"description": "JSON (ASCII): broker, port, topic, login (whether one is filled in), push "
+                        "(whether this server's push is on) and, for the micro:bit, shows: label → what its "
+                        "5×5 screen shows", "schema": {"type": "string"}}
 
 
 def _text(data: dict[str, Any], name: str) -> str | None:
@@ -131,10 +132,10 @@ def settings_from(data: Any) -> tuple[str, BoardSettings, dict[str, str]]:
 
 
 def program_info(board: str, settings: BoardSettings, keys: dict[str, str]) -> str:
-    """The :data:`INFO_HEADER` value: where the program connects and, on the micro:bit, what it shows for
-    each label given (``keys``: its row in the table)."""
+    """The :data:`INFO_HEADER` value: where the program connects, whether the push is on and, on the
+    micro:bit, what it shows for each label given (``keys``: its row in the table)."""
     info: dict[str, Any] = {"broker": settings.broker, "port": settings.port, "topic": settings.topic,
-                            "login": bool(settings.user)}
+                            "login": bool(settings.user), "push": services().config.mqtt.enabled}
     if board == "microbit-obloq":
         shows = microbit_shows(settings.actions)
         info["shows"] = {label: {"kind": shows[key].kind, "value": shows[key].value}

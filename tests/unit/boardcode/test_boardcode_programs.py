@@ -180,7 +180,10 @@ def test_makecode_program_parses() -> None:
     assert name == "microbit_obloq.ts"
     assert parse_errors(text.encode("utf-8"), "typescript") == []
     assert "pins.servoWritePin(AnalogPin.P0, 90)" in text
-    assert '"开心" → icon Happy; "愤怒" → icon Angry' in text.splitlines()[1]  # what it shows, in a comment
+    assert text.splitlines()[1:6] == [  # what its screen shows, in a comment at the top
+        "// The micro:bit has no RGB LED (the colours are ignored). What its screen shows:",
+        '//   "开心" → icon Happy', '//   "愤怒" → icon Angry', '//   "say \\"hi\\"" → text a"b\\',
+        '//   "none" → clear']
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
@@ -219,6 +222,8 @@ def test_a_table_without_angles_never_drives_a_servo(tmp_path: Path) -> None:
     ("micropython", BoardSettings(broker="h", port=0, actions={"a": Action(RED)}), "port must be"),
     ("micropython", BoardSettings(broker="h", actions={"a": Action((256, 0, 0))}), "three integers 0–255"),
     ("micropython", BoardSettings(broker="h", actions={"a": Action(servo_deg=200)}), "must be 0–180"),
+    ("esp32-arduino", BoardSettings(broker="h", actions={"a": Action(servo_deg=90.0)}),  # type: ignore[arg-type]
+     "must be whole degrees, got 90.0"),
     ("micropython", BoardSettings(broker="h", actions={"a": Action(text="")}), "must not be empty"),
     ("micropython", BoardSettings(broker="h", actions={"a": Action(text="x\ny")}), "one line of text"),
     ("micropython", BoardSettings(broker="h", actions={"a": Action()}, servo_pin=25),

@@ -155,7 +155,8 @@ async function download(event, errorBox) {
     setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
     const where = {name, topic: info.topic ?? "", broker: `${info.broker ?? ""}:${info.port ?? ""}`};
     $("board-status").textContent = [t("teach.board_saved", where),
-      info.login === false ? t("teach.board_no_login") : ""].filter(Boolean).join(" ");
+      info.login === false ? t("teach.board_no_login") : "",
+      info.push === false ? t("teach.board_push_off") : ""].filter(Boolean).join(" ");
     if (info.shows) showMicrobit(info.shows);
   } catch (err) {
     showError(errorBox, err);

@@ -4,10 +4,12 @@ The program is the package's copy (src/visioncast/boards/, which examples/ links
 
 :class:`Board` loads the board program and the vendored ``umqtt/simple.py`` (micropython-lib, MIT) as fresh
 modules whose ``import`` sees small stand-ins instead of the MicroPython modules: ``machine`` (pins and PWM
-that record their values, a fixed unique id), ``network`` (a Wi-Fi that is always up), ``usocket`` (a CPython
-socket with MicroPython's ``read``/``write`` stream methods), ``uselect``, ``ustruct``, ``ubinascii`` and
-``time`` with ``sleep_ms``/``ticks_ms``/``ticks_diff``. Each board has its own stand-ins, so a test can run
-several. ``Board.start()`` runs ``main()`` in a thread; ``Board.stop()`` powers the board off: the next
+that record their values, ``duty`` and ``duty_u16``, a fixed unique id), optionally the K10's
+``unihiker_k10.screen`` (``Board(k10=True)``: what it shows is ``board.screen.shown``), ``network`` (a
+Wi-Fi that is always up), ``usocket`` (a CPython socket with MicroPython's ``read``/``write`` stream
+methods), ``uselect``, ``ustruct``, ``ubinascii`` and ``time`` with ``sleep_ms``/``ticks_ms``/``ticks_diff``.
+Each board has its own stand-ins, so a test can run several. ``Board.start()`` runs ``main()`` in a
+thread; ``Board.stop()`` powers the board off: the next
 sleep or poll raises :class:`PoweredOff`, which the program cannot catch with ``except Exception``.
 """
 
@@ -98,28 +100,64 @@ class Pin:
 
 
 class PWM:
-    def __init__(self, pin: Pin, freq: int = 1000, *, board: Board) -> None:
-        self.pin, self.freq, self._duty = pin, freq, 0
+    """machine.PWM: ``duty`` (0–1023) and ``duty_u16`` (0–65535) as the ESP32 port has them, one duty."""
+
+    def __init__(self, pin: Pin, freq: int = 1000, *, duty_u16: int | None = None, board: Board) -> None:
+        self.pin, self.freq = pin, freq
+        self._value, self._full = (duty_u16 or 0), 65535  # the duty last set, on its own scale
         board.pwms.append(self)
+
+    def _read(self, full: int) -> int:
+        return self._value if full == self._full else round(self._value * full / self._full)
 
     def duty(self, d: int | None = None) -> int | None:
         if d is None:
-            return self._duty
-        self._duty = d
+            return self._read(1023)
+        self._value, self._full = d, 1023
         return None
+
+    def duty_u16(self, d: int | None = None) -> int | None:
+        if d is None:
+            return self._read(65535)
+        self._value, self._full = d, 65535
+        return None
+
+
+class K10Screen:
+    """The UNIHIKER K10's ``unihiker_k10.screen`` as DFRobot's examples use it: what ``show_draw`` put on the
+    screen is ``shown``."""
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+        self._drawn: list[str] = []
+
+    def init(self, dir: int = 2) -> None:
+        self.shown = []
+
+    def show_bg(self, color: int = 0) -> None:
+        self._drawn = []
+
+    def draw_text(self, text: str = "", **_where: Any) -> None:
+        self._drawn.append(text)
+
+    def show_draw(self) -> None:
+        self.shown = list(self._drawn)
 
 
 class Board:
     """The board program running on stand-ins; ``settings`` override its settings (names as in the file).
     ``program``: another MicroPython board program, e.g. one ``visioncast board-code`` generated."""
 
-    def __init__(self, *, program: Path = PROGRAM, **settings: Any) -> None:
+    def __init__(self, *, program: Path = PROGRAM, k10: bool = False, **settings: Any) -> None:
         self.pins: dict[int, Pin] = {}
         self.pwms: list[PWM] = []
         self.sockets: list[MicroSocket] = []
         self.output = io.StringIO()
+        self.screen = K10Screen() if k10 else None  # k10: the board has the K10's screen module
         self._off = threading.Event()
         self._modules = self._stand_ins()
+        if self.screen is not None:
+            self._modules["unihiker_k10"] = types.SimpleNamespace(screen=self.screen)
         self._modules["umqtt.simple"] = self._load("umqtt.simple", UMQTT)
         self._modules["umqtt"] = types.SimpleNamespace(simple=self._modules["umqtt.simple"])
         self.program = self._load("mqtt_led_board", program)
@@ -138,6 +176,11 @@ class Board:
     @property
     def rgb(self) -> tuple[int, ...]:
         return tuple(round(int(p.duty() or 0) * 255 / 1023) for p in self.program.leds)
+
+    def duty_u16_of(self, pin: int) -> int | None:
+        """The duty_u16 of the PWM on ``pin`` (None: the program never made one there)."""
+        pwms = [p for p in self.pwms if p.pin.number == pin]
+        return None if not pwms else int(pwms[-1].duty_u16() or 0)
 
     def log(self) -> str:
         return self.output.getvalue()

@@ -1,8 +1,9 @@
 """examples/boards/unihiker_m10.py on this computer: the real paho-mqtt, stand-ins for the M10's libraries.
 
-:class:`M10` loads the program with stand-ins for ``pinpong.board`` (``Board().begin()``, pins that record
-``write_digital`` / ``write_analog``) and ``unihiker`` (a GUI whose text the test reads); everything else,
-paho included, is the real thing. ``start()`` runs ``main()`` in a thread, ``stop()`` disconnects its client.
+:class:`M10` loads the program (or another one, e.g. one ``visioncast board-code`` generated) with stand-ins
+for ``pinpong.board`` (``Board().begin()``, pins that record ``write_digital`` / ``write_analog``, a ``Servo``
+whose angle is recorded) and ``unihiker`` (a GUI whose text the test reads); everything else, paho included,
+is the real thing. ``start()`` runs ``main()`` in a thread, ``stop()`` disconnects its client.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ WAIT_S = 10.0
 class M10:
     """The M10 program on stand-ins; ``settings`` override its settings (names as in the file)."""
 
-    def __init__(self, **settings: Any) -> None:
+    def __init__(self, *, program: Path = PROGRAM, **settings: Any) -> None:
         self.digital: dict[int, int] = {}
         self.analog: dict[int, int] = {}
+        self.servo: dict[int, int] = {}  # pin → the angle its pinpong Servo was last turned to
         self.text = ""
         self.output = io.StringIO()
         self._modules = self._stand_ins()
-        self.program = load_with("unihiker_m10", PROGRAM, self._import, self._print)
+        self.program = load_with("unihiker_m10", program, self._import, self._print)
         for name, value in settings.items():
             if not hasattr(self.program, name):
                 raise AttributeError(f"the M10 program has no setting {name}")
@@ -76,9 +78,9 @@ class M10:
 
         class Pin:
             OUT, PWM = "out", "pwm"
-            P21, P22, P23, P25 = 21, 22, 23, 25
+            P0, P2, P3, P8, P9, P10, P16, P21, P22, P23, P25 = 0, 2, 3, 8, 9, 10, 16, 21, 22, 23, 25
 
-            def __init__(self, number: int, mode: str) -> None:
+            def __init__(self, number: int, mode: str = "") -> None:
                 self.number, self.mode = number, mode
 
             def write_digital(self, value: int) -> None:
@@ -87,11 +89,19 @@ class M10:
             def write_analog(self, value: int) -> None:
                 m10.analog[self.number] = value
 
+        class Servo:
+            def __init__(self, pin: Pin) -> None:
+                self.pin = pin
+
+            def angle(self, value: int) -> None:
+                m10.servo[self.pin.number] = value
+
         class Text:
             def config(self, text: str) -> None:
                 m10.text = text
 
-        board = types.SimpleNamespace(Board=lambda *_: types.SimpleNamespace(begin=lambda: None), Pin=Pin)
+        board = types.SimpleNamespace(Board=lambda *_: types.SimpleNamespace(begin=lambda: None), Pin=Pin,
+                                      Servo=Servo)
         unihiker = types.SimpleNamespace(GUI=lambda: types.SimpleNamespace(draw_text=lambda **_: Text()))
         return {"pinpong.board": board, "pinpong": types.SimpleNamespace(board=board), "unihiker": unihiker}
 

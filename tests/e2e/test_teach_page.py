@@ -1,7 +1,7 @@
 """The teach page in headless Chromium, as a class uses it: a project, one class recorded by holding Record
 in front of the (fake) camera playing the street clip, one class uploaded from photos, Train, the confusion
 table, a live try that names the street, a board program downloaded for the trained classes, and the same
-page on a phone."""
+page on a phone, where a class gets a servo angle and a text and the micro:bit says what it will show."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import cv2
 import pytest
-from tests.e2e.conftest import TIMEOUT_MS
+from tests.e2e.conftest import PHONE, TIMEOUT_MS
 from tests.teach_samples import jitter
 
 
@@ -21,6 +21,17 @@ def bus_photos(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list
     paths = []
     for i, image in enumerate(jitter(cv2.imread(str(data_dir / "bus.jpg")), 8, seed=3)):
         path = folder / f"bus{i}.jpg"
+        cv2.imwrite(str(path), image)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def player_photos(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list[str]:
+    folder = tmp_path_factory.mktemp("player")
+    paths = []
+    for i, image in enumerate(jitter(cv2.imread(str(data_dir / "zidane.jpg")), 8, seed=5)):
+        path = folder / f"player{i}.jpg"
         cv2.imwrite(str(path), image)
         paths.append(str(path))
     return paths
@@ -76,18 +87,19 @@ def test_record_upload_train_try(camera_browser: Any, live_server: Any, bus_phot
         page.click("#try")
         page.wait_for_function("() => document.getElementById('try-label').textContent.includes('街道')")
         page.click("#stop-try")
-        # A board program for the classes just trained: one colour per class, downloaded as a file.
-        assert page.locator("#board-colours select").count() == 2
-        page.locator("#board-colours select[data-label='街道']").select_option("red")
+        # A board program for the classes just trained: one row per class, downloaded as a file.
+        assert page.locator("#board-actions .board-action").count() == 2
+        page.locator(".board-action[data-label='街道'] .board-colour").select_option("red")
         page.fill("#wifi-ssid", "教室")
         with page.expect_download() as info:
             page.click("#board-download")
         assert info.value.suggested_filename == "main.py"
         program = Path(info.value.path()).read_text(encoding="utf-8")
-        assert '"街道": (255, 0, 0)' in program
+        assert '"街道": ((255, 0, 0), None, None)' in program
         assert 'WIFI_SSID = "教室"' in program
         compile(program, "main.py", "exec")
         assert "main.py" in page.text_content("#board-status")
+        assert "visioncast/teach/label" in page.text_content("#board-status")
         screenshot(page, "teach-desktop")
         assert page.errors == []
     finally:
@@ -110,6 +122,70 @@ def test_phone_layout_fits_and_remembers_the_project(camera_browser: Any, live_s
         page.wait_for_selector(".class-card:has-text('举手')")  # the project is opened again
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         screenshot(page, "teach-phone")
+        assert page.errors == []
+    finally:
+        page.context.close()
+
+
+def board_row(page: Any, label: str) -> Any:
+    return page.locator(f".board-action[data-label='{label}']")
+
+
+def test_phone_board_program_with_a_servo_and_a_text(browser: Any, live_server: Any, bus_photos: list[str],
+                                                     player_photos: list[str],
+                                                     screenshot: Callable[[Any, str], Path]) -> None:
+    """On a phone: two classes uploaded and trained; one gets a servo angle and a text, the program holds
+    them; the micro:bit hides the colours and says, per class, what its screen will show; the block fits."""
+    page = open_page(browser, live_server.url, **PHONE)
+    try:
+        page.goto(f"{live_server.url}/teach?lang=zh")
+        page.fill("#project-name", "舵机")
+        page.click("#create-project")
+        page.wait_for_selector("#workspace:not([hidden])")
+        for name, photos in (("公交车", bus_photos), ("球员", player_photos)):
+            page.fill("#class-name", name)
+            page.click("#class-form button[type=submit]")
+            card = page.locator(".class-card", has_text=name)
+            card.locator("input[type=file]").set_input_files(photos)
+            page.wait_for_function(
+                "name => [...document.querySelectorAll('.class-card')].some(c => c.textContent.includes(name)"
+                " && parseInt(c.querySelector('.class-count').textContent) === 8)",
+                arg=name)
+        page.click("#train")
+        page.wait_for_selector("#report:not([hidden])")
+        bus = board_row(page, "公交车")
+        bus.locator(".board-servo").fill("90")
+        bus.locator(".board-text").fill("车来了 :)")
+        page.fill("#board-source", "一班")
+        with page.expect_download() as info:
+            page.click("#board-download")
+        program = Path(info.value.path()).read_text(encoding="utf-8")
+        assert '"公交车": ((255, 200, 0), 90, "车来了 :)")' in program
+        assert '"球员": ((255, 0, 0), None, None)' in program
+        assert 'TOPIC = "visioncast/一班/label"' in program
+        status = page.text_content("#board-status")
+        assert "visioncast/一班/label" in status
+        assert "推送已关闭" in status  # the live server runs with mqtt.enabled = false
+        screenshot(page, "teach-board-phone-micropython")
+        # The micro:bit: no LED colours; each class says what the 5×5 screen shows (Chinese: an icon).
+        page.select_option("#board-select", "microbit-obloq")
+        assert not bus.locator(".board-colour").is_visible()
+        assert page.locator(".board-note[data-board='microbit-obloq']").is_visible()
+        shows = ("([label, part]) => document.querySelector(`.board-action[data-label='${label}'] "
+                 ".board-shows`).textContent.includes(part)")
+        page.wait_for_function(shows, arg=["球员", "图标"])
+        bus.locator(".board-text").fill("bus")
+        page.wait_for_function(shows, arg=["公交车", "bus"])
+        with page.expect_download() as info:
+            page.click("#board-download")
+        makecode = Path(info.value.path()).read_text(encoding="utf-8")
+        assert 'if (message == "公交车") {\n        pins.servoWritePin(AnalogPin.P0, 90)\n' in makecode
+        assert 'basic.showString("bus")' in makecode
+        assert board_row(page, "球员").locator(".board-shows").text_content() == "micro:bit 显示 Happy 图标"
+        assert board_row(page, "公交车").locator(".board-shows").text_content() == "micro:bit 滚动显示“bus”"
+        page.locator("#board-form").scroll_into_view_if_needed()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        screenshot(page, "teach-board-phone-microbit")
         assert page.errors == []
     finally:
         page.context.close()

@@ -1,10 +1,21 @@
-"""MicroPython for a UNIHIKER K10 / ESP32 board: an RGB LED shows the label visioncast pushes; it survives.
+"""MicroPython for a UNIHIKER K10 / ESP32 board: an RGB LED, a servo and the screen act on the label
+visioncast pushes; it survives.
 
 Copy to the board as main.py (Thonny, mpremote or Mind+), edit the settings below, reset the board. It joins
 the Wi-Fi, logs in to the MQTT broker that `visioncast serve` started (its address, user and password are
-printed when serve starts: "user U  password P"), subscribes to the label topic and sets the LED colour of
-each label, e.g. 开心 → yellow, 愤怒 → red. Needs umqtt.simple (bundled with most ESP32 firmwares; else
-`mpremote mip install umqtt.simple`).
+printed when serve starts: "user U  password P"), subscribes to the label topic and does what ACTIONS says
+for each label, e.g. 开心 → yellow LED and the servo to 180°, 愤怒 → red LED and the servo to 0°. Needs
+umqtt.simple (bundled with most ESP32 firmwares; else `mpremote mip install umqtt.simple`).
+
+ACTIONS: label → (LED colour, servo angle, text). A label missing from it turns the LED off.
+* The servo (signal on SERVO_PIN, 5 V and GND from a supply that can feed it) gets 50 Hz PWM with a pulse of
+  0.5 ms at 0° to 2.5 ms at 180° (SERVO_MIN_MS … SERVO_MAX_MS; an SG90 wants about 0.5–2.4), set with
+  ``duty_u16``. An angle of None leaves it where it is. The pin is only driven once a label with an angle
+  arrives, so a table without angles never touches it.
+* The text (None: the label itself) is printed on the serial console. On a UNIHIKER K10 it is also drawn
+  on the screen with DFRobot's ``unihiker_k10`` module (``screen.draw_text``, which has Chinese glyphs), as
+  DFRobot's K10 MicroPython examples do; that call is written from those examples and has not been run on a
+  K10 here. A plain ESP32 has no screen: the text is only printed.
 
 What keeps it alive in a real classroom:
 * the client id is text made from the board's MAC address (brokers refuse raw bytes);
@@ -41,26 +52,58 @@ BACKOFF_MAX_S = 30
 REFUSED_RETRY_S = 30
 STATUS_PIN = 2  # the on-board LED of most ESP32 boards
 LED_PINS = (25, 26, 27)  # R, G, B pins of the LED (PWM)
-COLOURS = {  # label → (r, g, b) 0–255
-    "开心": (255, 200, 0),
-    "happy": (255, 200, 0),
-    "愤怒": (255, 0, 0),
-    "angry": (255, 0, 0),
-    "person": (0, 0, 255),
-    "none": (0, 0, 0),
+SERVO_PIN = 13  # the servo's signal pin (driven only once a label with an angle arrives)
+SERVO_MIN_MS = 0.5  # pulse at 0°
+SERVO_MAX_MS = 2.5  # pulse at 180°
+ACTIONS = {  # label → (LED (r, g, b) 0–255, servo angle 0–180 or None: stays, text or None: the label)
+    "开心": ((255, 200, 0), 180, None),
+    "happy": ((255, 200, 0), 180, None),
+    "愤怒": ((255, 0, 0), 0, None),
+    "angry": ((255, 0, 0), 0, None),
+    "person": ((0, 0, 255), None, "有人 person"),
+    "none": ((0, 0, 0), None, None),
 }
 OFF = (0, 0, 0)
+NO_ACTION = (OFF, None, None)
 REFUSED = (128, 0, 128)  # purple: the broker refused the login
 CLIENT_ID = b"vc-board-" + ubinascii.hexlify(machine.unique_id())  # text, unique per board
 STATUS_TOPIC = b"board/" + CLIENT_ID[9:] + b"/status"  # boards may write under board/ (see docs/mqtt.md)
 
 status_led = machine.Pin(STATUS_PIN, machine.Pin.OUT)
 leds = [machine.PWM(machine.Pin(pin), freq=1000) for pin in LED_PINS]
+servos = {}  # SERVO_PIN → machine.PWM, made by the first label with an angle
+try:
+    from unihiker_k10 import screen  # the UNIHIKER K10's firmware; a plain ESP32 has none
+except ImportError:
+    screen = None
+if screen is not None:
+    screen.init(dir=2)  # before the Wi-Fi starts, as DFRobot's examples do
 
 
 def set_colour(rgb):
     for led, value in zip(leds, rgb):
         led.duty(value * 1023 // 255)
+
+
+def servo_duty(angle):
+    """The duty_u16 of a 50 Hz (20 ms) PWM whose pulse is SERVO_MIN_MS at 0° … SERVO_MAX_MS at 180°."""
+    pulse_ms = SERVO_MIN_MS + (SERVO_MAX_MS - SERVO_MIN_MS) * angle / 180
+    return int(pulse_ms / 20 * 65535)
+
+
+def turn_servo(angle):
+    if SERVO_PIN in servos:
+        servos[SERVO_PIN].duty_u16(servo_duty(angle))
+    else:
+        servos[SERVO_PIN] = machine.PWM(machine.Pin(SERVO_PIN), freq=50, duty_u16=servo_duty(angle))
+
+
+def show_text(text):
+    print("text", text)
+    if screen is not None:
+        screen.show_bg(color=0x000000)
+        screen.draw_text(text=text, x=10, y=100, font_size=24, color=0xFFFFFF)
+        screen.show_draw()
 
 
 def show(connected, rgb):
@@ -97,9 +140,12 @@ def connect_wifi():
 
 def on_message(topic, msg):
     label = msg.decode("utf-8")
-    rgb = COLOURS.get(label, OFF)
-    print("label", label, "-> LED", rgb)
+    rgb, angle, text = ACTIONS.get(label, NO_ACTION)
+    print("label", label, "-> LED", rgb, "servo", angle)
     set_colour(rgb)
+    if angle is not None:
+        turn_servo(angle)
+    show_text(label if text is None else text)
 
 
 def connect_mqtt():

@@ -1,10 +1,12 @@
 """`visioncast board-code BOARD`: a board program ready to flash, with this server's broker address, the
-boards' login, the label topic and a label → colour table filled in (see :mod:`visioncast.boardcode`).
+boards' login, the label topic and a label → action table filled in (see :mod:`visioncast.boardcode`).
 
 The labels come from a model (``--model``, e.g. one made by ``visioncast teach``, each label a colour of the
-palette) and/or ``--label LABEL=COLOUR``. Defaults come from the config, as ``serve`` would use them: the
-broker section (a LAN address when it listens on every network), the boards' login (the password kept in the
-data dir) and the label topic of source ``teach`` (what the /teach page publishes).
+palette) and/or ``--label LABEL=COLOUR``, ``--servo LABEL=ANGLE`` and ``--text LABEL=TEXT``. Defaults come
+from the config, as ``serve`` would use them: the broker section (a LAN address when it listens on every
+network), the boards' login (the password kept in the data dir) and the label topic of ``--source`` (default
+``teach``, what the /teach page publishes), with the labels as the push sends them (``mqtt.label_map``). When
+the push goes to another broker (``mqtt.host``/``mqtt.url``), the program connects there instead.
 """
 
 from __future__ import annotations
@@ -15,12 +17,19 @@ from pathlib import Path
 
 from visioncast.boardcode import (
     BOARDS,
-    RGB,
+    DEFAULT_SOURCE,
+    OFF_ACTION,
+    Action,
     BoardSettings,
     default_colours,
     generate,
     label_topic,
+    microbit_shows,
+    parse_angle,
     parse_colour,
+    parse_text,
+    push_broker,
+    pushed_actions,
 )
 from visioncast.broker import board_address, credentials
 from visioncast.cli.options import load_config, port_number
@@ -30,18 +39,30 @@ from visioncast.errors import InputError
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "board-code", help="write a board program with the broker, login, topic and label colours filled in",
+        "board-code", help="write a board program with the broker, login, topic and label actions filled in",
         description="Write a ready board program (MicroPython for UNIHIKER K10 / ESP32, UNIHIKER M10, ESP32 "
                     "Arduino, micro:bit + OBLOQ MakeCode) for a model's labels or the labels you give, with "
-                    "the broker address, the boards' login and the topic filled in. Colours: "
-                    "red, yellow, green, blue, purple, white, orange, cyan, off or #rrggbb.")
+                    "the broker address, the boards' login and the topic filled in. Per label: an LED colour "
+                    "(red, yellow, green, blue, purple, white, orange, cyan, off or #rrggbb), a servo angle "
+                    "(0-180 degrees; a label without one leaves the servo where it is) and a text for the "
+                    "screen (at most 64 characters).")
     p.add_argument("board", choices=BOARDS, help="the board and its language")
     p.add_argument("-m", "--model", metavar="NAME", help="take the labels from this model (e.g. one taught)")
     p.add_argument("--label", dest="label_specs", action="append", default=[], metavar="LABEL=COLOUR",
                    help="a label and its LED colour (repeat; with --model it changes that label's colour)")
-    p.add_argument("--topic", help="the topic the board listens to (default: the label topic of source "
-                                   "'teach', e.g. visioncast/teach/label)")
-    p.add_argument("--broker", metavar="HOST", help="broker address for the boards (default: this machine)")
+    p.add_argument("--servo", dest="servo_specs", action="append", default=[], metavar="LABEL=ANGLE",
+                   help="turn the servo to ANGLE degrees (0-180) on LABEL (repeat)")
+    p.add_argument("--text", dest="text_specs", action="append", default=[], metavar="LABEL=TEXT",
+                   help="show TEXT on the board's screen on LABEL (repeat; the micro:bit shows ASCII only)")
+    p.add_argument("--servo-pin", type=int, metavar="PIN",
+                   help="the servo's signal pin (default: GPIO 13 on ESP32 boards, P10 on the M10, P0 on "
+                        "the micro:bit)")
+    p.add_argument("--source", default=DEFAULT_SOURCE,
+                   help="listen to this source's label (default: teach, the Teach page's try; e.g. webcam)")
+    p.add_argument("--topic", help="the topic the board listens to, as is (default: the label topic of "
+                                   "--source, e.g. visioncast/teach/label)")
+    p.add_argument("--broker", metavar="HOST", help="broker address for the boards (default: this machine, "
+                                                    "or the push's broker when it goes elsewhere)")
     p.add_argument("--port", type=port_number, help="broker port (default: the config's, 1883)")
     p.add_argument("--user", help="the boards' login (default: the one `visioncast serve` prints)")
     p.add_argument("--password", help="the boards' password (default: the one `visioncast serve` prints)")
@@ -51,55 +72,99 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def parse_label(spec: str) -> tuple[str, RGB]:
-    """``LABEL=COLOUR`` → (label, rgb); InputError naming the spec otherwise."""
-    label, sep, colour = spec.rpartition("=")
+def split_spec(spec: str, option: str, example: str, *, last: bool = True) -> tuple[str, str]:
+    """``LABEL=VALUE`` → (label, value), split at the last '=' (``last``) or the first; InputError naming
+    the option otherwise."""
+    label, sep, value = spec.rpartition("=") if last else spec.partition("=")
     if not sep or not label.strip():
-        raise InputError(f"--label must be LABEL=COLOUR, e.g. 开心=yellow, got {spec!r}")
-    return label.strip(), parse_colour(colour, label=label.strip())
+        raise InputError(f"{option} must be {example}, got {spec!r}")
+    return label.strip(), value
 
 
-def colours_of(args: argparse.Namespace, cfg: Config) -> dict[str, RGB]:
-    """The label table: the model's labels in palette colours, then each --label."""
-    colours: dict[str, RGB] = {}
+def actions_of(args: argparse.Namespace, cfg: Config) -> dict[str, Action]:
+    """The label table: the model's labels in palette colours, then each --label, --servo and --text."""
+    actions: dict[str, Action] = {}
     if args.model:
         from visioncast.models.registry import load_model  # noqa: PLC0415 - onnxruntime only when needed
 
         labels = load_model(args.model, cache_dir=Path(cfg.models.cache_dir)).labels
-        colours = default_colours(labels)
-    for spec in args.label_specs:
-        label, rgb = parse_label(spec)
-        if args.model and label not in colours:
-            raise InputError(f"--label {label!r} is not a label of model {args.model!r}; its labels: "
-                             f"{', '.join(colours)}")
-        colours[label] = rgb
-    if not colours:
-        raise InputError("give --model NAME or at least one --label LABEL=COLOUR")
-    return colours
+        actions = {label: Action(colour=rgb) for label, rgb in default_colours(labels).items()}
+    changes = [(s, "--label", "LABEL=COLOUR, e.g. 开心=yellow", True, "colour") for s in args.label_specs]
+    changes += [(s, "--servo", "LABEL=ANGLE, e.g. 开心=90", True, "servo_deg") for s in args.servo_specs]
+    changes += [(s, "--text", "LABEL=TEXT, e.g. 开心=你好", False, "text") for s in args.text_specs]
+    for spec, option, example, last, key in changes:
+        label, value = split_spec(spec, option, example, last=last)
+        if args.model and label not in actions:
+            raise InputError(f"{option} {label!r} is not a label of model {args.model!r}; its labels: "
+                             f"{', '.join(actions)}")
+        parse = {"colour": parse_colour, "servo_deg": parse_angle, "text": parse_text}[key]
+        parsed = parse(value, label=label)
+        before = actions.get(label, OFF_ACTION)
+        actions[label] = Action(**{**vars(before), key: parsed})
+    if not actions:
+        raise InputError("give --model NAME or at least one --label LABEL=COLOUR, --servo or --text")
+    return actions
+
+
+def settings_of(args: argparse.Namespace, cfg: Config) -> tuple[BoardSettings, str]:
+    """The program's settings and a note to tell the user (the push is off, or it goes to a broker whose
+    login for boards is not known; empty when there is none)."""
+    actions = actions_of(args, cfg)
+    topic = args.topic
+    if not topic:
+        topic, actions = label_topic(cfg, args.source), pushed_actions(cfg, actions)
+    elsewhere = push_broker(cfg, cfg.broker.port)
+    off = "the push is off (mqtt.enabled = false): boards get no labels until it is on"
+    note = "" if cfg.mqtt.enabled else off
+    if elsewhere is not None:
+        host, port, user, password = elsewhere.host, elsewhere.port, elsewhere.user, elsewhere.password
+        if not (user or args.user):
+            login = f"the push goes to {host}:{port}: give the boards' login there with --user/--password"
+            note = note or login
+    else:
+        host, port = cfg.broker.host, cfg.broker.port
+        user, password = args.user, args.password
+        if user is None or password is None:
+            user, password = credentials(cfg.broker, Path(cfg.data_dir))
+    settings = BoardSettings(
+        broker=args.broker or board_address(host), port=args.port or port,
+        user=user if args.user is None else args.user,
+        password=password if args.password is None else args.password, topic=topic, wifi_ssid=args.wifi,
+        wifi_password=args.wifi_password, actions=actions, servo_pin=args.servo_pin)
+    return settings, note
+
+
+def describe(board: str, settings: BoardSettings) -> str:
+    """The label table in one line (on the micro:bit: what its screen shows for each label)."""
+    if board == "microbit-obloq":
+        shows = microbit_shows(settings.actions)
+        return "micro:bit shows " + ", ".join(f"{label}: {s.kind} {s.value}".rstrip()
+                                              for label, s in shows.items())
+    parts = []
+    for label, a in settings.actions.items():
+        r, g, b = a.colour
+        servo = "" if a.servo_deg is None else f" servo {a.servo_deg}°"
+        text = "" if a.text is None else f" text {a.text!r}"
+        parts.append(f"{label} #{r:02x}{g:02x}{b:02x}{servo}{text}")
+    return ", ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
-    colours = colours_of(args, cfg)
-    user, password = args.user, args.password
-    if user is None or password is None:
-        stored_user, stored_password = credentials(cfg.broker, Path(cfg.data_dir))
-        user = stored_user if user is None else user
-        password = stored_password if password is None else password
-    settings = BoardSettings(
-        broker=args.broker or board_address(cfg.broker.host), port=args.port or cfg.broker.port, user=user,
-        password=password, topic=args.topic or label_topic(cfg), wifi_ssid=args.wifi,
-        wifi_password=args.wifi_password, colours=colours)
+    settings, note = settings_of(args, cfg)
     name, text = generate(args.board, settings)
+    if note:
+        print(f"visioncast: note: {note}", file=sys.stderr)
     if not args.output:
         sys.stdout.write(text)
+        if args.board == "microbit-obloq":
+            print(describe(args.board, settings), file=sys.stderr)
         return 0
     out = Path(args.output).expanduser()
     try:
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot write '{out}': {exc.strerror or exc}") from exc
-    table = ", ".join(f"{label} #{r:02x}{g:02x}{b:02x}" for label, (r, g, b) in colours.items())
     print(f"wrote {out} ({args.board}, usually named {name}): broker {settings.broker}:{settings.port}, "
-          f"user {settings.user}, topic {settings.topic}; {table}")
+          f"user {settings.user}, topic {settings.topic}; {describe(args.board, settings)}")
     return 0

@@ -1,5 +1,10 @@
-"""``POST /api/v1/board-code``: a board program ready to flash for the labels the /teach page gives, filled
-in with this server's broker (a LAN address when it listens on every network), port and the boards' login.
+"""``POST /api/v1/board-code``: a board program ready to flash for the labels the /teach page gives (per label
+an LED colour, a servo angle and a text), filled in with this server's broker (a LAN address when it listens
+on every network), port and the boards' login, and the label topic of the chosen source.
+
+When the push goes to another broker (``mqtt.host``/``mqtt.url``), the program connects there, without a
+login (the server's own is never handed out) unless the siot preset's public default applies. The table is
+keyed by what the push sends (``mqtt.label_map``) unless a topic is given as is.
 
 Open to students: the boards' login is printed for the whole class by ``serve`` anyway, and the program only
 lets a board read labels. I/O: reads the board templates (and the boards' password kept in the data dir when
@@ -8,32 +13,67 @@ no broker runs in this process).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 
-from visioncast.boardcode import BOARDS, COLOURS, BoardSettings, generate, label_topic, parse_colour
+from visioncast.boardcode import (
+    ACTION_KEYS,
+    BOARDS,
+    COLOURS,
+    DEFAULT_SOURCE,
+    MAX_ACTION_TEXT,
+    Action,
+    BoardSettings,
+    action_from,
+    generate,
+    label_topic,
+    microbit_shows,
+    push_broker,
+    pushed_actions,
+)
 from visioncast.broker import board_address, credentials
 from visioncast.errors import InputError
 from visioncast.server.access import access
 from visioncast.server.app import services
 from visioncast.server.mqtt import push_of
 from visioncast.server.openapi import Schema, document, error, response
+from visioncast.sinks import mqtt_format as fmt
 
 bp = Blueprint("boardcode", __name__)
-FIELDS = ("board", "labels", "topic", "wifi_ssid", "wifi_password")
+FIELDS = ("board", "labels", "source", "topic", "servo_pin", "wifi_ssid", "wifi_password")
+INFO_HEADER = "X-Board-Program"
 _COLOUR = {"type": "string", "description": f"{', '.join(COLOURS)} or #rrggbb"}
+_ACTION = {"type": "object", "additionalProperties": False, "properties": {
+    "colour": _COLOUR,
+    "servo": {"type": "number", "minimum": 0, "maximum": 180,
+              "description": "servo angle in degrees (rounded to whole degrees); omitted: the servo stays"},
+    "text": {"type": "string", "maxLength": MAX_ACTION_TEXT,
+             "description": "shown on the board's screen, one line (micro:bit: ASCII only); omitted: the "
+                            "label"},
+}}
 BODY = Schema("BoardCodeRequest", {
     "type": "object", "required": ["board", "labels"], "additionalProperties": False,
     "properties": {
         "board": {"enum": list(BOARDS)},
-        "labels": {"type": "object", "additionalProperties": _COLOUR, "minProperties": 1,
-                   "description": "label → LED colour, e.g. {\"开心\": \"yellow\", \"愤怒\": \"red\"}"},
-        "topic": {"type": "string", "description": "default: the label topic of source 'teach'"},
+        "labels": {"type": "object", "additionalProperties": {"oneOf": [_COLOUR, _ACTION]},
+                   "minProperties": 1,
+                   "description": "label → LED colour, or → {colour, servo, text}, e.g. {\"开心\": "
+                                  "{\"colour\": \"yellow\", \"servo\": 90, \"text\": \"你好\"}, "
+                                  "\"愤怒\": \"red\"}"},
+        "source": {"type": "string", "description": "listen to this source's label (default 'teach': the "
+                                                    "Teach page's try; e.g. 'webcam')"},
+        "topic": {"type": "string", "description": "listen to this topic as is (overrides source)"},
+        "servo_pin": {"type": "integer", "description": "the servo's signal pin (default: GPIO 13 on ESP32 "
+                                                        "boards, P10 on the M10, P0 on the micro:bit)"},
         "wifi_ssid": {"type": "string"}, "wifi_password": {"type": "string"},
     },
 })
+_INFO = {"description": "JSON (ASCII): broker, port, topic, login (whether one is filled in), push "
+                        "(whether this server's push is on) and, for the micro:bit, shows: label → what its "
+                        "5×5 screen shows", "schema": {"type": "string"}}
 
 
 def _text(data: dict[str, Any], name: str) -> str | None:
@@ -43,47 +83,83 @@ def _text(data: dict[str, Any], name: str) -> str | None:
     return value
 
 
-def settings_from(data: Any) -> tuple[str, BoardSettings]:
-    """(board, settings) for a request body; InputError naming the field that is wrong."""
+def _actions(labels: Any) -> dict[str, Action]:
+    if not isinstance(labels, dict):
+        raise InputError("labels must be an object of label: colour or label: {" + ", ".join(ACTION_KEYS) +
+                         "}, e.g. {\"开心\": \"yellow\"}")
+    return {label: action_from(value, label=label) for label, value in labels.items()}
+
+
+def _servo_pin(data: dict[str, Any]) -> int | None:
+    pin = data.get("servo_pin")
+    if pin is not None and (isinstance(pin, bool) or not isinstance(pin, int)):
+        raise InputError(f"servo_pin must be an integer, got {pin!r}")
+    return pin
+
+
+def settings_from(data: Any) -> tuple[str, BoardSettings, dict[str, str]]:
+    """(board, settings, the table key of each label given) for a request body (a key differs from its
+    label when the push maps labels to messages); InputError naming the field that is wrong."""
     if not isinstance(data, dict):
         raise InputError("the body must be a JSON object, e.g. {\"board\": \"micropython\", "
                          "\"labels\": {\"开心\": \"yellow\"}}")
     unknown = [k for k in data if k not in FIELDS]
     if unknown:
         raise InputError(f"unknown field '{unknown[0]}'; known: {', '.join(FIELDS)}")
-    labels = data.get("labels")
-    if not isinstance(labels, dict) or not all(isinstance(c, str) for c in labels.values()):
-        raise InputError("labels must be an object of label: colour, e.g. {\"开心\": \"yellow\"}")
-    colours = {label: parse_colour(colour, label=label) for label, colour in labels.items()}
+    actions = _actions(data.get("labels"))
     cfg = services().config
+    keys = {label: label for label in actions}
+    topic = _text(data, "topic")
+    if not topic:
+        topic = label_topic(cfg, _text(data, "source") or DEFAULT_SOURCE)
+        sent_as = fmt.label_map(cfg.mqtt)
+        keys = {label: sent_as.get(label, label) for label in actions}
+        actions = pushed_actions(cfg, actions)
     handle = push_of(current_app).embedded
-    if handle is not None:
+    elsewhere = push_broker(cfg, handle.port if handle is not None else cfg.broker.port)
+    if elsewhere is not None:
+        host, port, user, password = elsewhere.host, elsewhere.port, elsewhere.user, elsewhere.password
+    elif handle is not None:
         host, port, user, password = handle.host, handle.port, handle.username, handle.password
     else:  # no broker in this process (e.g. a WSGI server): what `serve` would start and print
         host, port = cfg.broker.host, cfg.broker.port
         user, password = credentials(cfg.broker, Path(cfg.data_dir))
     settings = BoardSettings(
-        broker=board_address(host), port=port, user=user, password=password,
-        topic=_text(data, "topic") or label_topic(cfg), wifi_ssid=_text(data, "wifi_ssid") or None,
-        wifi_password=_text(data, "wifi_password") or None, colours=colours)
-    return _text(data, "board") or "", settings
+        broker=board_address(host), port=port, user=user, password=password, topic=topic,
+        wifi_ssid=_text(data, "wifi_ssid") or None, wifi_password=_text(data, "wifi_password") or None,
+        actions=actions, servo_pin=_servo_pin(data))
+    return _text(data, "board") or "", settings, keys
+
+
+def program_info(board: str, settings: BoardSettings, keys: dict[str, str]) -> str:
+    """The :data:`INFO_HEADER` value: where the program connects, whether the push is on and, on the
+    micro:bit, what it shows for each label given (``keys``: its row in the table)."""
+    info: dict[str, Any] = {"broker": settings.broker, "port": settings.port, "topic": settings.topic,
+                            "login": bool(settings.user), "push": services().config.mqtt.enabled}
+    if board == "microbit-obloq":
+        shows = microbit_shows(settings.actions)
+        info["shows"] = {label: {"kind": shows[key].kind, "value": shows[key].value}
+                         for label, key in keys.items()}
+    return json.dumps(info, ensure_ascii=True, separators=(",", ":"))  # a header holds ASCII
 
 
 @bp.post("/api/v1/board-code")
-@document("A board program with this server's broker, the boards' login, the topic and label colours "
-          "filled in", tags=["mqtt"],
+@document("A board program with this server's broker, the boards' login, the topic and the label → action "
+          "table (LED colour, servo angle, text) filled in", tags=["mqtt"],
           request_body={"required": True, "content": {"application/json": {"schema": BODY.ref}}},
-          responses={200: response("the program, as a file to save", {"type": "string"},
-                                   media_type="text/plain"),
-                     400: error("unknown board, bad colour, no labels or a bad field (named)")})
+          responses={200: {**response("the program, as a file to save", {"type": "string"},
+                                      media_type="text/plain"), "headers": {INFO_HEADER: _INFO}},
+                     400: error("unknown board, bad colour, angle, text or key, no labels, a source the "
+                                "push cannot publish, or a bad field (named)")})
 @access("student")
 def board_code() -> Any:
-    board, settings = settings_from(request.get_json(silent=True))
+    board, settings, keys = settings_from(request.get_json(silent=True))
     name, text = generate(board, settings)
     answer = Response(text, mimetype="text/plain")  # Flask adds charset=utf-8
     answer.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     answer.headers["X-Content-Type-Options"] = "nosniff"
     answer.headers["Cache-Control"] = "no-store"  # it holds the boards' password
+    answer.headers[INFO_HEADER] = program_info(board, settings, keys)
     return answer
 
 

@@ -1,10 +1,16 @@
-// ESP32 (Arduino core) + PubSubClient: an RGB LED shows the label visioncast pushes.
+// ESP32 (Arduino core) + PubSubClient: an RGB LED and a servo act on the label visioncast pushes.
 //
 // Arduino IDE: install the "esp32" boards and the "PubSubClient" library (Nick O'Leary), edit the settings,
 // upload. Wiring: RGB LED (common cathode) R/G/B on GPIO 25/26/27 through 220 ohm resistors; the on-board
 // LED (GPIO 2) is on while connected. PubSubClient pings every KEEPALIVE_S; when the broker stops answering
 // connected() turns false and the loop reconnects with a growing wait (1 s ... 30 s). A refused login
 // (state 4 or 5) is printed on the serial monitor with what to fix, the LED turns purple, and it retries.
+//
+// ACTIONS: label, LED colour, servo angle (NO_SERVO: it stays where it is), text (nullptr: the label). The
+// servo's signal goes on SERVO_PIN; it is driven with the ESP32's own LEDC PWM (50 Hz, a 0.5 ms pulse at 0°
+// to 2.5 ms at 180°), so no servo library is needed, and only once a label with an angle arrives. The text
+// is printed on the serial monitor (115200 baud): an ESP32 has no screen. A label missing from ACTIONS turns
+// the LED off.
 #include <WiFi.h>
 #include <PubSubClient.h>
 
@@ -18,11 +24,19 @@ const char *TOPIC = "visioncast/webcam/label";  // SIoT preset: "siot/<source>"
 const uint16_t KEEPALIVE_S = 15;
 const int STATUS_PIN = 2;
 const int RGB_PINS[3] = {25, 26, 27};
+const int SERVO_PIN = 13;
+const int SERVO_CHANNEL = 0;  // LEDC channel of the servo on Arduino-ESP32 2.x (analogWrite takes others)
+const uint32_t SERVO_MIN_US = 500, SERVO_MAX_US = 2500;  // pulse at 0° and at 180°
+const int16_t NO_SERVO = -1;
 
-struct Colour { const char *label; uint8_t r, g, b; };
-const Colour COLOURS[] = {
-  {"开心", 255, 200, 0}, {"happy", 255, 200, 0}, {"愤怒", 255, 0, 0}, {"angry", 255, 0, 0},
-  {"person", 0, 0, 255}, {"none", 0, 0, 0},
+struct Action { const char *label; uint8_t r, g, b; int16_t servo; const char *text; };
+const Action ACTIONS[] = {
+  {"开心", 255, 200, 0, 180, nullptr},
+  {"happy", 255, 200, 0, 180, nullptr},
+  {"愤怒", 255, 0, 0, 0, nullptr},
+  {"angry", 255, 0, 0, 0, nullptr},
+  {"person", 0, 0, 255, NO_SERVO, "someone is there"},
+  {"none", 0, 0, 0, NO_SERVO, nullptr},
 };
 
 WiFiClient net;
@@ -30,6 +44,7 @@ PubSubClient mqtt(net);
 char clientId[32];
 unsigned long nextTryMs = 0;
 unsigned long backoffMs = 1000;
+bool servoReady = false;
 
 void setColour(uint8_t r, uint8_t g, uint8_t b) {
   analogWrite(RGB_PINS[0], r);
@@ -37,13 +52,36 @@ void setColour(uint8_t r, uint8_t g, uint8_t b) {
   analogWrite(RGB_PINS[2], b);
 }
 
+// 50 Hz, 14-bit LEDC: the duty of a pulse of SERVO_MIN_US at 0° ... SERVO_MAX_US at 180° in a 20 ms period.
+void turnServo(int16_t angle) {
+  uint32_t pulseUs = SERVO_MIN_US + (SERVO_MAX_US - SERVO_MIN_US) * (uint32_t)angle / 180;
+  uint32_t duty = pulseUs * 16384 / 20000;
+#if ESP_ARDUINO_VERSION_MAJOR >= 3
+  if (!servoReady) servoReady = ledcAttach(SERVO_PIN, 50, 14);
+  ledcWrite(SERVO_PIN, duty);
+#else
+  if (!servoReady) {
+    ledcSetup(SERVO_CHANNEL, 50, 14);
+    ledcAttachPin(SERVO_PIN, SERVO_CHANNEL);
+    servoReady = true;
+  }
+  ledcWrite(SERVO_CHANNEL, duty);
+#endif
+}
+
 void onMessage(char *topic, byte *payload, unsigned int length) {
   String label;
   for (unsigned int i = 0; i < length; i++) label += (char)payload[i];
-  for (const Colour &c : COLOURS) {
-    if (label == c.label) { setColour(c.r, c.g, c.b); return; }
+  for (const Action &a : ACTIONS) {
+    if (label == a.label) {
+      setColour(a.r, a.g, a.b);
+      if (a.servo != NO_SERVO) turnServo(a.servo);
+      Serial.printf("label %s: %s\n", a.label, a.text ? a.text : a.label);
+      return;
+    }
   }
   setColour(0, 0, 0);
+  Serial.printf("label %s\n", label.c_str());
 }
 
 void connectMqtt() {

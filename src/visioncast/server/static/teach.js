@@ -2,7 +2,7 @@
 // training on the server, a live try with the camera and making the model one of the server's models.
 // Everything goes through /api/v1/teach/…; the browser's projects are those of its vc_client cookie.
 import {ApiError, failureOf, postImage, setBusy, showError, t} from "./app.js";
-import {bindBoardForm, showBoardColours} from "./board_code.js";
+import {bindBoardForm, boardSource, showBoardActions} from "./board_code.js";
 
 const $ = (id) => document.getElementById(id);
 const API = "/api/v1/teach";
@@ -260,7 +260,7 @@ function showReport(report) {
   $("report").hidden = !report;
   $("try-panel").hidden = !report;
   if (!report) return;
-  showBoardColours(report.labels);
+  showBoardActions(report.labels);
   const acc = report.accuracy;
   $("accuracy").textContent = acc === null ? t("teach.accuracy_unknown")
     : t("teach.accuracy", {percent: Math.round(acc * 100)});
@@ -334,7 +334,8 @@ async function tryLive() {
   while (state.trying && state.project?.trained) {
     if (!video.videoWidth) { await new Promise((r) => requestAnimationFrame(r)); continue; }
     try {
-      showGuess(await postImage(`${API}/projects/${state.project.id}/classify`, await grab(), {params: {top: 3}}));
+      const params = {top: 3, source: boardSource()};  // published where the board program listens
+      showGuess(await postImage(`${API}/projects/${state.project.id}/classify`, await grab(), {params}));
     } catch (err) {
       fail(err);
       break;

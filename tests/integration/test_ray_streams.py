@@ -220,6 +220,17 @@ def test_a_killed_actor_is_restarted_and_results_continue_until_the_bound(server
     assert replayed.count(0) == 2  # the new actor opened the file again
 
 
+def test_a_source_the_node_cannot_open_is_a_400_and_leaves_no_actor(server: dict[str, Any]) -> None:
+    before = {a for a in ray.util.list_named_actors() if a.startswith("visioncast-stream-")}
+    answer = requests.post(f"{server['url']}/api/v1/streams", json={"source": str(DATA / "README.md")},
+                           timeout=START_WAIT_S)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["message"].startswith(f"cannot open source '{DATA / 'README.md'}'")
+    deadline = time.monotonic() + WAIT_S
+    while {a for a in ray.util.list_named_actors() if a.startswith("visioncast-stream-")} - before:
+        assert time.monotonic() < deadline, "the actor of a stream that did not start still lives"
+        time.sleep(0.2)
+
 def test_stopping_the_server_kills_the_actors_of_its_streams(server: dict[str, Any]) -> None:
     # last in the module: it stops what the server runs, as Ctrl-C on `serve` does before the HTTP server
     info = start(server, "yard")

@@ -42,6 +42,7 @@ from visioncast.cli.broker import (
 )
 from visioncast.cli.options import add_model_options, check_port, load_config
 from visioncast.cli.scale import add_ray_serve_options, start_ray
+from visioncast.cli.scale_streams import add_ray_stream_options, place_streams
 from visioncast.config import Config
 from visioncast.errors import InputError
 from visioncast.server import create_app
@@ -94,6 +95,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     add_push_options(p)
     add_model_options(p)
     add_ray_serve_options(p)
+    add_ray_stream_options(p)
     p.set_defaults(handler=run)
 
 
@@ -216,7 +218,7 @@ def print_signin(ctx: ServeContext) -> None:
           file=ctx.out, flush=True)
 
 
-STARTUP: list[Step] = [start_ray, load_models, start_broker, start_push]
+STARTUP: list[Step] = [start_ray, place_streams, load_models, start_broker, start_push]
 AFTER_LISTEN: list[Step] = [print_urls, print_signin]
 
 

@@ -211,6 +211,11 @@ class Pipeline:
         return self.stats
 
     @property
+    def name(self) -> str:
+        """The stream's name: its analytics' source (the source level of its MQTT topics)."""
+        return self.analytics.source
+
+    @property
     def alive(self) -> bool:
         return any(t.is_alive() for t in self._threads)
 

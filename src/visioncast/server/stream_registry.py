@@ -4,6 +4,11 @@ sources and runs pipelines on threads.
 :class:`StreamRegistry` starts pipelines from API bodies (``STREAM_REQUEST`` in :mod:`.streams`, checked by
 :func:`stream_config`), attaches ``visioncast run --serve``'s own pipeline as stream ``local``, lists and
 stops them; :func:`registry` is the app's one registry. The routes and pages live in :mod:`.streams`.
+
+Placement: a stream runs here (a :class:`~visioncast.pipeline.Pipeline` on threads of this process) or, under
+``serve --ray`` (which sets :attr:`StreamRegistry.placer`), as an actor on a node of the cluster, seen here
+through its :class:`~visioncast.scale.stream.RayStream` proxy, which has the same members and feeds the
+same broadcaster and bus. :func:`stream_placement` picks it from the request (see ``STREAM_REQUEST``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
@@ -29,15 +34,20 @@ from visioncast.sinks.mjpeg import MjpegBroadcaster
 from visioncast.sources import CAMERA_WORDS
 from visioncast.tasks.base import Task
 
+if TYPE_CHECKING:
+    from visioncast.scale.stream import RayStream, RayStreams
+
 EXTENSION = "visioncast.streams"
+PLACEMENTS = ("local", "ray")
 
 
 @dataclass
 class StreamEntry:
-    """A pipeline the server knows: its id, what it reads, its MJPEG broadcaster."""
+    """A pipeline the server knows: its id, what it reads, its MJPEG broadcaster. ``pipeline`` runs here or
+    is the proxy of one running on the cluster (same members)."""
 
     stream_id: str
-    pipeline: Pipeline
+    pipeline: Pipeline | RayStream
     broadcaster: MjpegBroadcaster
     source: str
     model: str
@@ -57,7 +67,7 @@ class StreamEntry:
     def describe(self) -> dict[str, Any]:
         return {
             "id": self.stream_id,
-            "name": self.pipeline.analytics.source,
+            "name": self.pipeline.name,
             "source": self.source,
             "model": self.model,
             "state": self.state,
@@ -71,12 +81,18 @@ class StreamEntry:
             "viewers": self.broadcaster.viewers,
             "stats": self.pipeline.stats,
             "events": [{**e, "text": describe_event(e)} for e in self.pipeline.recent_events()],
+            "placement": self.placement(),
         }
 
+    def placement(self) -> dict[str, Any]:
+        """Where the stream runs: {"where": "local"}, or the cluster's node, actor and restarts."""
+        if isinstance(self.pipeline, Pipeline):
+            return {"where": "local"}
+        return self.pipeline.placement()
 
     def sink_errors(self) -> dict[str, dict[str, Any]]:
         """Failing sinks of this stream: its own, and the server's as far as this stream's deliveries go."""
-        shared = self.bus.status(self.pipeline.analytics.source) if self.bus is not None else {}
+        shared = self.bus.status(self.pipeline.name) if self.bus is not None else {}
         return {**self.pipeline.sink_status(), **shared}
 
 
@@ -88,6 +104,7 @@ class StreamRegistry:
         self._lock = threading.Lock()
         self._streams: dict[str, StreamEntry] = {}
         self._ids = itertools.count(1)
+        self.placer: RayStreams | None = None  # `serve --ray` places streams on its cluster with it
 
     def attach(
         self,
@@ -100,11 +117,15 @@ class StreamRegistry:
         bus: Dispatcher | None = None,
     ) -> StreamEntry:
         """Register a pipeline (already built, started or not) under ``stream_id`` (default: a new number)."""
+        sid, source = stream_id or self._new_id(), source or pipeline.source.name
+        entry = StreamEntry(sid, pipeline, broadcaster, source, model, bus=bus)
         with self._lock:
-            sid = stream_id or str(next(self._ids))
-            entry = StreamEntry(sid, pipeline, broadcaster, source or pipeline.source.name, model, bus=bus)
-            self._streams[sid] = entry
+            self._streams[entry.stream_id] = entry
         return entry
+
+    def _new_id(self) -> str:
+        with self._lock:
+            return str(next(self._ids))
 
     def start(self, body: dict[str, Any], cfg: PipelineConfig, task: Task, bus: Dispatcher) -> StreamEntry:
         """Open and start a pipeline from an API body (see ``STREAM_REQUEST``) and its settings
@@ -113,16 +134,24 @@ class StreamRegistry:
         if running >= self.cfg.max_streams:
             raise TooLargeError(f"at most {self.cfg.max_streams} streams may run at once; stop one first",
                                     code="too_many_streams")
+        where = stream_placement(body, self.placer is not None)
         broadcaster = MjpegBroadcaster(quality=cfg.jpeg_quality)
-        source = str(body["source"]).strip()
+        source, name, sid = str(body["source"]).strip(), body.get("name") or None, self._new_id()
+        run: Pipeline | RayStream
         try:
-            pipeline = open_pipeline(source, task, cfg, name=body.get("name") or None,
-                                     sinks=[broadcaster], shared=[bus])
+            if where == "ray" and self.placer is not None:  # the actor opens the source on its node
+                run = self.placer.place(source, task, cfg, stream_id=sid, name=name, broadcaster=broadcaster,
+                                        bus=bus)
+            else:
+                run = open_pipeline(source, task, cfg, name=name, sinks=[broadcaster], shared=[bus])
         except SourceError as exc:  # one message whatever the cause: no oracle of which server paths exist
             raise InputError(f"cannot open source {source!r} as a camera, a stream, a video or a folder of "
                              "images") from exc
-        entry = self.attach(pipeline, broadcaster, model=task.name, source=str(body["source"]), bus=bus)
-        pipeline.start()
+        entry = StreamEntry(sid, run, broadcaster, str(body["source"]), task.name, bus=bus)
+        with self._lock:
+            self._streams[sid] = entry
+        if isinstance(run, Pipeline):
+            run.start()
         return entry
 
     def get(self, stream_id: str) -> StreamEntry:
@@ -154,6 +183,8 @@ class StreamRegistry:
         for entry in self.list():
             entry.pipeline.join(5.0)
             entry.broadcaster.close()
+        if self.placer is not None:
+            self.placer.close()
 
 
 def stream_config(base: PipelineConfig, body: dict[str, Any]) -> PipelineConfig:
@@ -190,6 +221,25 @@ def stream_config(base: PipelineConfig, body: dict[str, Any]) -> PipelineConfig:
     except ConfigError as exc:
         raise InputError(str(exc)) from exc
     return cfg
+
+
+def stream_placement(body: dict[str, Any], cluster: bool) -> str:
+    """Where a requested stream runs: the body's ``placement`` ("local" or "ray"), else "ray" when the server
+    has a cluster (``cluster``) and the source is not a camera of this machine, else "local". InputError for
+    a placement that cannot be had."""
+    source, asked = str(body.get("source", "")).strip(), body.get("placement")
+    camera = source.lower() in CAMERA_WORDS or source.isdigit()  # a device of the machine that opens it
+    if asked is None:
+        return "ray" if cluster and not camera else "local"
+    if asked not in PLACEMENTS:
+        raise InputError(f"field 'placement' must be local or ray, got {asked!r}")
+    if asked == "ray" and not cluster:
+        raise InputError("field 'placement' is 'ray' but this server has no Ray cluster (start it with "
+                         "visioncast serve --ray ADDRESS)")
+    if asked == "ray" and camera:
+        raise InputError(f"source {source!r} is a camera of this server: it cannot be placed on the cluster "
+                         "(placement 'ray' takes a stream URL or a file every node can read)")
+    return str(asked)
 
 
 def allowed_source(source: str, allow: tuple[str, ...]) -> str:

@@ -7,7 +7,8 @@ Routes: ``POST/GET /api/v1/streams``, ``GET/DELETE /api/v1/streams/<id>``,
 ``GET /api/v1/streams/<id>/frame.jpg``, ``GET /api/v1/stats`` (the snapshot of the newest running stream, or
 ``?stream=ID``), and the page ``/streams`` (list + start form) and ``/streams/<id>`` (live dashboard).
 ``visioncast run --serve`` attaches its own pipeline as stream ``local``. Results, stats and events of
-API-started streams deliver to their MJPEG broadcaster and to the server's bus (the MQTT sink).
+API-started streams deliver to their MJPEG broadcaster and to the server's bus (the MQTT sink), whether the
+pipeline runs here or, under ``serve --ray``, as an actor on the cluster (``placement``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from visioncast.server.stream_registry import (
     allowed_source,
     registry,
     stream_config,
+    stream_placement,
 )
 from visioncast.sinks.mjpeg import CONTENT_TYPE
 from visioncast.tasks.base import Task
@@ -119,6 +121,16 @@ STREAM = Schema(
                        "description": "the last 50 events (state changes, tracks that left), oldest first, "
                                       "each with 'text', the line `visioncast run` prints for it"},
             "started_at": {"type": "number"},
+            "placement": {
+                "type": "object",
+                "description": "where the pipeline runs: {where: local}, or on the Ray cluster (serve --ray) "
+                               "{where: ray, node, actor, restarts, max_restarts, last_loss}: an actor that "
+                               "dies is restarted up to max_restarts times, then the stream fails",
+                "properties": {"where": {"enum": ["local", "ray"]}, "node": {"type": "string"},
+                               "actor": {"type": "string"}, "restarts": {"type": "integer"},
+                               "max_restarts": {"type": "integer"},
+                               "last_loss": {"type": ["string", "null"]}},
+            },
         },
     },
 )
@@ -149,6 +161,11 @@ STREAM_REQUEST = Schema(
             "events": {"type": "array", "items": {"type": "string"}, "description": "person>=3[:name]"},
             "event_hold_s": {"type": "number", "minimum": 0,
                              "description": "seconds a new state must last before its event fires"},
+            "placement": {"enum": ["local", "ray"],
+                          "description": "run the pipeline in this server (local) or as an actor on the Ray "
+                                         "cluster (ray; only under serve --ray, for a URL or a file every "
+                                         "node reads). Default: ray under serve --ray unless the source is "
+                                         "a camera of this server, else local"},
         },
     },
 )
@@ -177,6 +194,7 @@ def start_stream() -> tuple[Response, int]:
     cfg = stream_config(_registry().cfg, body)  # a bad field is a 400 before any model loads
     svc = services()
     body["source"] = allowed_source(str(body["source"]), svc.config.streams.allow)
+    body["placement"] = stream_placement(body, _registry().placer is not None)
     task = _task(svc, body)
     try:
         analytics_for(cfg, "check", task.task)  # lines and zones need a detect model

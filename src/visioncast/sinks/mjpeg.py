@@ -50,6 +50,13 @@ class MjpegBroadcaster:
             self._seq += 1
             self._cond.notify_all()
 
+    def publish_jpeg(self, jpeg: bytes) -> None:
+        """Make ``jpeg`` (already encoded elsewhere: a stream running on a Ray node) the newest frame."""
+        with self._cond:
+            self._image, self._jpeg = None, jpeg
+            self._seq += 1
+            self._cond.notify_all()
+
     def latest_jpeg(self) -> tuple[bytes | None, int]:
         """(JPEG bytes of the newest frame or None before the first, its sequence number)."""
         with self._cond:

@@ -173,8 +173,9 @@ function startDashboard(root) {
       info = answer;
       showError(error, null);
       root.dataset.state = info.state;
+      const where = onCluster(info.placement);
       setText("state", t("dash.state_line", {state: t(`dash.state.${info.state}`), source: info.source,
-        model: info.model}));
+        model: info.model}) + (where ? ` · ${where}` : ""));
       setText("stream-name", info.name);
       figures(stats);
       fillEvents(document.getElementById("event-log"), info.events ?? []);
@@ -206,6 +207,13 @@ function startDashboard(root) {
   tick();
 }
 
+// Under `serve --ray` a stream may run as an actor on the cluster: where, and how often it was restarted.
+function onCluster(placement) {
+  if (!placement || placement.where !== "ray") return "";
+  return t("dash.on_cluster", {node: placement.node.slice(0, 8), restarts: placement.restarts,
+    max: placement.max_restarts});
+}
+
 function streamRow(s, refresh) {
   const row = document.createElement("tr");
   row.dataset.state = s.state;
@@ -213,7 +221,8 @@ function streamRow(s, refresh) {
   link.href = `/streams/${encodeURIComponent(s.id)}`;
   link.textContent = s.name;
   const now = Object.entries(s.stats.counts).map(([k, v]) => `${k} ${v}`).join(", ") || "–";
-  const cells = [link, s.source, t(`dash.state.${s.state}`), s.stats.fps.toFixed(1), now];
+  const state = t(`dash.state.${s.state}`) + (s.placement?.where === "ray" ? ` · ${t("dash.cluster")}` : "");
+  const cells = [link, s.source, state, s.stats.fps.toFixed(1), now];
   for (const content of cells) {
     const cell = document.createElement("td");
     cell.append(content);

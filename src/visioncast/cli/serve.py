@@ -42,7 +42,7 @@ from visioncast.cli.broker import (
     push_overrides,
 )
 from visioncast.cli.options import add_model_options, check_port, load_config
-from visioncast.cli.scale import add_ray_serve_options, start_ray
+from visioncast.cli.scale import add_ray_serve_options, ray_overrides, start_ray
 from visioncast.config import Config
 from visioncast.errors import InputError
 from visioncast.server import create_app
@@ -125,6 +125,7 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "models.detect": args.detect_model,
         "models.classify": args.classify_model,
         **push_overrides(args),
+        **ray_overrides(args),
     }
 
 

@@ -10,16 +10,15 @@ here so that `serve` and `run` print only their own lines.
 from __future__ import annotations
 
 import logging
-import re
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from visioncast.config_schema import REPLICAS
 from visioncast.errors import InputError, ModelError
 
 INSTALL = 'Ray is not installed: pip install "visioncast[ray]"'
 NAMESPACE = "visioncast"
-_REPLICAS = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class Replicas:
 
 def parse_replicas(text: str | int) -> Replicas:
     """'2' → 2 replicas; '1-4' → autoscaling from 1 to 4 replicas. InputError otherwise."""
-    match = _REPLICAS.match(str(text).strip())
+    match = REPLICAS.match(str(text).strip())
     if match is None:
         raise InputError(f"--replicas must be N or MIN-MAX (e.g. 2 or 1-4), got {text!r}")
     low = int(match[1])
@@ -75,11 +74,11 @@ def connect(address: str) -> Any:
     ray = import_ray()
     if ray.is_initialized():
         return ray
-    kwargs: dict[str, Any] = {"namespace": NAMESPACE, "logging_level": logging.WARNING,
+    # "local" is Ray's own word for a new private instance; without an address ray.init would join the
+    # cluster started last on this machine (someone else's, a test's) instead.
+    kwargs: dict[str, Any] = {"address": address, "namespace": NAMESPACE, "logging_level": logging.WARNING,
                               "log_to_driver": False}
-    if address != "local":
-        kwargs["address"] = address
-    else:
+    if address == "local":
         kwargs["include_dashboard"] = False
     try:
         ray.init(**kwargs)

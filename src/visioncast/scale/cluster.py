@@ -19,6 +19,12 @@ from visioncast.errors import InputError, ModelError
 
 INSTALL = 'Ray is not installed: pip install "visioncast[ray]"'
 NAMESPACE = "visioncast"
+# Ray sends call arguments and results over 100 KiB through the object stores. Between two nodes, pulling
+# YOLOX's tensors (0.5 MB in as uint8, 1.2 MB out) under concurrent calls waited in steps of 1 s (4 threads:
+# p90 1.1 s, max 2 s; on the replica's own node: none). Carried inline in the call itself they did not wait
+# (p90 62–77 ms). Ray reads this at a cluster's start: `connect("local")` passes it, other clusters take it
+# from `ray start --head --system-config` (docs/scale.md).
+INLINE_TENSORS = {"max_direct_call_object_size": 8 << 20, "task_rpc_inlined_bytes_limit": 32 << 20}
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,7 @@ def connect(address: str) -> Any:
     kwargs: dict[str, Any] = {"address": address, "namespace": NAMESPACE, "logging_level": logging.WARNING,
                               "log_to_driver": False}
     if address == "local":
-        kwargs["include_dashboard"] = False
+        kwargs.update(include_dashboard=False, _system_config=INLINE_TENSORS)
     try:
         ray.init(**kwargs)
     except (ConnectionError, ValueError, RuntimeError) as exc:

@@ -6,7 +6,8 @@ needed (warm-up, a request naming it) it becomes one Serve application ``visionc
 with the deployment — no node needs the file. The server keeps its tasks (pre- and post-processing, NMS,
 tracking) and only the runtime's calls cross the cluster — ``run`` for a request, ``open_async`` (several
 frames in flight, :class:`RayAsyncQueue`) for the pipeline of a video job, a stream, the webcam — so the API,
-pages, video jobs, streams, MQTT push and the KServe v2 routes work unchanged.
+pages, video jobs, streams, MQTT push and the KServe v2 routes work unchanged. Image tensors travel as uint8
+when that is exact (:func:`compact_feeds`: a quarter of YOLOX's 2.1 MB float32 input).
 
 Failures: a replica that dies mid-request (node lost, process killed) is retried on another replica up to
 ``retries`` times within ``timeout_s``; what still fails raises :class:`ModelError`, which the server answers
@@ -43,6 +44,7 @@ RETRY_PAUSE_S = 0.2  # × attempt: time for Serve's router to learn that a repli
 # Requests one pipeline keeps in flight per replica when it does not say (open_async(0, …)): one being
 # inferred while the next frame's tensors travel, so neither the replica nor the pipeline waits.
 JOBS_PER_REPLICA = 2
+COMPACT_MIN_VALUES = 4096  # below this the check costs more than the bytes it saves
 
 
 class ModelReplica:
@@ -64,23 +66,46 @@ class ModelReplica:
                 "metadata": dict(rt.metadata), "node": import_ray().get_runtime_context().get_node_id()}
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return self.runtime.run(feeds)
+        """The engine's outputs; inputs :func:`compact_feeds` sent as uint8 become float32 again."""
+        wide = {spec.name: feeds[spec.name].astype(np.float32) for spec in self.runtime.inputs
+                if spec.dtype == "float32" and spec.name in feeds and feeds[spec.name].dtype == np.uint8}
+        return self.runtime.run({**feeds, **wide})
 
     def node(self) -> str:
         """The id of the Ray node this replica runs on (to see the spread)."""
         return str(import_ray().get_runtime_context().get_node_id())
 
+    def close(self) -> None:
+        """Free the engine and remove the model's temporary file (Serve just ends the process)."""
+        self.runtime.close()
+        self._dir.cleanup()
+
+
+def compact_feeds(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``feeds`` with each large float32 tensor whose values are all whole numbers 0–255 (a letterboxed image
+    as YOLOX takes it) as uint8: a quarter of the bytes to send, exactly the same values once widened again
+    by the replica. Other tensors (normalised images, anything else) go as they are."""
+    out = dict(feeds)
+    for name, x in feeds.items():
+        if x.dtype == np.float32 and x.size >= COMPACT_MIN_VALUES:
+            with np.errstate(invalid="ignore"):  # NaN/inf do not convert: then the comparison fails
+                small = x.astype(np.uint8)
+            if np.array_equal(small, x):
+                out[name] = small
+    return out
+
 
 class RayRuntime:
     """The Runtime protocol over a Serve deployment handle; counts ``calls``, ``retried`` and ``failed``.
 
-    ``async_jobs``: the requests :meth:`open_async` keeps in flight when the caller says ≤ 0.
+    ``async_jobs``: the requests :meth:`open_async` keeps in flight when the caller says ≤ 0; ``compact``:
+    send image tensors as uint8 when that is exact (:func:`compact_feeds`).
     """
 
     def __init__(self, name: str, handle: Any, *, timeout_s: float = 30.0, retries: int = 2,
-                 async_jobs: int = JOBS_PER_REPLICA) -> None:
+                 async_jobs: int = JOBS_PER_REPLICA, compact: bool = True) -> None:
         self.name, self._handle, self.timeout_s, self.retries = name, handle, timeout_s, retries
-        self.async_jobs = async_jobs
+        self.async_jobs, self.compact = async_jobs, compact
         self.calls = self.retried = self.failed = 0
         self._lock = threading.Lock()
         described = self._call("describe")
@@ -91,13 +116,19 @@ class RayRuntime:
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """One inference on some replica (retried on another if the replica dies); ModelError if it fails."""
-        return self.finish(self.start(feeds), feeds, time.monotonic() + self.timeout_s)
+        wire = self.wire(feeds)
+        return self.finish(self.start(wire), wire, time.monotonic() + self.timeout_s)
 
-    def start(self, feeds: dict[str, np.ndarray]) -> Any:
-        """Send one inference (returns at once): its DeploymentResponse, for :meth:`finish`."""
+    def wire(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``feeds`` as they are sent (see ``compact``)."""
+        return compact_feeds(feeds) if self.compact else feeds
+
+    def start(self, wire: dict[str, np.ndarray]) -> Any:
+        """Send one inference of :meth:`wire` feeds (returns at once): its DeploymentResponse, for
+        :meth:`finish`."""
         with self._lock:
             self.calls += 1
-        return self._handle.run.remote(feeds)
+        return self._handle.run.remote(wire)
 
     def finish(self, response: Any, feeds: dict[str, np.ndarray], deadline: float) -> list[np.ndarray]:
         """The outputs of a :meth:`start`-ed inference, sent again if its replica died, until ``deadline``
@@ -205,7 +236,13 @@ class RayAsyncQueue:
         with self._idle:
             self.submitted += 1
         deadline = time.monotonic() + self._runtime.timeout_s
-        self._todo.put((self._runtime.start(feeds), feeds, userdata, deadline))
+        wire = self._runtime.wire(feeds)
+        try:
+            response = self._runtime.start(wire)
+        except Exception:  # the waiter sends it again under run's rules; a job lost here would hang wait_all
+            log.exception("model %s: could not send an async job", self._runtime.name)
+            response = None
+        self._todo.put((response, wire, userdata, deadline))
 
     def wait_all(self) -> None:
         """Block until every submitted inference has run its callback; ModelError if one failed."""

@@ -26,7 +26,7 @@ from visioncast.core.payload import result_to_payload
 from visioncast.errors import ModelError
 from visioncast.models.registry import find_model
 from visioncast.pipeline.build import open_pipeline
-from visioncast.scale.cluster import Replicas, import_ray
+from visioncast.scale.cluster import INLINE_TENSORS, Replicas, import_ray
 from visioncast.scale.deployment import APP_PREFIX, JOBS_PER_REPLICA, RayRuntime, ServeDeployments
 from visioncast.server import create_app
 from visioncast.server.health import warm_up
@@ -57,7 +57,8 @@ CLIP_FRAMES = {"vtest_clip.avi": 70, "vtest_clip.mp4": 36}
 @pytest.fixture(scope="module")
 def cluster():
     made = Cluster(initialize_head=True, connect=False,
-                   head_node_args={"num_cpus": CPUS_PER_NODE, "include_dashboard": False})
+                   head_node_args={"num_cpus": CPUS_PER_NODE, "include_dashboard": False,
+                                   "_system_config": INLINE_TENSORS})  # as docs/scale.md starts a cluster
     made.add_node(num_cpus=CPUS_PER_NODE)
     ray.init(address=made.address, namespace="visioncast", log_to_driver=False, logging_level="ERROR")
     made.wait_for_nodes(timeout=60)

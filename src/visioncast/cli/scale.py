@@ -186,12 +186,13 @@ class ActorRun:
         self.actor = self.spawn(self)
         return self.actor.start.remote()
 
-    def show(self, info: dict[str, Any], *, quiet: bool) -> None:
-        """(Re)draw the bar for a started actor (a restarted file counts from its start again)."""
+    def show(self, info: dict[str, Any], *, quiet: bool, position: int = 0) -> None:
+        """(Re)draw the bar (on line ``position``) for a started actor (a restarted file counts from its
+        start again)."""
         desc = f"{self.job.name} @{info['node'][:8]}"
         if self.bar is None:
             self.bar = tqdm(total=info["total"], desc=desc, unit="frame", file=sys.stderr, disable=quiet,
-                            leave=True)
+                            position=position, leave=True)
         else:
             self.bar.reset(total=info["total"])
             self.bar.set_description(desc, refresh=False)
@@ -215,14 +216,15 @@ def _drive(ray: Any, runs: dict[str, ActorRun], *, max_restarts: int, quiet: boo
     the summaries."""
     failed: dict[str, str] = {}
     starts = {name: run.start() for name, run in runs.items()}  # all load at once
+    started: dict[str, ActorRun] = {}
     for name, ref in starts.items():
         info, error, _gone = _ask(ray, ref, STARTUP_TIMEOUT_S)
         if error is not None:
             failed[name] = error
             print(f"{name}: {error}", file=sys.stderr, flush=True)
             continue
-        runs[name].show(info, quiet=quiet)
-    started = {n: run for n, run in runs.items() if run.bar is not None}
+        runs[name].show(info, quiet=quiet, position=len(started))
+        started[name] = runs[name]
     try:
         failed.update(_follow(ray, started, max_restarts, quiet=quiet))
     except KeyboardInterrupt:

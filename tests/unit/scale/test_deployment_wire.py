@@ -34,6 +34,13 @@ def test_anything_else_travels_as_it_is(values):
     assert compact_feeds({"input": x})["input"] is x
 
 
+def test_only_the_named_inputs_are_compacted():
+    x = image_tensor(np.zeros(3 * SIDE * SIDE))
+    sent = compact_feeds({"a": x, "b": x}, names={"a"})
+    assert sent["a"].dtype == np.uint8
+    assert sent["b"] is x
+
+
 def test_small_tensors_are_not_worth_the_check():
     x = np.zeros((1, COMPACT_MIN_VALUES - 1), np.float32)
     assert compact_feeds({"x": x})["x"] is x

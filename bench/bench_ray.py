@@ -8,10 +8,15 @@ this machine) and the shipped detector (yolox-nano), 640×480 JPEGs posted to ``
 * **ray×1** — the same server with its model in a Serve deployment of 1 replica (``--replica-cpus``);
 * **ray×2** — 2 replicas, one per node (Serve spreads them).
 
+Each Ray server runs twice per round: its image tensors sent as uint8 when exact (``compact``, the default)
+and as the float32 the model takes (``f32``), to see what the bytes on the wire cost.
+
 The servers take turns of ``--seconds`` for ``--rounds`` rounds so that outside load falls on all alike; the
-median round is kept. Also the replicas alone (deployment handle, ``--clients`` threads, no HTTP), and one
-stream's CPU cost per model (a pipeline on tests/data/vtest_clip.avi; a classifier loop), which the plan to
-1,000 cameras in docs/scale.md is built from. Prints a Markdown table and the ratios; asserts nothing.
+median round is kept. Also the replicas alone (deployment handle, ``--clients`` threads, no HTTP); a video
+pipeline (every frame of tests/data/vtest_clip.avi, as a video job runs it) on the local model and through
+the replicas with 1 frame in flight and with the default (2 per replica); and one stream's CPU cost per model
+(a pipeline on the clip; a classifier loop), which the plan to 1,000 cameras in docs/scale.md is built from.
+Prints Markdown tables and the ratios; asserts nothing.
 
     python bench/bench_ray.py [--seconds 4] [--rounds 3] [--clients 4] [--node-cpus 1] [--replica-cpus 1]
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import tempfile
@@ -35,7 +41,7 @@ from contention import describe, probe
 from visioncast import config
 from visioncast.models import load_model
 from visioncast.pipeline.build import open_pipeline
-from visioncast.scale.cluster import Replicas, import_ray
+from visioncast.scale.cluster import INLINE_TENSORS, Replicas, import_ray
 from visioncast.scale.deployment import ServeDeployments
 from visioncast.server import create_app
 from visioncast.server.wsgi import HttpServer
@@ -44,14 +50,16 @@ ROOT = Path(__file__).resolve().parents[1]
 Figures = tuple[float, float, float]  # p50 ms, p99 ms, requests/s
 
 
-def ray_server(stack: contextlib.ExitStack, tmp: str, replicas: int, cpus: float) -> tuple[HttpServer, Any]:
-    """A server whose detector runs in a Serve deployment of ``replicas`` replicas."""
+def ray_server(stack: contextlib.ExitStack, tmp: str, replicas: int,
+               cpus: float) -> tuple[HttpServer, Any, Any]:
+    """A server whose detector runs in a Serve deployment of ``replicas`` replicas; its deployments and
+    detector."""
     deployments = ServeDeployments(Replicas(replicas, replicas), replica_cpus=cpus, timeout_s=30.0)
     app = create_app(config.load(env={}, overrides={"data_dir": tmp}))
     app.extensions["visioncast"].runtime_opener = deployments.open
-    app.extensions["visioncast"].detector()
+    model = app.extensions["visioncast"].detector()
     server = stack.enter_context(HttpServer(app, "127.0.0.1", 0, workers=16))
-    return server, deployments
+    return server, deployments, model
 
 
 def handle_rate(handle: Any, threads: int, seconds: float) -> float:
@@ -93,14 +101,35 @@ def stream_cost() -> dict[str, float]:
     return {"detect": detect_ms, "classify": (time.process_time() - c0) * 1e3 / 100}
 
 
-def run_rounds(servers: dict[str, HttpServer], load: Any, args: argparse.Namespace,
+def pipeline_fps(model: Any, jobs: int, rounds: int) -> float:
+    """Frames/s of an every-frame pipeline over the clip with ``jobs`` frames in flight (median of rounds)."""
+    cfg = dataclasses.replace(config.load(env={}).pipeline, async_jobs=jobs)
+    rates = []
+    for _ in range(rounds):
+        pipeline = open_pipeline(str(ROOT / "tests" / "data" / "vtest_clip.avi"), model, cfg)
+        t0 = time.perf_counter()
+        pipeline.run()
+        rates.append(pipeline.frames_out / (time.perf_counter() - t0))
+    return sorted(rates)[len(rates) // 2]
+
+
+Turn = tuple[HttpServer, Any]  # a server and what to set before its turn (None: nothing)
+
+
+def run_rounds(servers: dict[str, Turn], load: Any, args: argparse.Namespace,
                body_file: str) -> dict[str, Figures]:
     rounds: dict[str, list[Figures]] = {name: [] for name in servers}
     for _ in range(args.rounds):
-        for name, server in servers.items():
+        for name, (server, before) in servers.items():
+            if before is not None:
+                before()
             p50, p99, rps, _n = load(server.port, args.clients, args.seconds, body_file)
             rounds[name].append((p50, p99, rps))
     return {name: median_round(r) for name, r in rounds.items()}
+
+
+def wire(runtime: Any, compact: bool) -> Any:
+    return lambda: setattr(runtime, "compact", compact)
 
 
 def main() -> None:
@@ -111,6 +140,9 @@ def main() -> None:
     parser.add_argument("--node-cpus", type=float, default=1.0, help="CPUs each simulated node offers")
     parser.add_argument("--replica-cpus", type=float, default=1.0, help="CPUs (and threads) per replica")
     parser.add_argument("--load-generator", choices=("python", "wrk"), default="python")
+    parser.add_argument("--inline", action=argparse.BooleanOptionalAction, default=True,
+                        help="start the cluster with scale.cluster.INLINE_TENSORS (tensors inside the calls, "
+                             "not through the object stores); --no-inline: Ray's defaults")
     args = parser.parse_args()
     load = wrk_hammer if args.load_generator == "wrk" else python_hammer
     before = describe(probe())
@@ -123,8 +155,10 @@ def main() -> None:
     # several times over and made the comparison with the (nice 0) local server meaningless.
     os.environ.setdefault("RAY_worker_niceness", "0")
     t0 = time.perf_counter()
-    cluster = Cluster(initialize_head=True, connect=False,
-                      head_node_args={"num_cpus": args.node_cpus, "include_dashboard": False})
+    head = {"num_cpus": args.node_cpus, "include_dashboard": False}
+    if args.inline:
+        head["_system_config"] = INLINE_TENSORS
+    cluster = Cluster(initialize_head=True, connect=False, head_node_args=head)
     cluster.add_node(num_cpus=args.node_cpus)
     ray.init(address=cluster.address, log_to_driver=False, logging_level="ERROR")
     start_s = time.perf_counter() - t0
@@ -134,20 +168,30 @@ def main() -> None:
         body_file = str(Path(tmp) / "body.jpg")
         Path(body_file).write_bytes(make_jpeg())
         local_app = create_app(config.load(env={}, overrides={"data_dir": tmp}))
-        local_app.extensions["visioncast"].detector()
+        local_model = local_app.extensions["visioncast"].detector()
         local = stack.enter_context(HttpServer(local_app, "127.0.0.1", 0, workers=16))
+        fps = {"local": pipeline_fps(local_model, 0, args.rounds)}
         for replicas in (1, 2):
             with contextlib.ExitStack() as phase:
-                server, deployments = ray_server(phase, tmp, replicas, args.replica_cpus)
+                server, deployments, model = ray_server(phase, tmp, replicas, args.replica_cpus)
                 phase.callback(deployments.close)
                 handle_rps[replicas] = handle_rate(deployments.apps["yolox-nano"], args.clients, args.seconds)
-                got = run_rounds({"local": local, f"ray×{replicas}": server}, load, args, body_file)
-                figures[f"ray×{replicas}"] = got[f"ray×{replicas}"]
-                figures.setdefault("local", got["local"])  # the first phase's local figure
+                name = f"ray×{replicas}"
+                turns = {"local": (local, None), name: (server, wire(model.runtime, True)),
+                         f"{name} f32": (server, wire(model.runtime, False))}
+                got = run_rounds(turns, load, args, body_file)
+                model.runtime.compact = True
+                figures.update({name: got[name], f"{name} f32": got[f"{name} f32"]})
                 figures[f"local (phase {replicas})"] = got["local"]
+                fps[f"{name}, 1 in flight"] = pipeline_fps(model, 1, args.rounds)
+                default = f"{name}, default ({model.runtime.async_jobs} in flight)"
+                fps[default] = pipeline_fps(model, 0, args.rounds)
     ray.shutdown()
     cluster.shutdown()
     report(figures, handle_rps, stream_cost(), args, start_s=start_s, before=before)
+    print("\n| video pipeline (vtest_clip.avi, every frame) | frames/s |\n|---|---|")
+    for name, rate in fps.items():
+        print(f"| {name} | {rate:.1f} |")
 
 
 def report(figures: dict[str, Figures], handle_rps: dict[int, float], cost: dict[str, float],
@@ -155,17 +199,19 @@ def report(figures: dict[str, Figures], handle_rps: dict[int, float], cost: dict
     print(f"machine: {os.cpu_count()} CPUs, load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}; "
           f"contention before: {before}; after: {describe(probe())}")
     print(f"cluster: 2 nodes × {args.node_cpus:g} CPU on this machine (started in {start_s:.1f} s), worker "
-          f"niceness {os.environ['RAY_worker_niceness']}; replicas of {args.replica_cpus:g} CPU; "  # noqa: SIM112
+          f"niceness {os.environ['RAY_worker_niceness']}; tensors "  # noqa: SIM112
+          f"{'inline in the calls' if args.inline else 'through the object stores'}; replicas of "
+          f"{args.replica_cpus:g} CPU; "
           f"{args.clients} clients; {args.rounds} rounds of {args.seconds:g} s, median round\n")
     print("| server | p50 ms | p99 ms | requests/s |")
     print("|---|---|---|---|")
     for name, (p50, p99, rps) in figures.items():
-        if name != "local":
-            print(f"| {name} | {p50:.1f} | {p99:.1f} | {rps:.1f} |")
+        print(f"| {name} | {p50:.1f} | {p99:.1f} | {rps:.1f} |")
     local1, local2 = figures["local (phase 1)"][2], figures["local (phase 2)"][2]
     r1, r2 = figures["ray×1"][2], figures["ray×2"][2]
     print(f"\nRay path at {args.clients} clients, 1 replica: {r1 / local1:.0%} of the local server's "
-          f"throughput (target ≥ 85 %); 2 replicas: {r2 / local2:.0%}")
+          f"throughput (target ≥ 85 %; float32 on the wire {figures['ray×1 f32'][2] / local1:.0%}); "
+          f"2 replicas: {r2 / local2:.0%} (float32 {figures['ray×2 f32'][2] / local2:.0%})")
     print(f"2 replicas / 1 replica through the API: {r2 / r1:.2f}× (sum of two nodes alone would be 2.00×); "
           f"replicas alone (handle, no HTTP): {handle_rps[1]:.1f} → {handle_rps[2]:.1f} inferences/s, "
           f"{handle_rps[2] / handle_rps[1]:.2f}×")

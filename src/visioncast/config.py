@@ -32,6 +32,7 @@ from typing import Any
 from visioncast.config_schema import (
     TEMPLATE_SAMPLE,
     check_label_map,
+    check_replicas,
     check_template,
     check_topic,
     check_value,
@@ -276,6 +277,26 @@ class StreamsConfig:
 
 
 @dataclass(frozen=True)
+class RayConfig:
+    """Running on a Ray cluster (``pip install "visioncast[ray]"``; docs/scale.md).
+
+    address: "" = not on Ray; auto | local | host:6379 | ray://host:10001 — `serve` runs its models in Ray
+    Serve deployments there, `run` one pipeline actor per source. replicas: per model, N or MIN-MAX
+    (autoscaling); replica_cpus: CPUs (and engine threads) per replica; actor_cpus: CPUs per pipeline actor;
+    actor_restarts: how often `run` restarts a lost pipeline actor of one source; timeout_s: one inference
+    call's bound (retries included); deploy_timeout_s: how long a model's replicas may take to start.
+    """
+
+    address: str = ""
+    replicas: str = rule("1", check=check_replicas)
+    replica_cpus: float = rule(1.0, above=0)
+    actor_cpus: float = rule(1.0, above=0)
+    actor_restarts: int = rule(3, minimum=0)
+    timeout_s: float = rule(30.0, above=0)
+    deploy_timeout_s: float = rule(60.0, above=0)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration tree (``layers``: where it came from; not a setting)."""
 
@@ -286,6 +307,7 @@ class Config:
     videos: VideosConfig = field(default_factory=VideosConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     streams: StreamsConfig = field(default_factory=StreamsConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
     data_dir: str = ""
     layers: Layers = field(default_factory=Layers, compare=False, repr=False, metadata={"internal": True})
 

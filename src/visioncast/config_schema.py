@@ -11,6 +11,7 @@ formatted with a sample result) live here too.
 from __future__ import annotations
 
 import dataclasses
+import re
 import string
 import types
 import typing
@@ -164,6 +165,16 @@ def check_label_map(entries: tuple[str, ...]) -> None:
         label, sep, _ = entry.partition("=")
         if not sep or not label.strip():
             raise ValueError(f"entries must look like 'label=message', got {entry!r}")
+
+
+REPLICAS = re.compile(r"^(\d+)(?:-(\d+))?$")
+"""Replicas of a model on Ray: N, or MIN-MAX to autoscale (``ray.replicas``, ``serve --replicas``)."""
+
+
+def check_replicas(text: str) -> None:
+    match = REPLICAS.match(text.strip())
+    if match is None or not 1 <= int(match[1]) <= int(match[2] or match[1]):
+        raise ValueError(f"must be N or MIN-MAX with 1 ≤ MIN ≤ MAX (e.g. 2 or 1-4), got {text!r}")
 
 
 def check_topic(prefix: str) -> None:

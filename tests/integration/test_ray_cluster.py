@@ -1,6 +1,7 @@
 """visioncast on a real two-node Ray cluster started by the test on this machine (``ray.cluster_utils``):
-Serve replicas behind the HTTP API and the KServe v2 routes, a replica killed mid-load, and one pipeline
-actor per source pushing to one Mosquitto. One cluster per module (starting one takes ~10 s)."""
+Serve replicas behind the HTTP API and the KServe v2 routes, a replica killed mid-load, pipelines (a video
+job, a replica killed under one) on RayRuntime's async queue, one pipeline actor per source pushing to one
+Mosquitto, and a lost actor started again. One cluster per module (starting one takes ~10 s)."""
 
 from __future__ import annotations
 
@@ -19,15 +20,19 @@ from visioncast import config
 from visioncast.cli.main import build_parser
 from visioncast.cli.main import main as cli_main
 from visioncast.cli.options import load_config
-from visioncast.cli.serve import ServeContext, load_models, start_ray
+from visioncast.cli.scale import ACTOR_PREFIX
+from visioncast.cli.serve import ServeContext, config_overrides, load_models, start_ray
 from visioncast.core.payload import result_to_payload
 from visioncast.errors import ModelError
 from visioncast.models.registry import find_model
-from visioncast.scale.cluster import Replicas, import_ray
-from visioncast.scale.deployment import APP_PREFIX, RayRuntime, ServeDeployments
+from visioncast.pipeline.build import open_pipeline
+from visioncast.scale.cluster import INLINE_TENSORS, Replicas, import_ray
+from visioncast.scale.deployment import APP_PREFIX, JOBS_PER_REPLICA, RayRuntime, ServeDeployments
 from visioncast.server import create_app
 from visioncast.server.health import warm_up
 from visioncast.server.wsgi import HttpServer
+from visioncast.sinks.jsonl import JsonlSink
+from visioncast.sources.video import open_video
 
 pytestmark = [
     pytest.mark.slow,
@@ -45,12 +50,15 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 CPUS_PER_NODE = 1
 REPLICA_CPUS = 0.25  # 2 models × 2 replicas × 0.25 leaves a CPU for the pipeline actors
+WAIT_S = 60.0  # a 70-frame clip through the cluster on 2 shared cores; Ray itself needs seconds to react
+CLIP_FRAMES = {"vtest_clip.avi": 70, "vtest_clip.mp4": 36}
 
 
 @pytest.fixture(scope="module")
 def cluster():
     made = Cluster(initialize_head=True, connect=False,
-                   head_node_args={"num_cpus": CPUS_PER_NODE, "include_dashboard": False})
+                   head_node_args={"num_cpus": CPUS_PER_NODE, "include_dashboard": False,
+                                   "_system_config": INLINE_TENSORS})  # as docs/scale.md starts a cluster
     made.add_node(num_cpus=CPUS_PER_NODE)
     ray.init(address=made.address, namespace="visioncast", log_to_driver=False, logging_level="ERROR")
     made.wait_for_nodes(timeout=60)
@@ -158,6 +166,87 @@ def test_a_replica_killed_mid_load_costs_at_most_clear_503s(served, data_dir):
     assert resp.status_code == 200
 
 
+def _local_counts(detector, clip) -> list[int]:
+    with open_video(clip) as video:
+        return [len(detector.detect(frame.image).detections) for frame in video]
+
+
+def test_an_upload_job_under_ray_finds_what_the_local_model_finds(served, data_dir, detector):
+    url, svc, _ = served
+    runtime = svc.detector().runtime
+    calls = runtime.calls
+    with open(data_dir / "vtest_clip.avi", "rb") as f:
+        answer = requests.post(f"{url}/api/v1/videos", files={"video": f}, timeout=10)
+    assert answer.status_code == 201, answer.text
+    job_id = answer.json()["id"]
+    deadline = time.monotonic() + WAIT_S
+    while (job := requests.get(f"{url}/api/v1/videos/{job_id}", timeout=10).json())["state"] not in (
+            "done", "failed") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job["state"] == "done", job
+    assert job["frames_done"] == CLIP_FRAMES["vtest_clip.avi"]
+    results = requests.get(f"{url}/api/v1/videos/{job_id}/results", timeout=10).json()["results"]
+    assert [r["frame"] for r in results] == list(range(CLIP_FRAMES["vtest_clip.avi"]))
+    assert [len(r["detections"]) for r in results] == _local_counts(detector, data_dir / "vtest_clip.avi")
+    assert runtime.calls - calls == CLIP_FRAMES["vtest_clip.avi"]  # every frame went through the replicas
+
+
+def test_the_async_queue_keeps_its_contract(served):
+    _, svc, _ = served
+    runtime = svc.classifier().runtime
+    rng = np.random.default_rng(5)
+    feeds = [{"input": rng.random((1, 3, 32, 32), dtype=np.float32)} for _ in range(12)]
+    got: dict[int, np.ndarray] = {}
+
+    def keep(outputs, i):
+        if i == 7:
+            raise ValueError("a sink broke")  # a failing callback is counted, not raised on the thread
+        got[i] = outputs[0]
+
+    with runtime.open_async(0, keep) as jobs:
+        assert jobs.jobs == 2 * JOBS_PER_REPLICA  # ≤ 0: a few per replica
+        for i, f in enumerate(feeds):
+            jobs.submit(f, i)
+        with pytest.raises(ModelError, match="1 Ray async job") as caught:
+            jobs.wait_all()
+        assert isinstance(caught.value.__cause__, ValueError)
+        assert (jobs.submitted, jobs.completed, jobs.failed) == (12, 11, 1)
+        jobs.submit({"input": np.zeros((1, 3, 7, 7), np.float32)}, 99)  # the replica's engine refuses it
+        with pytest.raises(ModelError, match="failed on its replica"):
+            jobs.wait_all()
+    session = ort.InferenceSession(str(find_model("resnet56-cifar10").path),
+                                   providers=["CPUExecutionProvider"])
+    assert sorted(got) == [i for i in range(12) if i != 7]
+    for i, out in got.items():
+        np.testing.assert_allclose(out, session.run(None, feeds[i])[0], rtol=1e-5, atol=1e-4)
+
+
+def test_a_pipeline_keeps_frame_order_when_a_replica_is_killed(served, data_dir, detector, tmp_path):
+    _, svc, _ = served
+    model = svc.detector()  # the server's detector: RayRuntime on the 2 replicas, as a stream uses it
+    clip = data_dir / "vtest_clip.avi"
+    cfg = config.load(env={}).pipeline
+    pipeline = open_pipeline(str(clip), model, cfg, sinks=[JsonlSink(tmp_path / "out.jsonl")]).start()
+    deadline = time.monotonic() + WAIT_S
+    while pipeline.frames_out < 10 and pipeline.alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+    replicas = _replica_actors(f"{APP_PREFIX}yolox-nano")
+    ray.kill(ray.get_actor(replicas[0], namespace="serve"), no_restart=True)
+    assert pipeline.join(WAIT_S)
+    lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [row["result"] for row in map(json.loads, lines) if "result" in row]
+    if pipeline.error is not None:  # both tries landed on dead replicas: the run stops with a clear error
+        assert isinstance(pipeline.error, ModelError), pipeline.error
+        assert "replica" in str(pipeline.error)
+    else:
+        assert pipeline.frames_out == CLIP_FRAMES["vtest_clip.avi"]
+    assert [r["frame"] for r in rows] == list(range(len(rows)))  # in order, none lost in between
+    local = _local_counts(detector, clip)
+    assert [len(r["detections"]) for r in rows] == local[: len(rows)]
+    print(f"pipeline through a replica kill: {len(rows)} frames, retried {model.runtime.retried}, "
+          f"error {pipeline.error}")
+
+
 def test_one_pipeline_actor_per_source_pushing_to_one_broker(cluster, data_dir, tmp_path, capsys):
     port = free_port()
     with mosquitto(tmp_path, port):
@@ -196,11 +285,78 @@ def test_a_source_that_fails_is_reported_and_the_others_finish(cluster, data_dir
     assert "Traceback" not in captured.err + captured.out
 
 
+def _kill_when(prefix_source: str, frames: int, killed: dict[str, int]) -> None:
+    """Kill the first actor of one source (ray.kill, no restart: as if its process died) once it has done
+    ``frames`` frames; records how many it had done."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        names = [n for n in ray.util.list_named_actors() if n.startswith(ACTOR_PREFIX)
+                 and n.endswith(prefix_source)]
+        if names:
+            actor = ray.get_actor(names[0])
+            try:
+                done = ray.get(actor.progress.remote(), timeout=5)["frames"]
+            except ray.exceptions.RayError:
+                done = 0
+            if done >= frames:
+                ray.kill(actor, no_restart=True)
+                killed["frames"] = done
+                return
+        time.sleep(0.1)
+
+
+def test_a_lost_pipeline_actor_is_started_again_and_the_other_source_goes_on(cluster, data_dir, tmp_path,
+                                                                              capsys):
+    killed: dict[str, int] = {}
+    killer = threading.Thread(target=_kill_when, args=("-vtest_clip.avi-0", 5, killed))
+    killer.start()
+    # --realtime: 10 fps, so the 70-frame file is still running when its actor is killed
+    code = cli_main(["run", "--ray", cluster.address, "--actor-cpus", "0.25", "--quiet", "--realtime",
+                     "-i", str(data_dir / "vtest_clip.avi"), "-i", str(data_dir / "vtest_clip.mp4"),
+                     "--jsonl", f"{tmp_path}/{{name}}.jsonl"])
+    killer.join(WAIT_S)
+    captured = capsys.readouterr()
+    assert killed, captured
+    assert code == 0, captured
+    assert "vtest_clip.avi: actor lost (" in captured.err
+    assert "restarting it (1/3)" in captured.err
+    summary = {line.split(" (node", 1)[0]: line for line in captured.out.splitlines() if " (node " in line}
+    assert ": 70 frames" in summary["vtest_clip.avi"]
+    assert "restarts 1" in summary["vtest_clip.avi"]
+    assert ": 36 frames" in summary["vtest_clip.mp4"]
+    assert "restarts 0" in summary["vtest_clip.mp4"]
+    # the file started again from its first frame and its output was written again, whole
+    for name, frames in CLIP_FRAMES.items():
+        lines = (tmp_path / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+        written = [row["result"]["frame"] for row in map(json.loads, lines) if "result" in row]
+        assert written == list(range(frames))
+
+
+def test_restarts_are_bounded(cluster, data_dir, capsys):
+    killed: dict[str, int] = {}
+    killer = threading.Thread(target=_kill_when, args=("-vtest_clip.avi-0", 3, killed))
+    killer.start()
+    code = cli_main(["run", "--ray", cluster.address, "--actor-cpus", "0.25", "--quiet", "--realtime",
+                     "--actor-restarts", "0", "-i", str(data_dir / "vtest_clip.avi")])
+    killer.join(WAIT_S)
+    captured = capsys.readouterr()
+    assert killed
+    assert code == 1
+    assert "vtest_clip.avi: failed: actor lost" in captured.out
+    assert "gave up after 0 restart(s) (ray.actor_restarts = 0)" in captured.out
+    assert "Traceback" not in captured.err + captured.out
+
+
 def test_serve_ray_start_step_and_ctrl_c_cleanup(cluster, served, data_dir, tmp_path):
-    # last in the module: it re-deploys the applications `served` made (same names), with 1 replica
-    args = build_parser(["serve"]).parse_args(["serve", "--ray", cluster.address, "--replicas", "1",
-                                              "--replica-cpus", str(REPLICA_CPUS), "--port", "0"])
-    cfg = load_config(args, {"data_dir": str(tmp_path)})
+    # last in the module: it re-deploys the applications `served` made (same names), with 1 replica.
+    # The [ray] section of the config file names the cluster; the --replicas flag wins over its replicas.
+    toml = tmp_path / "visioncast.toml"
+    toml.write_text(f'[ray]\naddress = "{cluster.address}"\nreplicas = "2"\nreplica_cpus = {REPLICA_CPUS}\n',
+                    encoding="utf-8")
+    args = build_parser(["serve"]).parse_args(["--config", str(toml), "serve", "--replicas", "1",
+                                              "--port", "0"])
+    cfg = load_config(args, {**config_overrides(args), "data_dir": str(tmp_path)})
+    assert (cfg.ray.address, cfg.ray.replicas, cfg.ray.replica_cpus) == (cluster.address, "1", REPLICA_CPUS)
     ctx = ServeContext(args, cfg, create_app(cfg), out=io.StringIO())
     start_ray(ctx)
     load_models(ctx)

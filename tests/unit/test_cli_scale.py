@@ -1,17 +1,21 @@
 """The --ray command-line side without a cluster: replica bounds, per-source names and outputs, the one-line
-errors, and that nothing of Ray is imported when --ray is not given."""
+errors, the [ray] config section under the flags, and that nothing of Ray is imported when --ray is not
+given."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from visioncast import config
 from visioncast.cli.main import build_parser
-from visioncast.cli.scale import per_source_args, source_label
-from visioncast.errors import InputError
+from visioncast.cli.scale import describe_summary, per_source_args, ray_overrides, source_label
+from visioncast.config import RayConfig
+from visioncast.errors import ConfigError, InputError
 from visioncast.scale.cluster import Replicas, parse_replicas
 
 DATA = Path(__file__).parents[1] / "data"
@@ -112,3 +116,46 @@ def test_nothing_of_ray_is_imported_without_the_flag(tmp_path):
 def test_replica_bounds_print_as_given():
     assert Replicas(2, 2).fixed
     assert not Replicas(1, 3).fixed
+
+
+def test_ray_settings_come_from_the_config_layers_and_a_flag_wins(tmp_path):
+    toml = tmp_path / "visioncast.toml"
+    toml.write_text('[ray]\naddress = "head:6379"\nreplicas = 2\nactor_restarts = 5\ntimeout_s = 12\n',
+                    encoding="utf-8")
+    env = {"VISIONCAST_RAY__REPLICAS": "1-4", "VISIONCAST_RAY__ACTOR_CPUS": "0.5"}
+    args = build_parser(["run"]).parse_args(["run", "-i", "a.mp4", "--actor-restarts", "1"])
+    cfg = config.load(toml, env=env, overrides=ray_overrides(args))
+    assert cfg.ray == RayConfig(address="head:6379", replicas="1-4", replica_cpus=1.0, actor_cpus=0.5,
+                                actor_restarts=1, timeout_s=12.0, deploy_timeout_s=60.0)
+    off = build_parser(["serve"]).parse_args(["serve", "--ray", "off", "--replicas", "3"])
+    cfg = config.load(toml, env={}, overrides=ray_overrides(off))
+    assert (cfg.ray.address, cfg.ray.replicas) == ("", "3")  # --ray off: not on Ray whatever the file says
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"ray.replicas": "0"}, "config 'ray.replicas' must be N or MIN-MAX"),
+    ({"ray.replicas": "4-2"}, "config 'ray.replicas' must be N or MIN-MAX"),
+    ({"ray.replica_cpus": 0}, "config 'ray.replica_cpus' must be more than 0"),
+    ({"ray.actor_cpus": -1}, "config 'ray.actor_cpus' must be more than 0"),
+    ({"ray.actor_restarts": -1}, "config 'ray.actor_restarts' must be at least 0"),
+    ({"ray.adress": "auto"}, "unknown config key 'ray.adress'"),
+])
+def test_bad_ray_settings_name_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config.load(env={}, overrides=overrides)
+
+
+def test_a_bad_ray_flag_is_a_one_line_error():
+    done = subprocess.run([sys.executable, "-m", "visioncast", "run", "--ray", "local", "--actor-cpus", "0",
+                           "-i", str(DATA / "vtest_clip.avi")],
+                          check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "'ray.actor_cpus' must be more than 0, got 0.0 (on the command line)" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_summary_line_counts_restarts():
+    summary = {"name": "hall.mp4", "node": "a1b2c3d4e5", "frames": 70, "fps": 9.5, "dropped": 0,
+               "restarts": 1, "totals": {"person": 9}, "lines": {}, "outputs": [], "mqtt": []}
+    assert describe_summary(summary) == ("hall.mp4 (node a1b2c3d4): 70 frames · 9.5 fps · dropped 0 · "
+                                         "restarts 1 · unique: person 9")

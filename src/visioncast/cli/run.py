@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from visioncast.analytics import StatsSnapshot, describe_event
 from visioncast.cli.options import add_model_options, load_config, model_kwargs, port_number
-from visioncast.cli.scale import InputsAction, add_ray_run_options, run_on_ray
+from visioncast.cli.scale import InputsAction, add_ray_run_options, ray_overrides, run_on_ray
 from visioncast.config import Config
 from visioncast.errors import InputError
 from visioncast.models import load_model
@@ -140,6 +140,7 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         "mqtt.preset": args.mqtt_preset,
         "mqtt.policy": args.mqtt_policy,
         "mqtt.ha_discovery": args.ha_discovery,
+        **ray_overrides(args),
     }
     if args.mqtt and args.mqtt.lower() == "off":
         over["mqtt.enabled"] = False
@@ -210,12 +211,12 @@ def report_push(sink: MqttSink, out: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.ray or len(args.inputs) > 1:
-        return run_on_ray(args)
-    quiet_opencv()
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
     cfg = load_config(args, overrides(args))
+    if cfg.ray.address or len(args.inputs) > 1:
+        return run_on_ray(args, cfg)
+    quiet_opencv()
     analytics_for(cfg.pipeline, "check")  # a bad --line/--zone/--event fails before the model loads
     task = open_task(cfg, args)
     analytics_for(cfg.pipeline, "check", task.task)  # lines and zones need boxes

@@ -41,7 +41,7 @@ from visioncast.cli.broker import (
     push_overrides,
 )
 from visioncast.cli.options import add_model_options, check_port, load_config
-from visioncast.cli.scale import add_ray_serve_options, start_ray
+from visioncast.cli.scale import add_ray_serve_options, ray_overrides, start_ray
 from visioncast.cli.scale_streams import add_ray_stream_options, place_streams
 from visioncast.config import Config
 from visioncast.errors import InputError
@@ -55,8 +55,6 @@ from visioncast.server.tls import ensure_certificate, ssl_adapter
 from visioncast.server.wsgi import HttpServer
 
 ANY_HOSTS = ("0.0.0.0", "::", "")
-# connect() on a UDP socket sends nothing: it only asks the kernel which local address routes there.
-# 192.0.2.1 is TEST-NET-1 (RFC 5737), so nothing would answer even if a packet were sent.
 CONNECT_WAIT_S = 3.0
 
 
@@ -125,6 +123,7 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "models.detect": args.detect_model,
         "models.classify": args.classify_model,
         **push_overrides(args),
+        **ray_overrides(args),
     }
 
 

@@ -10,16 +10,21 @@ here so that `serve` and `run` print only their own lines.
 from __future__ import annotations
 
 import logging
-import re
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from visioncast.config_schema import REPLICAS
 from visioncast.errors import InputError, ModelError
 
 INSTALL = 'Ray is not installed: pip install "visioncast[ray]"'
 NAMESPACE = "visioncast"
-_REPLICAS = re.compile(r"^(\d+)(?:-(\d+))?$")
+# Ray sends call arguments and results over 100 KiB through the object stores. Between two nodes, pulling
+# YOLOX's tensors (0.5 MB in as uint8, 1.2 MB out) under concurrent calls waited in steps of 1 s (4 threads:
+# p90 1.1 s, max 2 s; on the replica's own node: none). Carried inline in the call itself they did not wait
+# (p90 62–77 ms). Ray reads this at a cluster's start: `connect("local")` passes it, other clusters take it
+# from `ray start --head --system-config` (docs/scale.md).
+INLINE_TENSORS = {"max_direct_call_object_size": 8 << 20, "task_rpc_inlined_bytes_limit": 32 << 20}
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,7 @@ class Replicas:
 
 def parse_replicas(text: str | int) -> Replicas:
     """'2' → 2 replicas; '1-4' → autoscaling from 1 to 4 replicas. InputError otherwise."""
-    match = _REPLICAS.match(str(text).strip())
+    match = REPLICAS.match(str(text).strip())
     if match is None:
         raise InputError(f"--replicas must be N or MIN-MAX (e.g. 2 or 1-4), got {text!r}")
     low = int(match[1])
@@ -75,12 +80,12 @@ def connect(address: str) -> Any:
     ray = import_ray()
     if ray.is_initialized():
         return ray
-    kwargs: dict[str, Any] = {"namespace": NAMESPACE, "logging_level": logging.WARNING,
+    # "local" is Ray's own word for a new private instance; without an address ray.init would join the
+    # cluster started last on this machine (someone else's, a test's) instead.
+    kwargs: dict[str, Any] = {"address": address, "namespace": NAMESPACE, "logging_level": logging.WARNING,
                               "log_to_driver": False}
-    if address != "local":
-        kwargs["address"] = address
-    else:
-        kwargs["include_dashboard"] = False
+    if address == "local":
+        kwargs.update(include_dashboard=False, _system_config=INLINE_TENSORS)
     try:
         ray.init(**kwargs)
     except (ConnectionError, ValueError, RuntimeError) as exc:

@@ -4,22 +4,27 @@
 needed (warm-up, a request naming it) it becomes one Serve application ``visioncast-<model>`` whose replicas
 (:class:`ModelReplica`, one engine each, placed by Serve across the nodes) load the model from bytes sent
 with the deployment — no node needs the file. The server keeps its tasks (pre- and post-processing, NMS,
-tracking) and only the runtime's ``run`` crosses the cluster, so the API, pages, video jobs, streams, MQTT
-push and the KServe v2 routes work unchanged.
+tracking) and only the runtime's calls cross the cluster — ``run`` for a request, ``open_async`` (several
+frames in flight, :class:`RayAsyncQueue`) for the pipeline of a video job, a stream, the webcam — so the API,
+pages, video jobs, streams, MQTT push and the KServe v2 routes work unchanged. Image tensors travel as uint8
+when that is exact (:func:`compact_feeds`: a quarter of YOLOX's 2.1 MB float32 input).
 
 Failures: a replica that dies mid-request (node lost, process killed) is retried on another replica up to
 ``retries`` times within ``timeout_s``; what still fails raises :class:`ModelError`, which the server answers
-503. Nothing waits longer than ``timeout_s``.
+503 and a pipeline stops with. Nothing waits longer than ``timeout_s`` per call.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import tempfile
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -27,7 +32,7 @@ import numpy as np
 from visioncast.errors import ModelError
 from visioncast.models.registry import ModelInfo
 from visioncast.runtimes import open_runtime
-from visioncast.runtimes.base import TensorSpec
+from visioncast.runtimes.base import AsyncCallback, TensorSpec
 from visioncast.scale.cluster import Replicas, import_ray
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,10 @@ APP_PREFIX = "visioncast-"
 # 4 clients on 1 replica the p50 went from ~120 to 440 ms (bench/bench_ray.py).
 MAX_ONGOING = 8
 RETRY_PAUSE_S = 0.2  # × attempt: time for Serve's router to learn that a replica died
+# Requests one pipeline keeps in flight per replica when it does not say (open_async(0, …)): one being
+# inferred while the next frame's tensors travel, so neither the replica nor the pipeline waits.
+JOBS_PER_REPLICA = 2
+COMPACT_MIN_VALUES = 4096  # below this the check costs more than the bytes it saves
 
 
 class ModelReplica:
@@ -58,18 +67,50 @@ class ModelReplica:
                 "metadata": dict(rt.metadata), "node": import_ray().get_runtime_context().get_node_id()}
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return self.runtime.run(feeds)
+        """The engine's outputs; inputs :func:`compact_feeds` sent as uint8 become float32 again."""
+        wide = {spec.name: feeds[spec.name].astype(np.float32) for spec in self.runtime.inputs
+                if spec.dtype == "float32" and spec.name in feeds and feeds[spec.name].dtype == np.uint8}
+        return self.runtime.run({**feeds, **wide})
 
     def node(self) -> str:
         """The id of the Ray node this replica runs on (to see the spread)."""
         return str(import_ray().get_runtime_context().get_node_id())
 
+    def close(self) -> None:
+        """Free the engine and remove the model's temporary file (Serve just ends the process)."""
+        self.runtime.close()
+        self._dir.cleanup()
+
+
+def compact_feeds(feeds: dict[str, np.ndarray],
+                  names: Collection[str] | None = None) -> dict[str, np.ndarray]:
+    """``feeds`` with each large float32 tensor (of ``names``, default all) whose values are all whole numbers
+    0–255 (a letterboxed image as YOLOX takes it) as uint8: a quarter of the bytes to send, exactly the same
+    values once widened again by the replica. Other tensors (normalised images, anything else) go as they
+    are."""
+    out = dict(feeds)
+    for name, x in feeds.items():
+        if names is not None and name not in names:
+            continue
+        if x.dtype == np.float32 and x.size >= COMPACT_MIN_VALUES:
+            with np.errstate(invalid="ignore"):  # NaN/inf do not convert: then the comparison fails
+                small = x.astype(np.uint8)
+            if np.array_equal(small, x):
+                out[name] = small
+    return out
+
 
 class RayRuntime:
-    """The Runtime protocol over a Serve deployment handle; counts ``calls``, ``retried`` and ``failed``."""
+    """The Runtime protocol over a Serve deployment handle; counts ``calls``, ``retried`` and ``failed``.
 
-    def __init__(self, name: str, handle: Any, *, timeout_s: float = 30.0, retries: int = 2) -> None:
+    ``async_jobs``: the requests :meth:`open_async` keeps in flight when the caller says ≤ 0; ``compact``:
+    send image tensors as uint8 when that is exact (:func:`compact_feeds`).
+    """
+
+    def __init__(self, name: str, handle: Any, *, timeout_s: float = 30.0, retries: int = 2,
+                 async_jobs: int = JOBS_PER_REPLICA, compact: bool = True) -> None:
         self.name, self._handle, self.timeout_s, self.retries = name, handle, timeout_s, retries
+        self.async_jobs, self.compact = async_jobs, compact
         self.calls = self.retried = self.failed = 0
         self._lock = threading.Lock()
         described = self._call("describe")
@@ -80,36 +121,63 @@ class RayRuntime:
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """One inference on some replica (retried on another if the replica dies); ModelError if it fails."""
+        wire = self.wire(feeds)
+        return self.finish(self.start(wire), wire, time.monotonic() + self.timeout_s)
+
+    def wire(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``feeds`` as they are sent (see ``compact``)."""
+        if not self.compact:
+            return feeds
+        return compact_feeds(feeds, {spec.name for spec in self.inputs if spec.dtype == "float32"})
+
+    def start(self, wire: dict[str, np.ndarray]) -> Any:
+        """Send one inference of :meth:`wire` feeds (returns at once): its DeploymentResponse, for
+        :meth:`finish`."""
         with self._lock:
             self.calls += 1
+        return self._handle.run.remote(wire)
+
+    def finish(self, response: Any, feeds: dict[str, np.ndarray], deadline: float) -> list[np.ndarray]:
+        """The outputs of a :meth:`start`-ed inference, sent again if its replica died, until ``deadline``
+        (``time.monotonic()``); ModelError if it fails."""
         try:
-            return list(self._call("run", feeds))
+            return list(self._call("run", feeds, first=response, deadline=deadline))
         except ModelError:
             with self._lock:
                 self.failed += 1
             raise
 
-    def _call(self, method: str, *args: Any) -> Any:
+    def open_async(self, jobs: int, callback: AsyncCallback) -> RayAsyncQueue:
+        """``jobs`` requests in flight through the handle (≤ 0: ``async_jobs``, a few per replica), with
+        the retry and timeout rules of :meth:`run`; ``callback(outputs, userdata)`` gets each result."""
+        return RayAsyncQueue(self, jobs if jobs > 0 else self.async_jobs, callback)
+
+    def _call(self, method: str, *args: Any, first: Any = None, deadline: float | None = None) -> Any:
+        """``method`` on a replica: ``first`` (a response already sent) or a new call, then new calls while
+        replicas are lost, until ``deadline`` (default: ``timeout_s`` from now)."""
         ray = import_ray()
         retryable = (ray.exceptions.RayActorError, ray.serve.exceptions.BackPressureError,
                      ray.serve.exceptions.DeploymentUnavailableError)
-        deadline = time.monotonic() + self.timeout_s
+        deadline = time.monotonic() + self.timeout_s if deadline is None else deadline
         last: BaseException | None = None
+        response = first
         for attempt in range(self.retries + 1):
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             try:
+                if response is None:
+                    response = getattr(self._handle, method).remote(*args)
                 # Our callers are request and pipeline threads. A foreign event loop running in the calling
                 # thread (Playwright's sync API, Jupyter) would make Serve refuse a blocking wait; blocking
                 # here is what every runtime's run() does anyway.
-                response = getattr(self._handle, method).remote(*args)
                 return response.result(timeout_s=left, _skip_asyncio_check=True)
             except TimeoutError as exc:
+                response.cancel()
                 raise ModelError(f"model {self.name!r}: no replica answered within "
                                  f"{self.timeout_s:g} s") from exc
             except retryable as exc:
-                last = exc
+                last, response = exc, None
                 if attempt < self.retries:
                     with self._lock:
                         self.retried += 1
@@ -122,6 +190,94 @@ class RayRuntime:
 
     def close(self) -> None:
         """Nothing local to free; :meth:`ServeDeployments.close` removes the deployment."""
+
+
+_STOP = object()
+
+
+class RayAsyncQueue:
+    """Inferences in flight on a Serve deployment (the :class:`~visioncast.runtimes.base.AsyncQueue`
+    protocol); counts ``submitted``/``completed``/``failed``.
+
+    ``submit`` sends the request through the handle at once (Serve's router picks a replica) and hands its
+    response to one of ``jobs`` waiter threads, which block on it — retrying on another replica as
+    :meth:`RayRuntime.run` does — and run the callback; ``submit`` blocks while ``jobs`` are in flight.
+    """
+
+    def __init__(self, runtime: RayRuntime, jobs: int, callback: AsyncCallback) -> None:
+        self._runtime, self._callback, self.jobs = runtime, callback, jobs
+        self._todo: queue.Queue[Any] = queue.Queue()
+        self._free = threading.Semaphore(jobs)
+        self._idle = threading.Condition()
+        self._first_error: BaseException | None = None
+        self.submitted = self.completed = self.failed = 0
+        self._waiters = [threading.Thread(target=self._wait, name=f"visioncast-ray-{runtime.name}-{i}",
+                                          daemon=True) for i in range(jobs)]
+        for waiter in self._waiters:
+            waiter.start()
+
+    def _wait(self) -> None:
+        while (job := self._todo.get()) is not _STOP:
+            response, feeds, userdata, deadline = job
+            try:
+                self._callback(self._runtime.finish(response, feeds, deadline), userdata)
+            except Exception as exc:  # a failed call or callback: count, log, keep the other jobs going
+                log.warning("model %s: async job %r failed: %s", self._runtime.name, userdata, exc,
+                            exc_info=not isinstance(exc, ModelError))
+                with self._idle:
+                    self.failed += 1
+                    self._first_error = self._first_error or exc
+            else:
+                with self._idle:
+                    self.completed += 1
+            finally:
+                with self._idle:
+                    self._idle.notify_all()
+                self._free.release()
+
+    def submit(self, feeds: dict[str, np.ndarray], userdata: Any = None) -> None:
+        """Send one inference; blocks while all ``jobs`` are in flight."""
+        if not self._waiters:
+            raise ModelError(f"the Ray queue of model {self._runtime.name!r} is closed")
+        self._free.acquire()
+        with self._idle:
+            self.submitted += 1
+        deadline = time.monotonic() + self._runtime.timeout_s
+        wire = self._runtime.wire(feeds)
+        try:
+            response = self._runtime.start(wire)
+        except Exception:  # the waiter sends it again under run's rules; a job lost here would hang wait_all
+            log.exception("model %s: could not send an async job", self._runtime.name)
+            response = None
+        self._todo.put((response, wire, userdata, deadline))
+
+    def wait_all(self) -> None:
+        """Block until every submitted inference has run its callback; ModelError if one failed."""
+        with self._idle:
+            self._idle.wait_for(lambda: self.completed + self.failed == self.submitted)
+            error, failed, self._first_error = self._first_error, self.failed, None
+        if error is not None:
+            raise ModelError(f"{failed} Ray async job(s) of model {self._runtime.name!r} failed; "
+                             f"first: {error}") from error
+
+    def close(self) -> None:
+        """Let in-flight jobs finish (each within the runtime's timeout), then end the waiter threads."""
+        for _ in self._waiters:
+            self._todo.put(_STOP)
+        for waiter in self._waiters:
+            waiter.join()
+        self._waiters = []
+
+    def __enter__(self) -> RayAsyncQueue:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            if kind is None:
+                self.wait_all()
+        finally:
+            self.close()
 
 
 class ServeDeployments:
@@ -184,7 +340,8 @@ class ServeDeployments:
         """A Runtime for ``info`` running in its deployment (the ``Services.runtime_opener`` signature)."""
         if not info.path.is_file():
             raise ModelError(f"model file not found: '{info.path}'")
-        return RayRuntime(info.name, self.handle(info), timeout_s=self.timeout_s)
+        return RayRuntime(info.name, self.handle(info), timeout_s=self.timeout_s,
+                          async_jobs=self.replicas.high * JOBS_PER_REPLICA)
 
     def close(self) -> None:
         """Remove this server's applications (their replicas stop)."""

@@ -282,9 +282,10 @@ class RayConfig:
 
     address: "" = not on Ray; auto | local | host:6379 | ray://host:10001 — `serve` runs its models in Ray
     Serve deployments there, `run` one pipeline actor per source. replicas: per model, N or MIN-MAX
-    (autoscaling); replica_cpus: CPUs (and engine threads) per replica; actor_cpus: CPUs per pipeline actor;
-    actor_restarts: how often `run` restarts a lost pipeline actor of one source; timeout_s: one inference
-    call's bound (retries included); deploy_timeout_s: how long a model's replicas may take to start.
+    (autoscaling); replica_cpus: CPUs (and engine threads) per replica; actor_cpus: CPUs (and engine threads)
+    per pipeline actor — `run`'s sources and `serve`'s streams on the cluster; actor_restarts: how often a
+    lost pipeline actor of one source or stream is started again; timeout_s: one inference call's bound
+    (retries included); deploy_timeout_s: how long a model's replicas may take to start.
     """
 
     address: str = ""

@@ -21,7 +21,7 @@ from tests.mqtt_peers import Subscriber, free_port, mosquitto
 
 from visioncast.cli.main import build_parser
 from visioncast.cli.options import load_config
-from visioncast.cli.serve import ServeContext, load_models, place_streams, start_ray
+from visioncast.cli.serve import ServeContext, config_overrides, load_models, place_streams, start_ray
 from visioncast.scale.cluster import import_ray
 from visioncast.server import create_app
 from visioncast.server import mqtt as push
@@ -72,11 +72,11 @@ def server(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     port = free_port()
     with mosquitto(tmp, port):
         args = build_parser(["serve"]).parse_args(
-            ["serve", "--ray", cluster.address, "--replica-cpus", "0.25", "--stream-cpus", "0.5", "--port",
+            ["serve", "--ray", cluster.address, "--replica-cpus", "0.25", "--actor-cpus", "0.5", "--port",
              "0"])
-        cfg = load_config(args, {"data_dir": str(tmp), "broker.enabled": False, "mqtt.payload": "json",
-                                 "mqtt.url": f"mqtt://127.0.0.1:{port}", "mqtt.policy": "every",
-                                 "mqtt.qos": 1, "streams.allow": [str(DATA / "*")]})
+        cfg = load_config(args, {**config_overrides(args), "data_dir": str(tmp), "broker.enabled": False,
+                                 "mqtt.payload": "json", "mqtt.url": f"mqtt://127.0.0.1:{port}",
+                                 "mqtt.policy": "every", "mqtt.qos": 1, "streams.allow": [str(DATA / "*")]})
         ctx = ServeContext(args, cfg, create_app(cfg), out=io.StringIO())
         for step in (start_ray, place_streams, load_models):
             step(ctx)

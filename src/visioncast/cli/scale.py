@@ -59,6 +59,7 @@ def add_ray_serve_options(p: argparse.ArgumentParser) -> None:
                    help="replicas per model: N, or MIN-MAX to autoscale (default 1; ray.replicas)")
     g.add_argument("--replica-cpus", type=float, metavar="CPUS",
                    help="CPUs each replica reserves and its engine threads (default 1; ray.replica_cpus)")
+    add_actor_options(g, "each stream placed on the cluster")
 
 
 def add_ray_run_options(p: argparse.ArgumentParser) -> None:
@@ -66,10 +67,16 @@ def add_ray_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ray", metavar="ADDRESS", help="one pipeline actor per -i source on this Ray cluster "
                    "(auto, host:6379, ray://host:10001, local, off; ray.address); -o/--jsonl then take "
                    "{name}")
+    add_actor_options(g, "each source")
+
+
+def add_actor_options(g: argparse._ArgumentGroup, whose: str) -> None:
+    """The pipeline actors' flags, the same for `run`'s sources and `serve`'s streams."""
     g.add_argument("--actor-cpus", type=float, metavar="CPUS",
-                   help="CPUs each pipeline actor reserves (default 1; ray.actor_cpus)")
+                   help=f"CPUs the pipeline actor of {whose} reserves, and its engine's threads "
+                        "(default 1; ray.actor_cpus)")
     g.add_argument("--actor-restarts", type=int, metavar="N",
-                   help="start a lost pipeline actor again up to N times per source (default 3; "
+                   help=f"start the lost pipeline actor of {whose} again up to N times (default 3; "
                         "ray.actor_restarts)")
 
 

@@ -42,7 +42,7 @@ from visioncast.cli.broker import (
 )
 from visioncast.cli.options import add_model_options, check_port, load_config
 from visioncast.cli.scale import add_ray_serve_options, ray_overrides, start_ray
-from visioncast.cli.scale_streams import add_ray_stream_options, place_streams
+from visioncast.cli.scale_streams import place_streams
 from visioncast.config import Config
 from visioncast.errors import InputError
 from visioncast.server import create_app
@@ -93,7 +93,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     add_push_options(p)
     add_model_options(p)
     add_ray_serve_options(p)
-    add_ray_stream_options(p)
     p.set_defaults(handler=run)
 
 

@@ -16,7 +16,9 @@ median round is kept. Also the replicas alone (deployment handle, ``--clients`` 
 pipeline (every frame of tests/data/vtest_clip.avi, as a video job runs it) on the local model and through
 the replicas with 1 frame in flight and with the default (2 per replica); and one stream's CPU cost per model
 (a pipeline on the clip; a classifier loop), which the plan to 1,000 cameras in docs/scale.md is built from.
-Prints Markdown tables and the ratios; asserts nothing.
+Each turn also reads /proc/stat: the whole machine's CPU time per request (server, Ray's processes and the
+load generator alike), which says where a saturated machine's throughput goes. Prints Markdown tables and the
+ratios; asserts nothing.
 
     python bench/bench_ray.py [--seconds 4] [--rounds 3] [--clients 4] [--node-cpus 1] [--replica-cpus 1]
 """
@@ -47,24 +49,27 @@ from visioncast.server import create_app
 from visioncast.server.wsgi import HttpServer
 
 ROOT = Path(__file__).resolve().parents[1]
-Figures = tuple[float, float, float]  # p50 ms, p99 ms, requests/s
+Figures = tuple[float, float, float, float]  # p50 ms, p99 ms, requests/s, machine CPU-ms per request
 
 
 def ray_server(stack: contextlib.ExitStack, tmp: str, replicas: int,
-               cpus: float) -> tuple[HttpServer, Any, Any]:
+               args: argparse.Namespace) -> tuple[HttpServer, Any, Any]:
     """A server whose detector runs in a Serve deployment of ``replicas`` replicas; its deployments and
     detector."""
-    deployments = ServeDeployments(Replicas(replicas, replicas), replica_cpus=cpus, timeout_s=30.0)
-    app = create_app(config.load(env={}, overrides={"data_dir": tmp}))
+    deployments = ServeDeployments(Replicas(replicas, replicas), replica_cpus=args.replica_cpus,
+                                   timeout_s=30.0)
+    app = create_app(config.load(env={}, overrides={"data_dir": tmp, "models.detect": args.detect}))
     app.extensions["visioncast"].runtime_opener = deployments.open
     model = app.extensions["visioncast"].detector()
     server = stack.enter_context(HttpServer(app, "127.0.0.1", 0, workers=16))
     return server, deployments, model
 
 
-def handle_rate(handle: Any, threads: int, seconds: float) -> float:
+def handle_rate(handle: Any, model: Any, threads: int, seconds: float) -> float:
     """Inferences/s of the deployment alone: ``threads`` threads calling the handle back to back."""
-    feeds = {"images": np.full((1, 3, 416, 416), 114.0, np.float32)}
+    spec = model.runtime.inputs[0]
+    shape = [d if isinstance(d, int) and d > 0 else 1 for d in spec.shape]
+    feeds = {spec.name: np.full(shape, 114.0, np.float32)}
     for _ in range(10):  # the first calls after a deployment are several times slower (router, replica)
         handle.run.remote(feeds).result(timeout_s=30)
     counts = [0] * threads
@@ -113,6 +118,13 @@ def pipeline_fps(model: Any, jobs: int, rounds: int) -> float:
     return sorted(rates)[len(rates) // 2]
 
 
+def machine_busy_s() -> float:
+    """CPU-seconds every core of the machine has been busy since boot (/proc/stat; all processes)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 Turn = tuple[HttpServer, Any]  # a server and what to set before its turn (None: nothing)
 
 
@@ -123,16 +135,18 @@ def run_rounds(servers: dict[str, Turn], load: Any, args: argparse.Namespace,
         for name, (server, before) in servers.items():
             if before is not None:
                 before()
+            busy = machine_busy_s()
             p50, p99, rps, _n = load(server.port, args.clients, args.seconds, body_file)
-            rounds[name].append((p50, p99, rps))
-    return {name: median_round(r) for name, r in rounds.items()}
+            cpu_ms = (machine_busy_s() - busy) * 1e3 / max(1.0, rps * args.seconds)
+            rounds[name].append((p50, p99, rps, cpu_ms))
+    return {name: median_round(r) for name, r in rounds.items()}  # type: ignore[misc, arg-type]
 
 
 def wire(runtime: Any, compact: bool) -> Any:
     return lambda: setattr(runtime, "compact", compact)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--rounds", type=int, default=3)
@@ -140,10 +154,18 @@ def main() -> None:
     parser.add_argument("--node-cpus", type=float, default=1.0, help="CPUs each simulated node offers")
     parser.add_argument("--replica-cpus", type=float, default=1.0, help="CPUs (and threads) per replica")
     parser.add_argument("--load-generator", choices=("python", "wrk"), default="python")
+    parser.add_argument("--detect", default="yolox-nano", metavar="NAME|PATH",
+                        help="the detector both servers use (e.g. ../shared/models/"
+                             "yolov8n_int8dyn_640_coco.onnx for a heavier model; AGPL: read in place, "
+                             "not copied)")
     parser.add_argument("--inline", action=argparse.BooleanOptionalAction, default=True,
                         help="start the cluster with scale.cluster.INLINE_TENSORS (tensors inside the calls, "
                              "not through the object stores); --no-inline: Ray's defaults")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     load = wrk_hammer if args.load_generator == "wrk" else python_hammer
     before = describe(probe())
     logging.getLogger("ray").setLevel(logging.ERROR)
@@ -167,15 +189,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         body_file = str(Path(tmp) / "body.jpg")
         Path(body_file).write_bytes(make_jpeg())
-        local_app = create_app(config.load(env={}, overrides={"data_dir": tmp}))
+        local_app = create_app(config.load(env={}, overrides={"data_dir": tmp, "models.detect": args.detect}))
         local_model = local_app.extensions["visioncast"].detector()
         local = stack.enter_context(HttpServer(local_app, "127.0.0.1", 0, workers=16))
         fps = {"local": pipeline_fps(local_model, 0, args.rounds)}
         for replicas in (1, 2):
             with contextlib.ExitStack() as phase:
-                server, deployments, model = ray_server(phase, tmp, replicas, args.replica_cpus)
+                server, deployments, model = ray_server(phase, tmp, replicas, args)
                 phase.callback(deployments.close)
-                handle_rps[replicas] = handle_rate(deployments.apps["yolox-nano"], args.clients, args.seconds)
+                handle = next(iter(deployments.apps.values()))
+                handle_rps[replicas] = handle_rate(handle, model, args.clients, args.seconds)
                 name = f"ray×{replicas}"
                 turns = {"local": (local, None), name: (server, wire(model.runtime, True)),
                          f"{name} f32": (server, wire(model.runtime, False))}
@@ -201,12 +224,12 @@ def report(figures: dict[str, Figures], handle_rps: dict[int, float], cost: dict
     print(f"cluster: 2 nodes × {args.node_cpus:g} CPU on this machine (started in {start_s:.1f} s), worker "
           f"niceness {os.environ['RAY_worker_niceness']}; tensors "  # noqa: SIM112
           f"{'inline in the calls' if args.inline else 'through the object stores'}; replicas of "
-          f"{args.replica_cpus:g} CPU; "
+          f"{args.replica_cpus:g} CPU; detector {args.detect}; "
           f"{args.clients} clients; {args.rounds} rounds of {args.seconds:g} s, median round\n")
-    print("| server | p50 ms | p99 ms | requests/s |")
-    print("|---|---|---|---|")
-    for name, (p50, p99, rps) in figures.items():
-        print(f"| {name} | {p50:.1f} | {p99:.1f} | {rps:.1f} |")
+    print("| server | p50 ms | p99 ms | requests/s | machine CPU-ms per request |")
+    print("|---|---|---|---|---|")
+    for name, (p50, p99, rps, cpu_ms) in figures.items():
+        print(f"| {name} | {p50:.1f} | {p99:.1f} | {rps:.1f} | {cpu_ms:.1f} |")
     local1, local2 = figures["local (phase 1)"][2], figures["local (phase 2)"][2]
     r1, r2 = figures["ray×1"][2], figures["ray×2"][2]
     print(f"\nRay path at {args.clients} clients, 1 replica: {r1 / local1:.0%} of the local server's "

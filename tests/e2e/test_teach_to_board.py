@@ -1,0 +1,133 @@
+"""Issue 15's "done when", in one run: a class goes from an empty /teach page on a phone (Chinese) to a board
+reacting to its own labels without leaving visioncast. A server with its own broker and push (as `serve`
+starts them); a class recorded by holding Record in front of the (fake) camera, one uploaded from photos;
+Train; the board block's MicroPython program downloaded with a colour and a servo angle for a class; that
+program running with the published umqtt.simple (tests/boards/micropython.py) against the server's broker,
+with the login the server filled in; "Try" on the page; the board's LED and servo follow the label the page's
+tries publish."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import pytest
+from tests.boards.micropython import Board
+from tests.e2e.conftest import PHONE, TIMEOUT_MS
+from tests.mqtt_peers import free_port
+from tests.teach_samples import jitter
+
+from visioncast import config
+from visioncast.broker import open_broker
+from visioncast.server import create_app
+from visioncast.server import mqtt as push
+from visioncast.server.health import warm_up
+from visioncast.server.wsgi import HttpServer
+
+RED = (255, 0, 0)
+FAST = {"KEEPALIVE_S": 4, "PING_S": 1, "DEAD_S": 3, "IO_TIMEOUT_S": 2, "BACKOFF_MAX_S": 1,
+        "REFUSED_RETRY_S": 1}
+BOARD_WAIT_S = 30.0
+
+
+def duty_of(angle: float) -> int:
+    """duty_u16 of a 50 Hz servo pulse of 0.5 ms at 0° … 2.5 ms at 180° (the program's documented range)."""
+    return int((0.5 + 2.0 * angle / 180) / 20 * 65535)
+
+
+@pytest.fixture(scope="module")
+def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The app with its broker (managed Mosquitto when installed, else the embedded one) and its push
+    connected to it, on a real HTTP server: what `visioncast serve` starts."""
+    data = tmp_path_factory.mktemp("classroom")
+    cfg = config.load(env={}, overrides={"data_dir": str(data), "broker.host": "127.0.0.1",
+                                         "broker.port": free_port()})
+    app = create_app(cfg)
+    warm_up(app)
+    with open_broker(cfg.broker, data_dir=data) as handle:
+        sink = push.start(app, handle)
+        assert sink is not None
+        assert sink.wait_connected(BOARD_WAIT_S)
+        server = HttpServer(app, "127.0.0.1", 0, workers=4).start_in_thread()
+        try:
+            yield {"url": server.url, "broker": handle}
+        finally:
+            server.stop()
+            app.extensions["visioncast"].close()
+
+
+@pytest.fixture(scope="module")
+def bus_photos(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list[str]:
+    folder = tmp_path_factory.mktemp("bus")
+    paths = []
+    for i, image in enumerate(jitter(cv2.imread(str(data_dir / "bus.jpg")), 8, seed=3)):
+        path = folder / f"bus{i}.jpg"
+        cv2.imwrite(str(path), image)
+        paths.append(str(path))
+    return paths
+
+
+def class_count(page: Any, name: str, at_least: int) -> None:
+    page.wait_for_function(
+        "([name, n]) => [...document.querySelectorAll('.class-card')].some(c => c.textContent.includes(name)"
+        " && parseInt(c.querySelector('.class-count').textContent) >= n)", arg=[name, at_least],
+        timeout=20_000)
+
+
+def test_from_an_empty_teach_page_on_a_phone_to_a_board_that_reacts(
+        camera_browser: Any, classroom: dict[str, Any], bus_photos: list[str], tmp_path: Path,
+        screenshot: Callable[[Any, str], Path]) -> None:
+    url = classroom["url"]
+    context = camera_browser.new_context(**PHONE)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.grant_permissions(["camera"], origin=url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{url}/teach?lang=zh")
+        page.fill("#project-name", "街道还是公交")
+        page.click("#create-project")
+        page.wait_for_selector("#workspace:not([hidden])")
+        for name in ("街道", "公交车"):
+            page.fill("#class-name", name)
+            page.click("#class-form button[type=submit]")
+            page.wait_for_selector(f".class-card:has-text('{name}')")
+        record = page.locator(".class-card", has_text="街道").locator("button.record")
+        record.hover()
+        page.mouse.down()  # hold to record from the camera
+        class_count(page, "街道", 8)
+        page.mouse.up()
+        page.locator(".class-card", has_text="公交车").locator("input[type=file]").set_input_files(bus_photos)
+        class_count(page, "公交车", 8)
+        page.click("#train")
+        page.wait_for_selector("#report:not([hidden])")
+
+        # The board program for the classes just trained: 街道 → red LED, servo to 45°.
+        page.select_option("#board-select", "micropython")
+        street = page.locator(".board-action[data-label='街道']")
+        street.locator(".board-colour").select_option("red")
+        street.locator(".board-servo").fill("45")
+        page.locator(".board-action[data-label='公交车'] .board-colour").select_option("yellow")
+        with page.expect_download() as info:
+            page.click("#board-download")
+        program = tmp_path / "main.py"
+        program.write_text(Path(info.value.path()).read_text(encoding="utf-8"), encoding="utf-8")
+        assert "推送已关闭" not in page.text_content("#board-status")  # the push is on
+        screenshot(page, "teach-to-board-phone")
+
+        with Board(program=program, **FAST) as board:  # the login and broker the server filled in
+            board.wait_until("connected", lambda: board.status_led == 1, timeout_s=BOARD_WAIT_S)
+            page.click("#try")
+            page.wait_for_function("() => document.getElementById('try-label').textContent.includes('街道')")
+            servo = board.program.SERVO_PIN
+            board.wait_until("the red LED and the servo at 45°",
+                             lambda: (board.rgb, board.duty_u16_of(servo)) == (RED, duty_of(45)),
+                             timeout_s=BOARD_WAIT_S)
+            page.click("#stop-try")
+        assert "check USER and PASSWORD" not in board.log()
+        assert errors == []
+    finally:
+        context.close()

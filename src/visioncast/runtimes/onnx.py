@@ -25,18 +25,16 @@ Both sessions: inter-op = 1 and sequential execution (these graphs are a single 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
 from visioncast.errors import ModelError
 from visioncast.runtimes.base import AsyncCallback, TensorSpec
+from visioncast.runtimes.threaded import ThreadedQueue
 
 log = logging.getLogger(__name__)
 
@@ -137,77 +135,14 @@ class OnnxRuntime:
             self._session = self._throughput = None
 
 
-_STOP = object()
-
-
-class OnnxAsyncQueue:
-    """``jobs`` worker threads running submitted feeds; counts ``submitted``/``completed``/``failed``."""
+class OnnxAsyncQueue(ThreadedQueue):
+    """``jobs`` worker threads running submitted feeds on the session (:class:`ThreadedQueue`)."""
 
     def __init__(self, runtime: OnnxRuntime, session: ort.InferenceSession, jobs: int,
                  callback: AsyncCallback) -> None:
-        self._runtime, self._session, self._callback = runtime, session, callback
-        self.jobs = jobs
-        self._todo: queue.Queue[Any] = queue.Queue()
-        self._free = threading.Semaphore(jobs)
-        self._idle = threading.Condition()
-        self._first_error: BaseException | None = None
-        self.submitted = self.completed = self.failed = 0
-        self._workers = [
-            threading.Thread(target=self._work, name=f"visioncast-ort-{i}", daemon=True) for i in range(jobs)
-        ]
-        for worker in self._workers:
-            worker.start()
+        self._runtime, self._session = runtime, session
+        super().__init__(jobs, callback, what=f"onnxruntime queue of '{runtime.path.name}'",
+                         engine="onnxruntime", threads="visioncast-ort")
 
-    def _work(self) -> None:
-        while (task := self._todo.get()) is not _STOP:
-            feeds, userdata = task
-            try:
-                self._callback(self._runtime._call(self._session, feeds), userdata)
-            except Exception as exc:  # a failed call or callback: count, log, keep the other jobs going
-                log.exception("onnxruntime async job failed for %r", userdata)
-                with self._idle:
-                    self.failed += 1
-                    self._first_error = self._first_error or exc
-            else:
-                with self._idle:
-                    self.completed += 1
-            finally:
-                with self._idle:
-                    self._idle.notify_all()
-                self._free.release()
-
-    def submit(self, feeds: dict[str, np.ndarray], userdata: Any = None) -> None:
-        """Start one inference; blocks while all ``jobs`` are busy."""
-        if not self._workers:
-            raise ModelError(f"the onnxruntime queue of '{self._runtime.path.name}' is closed")
-        self._free.acquire()
-        with self._idle:
-            self.submitted += 1
-        self._todo.put((feeds, userdata))
-
-    def wait_all(self) -> None:
-        """Block until every submitted inference has run its callback; ModelError if one failed."""
-        with self._idle:
-            self._idle.wait_for(lambda: self.completed + self.failed == self.submitted)
-            error, failed, self._first_error = self._first_error, self.failed, None
-        if error is not None:
-            raise ModelError(f"{failed} onnxruntime async job(s) failed; first: {error}") from error
-
-    def close(self) -> None:
-        """Let in-flight jobs finish, then end the worker threads."""
-        for _ in self._workers:
-            self._todo.put(_STOP)
-        for worker in self._workers:
-            worker.join()
-        self._workers = []
-
-    def __enter__(self) -> OnnxAsyncQueue:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        try:
-            if kind is None:
-                self.wait_all()
-        finally:
-            self.close()
+    def _finish(self, job: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self._runtime._call(self._session, job)

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import queue
 import tempfile
 import threading
 import time
 from collections.abc import Collection
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -33,6 +31,7 @@ from visioncast.errors import ModelError
 from visioncast.models.registry import ModelInfo
 from visioncast.runtimes import open_runtime
 from visioncast.runtimes.base import AsyncCallback, TensorSpec
+from visioncast.runtimes.threaded import ThreadedQueue
 from visioncast.scale.cluster import Replicas, import_ray
 
 log = logging.getLogger(__name__)
@@ -192,56 +191,20 @@ class RayRuntime:
         """Nothing local to free; :meth:`ServeDeployments.close` removes the deployment."""
 
 
-_STOP = object()
-
-
-class RayAsyncQueue:
-    """Inferences in flight on a Serve deployment (the :class:`~visioncast.runtimes.base.AsyncQueue`
-    protocol); counts ``submitted``/``completed``/``failed``.
+class RayAsyncQueue(ThreadedQueue):
+    """Inferences in flight on a Serve deployment (:class:`~visioncast.runtimes.threaded.ThreadedQueue`).
 
     ``submit`` sends the request through the handle at once (Serve's router picks a replica) and hands its
     response to one of ``jobs`` waiter threads, which block on it — retrying on another replica as
-    :meth:`RayRuntime.run` does — and run the callback; ``submit`` blocks while ``jobs`` are in flight.
+    :meth:`RayRuntime.run` does, each job within the runtime's timeout from its submit — and run the callback.
     """
 
     def __init__(self, runtime: RayRuntime, jobs: int, callback: AsyncCallback) -> None:
-        self._runtime, self._callback, self.jobs = runtime, callback, jobs
-        self._todo: queue.Queue[Any] = queue.Queue()
-        self._free = threading.Semaphore(jobs)
-        self._idle = threading.Condition()
-        self._first_error: BaseException | None = None
-        self.submitted = self.completed = self.failed = 0
-        self._waiters = [threading.Thread(target=self._wait, name=f"visioncast-ray-{runtime.name}-{i}",
-                                          daemon=True) for i in range(jobs)]
-        for waiter in self._waiters:
-            waiter.start()
+        self._runtime = runtime
+        super().__init__(jobs, callback, what=f"Ray queue of model {runtime.name!r}", engine="Ray",
+                         threads=f"visioncast-ray-{runtime.name}")
 
-    def _wait(self) -> None:
-        while (job := self._todo.get()) is not _STOP:
-            response, feeds, userdata, deadline = job
-            try:
-                self._callback(self._runtime.finish(response, feeds, deadline), userdata)
-            except Exception as exc:  # a failed call or callback: count, log, keep the other jobs going
-                log.warning("model %s: async job %r failed: %s", self._runtime.name, userdata, exc,
-                            exc_info=not isinstance(exc, ModelError))
-                with self._idle:
-                    self.failed += 1
-                    self._first_error = self._first_error or exc
-            else:
-                with self._idle:
-                    self.completed += 1
-            finally:
-                with self._idle:
-                    self._idle.notify_all()
-                self._free.release()
-
-    def submit(self, feeds: dict[str, np.ndarray], userdata: Any = None) -> None:
-        """Send one inference; blocks while all ``jobs`` are in flight."""
-        if not self._waiters:
-            raise ModelError(f"the Ray queue of model {self._runtime.name!r} is closed")
-        self._free.acquire()
-        with self._idle:
-            self.submitted += 1
+    def _begin(self, feeds: dict[str, np.ndarray]) -> Any:
         deadline = time.monotonic() + self._runtime.timeout_s
         wire = self._runtime.wire(feeds)
         try:
@@ -249,35 +212,11 @@ class RayAsyncQueue:
         except Exception:  # the waiter sends it again under run's rules; a job lost here would hang wait_all
             log.exception("model %s: could not send an async job", self._runtime.name)
             response = None
-        self._todo.put((response, wire, userdata, deadline))
+        return response, wire, deadline
 
-    def wait_all(self) -> None:
-        """Block until every submitted inference has run its callback; ModelError if one failed."""
-        with self._idle:
-            self._idle.wait_for(lambda: self.completed + self.failed == self.submitted)
-            error, failed, self._first_error = self._first_error, self.failed, None
-        if error is not None:
-            raise ModelError(f"{failed} Ray async job(s) of model {self._runtime.name!r} failed; "
-                             f"first: {error}") from error
-
-    def close(self) -> None:
-        """Let in-flight jobs finish (each within the runtime's timeout), then end the waiter threads."""
-        for _ in self._waiters:
-            self._todo.put(_STOP)
-        for waiter in self._waiters:
-            waiter.join()
-        self._waiters = []
-
-    def __enter__(self) -> RayAsyncQueue:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        try:
-            if kind is None:
-                self.wait_all()
-        finally:
-            self.close()
+    def _finish(self, job: tuple[Any, dict[str, np.ndarray], float]) -> list[np.ndarray]:
+        response, wire, deadline = job
+        return self._runtime.finish(response, wire, deadline)
 
 
 class ServeDeployments:

@@ -22,6 +22,7 @@ from typing import Any
 
 import cv2
 import pytest
+from tests.teach_samples import jitter
 
 from visioncast import config
 from visioncast.server import create_app
@@ -167,3 +168,23 @@ def screenshot(artifacts_dir: Path) -> Callable[[Any, str], Path]:
         return path
 
     return take
+
+
+def jittered_photos(folder: Path, source: Path, stem: str, seed: int) -> list[str]:
+    """8 jittered copies of the photo ``source`` (tests/teach_samples.py) as JPEGs: a class's samples."""
+    paths = []
+    for i, image in enumerate(jitter(cv2.imread(str(source)), 8, seed=seed)):
+        path = folder / f"{stem}{i}.jpg"
+        cv2.imwrite(str(path), image)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.fixture(scope="session")
+def bus_photos(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list[str]:
+    return jittered_photos(tmp_path_factory.mktemp("bus"), data_dir / "bus.jpg", "bus", 3)
+
+
+@pytest.fixture(scope="session")
+def player_photos(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list[str]:
+    return jittered_photos(tmp_path_factory.mktemp("player"), data_dir / "zidane.jpg", "player", 5)

@@ -9,32 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
-import pytest
 from tests.e2e.conftest import PHONE, TIMEOUT_MS
-from tests.teach_samples import jitter
-
-
-@pytest.fixture(scope="module")
-def bus_photos(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list[str]:
-    folder = tmp_path_factory.mktemp("bus")
-    paths = []
-    for i, image in enumerate(jitter(cv2.imread(str(data_dir / "bus.jpg")), 8, seed=3)):
-        path = folder / f"bus{i}.jpg"
-        cv2.imwrite(str(path), image)
-        paths.append(str(path))
-    return paths
-
-
-@pytest.fixture(scope="module")
-def player_photos(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list[str]:
-    folder = tmp_path_factory.mktemp("player")
-    paths = []
-    for i, image in enumerate(jitter(cv2.imread(str(data_dir / "zidane.jpg")), 8, seed=5)):
-        path = folder / f"player{i}.jpg"
-        cv2.imwrite(str(path), image)
-        paths.append(str(path))
-    return paths
 
 
 def open_page(browser: Any, url: str, **context: Any) -> Any:

@@ -12,12 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import cv2
 import pytest
 from tests.boards.micropython import Board
 from tests.e2e.conftest import PHONE, TIMEOUT_MS
 from tests.mqtt_peers import free_port
-from tests.teach_samples import jitter
 
 from visioncast import config
 from visioncast.broker import open_broker
@@ -56,17 +54,6 @@ def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
         finally:
             server.stop()
             app.extensions["visioncast"].close()
-
-
-@pytest.fixture(scope="module")
-def bus_photos(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list[str]:
-    folder = tmp_path_factory.mktemp("bus")
-    paths = []
-    for i, image in enumerate(jitter(cv2.imread(str(data_dir / "bus.jpg")), 8, seed=3)):
-        path = folder / f"bus{i}.jpg"
-        cv2.imwrite(str(path), image)
-        paths.append(str(path))
-    return paths
 
 
 def class_count(page: Any, name: str, at_least: int) -> None:

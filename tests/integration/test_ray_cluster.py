@@ -15,6 +15,7 @@ import onnxruntime as ort
 import pytest
 import requests
 from tests.mqtt_peers import Subscriber, free_port, mosquitto
+from tests.ray_cluster import MARKS, ray_or_skip, two_nodes
 
 from visioncast import config
 from visioncast.cli.main import build_parser
@@ -26,7 +27,7 @@ from visioncast.core.payload import result_to_payload
 from visioncast.errors import ModelError
 from visioncast.models.registry import find_model
 from visioncast.pipeline.build import open_pipeline
-from visioncast.scale.cluster import INLINE_TENSORS, Replicas, import_ray
+from visioncast.scale.cluster import Replicas
 from visioncast.scale.deployment import APP_PREFIX, JOBS_PER_REPLICA, RayRuntime, ServeDeployments
 from visioncast.server import create_app
 from visioncast.server.health import warm_up
@@ -34,19 +35,8 @@ from visioncast.server.wsgi import HttpServer
 from visioncast.sinks.jsonl import JsonlSink
 from visioncast.sources.video import open_video
 
-pytestmark = [
-    pytest.mark.slow,
-    # Ray's own modules warn (pydantic v1 fields, unclosed sockets of its gRPC channels): not ours to fix
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::ResourceWarning"),
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
-    pytest.mark.timeout(300),
-]
-try:
-    ray = import_ray()
-except Exception as exc:  # noqa: BLE001 — any failure to import the extra means: skip with its reason
-    pytest.skip(f"Ray cannot be used here: {exc}", allow_module_level=True)
-from ray.cluster_utils import Cluster  # noqa: E402
+pytestmark = MARKS
+ray = ray_or_skip()
 
 CPUS_PER_NODE = 1
 REPLICA_CPUS = 0.25  # 2 models × 2 replicas × 0.25 leaves a CPU for the pipeline actors
@@ -56,18 +46,8 @@ CLIP_FRAMES = {"vtest_clip.avi": 70, "vtest_clip.mp4": 36}
 
 @pytest.fixture(scope="module")
 def cluster():
-    made = Cluster(initialize_head=True, connect=False,
-                   head_node_args={"num_cpus": CPUS_PER_NODE, "include_dashboard": False,
-                                   "_system_config": INLINE_TENSORS})  # as docs/scale.md starts a cluster
-    made.add_node(num_cpus=CPUS_PER_NODE)
-    ray.init(address=made.address, namespace="visioncast", log_to_driver=False, logging_level="ERROR")
-    made.wait_for_nodes(timeout=60)
-    try:
+    with two_nodes(CPUS_PER_NODE) as made:
         yield made
-    finally:
-        ray.serve.shutdown()
-        ray.shutdown()
-        made.shutdown()
 
 
 def test_replicas_the_cluster_cannot_hold_fail_with_a_clear_message(cluster):

@@ -18,29 +18,18 @@ import numpy as np
 import pytest
 import requests
 from tests.mqtt_peers import Subscriber, free_port, mosquitto
+from tests.ray_cluster import MARKS, ray_or_skip, two_nodes
 
 from visioncast.cli.main import build_parser
 from visioncast.cli.options import load_config
 from visioncast.cli.serve import ServeContext, config_overrides, load_models, place_streams, start_ray
-from visioncast.scale.cluster import import_ray
 from visioncast.server import create_app
 from visioncast.server import mqtt as push
 from visioncast.server.stream_registry import registry
 from visioncast.server.wsgi import HttpServer
 
-pytestmark = [
-    pytest.mark.slow,
-    # Ray's own modules warn (pydantic v1 fields, unclosed sockets of its gRPC channels): not ours to fix
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::ResourceWarning"),
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
-    pytest.mark.timeout(300),
-]
-try:
-    ray = import_ray()
-except Exception as exc:  # noqa: BLE001 — any failure to import the extra means: skip with its reason
-    pytest.skip(f"Ray cannot be used here: {exc}", allow_module_level=True)
-from ray.cluster_utils import Cluster  # noqa: E402
+pytestmark = MARKS
+ray = ray_or_skip()
 
 DATA = Path(__file__).parents[1] / "data"
 CLIP = str(DATA / "vtest_clip.avi")  # 70 frames of 576×432 at 10 fps: a stream of 7 s at its own speed
@@ -51,17 +40,8 @@ START_WAIT_S = 60.0  # a new actor: a worker process, the model, the source, on 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    made = Cluster(initialize_head=True, connect=False,
-                   head_node_args={"num_cpus": CPUS_PER_NODE, "include_dashboard": False})
-    made.add_node(num_cpus=CPUS_PER_NODE)
-    ray.init(address=made.address, namespace="visioncast", log_to_driver=False, logging_level="ERROR")
-    made.wait_for_nodes(timeout=60)
-    try:
+    with two_nodes(CPUS_PER_NODE) as made:
         yield made
-    finally:
-        ray.serve.shutdown()
-        ray.shutdown()
-        made.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -120,6 +120,17 @@ def first_mjpeg_frame(url: str) -> np.ndarray:
     raise AssertionError("the MJPEG view ended before one frame")
 
 
+def assert_view_ends(viewer: requests.Response) -> None:
+    """The MJPEG view of a stream that is over ends (each viewer holds a request thread of the server)."""
+    try:
+        for _ in viewer.iter_content(8192):
+            pass
+    except requests.exceptions.ConnectionError as exc:  # the read timed out: still open, nothing coming
+        raise AssertionError("the stopped stream's MJPEG view did not end") from exc
+    finally:
+        viewer.close()
+
+
 def test_a_stream_on_the_cluster_looks_like_a_local_one(server: dict[str, Any]) -> None:
     sub = Subscriber(server["port"], "visioncast/hall/#")
     try:
@@ -143,9 +154,12 @@ def test_a_stream_on_the_cluster_looks_like_a_local_one(server: dict[str, Any]) 
         assert frame.status_code == 200
         assert frame.headers["Content-Type"] == "image/jpeg"
 
+        viewer = requests.get(f"{server['url']}{info['mjpeg_url']}", stream=True, timeout=WAIT_S)
+
         running_s = time.monotonic() - t0
         stopped = requests.delete(f"{server['url']}/api/v1/streams/{sid}", timeout=WAIT_S).json()
         assert stopped["state"] == "stopped", stopped
+        assert_view_ends(viewer)
         deadline = time.monotonic() + WAIT_S
         while actor_exists(placement["actor"]):
             assert time.monotonic() < deadline, "the stopped stream's actor still lives"

@@ -156,6 +156,7 @@ class RayStream:
                                                        f"{exc}")
         finally:
             self._kill()
+            self._broadcaster.close()  # the stream is over: end its viewers' connections, as a local one does
 
     def _follow(self) -> None:
         """Pull and feed until the run ends, the stream is stopped or the losses are more than allowed."""

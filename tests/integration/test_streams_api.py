@@ -3,6 +3,7 @@ with good ones (the event hold reaches its analytics). Flask test client, real m
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,3 +111,24 @@ def test_the_teacher_picks_a_source_from_what_the_config_allows(client: FlaskCli
     student = client.get("/streams").get_data(as_text=True)
     assert "vtest_clip.avi" not in student
     assert "<option value=" not in student.split('id="allowed-sources"')[1].split("</datalist>")[0]
+
+
+def test_stopping_a_stream_ends_its_mjpeg_viewers(client: FlaskClient, data_dir: Path) -> None:
+    """Each viewer holds a request thread of the server: the view of a stream that is over ends."""
+    started = client.post("/api/v1/streams", json={"source": str(data_dir / "vtest_clip.avi")})
+    assert started.status_code == 201, started.get_json()
+    sid, url = started.get_json()["id"], started.get_json()["mjpeg_url"]
+    view = client.get(url, buffered=False)
+    parts = iter(view.response)
+    assert b"image/jpeg" in next(parts)  # watching
+    ended = threading.Event()
+
+    def drain() -> None:
+        for _ in parts:
+            pass
+        ended.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    assert client.delete(f"/api/v1/streams/{sid}").get_json()["state"] == "stopped"
+    assert ended.wait(WAIT_S), "the stopped stream's MJPEG view did not end"
+    view.close()

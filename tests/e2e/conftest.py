@@ -188,3 +188,25 @@ def bus_photos(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list
 @pytest.fixture(scope="session")
 def player_photos(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list[str]:
     return jittered_photos(tmp_path_factory.mktemp("player"), data_dir / "zidane.jpg", "player", 5)
+
+
+def open_teach_page(browser: Any, url: str, **context: Any) -> Any:
+    """A page in a fresh context allowed the camera at ``url`` (``page.errors`` collects uncaught errors)."""
+    ctx = browser.new_context(**context)
+    ctx.set_default_timeout(TIMEOUT_MS)
+    ctx.grant_permissions(["camera"], origin=url)
+    page = ctx.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    return page
+
+
+def new_teach_project(page: Any, name: str, classes: tuple[str, ...]) -> None:
+    """On the /teach page: create project ``name`` and add ``classes``."""
+    page.fill("#project-name", name)
+    page.click("#create-project")
+    page.wait_for_selector("#workspace:not([hidden])")
+    for label in classes:
+        page.fill("#class-name", label)
+        page.click("#class-form button[type=submit]")
+        page.wait_for_selector(f".class-card:has-text('{label}')")

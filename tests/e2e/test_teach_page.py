@@ -9,17 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import PHONE, TIMEOUT_MS
-
-
-def open_page(browser: Any, url: str, **context: Any) -> Any:
-    ctx = browser.new_context(**context)
-    ctx.set_default_timeout(TIMEOUT_MS)
-    ctx.grant_permissions(["camera"], origin=url)
-    page = ctx.new_page()
-    page.errors = []
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    return page
+from tests.e2e.conftest import PHONE, new_teach_project
+from tests.e2e.conftest import open_teach_page as open_page
 
 
 def count_of(page: Any, label: str) -> int:
@@ -32,13 +23,7 @@ def test_record_upload_train_try(camera_browser: Any, live_server: Any, bus_phot
     page = open_page(camera_browser, live_server.url, viewport={"width": 1280, "height": 900})
     try:
         page.goto(f"{live_server.url}/teach")
-        page.fill("#project-name", "街道还是公交")
-        page.click("#create-project")
-        page.wait_for_selector("#workspace:not([hidden])")
-        for name in ("街道", "公交车"):
-            page.fill("#class-name", name)
-            page.click("#class-form button[type=submit]")
-            page.wait_for_selector(f".class-card:has-text('{name}')")
+        new_teach_project(page, "街道还是公交", ("街道", "公交车"))
         record = page.locator(".class-card", has_text="街道").locator("button.record")
         record.hover()
         page.mouse.down()

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from tests.boards.micropython import Board
-from tests.e2e.conftest import PHONE, TIMEOUT_MS
+from tests.e2e.conftest import PHONE, new_teach_project, open_teach_page
 from tests.mqtt_peers import free_port
 
 from visioncast import config
@@ -67,21 +67,10 @@ def test_from_an_empty_teach_page_on_a_phone_to_a_board_that_reacts(
         camera_browser: Any, classroom: dict[str, Any], bus_photos: list[str], tmp_path: Path,
         screenshot: Callable[[Any, str], Path]) -> None:
     url = classroom["url"]
-    context = camera_browser.new_context(**PHONE)
-    context.set_default_timeout(TIMEOUT_MS)
-    context.grant_permissions(["camera"], origin=url)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page = open_teach_page(camera_browser, url, **PHONE)
     try:
         page.goto(f"{url}/teach?lang=zh")
-        page.fill("#project-name", "街道还是公交")
-        page.click("#create-project")
-        page.wait_for_selector("#workspace:not([hidden])")
-        for name in ("街道", "公交车"):
-            page.fill("#class-name", name)
-            page.click("#class-form button[type=submit]")
-            page.wait_for_selector(f".class-card:has-text('{name}')")
+        new_teach_project(page, "街道还是公交", ("街道", "公交车"))
         record = page.locator(".class-card", has_text="街道").locator("button.record")
         record.hover()
         page.mouse.down()  # hold to record from the camera
@@ -115,6 +104,6 @@ def test_from_an_empty_teach_page_on_a_phone_to_a_board_that_reacts(
                              timeout_s=BOARD_WAIT_S)
             page.click("#stop-try")
         assert "check USER and PASSWORD" not in board.log()
-        assert errors == []
+        assert page.errors == []
     finally:
-        context.close()
+        page.context.close()

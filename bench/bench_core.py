@@ -35,6 +35,7 @@ from visioncast.models import load_model
 from visioncast.models.registry import find_model
 from visioncast.runtimes import default_threads, open_runtime
 from visioncast.sources.image import decode_image
+from visioncast.tasks.base import TaskOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINES = (("ORT", "onnxruntime", "f32"), ("OV f32", "openvino", "f32"), ("OV bf16", "openvino", "bf16"))
@@ -152,7 +153,7 @@ def deviation(reference: object, other: object, image: np.ndarray) -> tuple[floa
     all class probabilities.
     """
     if hasattr(reference, "detect"):
-        a, b = reference.detect(image).detections, other.detect(image).detections
+        a, b = reference(image).detections, other(image).detections
         box = score = 0.0
         for i in range(len(a)):
             same = [j for j in range(len(b)) if b.labels[j] == a.labels[i]]
@@ -162,8 +163,8 @@ def deviation(reference: object, other: object, image: np.ndarray) -> tuple[floa
             box = max(box, float(np.abs(a.xyxy[i] - b.xyxy[j]).max()))
             score = max(score, abs(float(a.score[i] - b.score[j])))
         return box, score
-    ca = reference.classify(image, top=100).classification
-    cb = other.classify(image, top=100).classification
+    ca = reference(image, TaskOptions(top=100)).classification
+    cb = other(image, TaskOptions(top=100)).classification
     pa, pb = ca.score[np.argsort(ca.class_id)], cb.score[np.argsort(cb.class_id)]
     return 0.0, float(np.abs(pa - pb).max())
 

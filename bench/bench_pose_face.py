@@ -17,13 +17,12 @@ indicative, the ratios to YOLOX-nano in the same run are the figures to compare.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from contention import describe, probe
+from contention import describe, machine, probe
 
 from visioncast.core.payload import result_to_payload
 from visioncast.models import load_model
@@ -40,10 +39,10 @@ def cases() -> dict[str, tuple[Callable, bytes]]:
     assert isinstance(yunet, YuNetFace)
     return {
         "movenet-lightning": (movenet, (data / "squat.jpg").read_bytes()),
-        "movenet-lightning, follow": (movenet.follower(),  # type: ignore[union-attr]
+        "movenet-lightning, follow": (movenet.for_stream(),  # type: ignore[union-attr]
                                       (data / "squat.jpg").read_bytes()),
-        "yunet (640 side)": (yunet, (data / "zidane.jpg").read_bytes()),
-        "yunet (full 1280×720)": (YuNetFace(yunet.runtime, name="yunet", max_side=10_000),
+        "yunet (640 side)": (yunet.for_stream(), (data / "zidane.jpg").read_bytes()),
+        "yunet (full 1280×720)": (YuNetFace(yunet.model_runtime, name="yunet", stream_side=10_000),
                                   (data / "zidane.jpg").read_bytes()),
         "yolox-nano (reference)": (yolox, (data / "bus.jpg").read_bytes()),
     }
@@ -73,8 +72,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=100)
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} CPUs, {len(os.sched_getaffinity(0))} available; "
-          f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(machine())
     print("before:", describe(probe()))
     runs = cases()
     feeds = {name: feeds_of(task, jpeg) for name, (task, jpeg) in runs.items()}

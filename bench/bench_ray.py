@@ -8,8 +8,10 @@ this machine) and the shipped detector (yolox-nano), 640×480 JPEGs posted to ``
 * **ray×1** — the same server with its model in a Serve deployment of 1 replica (``--replica-cpus``);
 * **ray×2** — 2 replicas, one per node (Serve spreads them).
 
-Each Ray server runs twice per round: its image tensors sent as uint8 when exact (``compact``, the default)
-and as the float32 the model takes (``f32``), to see what the bytes on the wire cost.
+Each Ray server runs twice per round: the replica running the task's postprocess too, so that only the
+Result travels back (``RayRuntime.run_task``, the default), and the model's raw outputs sent back to be
+decoded on the server (``raw``: YOLOX-nano's 1.2 MB of float32 per call), to see what that saves. Image
+tensors go as uint8 in both (exact; the float32 they replace cost 3–8 % more, docs/scale.md).
 
 The servers take turns of ``--seconds`` for ``--rounds`` rounds so that outside load falls on all alike; the
 median round is kept. Also the replicas alone (deployment handle, ``--clients`` threads, no HTTP); a video
@@ -45,7 +47,7 @@ from visioncast.models import load_model
 from visioncast.pipeline.build import open_pipeline
 from visioncast.scale.cluster import INLINE_TENSORS, Replicas, import_ray
 from visioncast.scale.deployment import ServeDeployments
-from visioncast.server import create_app
+from visioncast.server.app import create_app
 from visioncast.server.wsgi import HttpServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,10 +101,10 @@ def stream_cost() -> dict[str, float]:
     detect_ms = (time.process_time() - c0) * 1e3 / max(1, pipeline.frames_out)
     classifier = load_model("resnet56-cifar10", threads=1)
     image = np.full((240, 320, 3), 128, np.uint8)
-    classifier.classify(image)
+    classifier(image)
     c0 = time.process_time()
     for _ in range(100):
-        classifier.classify(image)
+        classifier(image)
     return {"detect": detect_ms, "classify": (time.process_time() - c0) * 1e3 / 100}
 
 
@@ -142,8 +144,9 @@ def run_rounds(servers: dict[str, Turn], load: Any, args: argparse.Namespace,
     return {name: median_round(r) for name, r in rounds.items()}  # type: ignore[misc, arg-type]
 
 
-def wire(runtime: Any, compact: bool) -> Any:
-    return lambda: setattr(runtime, "compact", compact)
+def outputs_back(runtime: Any, raw: bool) -> Any:
+    """A turn's setup: the replica decodes the outputs (only the Result travels) or sends them back raw."""
+    return lambda: setattr(runtime, "remote_post", not raw)
 
 
 def parse_args() -> argparse.Namespace:
@@ -200,11 +203,11 @@ def main() -> None:
                 handle = next(iter(deployments.apps.values()))
                 handle_rps[replicas] = handle_rate(handle, model, args.clients, args.seconds)
                 name = f"ray×{replicas}"
-                turns = {"local": (local, None), name: (server, wire(model.runtime, True)),
-                         f"{name} f32": (server, wire(model.runtime, False))}
+                turns = {"local": (local, None), name: (server, outputs_back(model.runtime, False)),
+                         f"{name} raw": (server, outputs_back(model.runtime, True))}
                 got = run_rounds(turns, load, args, body_file)
-                model.runtime.compact = True
-                figures.update({name: got[name], f"{name} f32": got[f"{name} f32"]})
+                model.runtime.remote_post = True
+                figures.update({name: got[name], f"{name} raw": got[f"{name} raw"]})
                 figures[f"local (phase {replicas})"] = got["local"]
                 fps[f"{name}, 1 in flight"] = pipeline_fps(model, 1, args.rounds)
                 default = f"{name}, default ({model.runtime.async_jobs} in flight)"
@@ -233,8 +236,12 @@ def report(figures: dict[str, Figures], handle_rps: dict[int, float], cost: dict
     local1, local2 = figures["local (phase 1)"][2], figures["local (phase 2)"][2]
     r1, r2 = figures["ray×1"][2], figures["ray×2"][2]
     print(f"\nRay path at {args.clients} clients, 1 replica: {r1 / local1:.0%} of the local server's "
-          f"throughput (target ≥ 85 %; float32 on the wire {figures['ray×1 f32'][2] / local1:.0%}); "
-          f"2 replicas: {r2 / local2:.0%} (float32 {figures['ray×2 f32'][2] / local2:.0%})")
+          f"throughput (target ≥ 85 %; raw outputs back {figures['ray×1 raw'][2] / local1:.0%}); "
+          f"2 replicas: {r2 / local2:.0%} (raw {figures['ray×2 raw'][2] / local2:.0%})")
+    added = [figures[f"ray×{n}{kind}"][3] - figures[f"local (phase {n})"][3]
+             for n in (1, 2) for kind in ("", " raw")]
+    print(f"CPU-ms added per request over the local server (target ≤ 3): ray×1 {added[0]:+.1f} (raw outputs "
+          f"{added[1]:+.1f}); ray×2 {added[2]:+.1f} (raw {added[3]:+.1f})")
     print(f"2 replicas / 1 replica through the API: {r2 / r1:.2f}× (sum of two nodes alone would be 2.00×); "
           f"replicas alone (handle, no HTTP): {handle_rps[1]:.1f} → {handle_rps[2]:.1f} inferences/s, "
           f"{handle_rps[2] / handle_rps[1]:.2f}×")

@@ -30,8 +30,8 @@ from typing import Any
 from visioncast import config
 from visioncast.scale.cluster import import_ray
 from visioncast.scale.stream import RayStreams
-from visioncast.server import create_app
-from visioncast.server.stream_registry import registry
+from visioncast.server.app import create_app
+from visioncast.server.streams.registry import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "tests" / "data" / "vtest_clip.avi"

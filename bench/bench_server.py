@@ -40,7 +40,7 @@ from contention import describe, probe
 
 from visioncast import config
 from visioncast.cli.serve import show_requests
-from visioncast.server import create_app
+from visioncast.server.app import create_app
 from visioncast.server.health import warm_up
 from visioncast.server.wsgi import HttpServer
 from visioncast.sources.image import decode_image
@@ -213,7 +213,7 @@ def main() -> None:
                 model_rounds, server_rounds, model_cpu, server_cpu = [], [], [], []
                 for _ in range(args.rounds):
                     model_only, ms = cpu_per_call(
-                        lambda c=c: in_process(lambda: lambda: detector.detect(image), c, args.seconds))
+                        lambda c=c: in_process(lambda: lambda: detector(image), c, args.seconds))
                     model_rounds.append(model_only)
                     model_cpu.append(ms)
                     served, ms = cpu_per_call(lambda c=c: load(server.port, c, args.seconds, body_file))

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from tests.teach_samples import DATA, class_samples  # noqa: E402
 
 from visioncast.models import load_model  # noqa: E402
+from visioncast.tasks.base import TaskOptions  # noqa: E402
 from visioncast.teach import FeatureExtractor, save_taught, teach  # noqa: E402
 from visioncast.teach.head import evaluate, fit_head  # noqa: E402
 
@@ -55,10 +56,10 @@ def latency(rounds: int, cache: Path) -> tuple[float, float]:
     clf = load_model("bench-taught", cache_dir=cache)
     image = cv2.resize(cv2.imread(str(DATA / "zidane.jpg")), (640, 480))
     calls = {"model": [], "extractor": []}
-    for fn in (lambda: clf.classify(image, top=3), lambda: extractor.features(image)):
+    for fn in (lambda: clf(image, TaskOptions(top=3)), lambda: extractor.features(image)):
         fn()  # warm up
     for _ in range(rounds):
-        for name, fn in (("model", lambda: clf.classify(image, top=3)),
+        for name, fn in (("model", lambda: clf(image, TaskOptions(top=3))),
                          ("extractor", lambda: extractor.features(image))):
             t0 = time.perf_counter()
             for _ in range(20):

@@ -42,10 +42,10 @@ import cv2
 
 from visioncast import config
 from visioncast.core.payload import result_to_payload
-from visioncast.server import create_app
+from visioncast.server.app import create_app
 from visioncast.server.health import warm_up
-from visioncast.server.job_store import JobStore
-from visioncast.server.videos import EXTENSION
+from visioncast.server.videos.routes import EXTENSION
+from visioncast.server.videos.store import JobStore
 from visioncast.server.wsgi import HttpServer
 from visioncast.sources.video import open_video
 
@@ -96,7 +96,7 @@ def model_only_fps(detector: Any, images: list[Any]) -> tuple[float, float]:
     one prepared frame, as many calls as frames)."""
     start = time.perf_counter()
     for image in images:
-        detector.detect(image)
+        detector(image)
     sync = len(images) / (time.perf_counter() - start)
     feeds, _ = detector.decoder.prepare(images[0])
     with detector.runtime.open_async(0, lambda outputs, userdata: None) as jobs:
@@ -157,7 +157,7 @@ def bench_jobs(args: argparse.Namespace, folder: Path) -> dict[str, float]:
             wall.append(job_wall)
             ratio.append(job_running / baseline)
             wall_ratio.append(job_wall / baseline)
-        payload = result_to_payload(detector.detect(images[0]), frame=0, timestamp=0.0)
+        payload = result_to_payload(detector(images[0]), frame=0, timestamp=0.0)
         store_lazy, store_each = store_ms(folder, payload, min(300, 3 * len(images)))
     finally:
         app.extensions["visioncast"].close()

@@ -66,7 +66,7 @@ def make_model(folder: Path, imgsz: int = 128) -> Path:
 
 
 def probabilities(classifier: Classifier, image: np.ndarray) -> np.ndarray:
-    result = classifier.classify(image, top=len(classifier.labels))
+    result = classifier(image, top=len(classifier.labels))
     probs = np.zeros(len(classifier.labels), np.float32)
     probs[result.classification.class_id] = result.classification.score
     return probs

@@ -27,7 +27,7 @@ import numpy as np
 
 from visioncast.models import load_model
 from visioncast.sources.image import read_image
-from visioncast.tasks.detect import DetectOptions
+from visioncast.tasks.base import TaskOptions
 from visioncast.tasks.yolo_pose import UltralyticsPose
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,14 +76,14 @@ def main() -> int:
         if not isinstance(ours, UltralyticsPose):
             print(f"FAIL: visioncast loaded {type(ours).__name__}, not UltralyticsPose")
             return 1
-        ours = ours.with_options(DetectOptions(conf=CONF, iou=IOU, max_det=300))
+        options = TaskOptions(conf=CONF, iou=IOU, max_det=300)
         reference = YOLO(str(path), task="pose")
         print(f"model {path.name}: input {ours.input_size}, {ours.kpts}×{ours.dims} keypoints\n")
         print("| image | people (Ultralytics / visioncast) | max score diff | max box diff px | "
               "max keypoint diff px |\n|---|---|---|---|---|")
         for image_path in args.images:
             ref = reference.predict(str(image_path), verbose=False, conf=CONF, iou=IOU)[0]
-            dets = ours(read_image(image_path)).detections
+            dets = ours(read_image(image_path), options).detections
             boxes, scores = ref.boxes.xyxy.cpu().numpy(), ref.boxes.conf.cpu().numpy()
             kps = ref.keypoints.data.cpu().numpy()
             n = len(boxes)

@@ -13,6 +13,7 @@ ultralytics ran at 11 FPS, after a "contended" one at 17).
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -56,6 +57,12 @@ def describe(result: tuple[float, float, float]) -> str:
     two, one, scaling = result
     verdict = "quiet" if scaling >= QUIET_SCALING else "CONTENDED"
     return f"probe 2-thread {two:.0f}/s, 1-thread {one:.0f}/s, scaling {scaling:.2f}× ({verdict})"
+
+
+def machine() -> str:
+    """'machine: 2 CPUs, 2 available; load average 0.7, 0.9, 1.2' for the head of a benchmark's output."""
+    return (f"machine: {os.cpu_count()} CPUs, {len(os.sched_getaffinity(0))} available; "
+            f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

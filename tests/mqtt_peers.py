@@ -29,26 +29,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_port(port: int, timeout_s: float = WAIT_S) -> None:
-    """Wait until 127.0.0.1:port accepts TCP connections."""
+def wait_port(port: int, timeout_s: float = WAIT_S, host: str = "127.0.0.1") -> None:
+    """Wait until host:port accepts TCP connections."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout_s} s")
 
 
 @contextmanager
-def mosquitto(tmp: Path, port: int, users: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """A Mosquitto on 127.0.0.1:port (password file when ``users``, anonymous otherwise); skip if missing."""
+def mosquitto(tmp: Path, port: int, users: dict[str, str] | None = None,
+              host: str = "127.0.0.1") -> Iterator[subprocess.Popen[bytes]]:
+    """A Mosquitto on host:port (password file when ``users``, anonymous otherwise); skip if missing."""
     sbin = Path("/usr/sbin/mosquitto")  # not on a normal user's PATH on Debian
     binary = shutil.which("mosquitto") or (str(sbin) if sbin.exists() else None)
     if binary is None:
         pytest.skip("Mosquitto is not installed (apt install mosquitto)")
-    lines = [f"listener {port} 127.0.0.1", "persistence false"]
+    lines = [f"listener {port} {host}", "persistence false"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         lines.append("user root")  # else it drops to user 'mosquitto', who cannot read pytest's tmp dir
     if users:
@@ -64,7 +65,7 @@ def mosquitto(tmp: Path, port: int, users: dict[str, str] | None = None) -> Iter
     proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         try:
-            wait_port(port)
+            wait_port(port, host=host)
         except TimeoutError:
             proc.terminate()
             raise TimeoutError(f"mosquitto did not start: {proc.communicate(timeout=WAIT_S)[1]!r}") from None
@@ -88,7 +89,7 @@ class Subscriber:
     """A paho client that records (topic, payload bytes) of everything under ``topic_filter``."""
 
     def __init__(self, port: int, topic_filter: str, user: str = "", password: str = "",
-                 transport: str = "tcp") -> None:
+                 transport: str = "tcp", *, host: str = "127.0.0.1") -> None:
         self.messages: list[tuple[str, bytes]] = []
         self._cond = threading.Condition()
         self.client = client(transport)
@@ -97,7 +98,8 @@ class Subscriber:
         self.client.on_message = self._on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *_: subscribed.set()
-        self.client.connect("127.0.0.1", port, keepalive=30)
+        # from ``host`` itself, as a board on the LAN arrives when ``host`` is the LAN address
+        self.client.connect(host, port, keepalive=30, bind_address="" if host == "127.0.0.1" else host)
         self.client.subscribe(topic_filter, qos=1)
         self.client.loop_start()
         if not subscribed.wait(WAIT_S):
@@ -145,7 +147,9 @@ def login_result(port: int, user: str, password: str, transport: str = "tcp") ->
 class StallingProxy:
     """A TCP proxy on a free loopback port to ``127.0.0.1:target``; ``stall()`` stops forwarding in both
     directions while keeping every connection open (a half-open link: Wi-Fi gone, a NAT entry dropped),
-    ``resume()`` forwards again (new connections; stalled ones stay dead)."""
+    ``resume()`` forwards again (new connections; stalled ones stay dead). ``freeze()`` holds every byte of
+    every connection, old and new, and ``thaw()`` lets it all through at once (a broker that stops for a
+    while, as under SIGSTOP)."""
 
     def __init__(self, target: int) -> None:
         self.target = target
@@ -153,6 +157,8 @@ class StallingProxy:
         self.port = int(self._server.getsockname()[1])
         self._forwarding = threading.Event()
         self._forwarding.set()
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._closed = threading.Event()
         self._generation = 0
         self._socks: list[socket.socket] = []
@@ -164,6 +170,12 @@ class StallingProxy:
 
     def resume(self) -> None:
         self._forwarding.set()
+
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
 
     def _accept(self) -> None:
         while not self._closed.is_set():
@@ -186,8 +198,8 @@ class StallingProxy:
     def _pipe(self, src: socket.socket, dst: socket.socket, generation: int) -> None:
         src.settimeout(0.1)
         while not self._closed.is_set():
-            if generation != self._generation:
-                time.sleep(0.1)  # stalled: bytes stay in the kernel buffers, nobody reads them
+            if generation != self._generation or not self._flowing.is_set():
+                time.sleep(0.05)  # stalled or frozen: bytes stay in the kernel buffers, nobody reads them
                 continue
             try:
                 data = src.recv(65536)
@@ -206,6 +218,35 @@ class StallingProxy:
 
     def close(self) -> None:
         self._closed.set()
+        self._server.close()
+        for sock in self._socks:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+class BlackHole:
+    """A listener on a free loopback port that accepts every connection and never answers (a broker's host
+    whose broker hangs, a firewall that swallows packets after the handshake); ``connections`` counts them."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._server.getsockname()[1])
+        self._socks: list[socket.socket] = []
+        threading.Thread(target=self._accept, name="black-hole", daemon=True).start()
+
+    @property
+    def connections(self) -> int:
+        return len(self._socks)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            self._socks.append(conn)
+
+    def close(self) -> None:
         self._server.close()
         for sock in self._socks:
             with contextlib.suppress(OSError):

@@ -45,16 +45,18 @@ def wait_until(check: Callable[[], Any], what: str, progress: Callable[[], Any] 
 
 
 class Served:
-    """``visioncast serve`` on ``port`` with its data under ``home`` (XDG_DATA_HOME)."""
+    """``visioncast serve`` on ``port`` with its data under ``home`` (XDG_DATA_HOME), more ``flags`` and
+    ``env``; the ``serve`` fixture of tests/conftest.py starts one and stops it at teardown."""
 
-    def __init__(self, home: Path, port: int) -> None:
+    def __init__(self, home: Path, port: int, *flags: str, env: dict[str, str] | None = None) -> None:
         command = [sys.executable, "-m", "visioncast", "serve", "--port", str(port), "--workers", "4",
-                   "--mqtt", "off"]
+                   "--mqtt", "off", *flags]
+        self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log = home / f"serve-{port}-{time.monotonic_ns()}.log"
         self._out = self.log.open("w")
         self.proc = subprocess.Popen(command, stdout=self._out, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "XDG_DATA_HOME": str(home)})
+                                     env={**os.environ, "XDG_DATA_HOME": str(home), **(env or {})})
         wait_until(self._ready, f"serve on port {port} did not start ({self.log.read_text()[-2000:]})",
                    lambda: self.log.stat().st_size)
 

@@ -2,14 +2,15 @@
 
 The program is the package's copy (src/visioncast/boards/, which examples/ links to) unless one is given.
 
-:class:`Board` loads the board program and the vendored ``umqtt/simple.py`` (micropython-lib, MIT) as fresh
-modules whose ``import`` sees small stand-ins instead of the MicroPython modules: ``machine`` (pins and PWM
-that record their values, ``duty`` and ``duty_u16``, a fixed unique id), optionally the K10's
+:class:`Board` loads the board program and one of the vendored releases of umqtt.simple (micropython-lib,
+MIT; :data:`UMQTT`: 1.3.4, and 1.8.0 which ``mip install`` gives today) as fresh modules whose ``import``
+sees small stand-ins instead of the MicroPython modules: ``machine`` (pins and PWM that record their
+values, ``duty`` and ``duty_u16``, and every ``duty_u16`` set, a fixed unique id), optionally the K10's
 ``unihiker_k10.screen`` (``Board(k10=True)``: what it shows is ``board.screen.shown``), ``network`` (a
-Wi-Fi that is always up), ``usocket`` (a CPython socket with MicroPython's ``read``/``write`` stream
-methods), ``uselect``, ``ustruct``, ``ubinascii`` and ``time`` with ``sleep_ms``/``ticks_ms``/``ticks_diff``.
-Each board has its own stand-ins, so a test can run several. ``Board.start()`` runs ``main()`` in a
-thread; ``Board.stop()`` powers the board off: the next
+Wi-Fi that is always up), ``usocket`` / ``socket`` (a CPython socket with MicroPython's ``read``/``write``
+stream methods), ``uselect``, ``ustruct``, ``ubinascii`` and ``time`` with ``sleep_ms``/``ticks_ms``/
+``ticks_diff``. Each board has its own stand-ins, so a test can run several. ``Board.start()`` runs
+``main()`` in a thread; ``Board.stop()`` powers the board off: the next
 sleep or poll raises :class:`PoweredOff`, which the program cannot catch with ``except Exception``.
 """
 
@@ -31,7 +32,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = ROOT / "src" / "visioncast" / "boards" / "mqtt_led_board.py"
-UMQTT = Path(__file__).parent / "umqtt" / "simple.py"
+UMQTT = {version: Path(__file__).parent / f"umqtt_{version.replace('.', '_')}" / "simple.py"
+         for version in ("1.3.4", "1.8.0")}  # release → the vendored simple.py
 WAIT_S = 10.0
 
 
@@ -66,8 +68,8 @@ class MicroSocket:
             try:
                 chunk = self._sock.recv(n - len(data))
             except BlockingIOError:
-                if data:
-                    self._sock.setblocking(True)
+                if data:  # a packet began: wait for the rest, as MicroPython's stream read does
+                    self._sock.settimeout(WAIT_S)
                     continue
                 return None
             if not chunk:
@@ -105,6 +107,7 @@ class PWM:
     def __init__(self, pin: Pin, freq: int = 1000, *, duty_u16: int | None = None, board: Board) -> None:
         self.pin, self.freq = pin, freq
         self._value, self._full = (duty_u16 or 0), 65535  # the duty last set, on its own scale
+        self.duties_u16: list[int] = [] if duty_u16 is None else [duty_u16]  # every duty_u16 set, in order
         board.pwms.append(self)
 
     def _read(self, full: int) -> int:
@@ -120,6 +123,7 @@ class PWM:
         if d is None:
             return self._read(65535)
         self._value, self._full = d, 65535
+        self.duties_u16.append(d)
         return None
 
 
@@ -146,9 +150,11 @@ class K10Screen:
 
 class Board:
     """The board program running on stand-ins; ``settings`` override its settings (names as in the file).
-    ``program``: another MicroPython board program, e.g. one ``visioncast board-code`` generated."""
+    ``program``: another MicroPython board program, e.g. one ``visioncast board-code`` generated; ``umqtt``:
+    the release of umqtt.simple (a key of :data:`UMQTT`)."""
 
-    def __init__(self, *, program: Path = PROGRAM, k10: bool = False, **settings: Any) -> None:
+    def __init__(self, *, program: Path = PROGRAM, k10: bool = False, umqtt: str = "1.8.0",
+                 **settings: Any) -> None:
         self.pins: dict[int, Pin] = {}
         self.pwms: list[PWM] = []
         self.sockets: list[MicroSocket] = []
@@ -158,7 +164,7 @@ class Board:
         self._modules = self._stand_ins()
         if self.screen is not None:
             self._modules["unihiker_k10"] = types.SimpleNamespace(screen=self.screen)
-        self._modules["umqtt.simple"] = self._load("umqtt.simple", UMQTT)
+        self._modules["umqtt.simple"] = self._load("umqtt.simple", UMQTT[umqtt])
         self._modules["umqtt"] = types.SimpleNamespace(simple=self._modules["umqtt.simple"])
         self.program = self._load("mqtt_led_board", program)
         for name, value in settings.items():
@@ -181,6 +187,10 @@ class Board:
         """The duty_u16 of the PWM on ``pin`` (None: the program never made one there)."""
         pwms = [p for p in self.pwms if p.pin.number == pin]
         return None if not pwms else int(pwms[-1].duty_u16() or 0)
+
+    def duties_u16_of(self, pin: int) -> list[int]:
+        """Every duty_u16 set on ``pin``, in order (a servo's every turn)."""
+        return [d for p in self.pwms if p.pin.number == pin for d in p.duties_u16]
 
     def log(self) -> str:
         return self.output.getvalue()
@@ -259,7 +269,7 @@ class Board:
         uselect = types.SimpleNamespace(poll=Poll, POLLIN=select.POLLIN, POLLHUP=select.POLLHUP,
                                         POLLERR=select.POLLERR)
         return {"time": utime, "utime": utime, "machine": machine, "network": network, "usocket": usocket,
-                "uselect": uselect, "ustruct": struct, "ubinascii": binascii}
+                "socket": usocket, "uselect": uselect, "ustruct": struct, "ubinascii": binascii}
 
     def _import(self, name: str, globals_: Any = None, locals_: Any = None, fromlist: Any = (),
                 level: int = 0) -> Any:

@@ -2,8 +2,8 @@
 
 :class:`M10` loads the program (or another one, e.g. one ``visioncast board-code`` generated) with stand-ins
 for ``pinpong.board`` (``Board().begin()``, pins that record ``write_digital`` / ``write_analog``, a ``Servo``
-whose angle is recorded) and ``unihiker`` (a GUI whose text the test reads); everything else, paho included,
-is the real thing. ``start()`` runs ``main()`` in a thread, ``stop()`` disconnects its client.
+whose every turn is recorded) and ``unihiker`` (a GUI whose text the test reads); everything else, paho
+included, is the real thing. ``start()`` runs ``main()`` in a thread, ``stop()`` asks it to end.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class M10:
         self.digital: dict[int, int] = {}
         self.analog: dict[int, int] = {}
         self.servo: dict[int, int] = {}  # pin → the angle its pinpong Servo was last turned to
+        self.turns: list[tuple[int, int]] = []  # every (pin, angle) a Servo was turned to, in order
         self.text = ""
         self.output = io.StringIO()
         self._modules = self._stand_ins()
@@ -48,6 +49,9 @@ class M10:
     def rgb(self) -> tuple[int, ...]:
         return tuple(self.analog.get(p, 0) for p in (21, 22, 23))
 
+    def log(self) -> str:
+        return self.output.getvalue()
+
     def wait_until(self, what: str, predicate: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -63,7 +67,7 @@ class M10:
         return self
 
     def stop(self) -> None:
-        self.program.client.disconnect()
+        self.program.stop()
         if self._thread is not None:
             self._thread.join(WAIT_S)
 
@@ -95,6 +99,7 @@ class M10:
 
             def angle(self, value: int) -> None:
                 m10.servo[self.pin.number] = value
+                m10.turns.append((self.pin.number, value))
 
         class Text:
             def config(self, text: str) -> None:

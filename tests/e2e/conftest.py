@@ -1,8 +1,8 @@
 """Browser-test fixtures shared by every page's tests: a real visioncast server and Debian's headless
 Chromium.
 
-* ``live_server`` — the full app (``create_app`` with the shipped models warmed up, MQTT off) on cheroot at
-  127.0.0.1 on a free port in a thread, for the whole session. ``live_server.url`` is its base URL.
+* ``live_server`` — the full app (``create_app`` with the shipped models warmed up, MQTT off) on the HTTP
+  server at 127.0.0.1 on a free port in a thread, for the whole session. ``live_server.url`` is its base URL.
 * ``browser`` — Chromium from ``/usr/bin/chromium`` through Playwright's sync API (never
   ``playwright install``); the tests are skipped with the reason when the binary or the package is missing.
 * ``page`` (1280×900 desktop) and ``phone_page`` (390×844, touch, 3× pixels): fresh contexts per test with
@@ -25,7 +25,7 @@ import pytest
 from tests.teach_samples import jitter
 
 from visioncast import config
-from visioncast.server import create_app
+from visioncast.server.app import create_app
 from visioncast.server.health import warm_up
 from visioncast.server.wsgi import HttpServer
 from visioncast.sources.video import open_video
@@ -33,6 +33,12 @@ from visioncast.sources.video import open_video
 CHROMIUM = Path(os.environ.get("VISIONCAST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TIMEOUT_MS = 10_000
+# page.evaluate(ANIMATION_FRAMES, n): returns after the page drew n animation frames (a sentinel: a loop that
+# would change the page has had n turns), never after a fixed time.
+ANIMATION_FRAMES = """(n) => new Promise((done) => {
+    const tick = () => (--n <= 0 ? done() : requestAnimationFrame(tick));
+    requestAnimationFrame(tick);
+})"""
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {
     "viewport": {"width": 390, "height": 844},
@@ -51,7 +57,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
-    """The whole app on a real server (cheroot) at 127.0.0.1:<free port> in a thread."""
+    """The whole app on a real server (server/wsgi.py) at 127.0.0.1:<free port> in a thread."""
     data = tmp_path_factory.mktemp("live-server")
     overrides = {"data_dir": str(data), "mqtt.enabled": False, "broker.enabled": False,
                  "streams.allow": [str(Path(__file__).parents[1] / "data" / "*")]}

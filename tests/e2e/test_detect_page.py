@@ -45,6 +45,11 @@ def open_detect(page, live_server, data_dir, image: str = "bus.jpg"):
     page.set_input_files("#file", str(data_dir / image))
 
 
+def open_settings(page) -> None:
+    """The technical settings are folded away (a <details>): unfold them."""
+    page.click("details.settings > summary")
+
+
 def run(page, selector: str = "#submit") -> tuple[object, dict]:
     """Click ``selector``, wait for the answer to be shown; (the request, the API answer)."""
     with page.expect_response("**/api/v1/detect**") as answer:
@@ -76,12 +81,14 @@ def test_the_browser_shrinks_uploads_and_draws_the_boxes(  # noqa: PLR0917 (pyte
     assert page.is_disabled("#submit"), "the button must wait for a file"
     page.set_input_files("#file", str(data_dir / image))
     assert page.is_enabled("#submit")
+    open_settings(page)
     page.fill("#max-side", str(max_side))
     request, answer = run(page)
 
     body = request.post_data_json
     assert body["image"].startswith("data:image/jpeg;base64,"), "the page uploads a canvas JPEG as JSON"
-    assert query_of(request.url) == {"conf": ["0.05"]}, "it asks for all it may show"
+    assert query_of(request.url) == {"conf": ["0.05"], "shown_conf": ["0.25"]}, \
+        "it asks for all it may show, and says what it shows (what is published)"
     assert (answer["width"], answer["height"]) == sent, "the server saw the shrunk image"
     assert page.url == url
     assert len(requests) == 1
@@ -149,6 +156,7 @@ def test_tags_checkbox_and_size_control_redraw_without_a_request(page, live_serv
     assert canvas.evaluate("c => c.toDataURL()") == with_tags
 
     full = canvas.bounding_box()["width"]
+    open_settings(page)
     page.focus("#size")
     page.keyboard.press("Home")
     redrawn = "c => c.width === Math.round(c.clientWidth * devicePixelRatio) && c.clientWidth < 400"
@@ -173,6 +181,7 @@ def test_server_rendered_image_in_both_modes(page, live_server, data_dir, api_lo
     requests = api_log(page)
     _, answer = run(page)
     image = page.locator("#server-image")
+    open_settings(page)
 
     request, rendered = run(page, "#server-render")
     assert query_of(request.url)["render"] == ["base64"]
@@ -200,6 +209,30 @@ def test_server_rendered_image_in_both_modes(page, live_server, data_dir, api_lo
     assert len(rendered["detections"]) == len(shown(answer)), "the server draws at the slider's confidence"
 
 
+@pytest.mark.parametrize(("image", "people"), [("zidane.heic", 2), ("motion_photo.jpg", 1)])
+def test_phone_photos_are_found_and_shown(  # noqa: PLR0917 (pytest fixtures and parameters)
+    page, live_server, data_dir, screenshot, image, people
+):
+    """Chromium cannot decode a HEIC: the page sends the file unchanged and shows the server's drawing. A
+    motion photo is an ordinary JPEG to the browser (the MP4 after its end is ignored), shrunk as one."""
+    open_detect(page, live_server, data_dir, image)
+    request, answer = run(page)
+    assert page.locator("body").get_attribute("data-state") == "done"
+    assert sum(d["label"] == "person" for d in shown(answer)) == people
+    if image.endswith(".heic"):
+        assert query_of(request.url)["render"] == ["base64"]
+        assert "sent the file unchanged" in page.locator("#meta").text_content()
+        server_image = page.locator("#server-image")
+        assert server_image.is_visible()
+        assert page.locator("#canvas").is_hidden()
+        assert server_image.evaluate("img => img.decode().then(() => img.naturalWidth)") == 1280
+        screenshot(page, "detect-desktop-heic")
+    else:
+        assert "render" not in query_of(request.url)
+        assert page.locator("#canvas").is_visible()
+        assert answer["width"] == 500
+
+
 def test_a_text_file_gets_the_server_error_in_plain_words(page, live_server, tmp_path, screenshot):
     notes = tmp_path / "notes.txt"
     notes.write_text("this is not a picture\n", encoding="utf-8")
@@ -213,7 +246,8 @@ def test_a_text_file_gets_the_server_error_in_plain_words(page, live_server, tmp
     assert error.is_visible()
     assert error.get_attribute("aria-live") == "assertive"
     assert error.locator(".error-text").text_content() == (
-        "This file is not an image the server can read. Choose a JPEG, PNG, BMP, WebP or TIFF image.")
+        "This file is not an image the server can read. "
+        "Choose a JPEG, PNG, HEIC, AVIF, WebP, BMP or TIFF image.")
     assert json.loads(answer.value.text())["error"] == "image_unsupported"
     assert json.loads(answer.value.text())["message"] == error.locator("details code").text_content()
     assert error.locator("details code").is_hidden(), "the server's technical words stay folded"

@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from visioncast import config
-from visioncast.server import create_app
-from visioncast.server.auth import COOKIE
+from visioncast.server.app import create_app
+from visioncast.server.auth.core import COOKIE
 from visioncast.server.wsgi import HttpServer
 
 TOKEN = "e2e-teacher-token"

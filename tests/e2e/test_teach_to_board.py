@@ -19,9 +19,9 @@ from tests.mqtt_peers import free_port
 
 from visioncast import config
 from visioncast.broker import open_broker
-from visioncast.server import create_app
-from visioncast.server import mqtt as push
+from visioncast.server.app import create_app
 from visioncast.server.health import warm_up
+from visioncast.server.push import routes as push
 from visioncast.server.wsgi import HttpServer
 
 RED = (255, 0, 0)
@@ -76,7 +76,7 @@ def test_from_an_empty_teach_page_on_a_phone_to_a_board_that_reacts(
         page.mouse.down()  # hold to record from the camera
         class_count(page, "街道", 8)
         page.mouse.up()
-        page.locator(".class-card", has_text="公交车").locator("input[type=file]").set_input_files(bus_photos)
+        page.locator(".class-card", has_text="公交车").locator("input[multiple]").set_input_files(bus_photos)
         class_count(page, "公交车", 8)
         page.click("#train")
         page.wait_for_selector("#report:not([hidden])")

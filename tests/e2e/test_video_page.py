@@ -1,11 +1,11 @@
 """The video page in headless Chromium against the real server: upload with progress, boxes drawn on the
-frames as results stream in, pause/play, Save disabled until every frame is detected, the AVI downloaded and
-checked with OpenCV, waiting for results when playback outruns detection, reload re-attach, bad files."""
+frames as results stream in, pause/play, Save disabled until every frame is detected, the WebM (made while
+the job ran) saved first and the AVI on request, both checked with OpenCV, waiting for results when playback
+outruns detection, reload re-attach, bad files, the recent list on a phone."""
 
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 import requests
-from tests.conftest import free_port
-from tests.serve_process import Served, repeated, wait_until
+from tests.e2e.conftest import ANIMATION_FRAMES
+from tests.serve_process import repeated, wait_until
 
 from visioncast.draw import palette
 from visioncast.sources.video import open_video
@@ -56,8 +56,9 @@ def upload(page: Any, url: str, path: Path) -> None:
     page.click("#upload")
 
 
-def test_upload_play_pause_and_save_as_avi(page: Any, live_server: Any, data_dir: Path, tmp_path: Path,
-                                           screenshot: Callable[[Any, str], Path]) -> None:
+def test_upload_play_pause_and_save_for_a_phone_then_as_avi(page: Any, live_server: Any, data_dir: Path,
+                                                           tmp_path: Path,
+                                                           screenshot: Callable[[Any, str], Path]) -> None:
     page.add_init_script(WATCH_SAVE)
     upload(page, live_server.url, data_dir / CLIP)
     page.wait_for_function("() => document.getElementById('upload-progress').value === 1")
@@ -70,9 +71,11 @@ def test_upload_play_pause_and_save_as_avi(page: Any, live_server: Any, data_dir
     screenshot(page, "video-playing")
 
     page.click("#pause")
-    time.sleep(0.3)  # let a frame already on its way land
+    page.wait_for_function("() => document.getElementById('video').paused && !document.getElementById('play')"
+                           ".disabled")
+    page.evaluate(ANIMATION_FRAMES, 10)  # a frame already on its way lands
     paused_at = view(page)["frame"]
-    time.sleep(0.6)
+    page.evaluate(ANIMATION_FRAMES, 30)  # the drawing loop turned 30 times: a playing video would move
     assert view(page)["frame"] == paused_at
     assert page.is_enabled("#play")
     page.click("#play")
@@ -81,20 +84,25 @@ def test_upload_play_pause_and_save_as_avi(page: Any, live_server: Any, data_dir
     page.wait_for_function("() => !document.getElementById('save').disabled")
     assert page.get_attribute("#job-state", "data-state") == "done"
     assert all(entry["disabled"] or entry["state"] == "done" for entry in page.evaluate("window.__saveLog"))
-    with page.expect_download() as download:
+    page.wait_for_selector("#webm-item:not([hidden])")  # made while the job ran: offered when it ends
+    assert page.is_hidden("#avi-item")
+    with page.expect_download() as download:  # the first thing saved: the WebM a phone plays
         page.click("#save")
+    webm = tmp_path / "saved.webm"
+    download.value.save_as(webm)
+    assert download.value.suggested_filename == "vtest_clip-detected.webm"
+    assert view(page)["ahead"] == 0
+    check_avi(webm, data_dir / CLIP)
+    page.wait_for_function("() => document.getElementById('download-webm-size').textContent.endsWith('B')")
+    with page.expect_download() as download:  # the seed's AVI, on request
+        page.click("#save-avi")
     avi = tmp_path / "saved.avi"
     download.value.save_as(avi)
     assert download.value.suggested_filename == "vtest_clip-detected.avi"
-    assert view(page)["ahead"] == 0
     check_avi(avi, data_dir / CLIP)
-    page.wait_for_selector("#webm-item:not([hidden])")  # then the same as WebM, for phones and browsers
-    page.wait_for_function("() => document.getElementById('download-webm-size').textContent.endsWith('B')")
-    webm = tmp_path / "saved.webm"
-    answer = requests.get(page.evaluate("document.getElementById('download-webm').href"), timeout=10)
-    assert answer.headers["Content-Type"] == "video/webm"
-    webm.write_bytes(answer.content)
-    check_avi(webm, data_dir / CLIP)
+    page.wait_for_selector("#avi-item:not([hidden])")
+    order = page.evaluate("[...document.querySelectorAll('#downloads li')].map((li) => li.id)")
+    assert order == ["webm-item", "avi-item"]
     assert page.evaluate("document.getElementById('render-progress').value") == 1
     screenshot(page, "video-saved")
 
@@ -131,13 +139,16 @@ def test_playback_waits_for_results_and_is_never_ahead(page: Any, live_server: A
     # 280 frames at 240 fps: detection (≈ 180 frames/s at best here) must last well beyond the moment the
     # player starts, even on a quiet machine, or the job is done before there is anything to wait for
     upload(page, live_server.url, fast_clip(tmp_path / "fast.mp4", data_dir / CLIP, 240.0, repeat=4))
-    page.wait_for_function("() => document.getElementById('job-state').dataset.state === 'done'")
+    page.wait_for_function("() => document.getElementById('job-state').dataset.state === 'done'",
+                           timeout=30_000)  # 280 frames: on a loaded 2-core machine more than 10 s
     page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 30")
     state = view(page)
     assert state["waits"] >= 1  # the player caught up with detection and waited
     assert state["ahead"] == 0  # and never drew a frame before its result had arrived
 
 
+HELD_OR_COPY = """(turns) => Number(document.getElementById('view').dataset.held || 0) >= turns
+    || document.getElementById('view').dataset.playing === 'copy'"""
 PICTURE_SPREAD = """() => {
   const canvas = document.getElementById("view");
   const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
@@ -180,11 +191,11 @@ def test_an_avi_shows_server_drawn_frames_within_seconds_with_pause_and_play(
     assert tab.text_content("#player-status").startswith("This browser cannot play this video format")
     screenshot(tab, f"video-avi-preview-{size}")
     tab.click("#pause")
-    time.sleep(0.4)
+    held = tab.evaluate("() => Number(document.getElementById('view').dataset.held || 0)")
+    tab.wait_for_function(HELD_OR_COPY, arg=held + 1)  # the loop saw the pause: a frame on its way landed
     paused_at = view(tab)["frame"]
-    time.sleep(0.5)
-    if tab.get_attribute("#view", "data-playing") == "preview":
-        assert view(tab)["frame"] == paused_at
+    tab.wait_for_function(HELD_OR_COPY, arg=held + 4)  # three more turns on hold, nothing drawn
+    assert view(tab)["frame"] == paused_at  # the WebM copy, if it took over, starts at the frame on screen
     tab.click("#play")
     tab.wait_for_function(f"() => Number(document.getElementById('view').dataset.frame) > {paused_at}")
     box = tab.locator("#view").bounding_box()
@@ -197,11 +208,12 @@ def test_an_avi_shows_server_drawn_frames_within_seconds_with_pause_and_play(
 
 def test_reload_reattaches_to_the_job(page: Any, live_server: Any, data_dir: Path) -> None:
     upload(page, live_server.url, data_dir / CLIP)
-    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
+    # the job may queue behind the earlier tests' jobs (their WebMs are written as they run): wait longer
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1", timeout=30_000)
     job_url = page.url
     page.reload()
     assert page.url == job_url
-    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1")
+    page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 1", timeout=30_000)
     assert page.is_visible("#player")
     assert "vtest_clip.mp4" in page.text_content("#job-name")
 
@@ -242,6 +254,31 @@ def test_video_page_fits_a_phone(phone_page: Any, live_server: Any, data_dir: Pa
     screenshot(phone_page, "video-phone")
 
 
+def test_the_recent_list_never_scrolls_a_phone_sideways(phone_page: Any, live_server: Any, data_dir: Path,
+                                                       screenshot: Callable[[Any, str], Path]) -> None:
+    """Three recent jobs with long names, saved in both formats: the page stays 390 px wide."""
+    upload(phone_page, live_server.url, data_dir / CLIP)
+    phone_page.wait_for_function("() => document.getElementById('job-state').dataset.state === 'done'")
+    job_id = phone_page.evaluate("new URL(location.href).searchParams.get('job')")
+    render = f"{live_server.url}/api/v1/videos/{job_id}/render"
+    wait_until(lambda: requests.post(render, timeout=10).json()["state"] == "done", "the AVI render")
+    names = ["课堂实验：小车从斜面上滑下来的整个过程.mp4", "a-rather-long-classroom-recording-name.mp4", CLIP]
+    phone_page.evaluate("""([id, names]) => localStorage.setItem("visioncast.video.recent",
+      JSON.stringify(names.map((name) => ({id, name, created: 0, task: "detect"}))))""", [job_id, names])
+    phone_page.goto(f"{live_server.url}/video")
+    phone_page.wait_for_function("() => document.querySelectorAll('#recent-jobs tr').length === 3")
+    phone_page.wait_for_function("() => [...document.querySelectorAll('#recent-jobs tr')].every((tr) =>"
+                                 " tr.querySelectorAll('a[download]').length === 2)")
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert phone_page.evaluate("document.getElementById('recent').scrollWidth") <= \
+        phone_page.evaluate("document.getElementById('recent').clientWidth")
+    links = phone_page.evaluate("[...document.querySelectorAll('#recent-jobs tr:first-child a[download]')]"
+                                ".map((a) => a.textContent)")
+    assert links[0].startswith("WebM")  # the file a phone plays comes first
+    phone_page.locator("#recent").scroll_into_view_if_needed()
+    screenshot(phone_page, "video-recent-phone")
+
+
 def test_one_job_per_press_and_the_recent_jobs_list(page: Any, live_server: Any, data_dir: Path,
                                                     api_log: Callable[[Any], list[Any]],
                                                     screenshot: Callable[[Any, str], Path]) -> None:
@@ -276,12 +313,13 @@ def job_state(page: Any) -> str:
 
 
 @pytest.mark.timeout(240)  # three server starts, each loading the models
-def test_the_page_follows_its_job_across_server_kills(page: Any, data_dir: Path, tmp_path: Path) -> None:
+def test_the_page_follows_its_job_across_server_kills(page: Any, data_dir: Path, tmp_path: Path,
+                                                      serve: Callable[..., Any]) -> None:
     """A ``visioncast serve`` killed with SIGKILL and started again: the page re-attaches and the job goes on
     to the end; a job the restarted server no longer has is explained, not shown as reconnecting forever."""
     video = repeated(data_dir / CLIP, 3, tmp_path / "long.mp4", "vp09")
-    port, root = free_port(), tmp_path / "visioncast" / "videos"
-    first = Served(tmp_path, port)
+    root = tmp_path / "visioncast" / "videos"
+    first = serve()
     try:
         upload(page, first.url, video)
         page.wait_for_function("() => Number(document.getElementById('view').dataset.frame) >= 3")
@@ -289,7 +327,7 @@ def test_the_page_follows_its_job_across_server_kills(page: Any, data_dir: Path,
         first.kill()
     page.wait_for_function(
         "() => document.getElementById('player-status').textContent.includes('reconnecting')")
-    second = Served(tmp_path, port)
+    second = serve(port=first.port)
     try:
         wait_until(lambda: job_state(page) == "done", "the job after the restart",
                    lambda: page.text_content("#detect-text"))
@@ -304,7 +342,7 @@ def test_the_page_follows_its_job_across_server_kills(page: Any, data_dir: Path,
     finally:
         second.kill()
     shutil.rmtree(root / job_id)  # the next server has no such job (as after it expired)
-    third = Served(tmp_path, port)
+    third = serve(port=first.port)
     try:
         page.wait_for_selector("#error:not([hidden])")
         assert "does not exist" in page.text_content("#error")

@@ -4,19 +4,19 @@ a clear message when the camera is denied."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import TIMEOUT_MS
+from tests.e2e.conftest import ANIMATION_FRAMES, TIMEOUT_MS
 
-# Counts requests to the detect API in flight at once, to check only one frame is ever on its way.
+# Counts requests to the detect API sent and in flight at once, to check only one frame is ever on its way.
 COUNT_IN_FLIGHT = """
-window.__inFlight = 0; window.__maxInFlight = 0;
+window.__inFlight = 0; window.__maxInFlight = 0; window.__sent = 0;
 const realFetch = window.fetch;
 window.fetch = async (...args) => {
   const detect = String(args[0]).includes("/api/v1/detect");
+  if (detect) window.__sent++;
   if (detect) window.__maxInFlight = Math.max(window.__maxInFlight, ++window.__inFlight);
   try { return await realFetch(...args); } finally { if (detect) window.__inFlight--; }
 };
@@ -57,10 +57,12 @@ def test_camera_frames_are_detected_and_drawn_live(camera_browser: Any, live_ser
         screenshot(page, "webcam-live")
 
         page.click("#pause")
-        time.sleep(0.5)  # an answer already on its way is dropped, not drawn
-        frozen = frames(page)
-        time.sleep(0.8)
+        page.wait_for_function("() => window.__inFlight === 0")  # an answer on its way is dropped, not drawn
+        page.evaluate(ANIMATION_FRAMES, 10)
+        frozen, sent = frames(page), page.evaluate("window.__sent")
+        page.evaluate(ANIMATION_FRAMES, 30)  # the page ran 30 animation frames: a live loop would have sent
         assert frames(page) == frozen
+        assert page.evaluate("window.__sent") == sent
         page.click("#play")
         page.wait_for_function(
             f"() => Number(document.getElementById('view').dataset.frames) >= {frozen + 3}")

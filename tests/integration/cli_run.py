@@ -7,14 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import ENGINE
+
 TIMEOUT_S = 60
 
 
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
-    """The parent's environment without VISIONCAST_* or a display, with caches and data under ``home``."""
+    """The parent's environment without VISIONCAST_* or a display, with caches and data under ``home``, on the
+    tests' engine (tests/conftest.py ENGINE) unless ``extra`` says otherwise."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("VISIONCAST_") and k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env.update(XDG_CACHE_HOME=str(home / "cache"), XDG_DATA_HOME=str(home / "data"), **extra)
+    env.update(XDG_CACHE_HOME=str(home / "cache"), XDG_DATA_HOME=str(home / "data"), **{**ENGINE, **extra})
     return env
 
 

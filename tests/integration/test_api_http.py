@@ -15,13 +15,14 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from tests.apps import app_for
 
 from visioncast import config
 from visioncast.cli.main import main as cli_main
 from visioncast.core.payload import RESULT_SCHEMA
 from visioncast.core.types import Detections, Result
-from visioncast.server import create_app
 from visioncast.server.api import summarize
+from visioncast.server.app import create_app
 from visioncast.server.health import warm_up
 from visioncast.server.metrics import metrics_of
 from visioncast.server.wsgi import HttpServer
@@ -49,14 +50,9 @@ class RecordingSink:
         pass
 
 
-def make_app(tmp: Path, **server: Any):
-    overrides = {"data_dir": str(tmp), **{f"server.{k}": v for k, v in server.items()}}
-    return create_app(config.load(env={}, overrides=overrides))
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    app = make_app(tmp_path_factory.mktemp("api"))
+    app = app_for(tmp_path_factory.mktemp("api"))
     warm_up(app)
     return app
 
@@ -244,8 +240,24 @@ def test_corrupt_image_is_400(client, bus):
     assert client.get("/healthz").status_code == 200
 
 
-def test_limits_give_413(tmp_path, bus):
-    small = make_app(tmp_path, max_body_mb=0.05, max_pixels=500_000).test_client()
+@pytest.mark.parametrize(("name", "people"), [("motion_photo.jpg", 1), ("zidane.heic", 2)])
+def test_phone_photos_are_read_in_every_upload_form(client, data_dir, name, people):
+    """A motion photo (JPEG + MP4) and an iPhone HEIC: raw body, multipart and base64 JSON all answer."""
+    data = (data_dir / name).read_bytes()
+    answers = [
+        client.post("/api/v1/detect", data=data, content_type="application/octet-stream"),
+        client.post("/api/v1/detect", data={"image": (io.BytesIO(data), name)}),
+        client.post("/api/v1/detect", json={"image": base64.b64encode(data).decode()}),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200], answers[0].json
+    assert answers[0].json["detections"] == answers[1].json["detections"] == answers[2].json["detections"]
+    assert sum(d["label"] == "person" for d in answers[0].json["detections"]) == people
+    pose = client.post("/api/v1/pose", data=data)
+    assert pose.status_code == 200, pose.json
+
+
+def test_limits_give_413(make_app, bus):
+    small = make_app(server__max_body_mb=0.05, server__max_pixels=500_000).test_client()
     body = small.post("/api/v1/detect", data=bus)
     assert body.status_code == 413
     assert "larger than the limit" in body.json["message"]
@@ -269,13 +281,13 @@ def _jpeg(width: int, height: int) -> bytes:
 def test_models_lists_the_shipped_models(client):
     body = client.get("/api/v1/models").json
     assert body["defaults"] == {"detect": "yolox-nano", "classify": "resnet56-cifar10",
-                                "pose": "movenet-lightning", "face": "yunet"}
+                                "pose": "people-pose", "face": "yunet", "segment": "selfie-segmentation"}
     assert {("yolox-nano", "detect"), ("resnet56-cifar10", "classify")} <= {(m["name"], m["task"])
                                                                             for m in body["models"]}
 
 
-def test_readyz_follows_warm_up(tmp_path, client):
-    cold = make_app(tmp_path).test_client()
+def test_readyz_follows_warm_up(make_app, client):
+    cold = make_app().test_client()
     assert cold.get("/readyz").status_code == 503
     assert cold.get("/readyz").json["ready"] is False
     assert client.get("/readyz").status_code == 200
@@ -298,9 +310,9 @@ def test_metrics_count_requests_errors_and_model_time(app, client, bus):
 
 
 def test_one_access_log_line_per_request_with_a_summary(client, bus, caplog):
-    with caplog.at_level(logging.INFO, logger="visioncast.server.access"):
+    with caplog.at_level(logging.INFO, logger="visioncast.server.auth.access"):
         client.post("/api/v1/detect?conf=0.5", data=bus)
-    lines = [r.getMessage() for r in caplog.records if r.name == "visioncast.server.access"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "visioncast.server.auth.access"]
     assert len(lines) == 1
     assert "POST /api/v1/detect?conf=0.5 200" in lines[0]
     assert lines[0].endswith("bus 0.91, person×3")
@@ -314,10 +326,11 @@ def test_summarize_reads_like_the_seed_window():
 
 
 @pytest.mark.parametrize(("image", "status"), [("zidane.jpg", 200), ("bus.jpg", 413)])
-def test_chunked_uploads_through_a_real_server_respect_the_limit(tmp_path, data_dir, image, status):
-    """No Content-Length: the body is read up to server.max_body_mb (0.1 MB here), then refused."""
+def test_chunked_uploads_through_a_real_server_respect_the_limit(make_app, data_dir, image, status):
+    """No Content-Length: the server reads the chunks (within its own limit), the route refuses a body over
+    server.max_body_mb (0.1 MB here) with 413."""
     data = (data_dir / image).read_bytes()
-    app = make_app(tmp_path, max_body_mb=0.1)
+    app = make_app(server__max_body_mb=0.1)
     with HttpServer(app, "127.0.0.1", 0, workers=2) as server:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
         chunks = (data[i : i + 8192] for i in range(0, len(data), 8192))
@@ -328,16 +341,15 @@ def test_chunked_uploads_through_a_real_server_respect_the_limit(tmp_path, data_
         conn.close()
     assert resp.status == status, body
     if status == 413:
-        assert "larger than the limit of 0.1 MB (chunked upload)" in body["message"]
+        assert "larger than the limit of 0.1 MB" in body["message"]
 
 
-def test_a_labels_file_must_fit_the_model(tmp_path, bus):
+def test_a_labels_file_must_fit_the_model(tmp_path, make_app, bus):
     """`serve --labels zh.txt` with 10 labels: the CIFAR classifier speaks Chinese; the 80-class detector
     refuses the file (503 naming both numbers) instead of calling a bus '狗'."""
     labels = tmp_path / "zh.txt"
     labels.write_text("飞机\n汽车\n鸟\n猫\n鹿\n狗\n青蛙\n马\n船\n卡车\n", encoding="utf-8")
-    app = create_app(config.load(env={}, overrides={"data_dir": str(tmp_path), "models.labels": str(labels)}))
-    client = app.test_client()
+    client = make_app(models__labels=str(labels)).test_client()
     classified = client.post("/api/v1/classify", data=bus)
     assert classified.status_code == 200
     assert classified.get_json()["predictions"][0]["label"] in labels.read_text(encoding="utf-8").split()

@@ -23,8 +23,8 @@ import requests
 from PIL import Image
 
 from visioncast import config
-from visioncast.broker import lan_addresses
-from visioncast.server import create_app
+from visioncast.network import lan_addresses
+from visioncast.server.app import create_app
 from visioncast.server.health import warm_up
 from visioncast.server.wsgi import HttpServer
 
@@ -217,7 +217,8 @@ def test_an_uploaded_html_file_is_served_back_inert(live: Live, tmp_path: Path) 
     assert source.headers["X-Content-Type-Options"] == "nosniff"
     assert source.headers["Content-Disposition"].startswith("attachment")
     assert ".html" not in source.headers["Content-Disposition"]
-    assert job.json()["source"] == "video"  # the MQTT source name: never the id that opens the upload
+    # the MQTT source name: the student's own, never the id that opens the upload
+    assert job.json()["source"] == f"video@{LAN.replace('.', '-')}"
     other = requests.get(f"{live.local}/api/v1/videos/{job_id}/source", timeout=TIMEOUT_S)
     assert_refused(other, 404)
 

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from tests.apps import app_for
 
-from visioncast import config
-from visioncast.server import create_app
 from visioncast.server.health import warm_up
 from visioncast.server.wsgi import HttpServer
 
@@ -39,8 +38,7 @@ def portrait(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    app = create_app(config.load(env={}, overrides={"data_dir": str(tmp_path_factory.mktemp("predict")),
-                                                    "mqtt.enabled": False, "broker.enabled": False}))
+    app = app_for(tmp_path_factory.mktemp("predict"))
     warm_up(app)
     with HttpServer(app, "127.0.0.1", 0, workers=4) as http:
         yield http.url

@@ -16,25 +16,19 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from visioncast import config
-from visioncast.broker import lan_addresses
 from visioncast.cli.serve import ServeContext, print_signin
-from visioncast.server import create_app
-from visioncast.server.auth import COOKIE, auth_of, own_addresses
+from visioncast.network import lan_addresses
+from visioncast.server.app import create_app
+from visioncast.server.auth.core import COOKIE, auth_of, own_addresses
 from visioncast.server.wsgi import HttpServer
 
 LAN_CLIENT = {"REMOTE_ADDR": "192.0.2.77"}
 TOKEN = "class-7b-secret-token"
 
 
-def make_app(tmp: Path, **server: Any) -> Flask:
-    overrides = {"data_dir": str(tmp), "mqtt.enabled": False, "broker.enabled": False,
-                 **{f"server.{k}": v for k, v in server.items()}}
-    return create_app(config.load(env={}, overrides=overrides))
-
-
 @pytest.fixture
-def lan_app(tmp_path: Path) -> Flask:
-    return make_app(tmp_path, host="0.0.0.0", token=TOKEN)
+def lan_app(make_app: Any) -> Flask:
+    return make_app(server__host="0.0.0.0", server__token=TOKEN)
 
 
 @pytest.fixture
@@ -148,8 +142,8 @@ def test_a_host_header_naming_another_server_is_400(student: FlaskClient, host: 
     assert answer.get_json()["error"] == "bad_host"
 
 
-def test_the_servers_own_names_are_accepted(tmp_path: Path) -> None:
-    app = make_app(tmp_path, host="0.0.0.0", hosts=["visioncast.lan"])
+def test_the_servers_own_names_are_accepted(tmp_path: Path, make_app: Any) -> None:
+    app = make_app(server__host="0.0.0.0", server__hosts=["visioncast.lan"])
     client = app.test_client()
     lan = [f"[{a}]" if ":" in a else a for a in sorted(own_addresses())]
     for host in ("localhost:5000", "127.0.0.1", "[::1]:5000", "VisionCast.LAN", *lan):
@@ -166,8 +160,8 @@ def test_on_a_lan_server_loopback_is_a_student_too(lan_app: Flask) -> None:
     assert lan_app.test_client().get("/api/v1/mqtt").status_code == 401
 
 
-def test_a_loopback_only_server_trusts_its_keyboard_and_no_one_else(tmp_path: Path) -> None:
-    app = make_app(tmp_path)  # server.host 127.0.0.1
+def test_a_loopback_only_server_trusts_its_keyboard_and_no_one_else(tmp_path: Path, make_app: Any) -> None:
+    app = make_app()  # server.host 127.0.0.1
     assert app.test_client().get("/api/v1/mqtt").status_code == 200
     other = app.test_client()
     other.environ_base.update(LAN_CLIENT)
@@ -176,13 +170,14 @@ def test_a_loopback_only_server_trusts_its_keyboard_and_no_one_else(tmp_path: Pa
     assert "whoever uses it here is the teacher" in app.test_client().get("/signin").get_data(as_text=True)
 
 
-def test_the_generated_token_is_kept_private_and_reused(tmp_path: Path) -> None:
-    first = auth_of(make_app(tmp_path, host="0.0.0.0")).token()
+def test_the_generated_token_is_kept_private_and_reused(tmp_path: Path, make_app: Any) -> None:
+    first = auth_of(make_app(server__host="0.0.0.0")).token()
     path = tmp_path / "token"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(first) >= 24
-    assert auth_of(make_app(tmp_path, host="0.0.0.0")).token() == first
-    assert auth_of(make_app(tmp_path, host="0.0.0.0", token="from-config")).token() == "from-config"
+    assert auth_of(make_app(server__host="0.0.0.0")).token() == first
+    configured = "from-the-config-file"
+    assert auth_of(make_app(server__host="0.0.0.0", server__token=configured)).token() == configured
 
 
 def test_pages_carry_a_content_security_policy_and_the_api_nosniff(student: FlaskClient) -> None:
@@ -233,3 +228,10 @@ def test_the_access_log_never_shows_the_token(student: FlaskClient, caplog: pyte
         access_log.setLevel(logging.NOTSET)
     assert "/signin?token=…&next=/mqtt 200" in caplog.text
     assert TOKEN not in caplog.text
+
+
+def test_the_teach_page_shows_the_server_model_step_to_the_teacher_only(student: FlaskClient) -> None:
+    """"Make it a server model" changes the server for everyone: a student does not see the step."""
+    assert 'id="use-form"' not in student.get("/teach").get_data(as_text=True)
+    teacher = student.get("/teach", headers={"Authorization": f"Bearer {TOKEN}"}).get_data(as_text=True)
+    assert 'id="use-form"' in teacher

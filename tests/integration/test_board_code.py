@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,14 @@ from tests.teach_samples import class_samples, write_folders
 
 from visioncast import config
 from visioncast.boardcode import COLOURS, Action, BoardSettings, generate
-from visioncast.broker import board_address, open_broker
+from visioncast.broker import open_broker
 from visioncast.config import BrokerConfig
-from visioncast.server import create_app
-from visioncast.server import mqtt as push
+from visioncast.network import board_address
+from visioncast.server.app import create_app
+from visioncast.server.push import routes as push
 
 YELLOW, RED, OFF = COLOURS["yellow"], COLOURS["red"], (0, 0, 0)
-FAST = {"KEEPALIVE_S": 4, "PING_S": 1, "DEAD_S": 3, "IO_TIMEOUT_S": 2, "BACKOFF_MAX_S": 1,
+FAST = {"KEEPALIVE_S": 4, "PING_S": 1, "PING_WAIT_S": 1, "DEAD_S": 3, "IO_TIMEOUT_S": 2, "BACKOFF_MAX_S": 1,
         "REFUSED_RETRY_S": 1}
 TOPIC = "visioncast/教室/label"  # what label_shown publishes on
 USER, PASSWORD = "board", 'q"uo\\te-板'
@@ -122,7 +123,7 @@ def test_the_generated_m10_program_turns_the_servo_and_shows_the_text(tmp_path: 
     program = tmp_path / name
     program.write_text(text, encoding="utf-8")
     with mosquitto(tmp_path, port, {USER: PASSWORD}), \
-            M10(program=program, KEEPALIVE_S=4, RECONNECT_MAX_S=1) as m10:
+            M10(program=program, KEEPALIVE_S=4, RECONNECT_MAX_S=1, PING_S=1) as m10:
         m10.wait_until("connected", lambda: m10.status_led == 1)
         for _ in range(20):
             publish(Peer(port, (USER, PASSWORD)), "开心")
@@ -145,12 +146,8 @@ def student(app: Any) -> Any:
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Any]:
-    cfg = config.load(env={}, overrides={"data_dir": str(tmp_path), "models.cache_dir": str(tmp_path / "c"),
-                                         "mqtt.enabled": False})
-    app = create_app(cfg)
-    yield app
-    app.extensions["visioncast"].close()
+def app(tmp_path: Path, make_app: Any) -> Any:
+    return make_app(models__cache_dir=str(tmp_path / "c"), broker__enabled=True)
 
 
 def test_a_program_downloaded_from_the_server_works_with_its_broker(app: Any, tmp_path: Path) -> None:
@@ -189,7 +186,7 @@ def test_without_a_broker_running_the_program_has_what_serve_would_print(app: An
     stored = (tmp_path / "broker-password").read_text(encoding="utf-8").strip()  # the one serve prints
     assert f'const char *PASSWORD = "{stored}";' in text
     assert f'const char *BROKER = "{board_address("0.0.0.0")}";' in text
-    assert 'const char *TOPIC = "visioncast/teach/label";' in text
+    assert 'const char *TOPIC = "visioncast/teach@192-0-2-10/label";' in text  # the student's own tries
 
 
 def test_the_micro_bit_program_says_what_it_shows(app: Any) -> None:
@@ -198,13 +195,13 @@ def test_the_micro_bit_program_says_what_it_shows(app: Any) -> None:
         "labels": {"开心": {"servo": 30}, "愤怒": "red", "wave": {"text": "hi"}, "none": "off"}})
     assert answer.status_code == 200, answer.get_json()
     info = json.loads(answer.headers["X-Board-Program"])  # ASCII JSON: a header holds no Chinese as is
-    assert info["topic"] == "visioncast/webcam/label"
+    assert info["topic"] == "visioncast/webcam@192-0-2-10/label"  # what this student's webcam page publishes
     assert info["shows"] == {"开心": {"kind": "icon", "value": "Happy"},
                              "愤怒": {"kind": "icon", "value": "Angry"},
                              "wave": {"kind": "text", "value": "hi"}, "none": {"kind": "clear", "value": ""}}
     text = answer.data.decode("utf-8")
     assert "pins.servoWritePin(AnalogPin.P0, 30)\n        basic.showIcon(IconNames.Happy)" in text
-    assert 'DFRobotWiFiIoTUART.mqttAddTopic(TOPIC.topic_1, "visioncast/webcam/label")' in text
+    assert 'DFRobotWiFiIoTUART.mqttAddTopic(TOPIC.topic_1, "visioncast/webcam@192-0-2-10/label")' in text
 
 
 def test_the_table_holds_what_the_push_sends(tmp_path: Path) -> None:
@@ -244,6 +241,7 @@ def test_when_the_push_goes_to_another_broker_the_program_follows_it_there(tmp_p
     cfg = config.load(env={}, overrides={
         "data_dir": str(tmp_path), "models.cache_dir": str(tmp_path / "c"), "mqtt.host": "127.0.0.1",
         "mqtt.port": port, "broker.port": free_port(),
+        "server.shared_sources": ["教室"],  # the teacher lets the class drive this board
         "mqtt.label_map": [f"{c}={c.upper()}" for c in CIFAR10]})
     app = create_app(cfg)
     try:
@@ -350,8 +348,9 @@ def test_cli_follows_the_push_to_another_broker_and_says_what_is_missing(tmp_pat
 
 
 def test_cli_says_what_the_micro_bit_shows(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, VISIONCAST_BROKER__PORT=str(free_port()))  # never the machine's 1883
     done = run_cli("board-code", "microbit-obloq", "--label", "开心=yellow", "--label", "苹果=red",
-                   "--text", "苹果=apple", "--label", "香蕉=off", "--source", "webcam", cwd=tmp_path)
+                   "--text", "苹果=apple", "--label", "香蕉=off", "--source", "webcam", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert 'mqttAddTopic(TOPIC.topic_1, "visioncast/webcam/label")' in done.stdout
     assert stderr_lines(done) == ["micro:bit shows 开心: icon Happy, 苹果: text apple, 香蕉: icon Sad"]
@@ -397,3 +396,16 @@ def test_cli_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str
     lines = stderr_lines(done)
     assert len(lines) == 1
     assert message in lines[0]
+
+
+def test_cli_wifi_without_its_password_is_refused_not_a_placeholder(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, VISIONCAST_BROKER__PORT=str(free_port()))
+    args = ("board-code", "micropython", "--label", "开心=yellow", "--wifi", "教室")
+    done = run_cli(*args, cwd=tmp_path, env=env)
+    assert done.returncode == 1
+    assert stderr_lines(done) == ["visioncast: error: --wifi '教室' needs --wifi-password ('' for an open "
+                                  "network)"]
+    open_net = run_cli(*args, "--wifi-password", "", cwd=tmp_path, env=env)
+    assert open_net.returncode == 0, open_net.stderr
+    assert 'WIFI_PASSWORD = ""' in open_net.stdout
+    assert "wifi-password" not in open_net.stdout

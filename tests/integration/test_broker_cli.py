@@ -16,7 +16,7 @@ from cli_run import cli_env
 from tests.conftest import free_port
 from tests.mqtt_peers import Subscriber, client, login_result, wait_port
 
-from visioncast.broker_mosquitto import find_mosquitto
+from visioncast.broker.mosquitto import find_mosquitto
 
 USER, PASSWORD = "board", "s3cret-pw"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import select
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 from cli_run import cli_env, run_cli, stderr_lines
+from PIL import Image
 
 from tiny_onnx import classifier_model, constant_model
 
@@ -93,7 +95,7 @@ def huge_png(d: Path, _: Path) -> Path:
 
 BAD_IMAGES = [
     (corrupt_jpeg, "cut.jpg' is a truncated or corrupt JPEG"),
-    (text_as_jpeg, "notes.jpg' must be a JPEG/PNG/BMP/WebP/TIFF image, got text"),
+    (text_as_jpeg, "notes.jpg' must be a JPEG/PNG/BMP/WebP/TIFF/HEIC/AVIF image, got text"),
     (lambda d, _: d / "missing.jpg", "image file not found: '"),
     (one_pixel_png, "dot.png' is 1×1 pixels; at least 2×2 is needed"),
     (huge_png, "huge.png' is far too large to decode"),
@@ -117,13 +119,50 @@ def test_classify_reports_each_bad_image_and_goes_on(tmp_path, data_dir):
     good = data_dir / "cifar10" / "cifar10_00_3.png"
     proc = run_cli("classify", *paths[:3], good, *paths[3:], "--json", cwd=tmp_path)
     assert proc.returncode == 1  # the failures are reported in the exit code
-    lines = stderr_lines(proc)
+    *lines, summary = stderr_lines(proc)
     assert len(lines) == len(BAD_IMAGES), proc.stderr
+    assert summary == ("1 image, 5 skipped: cut.jpg (corrupt), notes.jpg (text), missing.jpg (not found), "
+                       "dot.png (too small), huge.png (too large)")
     for line, (_, problem) in zip(lines, BAD_IMAGES, strict=True):
         assert line.startswith("visioncast: error: ")
         assert problem in line
     assert json.loads(proc.stdout)["predictions"][0]["label"] == "cat"
     assert "Traceback" not in proc.stderr
+
+
+def test_a_folder_batch_ends_with_a_summary_line(data_dir, tmp_path):
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    for name in ("zidane.heic", "motion_photo.jpg"):
+        (folder / name).write_bytes((data_dir / name).read_bytes())
+    gif = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(gif, "GIF")
+    (folder / "a.gif").write_bytes(gif.getvalue())
+    corrupt_jpeg(folder, data_dir)
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")  # hidden: not part of the batch
+    proc = run_cli("pose", folder, "-o", tmp_path / "out", cwd=tmp_path)
+    assert proc.returncode == 1  # two were skipped
+    assert proc.stdout.splitlines()[-1] == "2 images, 2 skipped: a.gif (GIF), cut.jpg (corrupt)"
+    assert "zidane.heic: " in proc.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["motion_photo.jpg", "zidane.jpg"]
+    as_json = run_cli("detect", folder, "--json", "--no-save", cwd=tmp_path)
+    assert len(as_json.stdout.splitlines()) == 2  # results only; the summary goes to stderr
+    assert stderr_lines(as_json)[-1] == "2 images, 2 skipped: a.gif (GIF), cut.jpg (corrupt)"
+
+
+@pytest.mark.parametrize("content", ["empty", "gifs"])
+def test_a_folder_with_nothing_to_process_exits_1(tmp_path, content):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    if content == "gifs":
+        for name in ("a.gif", "b.gif"):
+            Image.new("RGB", (8, 8)).save(folder / name)
+    proc = run_cli("detect", folder, cwd=tmp_path)
+    assert proc.returncode == 1
+    expected = ("0 images, 2 skipped: a.gif (GIF), b.gif (GIF)" if content == "gifs"
+                else f"no files in '{folder}'")
+    assert stderr_lines(proc)[-1] == f"visioncast: error: no image was processed ({expected})"
+    assert proc.stdout == ""
 
 
 @pytest.mark.parametrize(("args", "fragment"), [
@@ -140,9 +179,10 @@ def test_usage_errors_exit_2(tmp_path, args, fragment):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["detect", "--conf", "1.5"], "conf must be between 0 and 1, got 1.5"),
-    (["classify", "--top", "0"], "--top must be at least 1, got 0"),
+    (["classify", "--top", "0"], "top must be at least 1, got 0"),
     (["detect", "-m", "no-such-model"], "unknown model 'no-such-model': expected one of yolox-nano"),
-    (["detect", "--classes", "unicorn"], "--classes: 'unicorn' is neither a class id nor one of this model"),
+    (["detect", "--classes", "unicorn"], "--classes: 'unicorn' is neither a class id 0–79 nor a label"),
+    (["detect", "--classes", "999"], "--classes: '999' is neither a class id 0–79"),
 ])
 def test_bad_options_give_one_line_and_exit_1(data_dir, tmp_path, args, message):
     proc = run_cli(*args, data_dir / "bus.jpg", cwd=tmp_path)
@@ -213,7 +253,10 @@ def test_chinese_labels_end_to_end(mood_model, data_dir, tmp_path):
     text = run_cli("classify", image, "-m", model, "--labels", labels, "--top", "2", cwd=tmp_path)
     assert text.returncode == 0, text.stderr
     assert "cifar10_00_3.png: 愤怒 (moods" in text.stdout
-    assert "开心" in text.stdout
+    rows = text.stdout.splitlines()[1:3]
+    assert [r.split()[0] for r in rows] == ["愤怒", "开心"]
+    # the scores line up on a terminal: two columns per Chinese character
+    assert {2 + 2 * len(r.split()[0]) + r[2 + len(r.split()[0]):].index(r.split()[1]) for r in rows} == {17}
     proc = subprocess.run([sys.executable, "-m", "visioncast", "classify", str(image), "-m", str(model),
                            "--labels", str(labels), "--json"], cwd=tmp_path, env=cli_env(tmp_path),
                           capture_output=True, timeout=60, check=True)

@@ -7,10 +7,13 @@ import json
 import shutil
 
 import pytest
-from cli_run import run_cli, stderr_lines
+from cli_run import cli_env, run_cli, stderr_lines
 from tests.conftest import free_port
 
 from local_http import serve_directory
+from visioncast.models import choice as engine_choice
+from visioncast.models import load_model
+from visioncast.models.choice import EngineChoice, cached_choice, candidates
 from visioncast.models.registry import DATA
 
 
@@ -31,9 +34,30 @@ def test_models_lists_the_shipped_models(tmp_path):
     proc = run_cli("models", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     rows = [line.split() for line in proc.stdout.splitlines()]
-    assert rows[0] == ["NAME", "TASK", "FAMILY", "INPUT", "LICENCE", "SIZE", "ORIGIN"]
-    assert ["yolox-nano", "detect", "yolox", "416x416", "Apache-2.0", "3.7", "MB", "shipped"] in rows
-    assert ["resnet56-cifar10", "classify", "-", "32x32", "BSD-2-Clause", "3.4", "MB", "shipped"] in rows
+    assert rows[0] == ["NAME", "TASK", "FAMILY", "INPUT", "ENGINE", "LICENCE", "SIZE", "ORIGIN"]
+    assert ["yolox-nano", "detect", "yolox", "416x416", "onnxruntime", "Apache-2.0", "3.7", "MB",
+            "shipped"] in rows
+    assert ["resnet56-cifar10", "classify", "-", "32x32", "onnxruntime", "BSD-2-Clause", "3.4", "MB",
+            "shipped"] in rows
+    assert ["yunet", "face", "yunet", "any", "size", "onnxruntime", "MIT", "0.2", "MB", "shipped"] in rows
+
+
+def test_models_says_what_engine_auto_chose(tmp_path, monkeypatch):
+    """With engine auto (the default), a model not measured yet says so; once loaded (every candidate
+    measured: this test undoes the suite's pin to the reference), its row names the choice."""
+    monkeypatch.setattr(engine_choice, "candidates", candidates)  # imported before the suite's pin
+    monkeypatch.setattr(engine_choice, "_MEMO", {})
+    env = cli_env(tmp_path, VISIONCAST_MODELS__ENGINE="auto")
+    before = run_cli("models", cwd=tmp_path, env=env)
+    assert before.returncode == 0, before.stderr
+    assert "auto: measured at first load" in before.stdout.splitlines()[1]
+    cache = tmp_path / "cache" / "visioncast" / "models"
+    load_model("yolox-nano", engine="auto", cache_dir=cache)  # measures the engines, stores the choice
+    choice = cached_choice(DATA / "yolox_nano_416_coco.onnx", cache)
+    assert isinstance(choice, EngineChoice)
+    assert len(choice.cpu_ms) >= 2, choice  # onnxruntime and OpenVINO (a test extra) both measured
+    after = run_cli("models", cwd=tmp_path, env=env)
+    assert f"{choice.label} (auto)" in after.stdout.splitlines()[1]
 
 
 def test_pull_then_list_then_detect(served, data_dir, tmp_path):
@@ -50,7 +74,8 @@ def test_pull_then_list_then_detect(served, data_dir, tmp_path):
     assert index["nano-copy"]["task"] == "detect"
 
     listed = run_cli("models", cwd=tmp_path)
-    assert ["nano-copy", "detect", "yolox", "416x416", "Apache-2.0", "3.7", "MB", "pulled"] in [
+    assert ["nano-copy", "detect", "yolox", "416x416", "onnxruntime", "Apache-2.0", "3.7", "MB",
+            "pulled"] in [
         line.split() for line in listed.stdout.splitlines()]
 
     detected = run_cli("detect", data_dir / "bus.jpg", "-m", "nano-copy", "--json", "--no-save", cwd=tmp_path)

@@ -18,6 +18,7 @@ import pytest
 from visioncast.core.types import Detections
 from visioncast.models import load_model
 from visioncast.sources.image import read_image
+from visioncast.tasks.base import TaskOptions
 
 pytest.importorskip("openvino", reason="openvino is not installed (pip install visioncast[openvino])")
 
@@ -78,8 +79,8 @@ def ov_classifiers():
 @pytest.mark.parametrize("image", IMAGES)
 def test_detector_engines_agree(detector, ov_detectors, data_dir, image: str, precision: str) -> None:
     picture = read_image(data_dir / image)
-    ort_dets = detector.detect(picture).detections
-    ov_dets = ov_detectors[precision].detect(picture).detections
+    ort_dets = detector(picture).detections
+    ov_dets = ov_detectors[precision](picture).detections
     bound = F32 if precision == "f32" else BF16
     assert np.count_nonzero(ort_dets.score >= 0.5) >= 2  # the image really exercises the comparison
     assert unmatched(ort_dets, ov_dets, bound) == []
@@ -101,8 +102,8 @@ def test_classifier_engines_agree_on_cifar10(classifier, ov_classifiers, precisi
     worst = 0.0
     for path in CIFAR:
         image = read_image(path)
-        ort_cls = classifier.classify(image, top=10).classification
-        ov_cls = ov_classifiers[precision].classify(image, top=10).classification
+        ort_cls = classifier(image, TaskOptions(top=10)).classification
+        ov_cls = ov_classifiers[precision](image, TaskOptions(top=10)).classification
         assert ov_cls.class_id[0] == ort_cls.class_id[0], path.name
         ort_probs = ort_cls.score[np.argsort(ort_cls.class_id)]
         ov_probs = ov_cls.score[np.argsort(ov_cls.class_id)]

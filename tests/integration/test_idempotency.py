@@ -5,7 +5,7 @@ server, two requests at once); a refused request may be retried with its key; no
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,8 +13,6 @@ import pytest
 import requests
 from flask import Flask
 
-from visioncast import config
-from visioncast.server import create_app
 from visioncast.server.wsgi import HttpServer
 
 CLIP = "vtest_clip.mp4"
@@ -22,14 +20,8 @@ TIMEOUT_S = 10
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    overrides = {"data_dir": str(tmp_path), "mqtt.enabled": False, "broker.enabled": False,
-                 "streams.allow": [str(Path(__file__).parents[1] / "data" / "*")]}
-    app = create_app(config.load(env={}, overrides=overrides))
-    try:
-        yield app
-    finally:
-        app.extensions["visioncast"].close()
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app(streams__allow=[str(Path(__file__).parents[1] / "data" / "*")])
 
 
 def post_video(client, data: bytes, key: str | None):

@@ -11,11 +11,10 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
+from tests.apps import app_for
 
-from visioncast import config
 from visioncast.models.registry import find_model
-from visioncast.server import create_app
-from visioncast.server.access import role_of
+from visioncast.server.auth.access import role_of
 from visioncast.server.health import warm_up
 from visioncast.server.tensors import HEADER
 from visioncast.server.wsgi import HttpServer
@@ -29,7 +28,7 @@ YOLOX = "yolox-nano"
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    app = create_app(config.load(env={}, overrides={"data_dir": str(tmp_path_factory.mktemp("v2"))}))
+    app = app_for(tmp_path_factory.mktemp("v2"))
     warm_up(app)
     return app
 
@@ -124,15 +123,16 @@ def _json_body(name="input", shape=(1, 3, 32, 32), datatype="FP32", **extra):
 
 
 BAD_REQUESTS = [
-    ("wrong input name", _json_body(name="x"), "unknown ['x'], missing ['input']"),
+    ("wrong input name", _json_body(name="x"),
+     "input 'x' is not an input of the model; its inputs: ['input']"),
     ("wrong datatype", _json_body(datatype="INT32"), "must be FP32, got INT32"),
     ("wrong shape", {"inputs": [{"name": "input", "shape": [1, 3, 16, 64], "datatype": "FP32",
                                  "data": [0.0] * 3072}]}, "must have shape [-1, 3, 32, 32]"),
     ("unknown datatype", _json_body(datatype="FLOAT"), "'datatype' must be one of BOOL"),
     ("too few values", {"inputs": [{"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32",
                                     "data": [1.0, 2.0]}]}, "'data' has 2 values"),
-    ("text values", {"inputs": [{"name": "input", "shape": [1, 1], "datatype": "FP32", "data": ["a"]}]},
-     "not a list of FP32 values"),
+    ("text values", {"inputs": [{"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32",
+                                 "data": ["a"] * 3072}]}, "not a list of FP32 values"),
     ("no inputs", {"inputs": []}, "needs 'inputs'"),
     ("bad shape", {"inputs": [{"name": "input", "shape": "1x3", "datatype": "FP32", "data": []}]},
      "'shape' must be a list"),
@@ -211,7 +211,7 @@ def test_every_v2_route_states_its_role(app):
 
 
 def test_readiness_is_false_before_the_models_load(tmp_path):
-    cold = create_app(config.load(env={}, overrides={"data_dir": str(tmp_path)}))
+    cold = app_for(tmp_path)
     resp = cold.test_client().get("/v2/health/ready")
     assert resp.status_code == 503
     assert resp.json == {"ready": False}

@@ -37,7 +37,7 @@ def broker(tmp_path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def open_sink(port: int, **changes: Any) -> MqttSink:
-    sink = MqttSink(MqttConfig(host="127.0.0.1", port=port, reconnect_max_s=1, **changes))
+    sink = MqttSink(MqttConfig(host="127.0.0.1", port=port, reconnect_max_s=1, **changes)).start()
     assert sink.wait_connected(WAIT_S), sink.error
     return sink
 

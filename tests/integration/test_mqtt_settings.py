@@ -16,11 +16,12 @@ from jsonschema import validate
 from mqtt_peers import free_port
 from mqtt_trap import CredentialTrap
 from visioncast import config
-from visioncast.broker import BrokerHandle, lan_addresses, open_broker
+from visioncast.broker import BrokerHandle, open_broker
 from visioncast.config import BrokerConfig, MqttConfig
-from visioncast.config_schema import property_schema
-from visioncast.server import create_app
-from visioncast.server import mqtt as push
+from visioncast.config.schema import property_schema
+from visioncast.network import lan_addresses
+from visioncast.server.app import create_app
+from visioncast.server.push import routes as push
 
 EMBEDDED_PASSWORD = "EMBEDDED-SECRET-pw"  # a test broker's login
 WAIT_S = 10.0
@@ -174,7 +175,7 @@ def test_openapi_settings_schema_is_the_config_schema(tmp_path: Path, embedded: 
     assert "password" not in schemas["MqttSettings"]["properties"]
     answer = app.test_client().get("/api/v1/mqtt").json
     validate(answer["settings"], schemas["MqttSettings"])
-    answered_only = ("password_set", "fixed", "policy_in_force")
+    answered_only = ("password_set", "fixed", "fixed_by", "policy_in_force")
     body = {k: v for k, v in answer["settings"].items() if k not in answered_only}
     validate(body, schemas["MqttSettingsChange"])
     assert put(app, body).status_code == 200  # what GET answers, PUT takes back

@@ -3,7 +3,6 @@ and one `none` when no one is there."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +12,8 @@ import pytest
 from mqtt_peers import Subscriber, free_port, mosquitto
 from visioncast import config
 from visioncast.config import MqttConfig
-from visioncast.server import create_app
-from visioncast.server.mqtt import attach
+from visioncast.server.app import create_app
+from visioncast.server.push.routes import attach
 
 WAIT_S = 10.0
 
@@ -57,7 +56,11 @@ def test_face_target_then_one_none(tmp_path, data_dir, broker):
                                content_type="image/jpeg").status_code == 200
         sub2.wait_for(lambda m: len(m) >= 1)
         assert sink.flush(WAIT_S)
-        time.sleep(0.3)  # a second `none` would be on its way by now
+        # The sentinel: the face again, sent on the same connection after any second `none` (in order).
+        assert client.post("/api/v1/face?source=fan", data=(data_dir / "zidane.jpg").read_bytes(),
+                           content_type="image/jpeg").status_code == 200
+        sub.wait_for(lambda m: [t for t, _ in m].count("vc/fan/target/x") == 2)
+        assert sub.payloads("vc/fan/target") == [b"none"]
         assert sub2.payloads("vc/fan/target") == [b"none"]
     finally:
         sub.close()
@@ -74,9 +77,13 @@ def test_pose_target_on_change_policy_publishes_each_value_once(tmp_path, data_d
             assert client.post("/api/v1/pose?source=gym", data=(data_dir / "squat.jpg").read_bytes(),
                                content_type="image/jpeg").status_code == 200
         sub.wait_for(lambda m: len(m) >= 3)
-        time.sleep(0.3)
-        assert sorted(t for t, _ in sub.messages) == ["vc/gym/target/size", "vc/gym/target/x",
-                                                      "vc/gym/target/y"]
+        first = list(sub.messages[:3])
+        # The sentinel: another picture (other values), sent on the same connection after any repeat.
+        assert client.post("/api/v1/pose?source=gym", data=(data_dir / "bus.jpg").read_bytes(),
+                           content_type="image/jpeg").status_code == 200
+        sub.wait_for(lambda m: len(m) > 3)
+        assert sorted(t for t, _ in first) == ["vc/gym/target/size", "vc/gym/target/x", "vc/gym/target/y"]
+        assert not set(sub.messages[3:]) & set(first)  # no value of the three same pictures came twice
         assert 40 <= int(sub.payloads("vc/gym/target/x")[0]) <= 55  # the squatting man's box centre
     finally:
         sub.close()

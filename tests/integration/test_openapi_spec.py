@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
+from tests.apps import app_for
 
-from visioncast import config
 from visioncast.core.payload import RESULT_SCHEMA
-from visioncast.server import create_app
 from visioncast.server.openapi import Schema, build_spec, document, query, response
 
 validator = pytest.importorskip("openapi_spec_validator")
@@ -15,7 +14,7 @@ validator = pytest.importorskip("openapi_spec_validator")
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory):
-    app = create_app(config.load(env={}, overrides={"data_dir": str(tmp_path_factory.mktemp("oa"))}))
+    app = app_for(tmp_path_factory.mktemp("oa"))
     resp = app.test_client().get("/openapi.json")
     assert resp.status_code == 200
     return app, resp.json

@@ -5,13 +5,13 @@ appears everywhere. The browser behaviour is in tests/e2e."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from flask import Flask, url_for
+from tests.apps import app_for
 
-from visioncast import config
-from visioncast.server import create_app
 from visioncast.server.pages import add_nav_link, nav_links
 
 PAGES = ["/", "/classify", "/detect"]
@@ -21,8 +21,7 @@ ASSET = re.compile(r"""(?:src|href)="([^"]+)\"""")
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
-    overrides = {"data_dir": str(tmp_path_factory.mktemp("pages")), "mqtt.enabled": False}
-    return create_app(config.load(env={}, overrides=overrides))
+    return app_for(tmp_path_factory.mktemp("pages"))
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -73,8 +72,8 @@ def test_the_index_links_every_page_of_the_nav(app: Flask) -> None:
     assert 'href="/openapi.json"' in html
 
 
-def test_add_nav_link_adds_a_page_everywhere_once(tmp_path: Path) -> None:
-    app = create_app(config.load(env={}, overrides={"data_dir": str(tmp_path), "mqtt.enabled": False}))
+def test_add_nav_link_adds_a_page_everywhere_once(make_app: Callable[..., Flask]) -> None:
+    app = make_app()
     app.add_url_rule("/extra", "extra_page", lambda: "extra")
     add_nav_link(app, "extra_page", "Extra page", "One more page for the test.")
     with pytest.raises(ValueError, match="'extra_page' is already registered"):

@@ -34,7 +34,7 @@ def test_people_counter_messages_match_the_stats(data_dir: Path, tmp_path: Path)
                 "mqtt.qos": 1,
             },
         )
-        sink = MqttSink(cfg.mqtt)
+        sink = MqttSink(cfg.mqtt).start()
         try:
             assert sink.wait_connected(10.0)
             snapshots: list[dict[str, Any]] = []
@@ -83,7 +83,7 @@ def _run_clip(data_dir: Path, sub: Subscriber, port: int, topics: tuple[str, ...
     for the first alone races the others); the stats snapshots."""
     overrides = {"mqtt.url": f"mqtt://127.0.0.1:{port}", "mqtt.policy": "every", "mqtt.qos": 1,
                  **{f"mqtt.{k}": v for k, v in mqtt.items()}}
-    sink = MqttSink(config.load(env={}, overrides=overrides).mqtt)
+    sink = MqttSink(config.load(env={}, overrides=overrides).mqtt).start()
     snapshots: list[dict[str, Any]] = []
     try:
         assert sink.wait_connected(10.0)

@@ -13,7 +13,7 @@ from visioncast.config import PipelineConfig
 from visioncast.errors import InputError
 from visioncast.models import load_model
 from visioncast.pipeline.build import open_pipeline
-from visioncast.server.stream_registry import stream_config
+from visioncast.server.streams.registry import stream_config
 
 FPS = 10.0  # tests/data/vtest_clip.avi
 

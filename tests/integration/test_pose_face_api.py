@@ -12,17 +12,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from tests.apps import app_for
 
-from visioncast import config
 from visioncast.core.payload import RESULT_SCHEMA
-from visioncast.server import create_app
 
 jsonschema = pytest.importorskip("jsonschema")
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    return create_app(config.load(env={}, overrides={"data_dir": str(tmp_path_factory.mktemp("pf"))}))
+    return app_for(tmp_path_factory.mktemp("pf"))
 
 
 @pytest.fixture
@@ -41,7 +40,7 @@ def test_pose_answers_17_keypoints_valid_against_the_schema(client, data_dir):
     body = resp.get_json()
     jsonschema.validate(body, RESULT_SCHEMA)
     assert body["task"] == "pose"
-    assert body["model"] == "movenet-lightning"
+    assert body["model"] == "people-pose"
     person = body["detections"][0]
     assert person["label"] == "person"
     assert len(person["keypoints"]) == 17
@@ -72,17 +71,17 @@ def test_bad_options_are_400_naming_the_field(client, data_dir, query, field):
 
 
 def test_conf_query_filters_faces_without_changing_the_shared_model(client, app, data_dir):
-    strict = post(client, "face", data_dir / "zidane.jpg", conf="0.9").get_json()
-    assert [round(d["score"], 2) for d in strict["detections"]] == [0.93]
+    strict = post(client, "face", data_dir / "zidane.jpg", conf="0.92").get_json()
+    assert [round(d["score"], 2) for d in strict["detections"]] == [0.94]  # the other scores 0.90
     assert len(post(client, "face", data_dir / "zidane.jpg").get_json()["detections"]) == 2
 
 
 def test_models_lists_pose_and_face_defaults(client):
     body = client.get("/api/v1/models").get_json()
-    assert body["defaults"]["pose"] == "movenet-lightning"
+    assert body["defaults"]["pose"] == "people-pose"
     assert body["defaults"]["face"] == "yunet"
     tasks = {m["name"]: m["task"] for m in body["models"]}
-    assert tasks["movenet-lightning"] == "pose"
+    assert tasks["people-pose"] == tasks["movenet-lightning"] == "pose"
     assert tasks["yunet"] == "face"
 
 
@@ -115,13 +114,32 @@ def test_cli_bad_conf_is_one_line(data_dir):
     assert proc.stderr.strip() == "visioncast: error: conf must be between 0 and 1, got 7.0"
 
 
+def test_every_person_gets_a_skeleton(client, data_dir):
+    """zidane.jpg holds two people: the default pose model (people-pose) gives each its box and keypoints;
+    MoveNet alone (movenet-lightning) finds one."""
+    body = post(client, "pose", data_dir / "zidane.jpg").get_json()
+    assert [d["label"] for d in body["detections"]] == ["person", "person"]
+    boxes = [d["box"] for d in body["detections"]]
+    for person, other in zip(body["detections"], boxes[::-1], strict=True):
+        seen = np.array([(x, y) for x, y, score in person["keypoints"] if score >= 0.3])
+        assert len(seen) >= 8
+        cx, cy = seen.mean(axis=0)  # its own person's skeleton, not the other's
+        x1, y1, x2, y2 = person["box"]
+        assert x1 <= cx <= x2
+        assert y1 <= cy <= y2
+        assert not other[0] <= cx <= other[2]
+    single = post(client, "pose", data_dir / "zidane.jpg", model="movenet-lightning").get_json()
+    assert len(single["detections"]) == 1
+
+
 def test_follow_keeps_a_crop_per_source(client, app, data_dir):
     image = cv2.imread(str(data_dir / "squat.jpg"))
-    assert post(client, "pose", data_dir / "squat.jpg", source="cam1", follow="1").status_code == 200
-    movenet = app.extensions["visioncast"].model("pose")
-    followed = movenet.follower_for("cam1").prepare(image).context
+    query = {"source": "cam1", "follow": "1", "model": "movenet-lightning"}  # the one-person follower
+    assert post(client, "pose", data_dir / "squat.jpg", **query).status_code == 200
+    movenet = app.extensions["visioncast"].model("pose", "movenet-lightning")
+    followed = movenet.for_stream("cam1").prepare(image).context
     assert followed.side < max(image.shape[:2])  # the next frame looks around the person
-    assert movenet.follower_for("cam2").prepare(image).context.side == max(image.shape[:2])
+    assert movenet.for_stream("cam2").prepare(image).context.side == max(image.shape[:2])
     assert movenet.prepare(image).context.side == max(image.shape[:2])  # the shared model never follows
     resp = post(client, "pose", data_dir / "squat.jpg", follow="maybe")
     assert resp.status_code == 400

@@ -1,4 +1,4 @@
-"""`visioncast predict` against a real cheroot server on 127.0.0.1 (in a thread), and its failure messages."""
+"""`visioncast predict` against a real server on 127.0.0.1 (in a thread), and its failure messages."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ import time
 
 import cv2
 import pytest
+from PIL import Image
+from tests.apps import app_for
 from tests.conftest import free_port
 
-from visioncast import config
+from visioncast.cli.infer import sample_image
 from visioncast.cli.main import main as cli_main
-from visioncast.server import create_app
 from visioncast.server.health import warm_up
 from visioncast.server.wsgi import HttpServer
 
@@ -26,7 +27,7 @@ WAIT_S = 10
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    app = create_app(config.load(env={}, overrides={"data_dir": str(tmp_path_factory.mktemp("predict"))}))
+    app = app_for(tmp_path_factory.mktemp("predict"))
     warm_up(app)
     with HttpServer(app, "127.0.0.1", 0, workers=4) as http:
         yield http.url
@@ -59,8 +60,9 @@ def test_predict_classify_top(server, data_dir, capsys):
     assert len(out) == 3
 
 
-@pytest.mark.parametrize(("task", "image"), [("pose", "squat.jpg"), ("face", "faces.jpg")])
-def test_predict_pose_and_face_equal_the_local_commands(server, data_dir, capsys, task, image):
+@pytest.mark.parametrize(("task", "image"), [("pose", "squat.jpg"), ("face", "faces.jpg"),
+                                             ("segment", "squat.jpg")])
+def test_predict_pose_face_and_segment_equal_the_local_commands(server, data_dir, capsys, task, image):
     path = str(data_dir / image)
     assert cli_main(["predict", path, "--server", server, "--task", task, "--json"]) == 0
     remote = json.loads(capsys.readouterr().out)
@@ -68,7 +70,8 @@ def test_predict_pose_and_face_equal_the_local_commands(server, data_dir, capsys
     local = json.loads(capsys.readouterr().out)
     assert remote["task"] == task
     assert remote["detections"] == local["detections"]
-    assert all("keypoints" in d for d in remote["detections"])
+    assert remote["detections"]
+    assert all(("polygons" if task == "segment" else "keypoints") in d for d in remote["detections"])
 
 
 def test_draw_without_a_display_saves_and_says_why(server, data_dir, tmp_path, capsys, monkeypatch):
@@ -94,7 +97,54 @@ def test_an_error_answer_prints_status_and_message(server, tmp_path, capsys):
     assert cli_main(["predict", str(text), "--server", server]) == 1
     err = capsys.readouterr().err
     assert "the server answered 415 image_unsupported:" in err
-    assert "must be a JPEG/PNG/BMP/WebP/TIFF image, got text" in err
+    assert "must be a JPEG/PNG/BMP/WebP/TIFF/HEIC/AVIF image, got text" in err
+
+
+def test_phone_photos_through_the_server_equal_the_local_command(server, data_dir, tmp_path, capsys):
+    """A HEIC and a motion photo (JPEG + MP4) are read by the server as `detect` reads them here."""
+    for name, people in (("zidane.heic", 2), ("motion_photo.jpg", 1)):
+        image = str(data_dir / name)
+        assert cli_main(["predict", image, "--server", server, "--json"]) == 0
+        remote = json.loads(capsys.readouterr().out)
+        assert cli_main(["detect", image, "--json", "--no-save"]) == 0
+        assert remote["detections"] == json.loads(capsys.readouterr().out)["detections"]
+        assert sum(d["label"] == "person" for d in remote["detections"]) == people
+    target = tmp_path / "drawn"
+    heic = str(data_dir / "zidane.heic")
+    assert cli_main(["predict", heic, "--server", server, "--save", str(target)]) == 0
+    assert cv2.imread(str(target / "zidane.jpg")).shape == (720, 1280, 3)  # drawn locally, saved as JPEG
+
+
+def test_a_folder_batch_ends_with_a_summary_and_fails_when_nothing_was_processed(server, data_dir, tmp_path,
+                                                                                   capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.new("RGB", (8, 8)).save(folder / "a.gif")
+    assert cli_main(["predict", str(folder), "--server", server]) == 1
+    err = capsys.readouterr().err
+    assert "error: no image was processed (0 images, 1 skipped: a.gif (unsupported format))" in err
+    (folder / "b.heic").write_bytes((data_dir / "zidane.heic").read_bytes())
+    assert cli_main(["predict", str(folder), "--server", server]) == 1  # one was skipped
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "1 image, 1 skipped: a.gif (unsupported format)"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli_main(["predict", str(empty), "--server", server]) == 1
+    assert f"no image was processed (no files in '{empty}')" in capsys.readouterr().err
+
+
+def test_a_url_that_is_not_the_api_is_one_line_not_a_page(server, capsys):
+    assert cli_main(["predict", "--sample", "--server", f"{server}/nope"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("messi5.jpg: the server answered 404 NOT FOUND (text/html, not an answer of "
+                        "visioncast's API: check --server, e.g. http://127.0.0.1:5000)")
+    assert len(err.splitlines()) == 1
+
+
+def test_the_sample_of_classify_is_a_cifar10_image(server, capsys):
+    assert cli_main(["predict", "--sample", "--task", "classify", "--server", server, "--top", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith(str(sample_image("classify")) + ": cat (")
+    assert sample_image("classify").name == "cifar10-cat.png"
 
 
 def test_no_server_running(data_dir, capsys):

@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
+import subprocess
+import sys
 import threading
 import time
+from dataclasses import replace
 
+import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
 import requests
+from tests.integration.cli_run import cli_env
 from tests.mqtt_peers import Subscriber, free_port, mosquitto
 from tests.ray_cluster import MARKS, ray_or_skip, two_nodes
 
@@ -24,16 +30,24 @@ from visioncast.cli.options import load_config
 from visioncast.cli.scale import ACTOR_PREFIX
 from visioncast.cli.serve import ServeContext, config_overrides, load_models, start_ray
 from visioncast.core.payload import result_to_payload
+from visioncast.core.types import Result
 from visioncast.errors import ModelError
 from visioncast.models.registry import find_model
 from visioncast.pipeline.build import open_pipeline
 from visioncast.scale.cluster import Replicas
-from visioncast.scale.deployment import APP_PREFIX, JOBS_PER_REPLICA, RayRuntime, ServeDeployments
-from visioncast.server import create_app
+from visioncast.scale.deployment import (
+    APP_PREFIX,
+    JOBS_PER_REPLICA,
+    UNKNOWN_TASK,
+    RayRuntime,
+    ServeDeployments,
+)
+from visioncast.server.app import create_app
 from visioncast.server.health import warm_up
 from visioncast.server.wsgi import HttpServer
 from visioncast.sinks.jsonl import JsonlSink
 from visioncast.sources.video import open_video
+from visioncast.tasks import run_stages
 
 pytestmark = MARKS
 ray = ray_or_skip()
@@ -82,13 +96,46 @@ def test_the_api_answers_from_replicas_on_both_nodes(served, data_dir, detector)
     with open(data_dir / "bus.jpg", "rb") as f:
         resp = requests.post(f"{url}/api/v1/detect", files={"image": f}, timeout=10)
     assert resp.status_code == 200
-    local = result_to_payload(detector.detect(__import__("cv2").imread(str(data_dir / "bus.jpg"))))
+    local = result_to_payload(detector(__import__("cv2").imread(str(data_dir / "bus.jpg"))))
     assert [d["label"] for d in resp.json()["detections"]] == [d["label"] for d in local["detections"]]
     np.testing.assert_allclose([d["box"] for d in resp.json()["detections"]],
                                [d["box"] for d in local["detections"]], atol=0.2)
     handle = deployments.apps["yolox-nano"]
     nodes = {handle.node.remote().result(timeout_s=10, _skip_asyncio_check=True) for _ in range(30)}
     assert nodes == {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+
+
+def test_a_request_s_postprocess_runs_on_the_replica_and_only_the_result_travels(served, data_dir, detector):
+    """run_stages on a RayRuntime: the replica decodes YOLOX's outputs, the server gets the Result (the
+    same as the local model's), the task travels once per replica and is asked for again by one that does
+    not know it; a task that cannot be pickled runs its stages on the server."""
+    _, svc, deployments = served
+    task = svc.detector()
+    image = cv2.imread(str(data_dir / "bus.jpg"))
+    calls = task.runtime.calls
+    remote = run_stages(task, image)
+    assert task.runtime.calls == calls + 1  # one call: engine and postprocess together
+    local = detector(image)
+    assert remote.detections.labels == local.detections.labels
+    np.testing.assert_allclose(remote.detections.xyxy, local.detections.xyxy, atol=0.2)
+    assert set(remote.timings_ms) == {"preprocess", "inference", "postprocess"}
+    handle = deployments.apps["yolox-nano"]
+    digest, blob = task.runtime._shipped(task)
+    prepared = task.prepare(image)
+    light = replace(prepared, feeds={})
+    wire = task.runtime.wire(prepared.feeds)
+    sent_back = handle.run_task.remote(digest, blob, wire, light).result(timeout_s=30,
+                                                                         _skip_asyncio_check=True)
+    assert isinstance(sent_back, Result)
+    assert len(pickle.dumps(sent_back)) < 10_000  # not 1.2 MB of tensor
+    stranger = handle.run_task.remote("0" * 24, None, wire, light).result(timeout_s=30,
+                                                                          _skip_asyncio_check=True)
+    assert stranger == UNKNOWN_TASK
+
+    class Locked:  # a task holding a lock (MoveNet's follower does) cannot travel
+        runtime = task.runtime
+        guard = threading.Lock()
+    assert task.runtime.run_task(Locked(), prepared) is None
 
 
 def test_kserve_v2_through_ray_equals_onnxruntime(served):
@@ -148,7 +195,7 @@ def test_a_replica_killed_mid_load_costs_at_most_clear_503s(served, data_dir):
 
 def _local_counts(detector, clip) -> list[int]:
     with open_video(clip) as video:
-        return [len(detector.detect(frame.image).detections) for frame in video]
+        return [len(detector(frame.image).detections) for frame in video]
 
 
 def test_an_upload_job_under_ray_finds_what_the_local_model_finds(served, data_dir, detector):
@@ -275,7 +322,7 @@ def _kill_when(prefix_source: str, frames: int, killed: dict[str, int]) -> None:
         if names:
             actor = ray.get_actor(names[0])
             try:
-                done = ray.get(actor.progress.remote(), timeout=5)["frames"]
+                done = ray.get(actor.pull.remote(None), timeout=5)["counters"]["frames_out"]
             except ray.exceptions.RayError:
                 done = 0
             if done >= frames:
@@ -298,8 +345,8 @@ def test_a_lost_pipeline_actor_is_started_again_and_the_other_source_goes_on(clu
     captured = capsys.readouterr()
     assert killed, captured
     assert code == 0, captured
-    assert "vtest_clip.avi: actor lost (" in captured.err
-    assert "restarting it (1/3)" in captured.err
+    assert "vtest_clip.avi: actor visioncast-run-" in captured.err
+    assert "lost: ActorDiedError; restarted (1/3)" in captured.err
     summary = {line.split(" (node", 1)[0]: line for line in captured.out.splitlines() if " (node " in line}
     assert ": 70 frames" in summary["vtest_clip.avi"]
     assert "restarts 1" in summary["vtest_clip.avi"]
@@ -322,9 +369,31 @@ def test_restarts_are_bounded(cluster, data_dir, capsys):
     captured = capsys.readouterr()
     assert killed
     assert code == 1
-    assert "vtest_clip.avi: failed: actor lost" in captured.out
-    assert "gave up after 0 restart(s) (ray.actor_restarts = 0)" in captured.out
+    assert "vtest_clip.avi: failed: vtest_clip.avi: actor visioncast-run-" in captured.out
+    assert "no restart left (0 used)" in captured.out
     assert "Traceback" not in captured.err + captured.out
+
+
+def test_a_missing_or_wrong_token_is_one_line_not_ray_s_retries(cluster, data_dir, tmp_path):
+    # the cluster uses token authentication (tests/ray_cluster.py); HOME has no ~/.ray/auth_token
+    def attempt(**extra: str) -> subprocess.Popen[str]:
+        env = {k: v for k, v in cli_env(tmp_path, HOME=str(tmp_path), **extra).items()
+               if not k.startswith("RAY_AUTH")}
+        command = [sys.executable, "-m", "visioncast", "run", "--ray", cluster.address, "--quiet",
+                   "-i", str(data_dir / "vtest_clip.avi")]
+        return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, encoding="utf-8")
+
+    missing, wrong = attempt(), attempt(VISIONCAST_RAY__AUTH_TOKEN="0" * 32)  # both wait for Ray's retries
+    for proc, words in ((missing, "it asks for a token (token authentication) and none was found"),
+                        (wrong, "it refused the token from ray.auth_token")):
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1, out + err
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1, err  # one line, not Ray's forty of retries
+        assert lines[0].startswith(f"visioncast: error: cannot join the Ray cluster at '{cluster.address}': "
+                                   f"{words}"), err
+        assert "0" * 32 not in out + err  # the token is never printed
 
 
 def test_serve_ray_start_step_and_ctrl_c_cleanup(cluster, served, data_dir, tmp_path):

@@ -23,9 +23,9 @@ from tests.ray_cluster import MARKS, ray_or_skip, two_nodes
 from visioncast.cli.main import build_parser
 from visioncast.cli.options import load_config
 from visioncast.cli.serve import ServeContext, config_overrides, load_models, place_streams, start_ray
-from visioncast.server import create_app
-from visioncast.server import mqtt as push
-from visioncast.server.stream_registry import registry
+from visioncast.server.app import create_app
+from visioncast.server.push import routes as push
+from visioncast.server.streams.registry import registry
 from visioncast.server.wsgi import HttpServer
 
 pytestmark = MARKS
@@ -164,6 +164,9 @@ def test_a_stream_on_the_cluster_looks_like_a_local_one(server: dict[str, Any]) 
         while actor_exists(placement["actor"]):
             assert time.monotonic() < deadline, "the stopped stream's actor still lives"
             time.sleep(0.2)
+        # the last result was pulled before the actor went; its MQTT message may still be on its way
+        last_frame = stream(server, sid)["stats"]["frame"]
+        sub.wait_for(lambda m: any(r["frame"] == last_frame for r in results(sub, "hall")), timeout_s=WAIT_S)
     finally:
         sub.close()
     got = results(sub, "hall")

@@ -8,8 +8,6 @@ import time
 
 import pytest
 
-from visioncast import config
-from visioncast.server import create_app
 from visioncast.server.results import ResultsFolder, results_of
 from visioncast.server.wsgi import HttpServer
 
@@ -17,11 +15,10 @@ JPEG = b"\xff\xd8\xff\xe0" + b"x" * 100 + b"\xff\xd9"
 
 
 @pytest.fixture
-def app(tmp_path):
+def app(tmp_path, make_app):
     (tmp_path / "secret.jpg").write_bytes(b"outside the results folder")
     (tmp_path / "passwd").write_text("root:x:0:0")
-    return create_app(config.load(env={}, overrides={"data_dir": str(tmp_path / "data"),
-                                                     "server.results_dir": str(tmp_path / "results")}))
+    return make_app(tmp_path / "data", server__results_dir=str(tmp_path / "results"))
 
 
 @pytest.fixture
@@ -77,7 +74,7 @@ def test_traversal_is_refused(app, saved, tmp_path, path, status):
 def test_traversal_through_a_real_socket(app, saved, tmp_path):
     """Raw request lines reach the server undecoded and unnormalised (no client cleans them up)."""
     with HttpServer(app, "127.0.0.1", 0, workers=2) as server:
-        # cheroot itself answers 400 to an encoded slash in the path
+        # the server itself answers 400 to an encoded slash in the path (server/http1.py)
         cases = {"/results/../secret.jpg": 404, "/results/..%2fsecret.jpg": 400,
                  "/results/%2e%2e%5csecret.jpg": 400, "/results/..%252fsecret.jpg": 400,
                  f"/results/{saved}": 200}

@@ -56,11 +56,13 @@ def test_image_in_annotated_image_out(data_dir: Path, tmp_path: Path) -> None:
     assert "unique: " in proc.stdout
 
 
-def test_unreadable_sources_exit_1_with_one_line(tmp_path: Path) -> None:
+def test_unreadable_sources_exit_1_with_one_line(data_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "notes.avi").write_text("not a video", encoding="utf-8")
+    (tmp_path / "photo.mp4").write_bytes((data_dir / "bus.jpg").read_bytes())  # a renamed JPEG
     for source, message in [
         ("missing.mp4", "source not found: 'missing.mp4'"),
         ("notes.avi", "cannot open 'notes.avi' as a video"),
+        ("photo.mp4", "'photo.mp4' is not a video: it is a JPEG image"),
         ("http://127.0.0.1:9/cam.mjpg", "cannot open 'http://127.0.0.1:9/cam.mjpg'"),
     ]:
         proc = run_cli("run", "-i", source, cwd=tmp_path)

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 from tests.boards.micropython import Board
-from tests.integration.test_serve_cli import _lines, _wait_for
+from tests.integration.test_serve_cli import _end, _lines, _wait_for
 from tests.mqtt_peers import free_port
 
-from visioncast.broker_mosquitto import find_mosquitto
+from visioncast.broker.mosquitto import find_mosquitto
 
 WAIT_S = 10.0
 BLUE = (0, 0, 255)
@@ -63,9 +63,4 @@ def test_serve_runs_mosquitto_and_a_board_follows_the_detect_page(data_dir: Path
             pass  # Mosquitto stopped with the server
     finally:
         board.stop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(WAIT_S)
-        pump.join(WAIT_S)
-        assert proc.stdout is not None
-        proc.stdout.close()
+        _end(proc, pump)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,11 +21,12 @@ import requests
 from tests.conftest import free_port
 
 from visioncast import config
-from visioncast.broker import lan_addresses
 from visioncast.cli.main import main as cli_main
-from visioncast.cli.serve import ServeContext, print_qr, print_urls
+from visioncast.cli.serve import ServeContext, print_qr, print_signin, print_urls
 from visioncast.errors import ConfigError
-from visioncast.server import create_app
+from visioncast.network import lan_addresses
+from visioncast.server.app import create_app
+from visioncast.server.tls import ensure_certificate, ssl_context
 from visioncast.server.wsgi import HttpServer
 
 WAIT_S = 10
@@ -57,6 +59,16 @@ def _wait_for(queue: Queue, text: str, seen: list[str]) -> str:
             return line
 
 
+def _end(proc: subprocess.Popen, pump: threading.Thread) -> None:
+    """After a test of a serve process: kill it if it still runs, let its pump finish, close the pipe."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(WAIT_S)
+    pump.join(WAIT_S)
+    assert proc.stdout is not None
+    proc.stdout.close()
+
+
 def test_serve_answers_logs_each_request_and_stops_on_ctrl_c(data_dir, tmp_path):
     port = free_port()
     # --mqtt off: only the HTTP service (the embedded broker would listen on every network)
@@ -80,11 +92,7 @@ def test_serve_answers_logs_each_request_and_stops_on_ctrl_c(data_dir, tmp_path)
         assert proc.wait(WAIT_S) == 0
         _wait_for(queue, "stopped", seen)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(WAIT_S)
-        pump.join(WAIT_S)
-        proc.stdout.close()
+        _end(proc, pump)
 
 
 def test_lan_addresses_are_ipv4_and_not_loopback_unless_asked():
@@ -131,3 +139,23 @@ def test_serve_refuses_model_and_busy_ports(capsys):
     busy = HttpServer(app, "127.0.0.1", 0, workers=1)
     with busy, pytest.raises(ConfigError, match="cannot listen on"):
         HttpServer(app, "127.0.0.1", busy.port, workers=1).start()
+
+
+def test_on_every_network_the_urls_qr_code_and_signin_link_are_https(tmp_path):
+    """https is the default beyond loopback: what phones scan and the teacher's link open the camera pages."""
+    cfg = config.load(env={}, overrides={"data_dir": str(tmp_path), "server.host": "0.0.0.0"})
+    assert cfg.server.https()
+    app = create_app(cfg)
+    out = io.StringIO()
+    context = ssl_context(ensure_certificate(tmp_path / "tls", []))
+    with HttpServer(app, "127.0.0.1", 0, workers=1, ssl_context=context) as server:
+        ctx = ServeContext(None, cfg, app, out=out, server=server)  # type: ignore[arg-type]
+        print_urls(ctx)
+        print_signin(ctx)
+    text = out.getvalue()
+    assert f"https://127.0.0.1:{server.port}/  (this machine)" in text
+    assert f"http:// on port {server.port} too" in text
+    for address in lan_addresses(loopback=False):
+        assert f"https://{address}:{server.port}/  (phones" in text
+    assert re.search(rf"https://\S+:{server.port}/signin\?token=", text)
+    assert "http://" not in text.replace("(http:// on", "")

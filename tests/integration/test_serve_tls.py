@@ -16,6 +16,7 @@ from queue import Empty, Queue
 
 import requests
 from tests.conftest import free_port
+from tests.integration.test_serve_cli import _end
 
 WAIT_S = 10
 
@@ -67,9 +68,4 @@ def test_serve_tls_prints_the_fingerprint_and_serves_https(tmp_path: Path) -> No
         proc.send_signal(signal.SIGINT)
         assert proc.wait(WAIT_S) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(WAIT_S)
-        pump.join(WAIT_S)
-        assert proc.stdout is not None
-        proc.stdout.close()
+        _end(proc, pump)

@@ -13,7 +13,7 @@ BUS_REFERENCE = [13, 231, 801, 735]
 
 
 def test_yolox_nano_finds_bus_and_people(detector, data_dir):
-    result = detector.detect(read_image(data_dir / "bus.jpg"))
+    result = detector(read_image(data_dir / "bus.jpg"))
     dets = result.detections
     buses = [i for i, label in enumerate(dets.labels) if label == "bus"]
     persons = [i for i, label in enumerate(dets.labels) if label == "person" and dets.score[i] >= 0.6]
@@ -27,5 +27,5 @@ def test_yolox_nano_finds_bus_and_people(detector, data_dir):
                          ids=lambda p: p.name)
 def test_resnet56_classifies_cifar10_sample(classifier, path):
     expected = int(path.stem.rsplit("_", 1)[1])
-    result = classifier.classify(read_image(path))
+    result = classifier(read_image(path))
     assert int(result.classification.class_id[0]) == expected

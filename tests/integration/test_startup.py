@@ -16,14 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.integration.test_serve_cli import _end
 
 from mqtt_peers import free_port
 from mqtt_trap import CredentialTrap
 from visioncast import config
-from visioncast.broker import lan_addresses
 from visioncast.cli.serve import ServeContext, start_broker, start_push
-from visioncast.server import create_app
-from visioncast.server import mqtt as push
+from visioncast.network import lan_addresses
+from visioncast.server.app import create_app
+from visioncast.server.push import routes as push
 
 WAIT_S = 10.0
 
@@ -145,9 +146,4 @@ def test_serve_starts_broker_push_http_and_stops_them_in_reverse(tmp_path: Path)
         assert stops == sorted(stops)
         assert ready < stops[0]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(WAIT_S)
-        pump.join(WAIT_S)
-        assert proc.stdout is not None
-        proc.stdout.close()
+        _end(proc, pump)

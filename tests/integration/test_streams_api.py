@@ -13,7 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from visioncast import config
-from visioncast.server import create_app
+from visioncast.server.app import create_app
 from visioncast.sinks.jsonl import JsonlSink
 
 DATA = Path(__file__).parents[1] / "data"
@@ -107,10 +107,15 @@ def test_the_teacher_picks_a_source_from_what_the_config_allows(client: FlaskCli
     page = client.get("/streams").get_data(as_text=True)  # loopback: the teacher at the keyboard
     assert f'<option value="{DATA / "vtest_clip.avi"}">' in page
     assert f'<option value="{DATA / "bus.jpg"}">' in page
+    assert f'<option value="{DATA / "cifar10"}">' in page  # a folder of images
+    assert "README.md" not in page  # files no stream can play are not offered
+    refused = client.post("/api/v1/streams", json={"source": "/etc/hostname"})
+    assert (refused.status_code, refused.get_json()["error"]) == (400, "source_not_allowed")  # page words
     client.environ_base["REMOTE_ADDR"] = "192.0.2.40"
     student = client.get("/streams").get_data(as_text=True)
     assert "vtest_clip.avi" not in student
-    assert "<option value=" not in student.split('id="allowed-sources"')[1].split("</datalist>")[0]
+    assert 'id="start-form"' not in student  # only the teacher starts streams: the student is told so
+    assert 'id="teacher-starts"' in student
 
 
 def test_stopping_a_stream_ends_its_mjpeg_viewers(client: FlaskClient, data_dir: Path) -> None:

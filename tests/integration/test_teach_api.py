@@ -16,7 +16,7 @@ from tests.integration.test_api_http import RecordingSink
 from tests.teach_samples import DATA, class_samples, pose_samples
 
 from visioncast import config
-from visioncast.server import create_app
+from visioncast.server.app import create_app
 
 API = "/api/v1/teach"
 
@@ -73,7 +73,9 @@ def test_train_reports_held_out_accuracy_and_confusion(taught) -> None:
     assert [c["count"] for c in project["classes"]] == [10, 10, 10]
 
 
-def test_try_answers_and_publishes_under_teach(app, taught) -> None:
+def test_try_answers_and_publishes_under_the_students_own_teach_source(app, taught) -> None:
+    """A student's project the teacher has not chosen publishes under the student's own name, never under
+    ``teach`` (docs/security.md, "Whose source is it")."""
     client, project = taught
     sink = next(s for s in app.extensions["visioncast"].bus.sinks if isinstance(s, RecordingSink))
     before = len(sink.published)
@@ -85,7 +87,7 @@ def test_try_answers_and_publishes_under_teach(app, taught) -> None:
     assert payload["predictions"][0]["label"] == "公交车"
     assert len(payload["predictions"]) == 2
     result, source, _, _ = sink.published[before]
-    assert source == "teach"
+    assert source == "teach@192-0-2-10"
     assert result.top_label == "公交车"
 
 
@@ -190,3 +192,31 @@ def test_a_pose_project_learns_from_keypoints(app) -> None:
     answer = client.post(f"{API}/projects/{project['id']}/classify", data=(DATA / "squat.jpg").read_bytes(),
                          content_type="image/jpeg").get_json()
     assert answer["predictions"][0]["label"] == "蹲"
+    squat = cv2.imread(str(DATA / "squat.jpg"))
+    stand = cv2.resize(cv2.imread(str(DATA / "zidane.jpg"))[:, 650:1250], (508, 610))
+    sink = next(s for s in app.extensions["visioncast"].bus.sinks if isinstance(s, RecordingSink))
+    before = len(sink.published)
+    both = client.post(f"{API}/projects/{project['id']}/classify", data=jpeg(np.hstack([squat, stand])),
+                       content_type="image/jpeg").get_json()
+    assert sorted(d["label"] for d in both["detections"]) == ["站", "蹲"]  # each person with its class
+    assert sink.published[before][0].counts() == {"蹲": 1, "站": 1}  # what the count topics carry
+
+
+def test_phone_photos_are_samples_and_travel_in_zips(app) -> None:
+    """A HEIC and a motion photo uploaded as samples, and inside an imported zip, are kept as plain JPEGs."""
+    client = student(app, "192.0.2.15")
+    pid = client.post(f"{API}/projects", json={"name": "手机"}).get_json()["id"]
+    cid = client.post(f"{API}/projects/{pid}/classes", json={"name": "人"}).get_json()["classes"][0]["id"]
+    for name in ("zidane.heic", "motion_photo.jpg"):
+        answer = client.post(f"{API}/projects/{pid}/classes/{cid}/samples", data=(DATA / name).read_bytes(),
+                             content_type="application/octet-stream")
+        assert answer.status_code == 201, answer.get_json()
+        stored = client.get(f"{API}/projects/{pid}/classes/{cid}/samples/{answer.get_json()['id']}.jpg")
+        image = cv2.imdecode(np.frombuffer(stored.data, np.uint8), cv2.IMREAD_COLOR)
+        assert image.shape[:2] == ((270, 480) if name.endswith("heic") else (480, 393))  # upright, shrunk
+    body = zip_of({"project.json": json.dumps({"name": "z", "classes": [{"id": "a", "name": "人"}]}).encode(),
+                   "samples/a/IMG_0001.HEIC": (DATA / "zidane.heic").read_bytes(),
+                   "samples/a/PXL_MP.jpg": (DATA / "motion_photo.jpg").read_bytes()})
+    imported = client.post(f"{API}/import", data=body, content_type="application/zip")
+    assert imported.status_code == 201, imported.get_json()
+    assert [c["count"] for c in imported.get_json()["classes"]] == [2]

@@ -26,8 +26,8 @@ def test_teach_from_folders_then_classify_by_name(folders: dict[str, Path], tmp_
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "公交车: 10 images" in out
-    assert "skipped notes.txt (not an image file)" in out
-    assert "skipped broken.jpg" in out
+    assert "skipped notes.txt (text)" in out
+    assert "skipped broken.jpg (corrupt)" in out
     assert "held-out accuracy:" in out
     assert "saved 课堂" in out
     listed = run_cli("models", cwd=tmp_path, env=env)

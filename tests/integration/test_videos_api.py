@@ -1,4 +1,4 @@
-"""The video jobs API against the real app: Flask's test client, and a real cheroot server where the results
+"""The video jobs API against the real app: Flask's test client, and a real HTTP server where the results
 stream (Server-Sent Events) and abandonment need real connections. Real model, real clip (tests/data)."""
 
 from __future__ import annotations
@@ -17,15 +17,16 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from visioncast import config
 from visioncast.analytics import Analytics, AnalyticsSpec
+from visioncast.config import PipelineConfig
 from visioncast.core.payload import result_to_payload
 from visioncast.pipeline import Pipeline, PipelineOptions
-from visioncast.server import create_app
-from visioncast.server.jobs import JobManager
-from visioncast.server.video_upload import sniff_container
-from visioncast.server.videos import EXTENSION
+from visioncast.pipeline.build import open_pipeline
+from visioncast.server.videos.manager import JobManager
+from visioncast.server.videos.routes import EXTENSION
+from visioncast.server.videos.upload import sniff_container
 from visioncast.server.wsgi import HttpServer
+from visioncast.sinks.video import VideoFileSink
 from visioncast.sources.video import open_video
 
 CLIP = "vtest_clip.mp4"
@@ -35,23 +36,12 @@ FINAL = ("done", "failed", "cancelled")
 Live = Callable[..., tuple[HttpServer, JobManager]]
 
 
-def make_app(tmp_path: Path, **videos: Any) -> Flask:
-    overrides = {"data_dir": str(tmp_path), "mqtt.enabled": False, "broker.enabled": False}
-    overrides.update({f"videos.{k}": v for k, v in videos.items()})
-    return create_app(config.load(env={}, overrides=overrides))
-
-
 @pytest.fixture
-def app_factory(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
-    made: list[Flask] = []
-
-    def make(**videos: Any) -> Flask:
-        made.append(make_app(tmp_path / f"app{len(made)}", **videos))
-        return made[-1]
-
-    yield make
-    for app in made:
-        app.extensions["visioncast"].close()
+def app_factory(tmp_path: Path, make_app: Callable[..., Flask]) -> Callable[..., Flask]:
+    """An app of its own data dir per call; ``videos`` are ``videos.*`` settings."""
+    made = iter(range(1_000))
+    return lambda **videos: make_app(tmp_path / f"app{next(made)}",
+                                     **{f"videos__{k}": v for k, v in videos.items()})
 
 
 @pytest.fixture
@@ -106,7 +96,7 @@ def test_job_results_equal_detect_on_the_same_frames(client: FlaskClient, data_d
     assert done["detect_fps"] > 0
     results = client.get(f"/api/v1/videos/{job['id']}/results").get_json()["results"]
     with open_video(data_dir / CLIP) as video:
-        expected = [result_to_payload(detector.detect(frame.image)) for frame in video]
+        expected = [result_to_payload(detector(frame.image)) for frame in video]
     assert [r["frame"] for r in results] == list(range(CLIP_FRAMES))
     assert [r["timestamp"] for r in results] == pytest.approx([i / 10 for i in range(CLIP_FRAMES)])
     assert [comparable(r) for r in results] == [comparable(e) for e in expected]
@@ -166,6 +156,52 @@ def test_two_jobs_at_once_both_finish_correctly(app_factory: Callable[..., Flask
     assert [comparable(r) for r in results_a] == [comparable(r) for r in results_b]
 
 
+def rendered(client: FlaskClient, job_id: str) -> dict[str, Any]:
+    """POST render until the job's AVI is made; the last render status."""
+    deadline = time.monotonic() + WAIT_S
+    render = client.post(f"/api/v1/videos/{job_id}/render").get_json()
+    while render["state"] != "done" and time.monotonic() < deadline:
+        assert render["state"] in ("queued", "running")
+        time.sleep(0.1)
+        render = client.post(f"/api/v1/videos/{job_id}/render").get_json()
+    return render  # type: ignore[no-any-return]
+
+
+def avi_frames(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while (frame := cap.read())[0]:
+        frames.append(frame[1])
+    cap.release()
+    return frames
+
+
+def test_a_jobs_avi_is_what_run_draws_in_the_uploaders_language(client: FlaskClient, data_dir: Path,
+                                                               tmp_path: Path, detector: Any) -> None:
+    """One renderer: the AVI of a job uploaded from a Chinese page has the frames ``visioncast run -o x.avi
+    --lang zh`` writes for the same clip (boxes, tags, the counts panel), not English ones."""
+    answer = client.post("/api/v1/videos", data={"video": (io.BytesIO((data_dir / CLIP).read_bytes()), CLIP)},
+                         content_type="multipart/form-data", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    job_id = answer.get_json()["id"]
+    wait_state(client, job_id)
+    assert rendered(client, job_id)["state"] == "done"
+    with client.get(f"/api/v1/videos/{job_id}/video.avi") as avi:
+        (tmp_path / "job.avi").write_bytes(avi.data)
+    runs = {}
+    for lang in ("zh", "en"):
+        out = tmp_path / f"run-{lang}.avi"
+        pipeline = open_pipeline(str(data_dir / CLIP), detector, PipelineConfig(lang=lang),
+                                 sinks=[VideoFileSink(out, fps=10)])
+        pipeline.run()
+        runs[lang] = avi_frames(out)
+    job = avi_frames(tmp_path / "job.avi")
+    assert len(job) == len(runs["zh"]) == CLIP_FRAMES
+    same = [float(np.abs(a.astype(int) - b).mean()) for a, b in zip(job, runs["zh"], strict=True)]
+    other = [float(np.abs(a.astype(int) - b).mean()) for a, b in zip(job, runs["en"], strict=True)]
+    assert max(same) < 0.5, same  # the same drawing through the same encoder
+    assert min(other) > max(same), (other, same)  # English labels and panel: other pixels
+
+
 def test_render_draws_boxes_into_an_avi_with_every_frame(client: FlaskClient, data_dir: Path,
                                                         tmp_path: Path) -> None:
     job = upload(client, (data_dir / CLIP).read_bytes()).get_json()
@@ -175,12 +211,7 @@ def test_render_draws_boxes_into_an_avi_with_every_frame(client: FlaskClient, da
         assert early.get_json()["error"] == "not_ready"
     assert client.get(f"/api/v1/videos/{job['id']}/video.avi").status_code == 409
     wait_state(client, job["id"])
-    deadline = time.monotonic() + WAIT_S
-    render = client.post(f"/api/v1/videos/{job['id']}/render").get_json()
-    while render["state"] != "done" and time.monotonic() < deadline:
-        assert render["state"] in ("queued", "running")
-        time.sleep(0.1)
-        render = client.post(f"/api/v1/videos/{job['id']}/render").get_json()
+    render = rendered(client, job["id"])
     assert render == {"state": "done", "frames_done": CLIP_FRAMES, "progress": 1.0, "error": ""}
     with client.get(f"/api/v1/videos/{job['id']}/video.avi") as answer:
         assert answer.status_code == 200
@@ -189,11 +220,10 @@ def test_render_draws_boxes_into_an_avi_with_every_frame(client: FlaskClient, da
         (tmp_path / "out.avi").write_bytes(answer.data)
     cap = cv2.VideoCapture(str(tmp_path / "out.avi"))
     assert int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == b"MJPG"
+    cap.release()
     with open_video(data_dir / CLIP) as video:
         raw = [f.image for f in video]
-    drawn = []
-    while (frame := cap.read())[0]:
-        drawn.append(frame[1])
+    drawn = avi_frames(tmp_path / "out.avi")
     assert len(drawn) == CLIP_FRAMES
     diffs = [float(np.abs(d.astype(int) - r.astype(int)).mean()) for d, r in zip(drawn, raw, strict=True)]
     assert min(diffs) > 2.0  # boxes and labels drawn on every frame (JPEG noise alone is below 2)

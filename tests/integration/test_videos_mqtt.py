@@ -15,8 +15,8 @@ from visioncast import config
 from visioncast.broker import open_broker
 from visioncast.config import BrokerConfig, MqttConfig
 from visioncast.core.payload import RESULT_SCHEMA
-from visioncast.server import create_app
-from visioncast.server.mqtt import attach
+from visioncast.server.app import create_app
+from visioncast.server.push.routes import attach
 
 WAIT_S = 10.0
 CLIP_FRAMES = 36

@@ -1,5 +1,6 @@
-"""Video jobs with task=pose and task=face: every frame answered with keypoints, MoveNet following the person
-along the video, and the rendered AVI drawn with skeletons/landmarks."""
+"""Video jobs of every task: pose and face (every frame answered with keypoints, MoveNet following the person
+along the video, the rendered AVI drawn with skeletons/landmarks) and classify (every frame's top classes),
+by ``task`` or by a ``model`` of that task."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ import cv2
 import numpy as np
 import pytest
 
-from visioncast import config
-from visioncast.server import create_app
 from visioncast.sources.video import open_video
 
 WAIT_S = 10.0
@@ -30,11 +29,8 @@ def clip_of(image_path: Path, out: Path, size: tuple[int, int]) -> bytes:
 
 
 @pytest.fixture
-def client(tmp_path):
-    app = create_app(config.load(env={}, overrides={"data_dir": str(tmp_path / "data"),
-                                                     "mqtt.enabled": False, "broker.enabled": False}))
-    yield app.test_client()
-    app.extensions["visioncast"].close()
+def client(tmp_path, make_app):
+    return make_app(tmp_path / "data").test_client()
 
 
 def run_job(client, data: bytes, **query: str) -> tuple[str, list[dict]]:
@@ -56,6 +52,7 @@ def test_every_frame_has_keypoints_and_the_avi_shows_them(client, data_dir, tmp_
     job_id, results = run_job(client, data, task=task)
     assert [r["frame"] for r in results] == list(range(FRAMES))
     assert {r["task"] for r in results} == {task}
+    assert {r["model"] for r in results} == {"people-pose" if task == "pose" else "yunet"}  # the defaults
     assert all(len(r["detections"]) == per_frame for r in results)
     assert all(len(d["keypoints"]) == points for r in results for d in r["detections"])
     xs = [r["detections"][0]["keypoints"][0][0] for r in results]  # follows the drift to the right
@@ -75,9 +72,25 @@ def test_every_frame_has_keypoints_and_the_avi_shows_them(client, data_dir, tmp_
     assert np.abs(drawn[y, x].astype(int) - original[y, x].astype(int)).sum() > 60  # a dot on the keypoint
 
 
-def test_an_unknown_task_is_a_400_naming_it(client, data_dir, tmp_path):
+@pytest.mark.parametrize("query", [{"task": "classify", "top": "2"}, {"model": "mobilenet-v2", "top": "2"}])
+def test_a_classify_job_answers_every_frames_classes(client, data_dir, tmp_path, query):
+    data = clip_of(data_dir / "cifar10" / "cifar10_00_3.png", tmp_path / "clip.avi", (64, 64))
+    _, results = run_job(client, data, **query)
+    assert [r["frame"] for r in results] == list(range(FRAMES))
+    assert {r["task"] for r in results} == {"classify"}
+    assert all(len(r["predictions"]) == 2 for r in results)  # top=2 reached the pipeline
+    model = query.get("model", "resnet56-cifar10")
+    assert {r["model"] for r in results} == {model}
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ({"task": "count"}, "query 'task' must be one of detect, classify, pose, face, segment, got 'count'"),
+    ({"task": "detect", "model": "yunet"},
+     "model 'yunet' is a face model: send it to /api/v1/face; /api/v1/detect takes yolox-nano"),
+])
+def test_a_bad_task_or_model_is_a_400_naming_it(client, data_dir, tmp_path, query, message):
     data = clip_of(data_dir / "zidane.jpg", tmp_path / "clip.avi", (320, 180))
-    resp = client.post("/api/v1/videos?task=classify", content_type="multipart/form-data",
+    resp = client.post("/api/v1/videos", query_string=query, content_type="multipart/form-data",
                        data={"video": (io.BytesIO(data), "clip.avi")})
     assert resp.status_code == 400
-    assert "query 'task' must be one of detect, pose, face" in resp.get_json()["message"]
+    assert message in resp.get_json()["message"]

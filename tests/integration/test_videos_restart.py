@@ -16,13 +16,11 @@ import cv2
 import pytest
 import requests
 from flask import Flask
-from tests.conftest import free_port
+from tests.apps import app_for
 from tests.serve_process import Served, repeated, wait_until
 
-from visioncast import config
 from visioncast.core.payload import result_to_payload
-from visioncast.server import create_app
-from visioncast.server.videos import EXTENSION
+from visioncast.server.videos.routes import EXTENSION
 from visioncast.server.wsgi import HttpServer
 from visioncast.sources.video import open_video
 
@@ -37,11 +35,11 @@ def untracked(payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.mark.timeout(240)  # three server starts, each loading the models
 def test_serve_killed_mid_job_resumes_it_and_keeps_finished_jobs(tmp_path: Path, data_dir: Path,
-                                                                detector: Any) -> None:
+                                                                detector: Any, serve: Any) -> None:
     video = repeated(data_dir / "vtest_clip.avi", 3, tmp_path / "long.avi")
     total = 3 * 70
-    port, root = free_port(), tmp_path / "visioncast" / "videos"
-    first = Served(tmp_path, port)
+    root = tmp_path / "visioncast" / "videos"
+    first = serve()
     try:
         with video.open("rb") as fh:
             job = first.api(method="POST", files={"video": ("long.avi", fh)}).json()
@@ -56,7 +54,7 @@ def test_serve_killed_mid_job_resumes_it_and_keeps_finished_jobs(tmp_path: Path,
     (root / "f00dfeedf00dfeed").mkdir()  # a folder of no job (an upload cut short): removed at start
     (root / "f00dfeedf00dfeed" / "source.avi").write_bytes(b"RIFF")
 
-    second = Served(tmp_path, port)
+    second = serve(port=first.port)
     try:
         status = second.api(url).json()
         assert status["resumed_from"] == len(saved)
@@ -70,7 +68,7 @@ def test_serve_killed_mid_job_resumes_it_and_keeps_finished_jobs(tmp_path: Path,
         assert results[: len(saved)] == saved  # what was saved before the kill, unchanged
         with open_video(video) as frames:
             image = next(f.image for f in frames if f.index == len(saved))
-        assert untracked(results[len(saved)]) == untracked(result_to_payload(detector.detect(image)))
+        assert untracked(results[len(saved)]) == untracked(result_to_payload(detector(image)))
         assert any("track_id" in d for r in results[len(saved):] for d in r["detections"])
         assert not (root / "f00dfeedf00dfeed").exists()
         assert second.api(f"{url}/render", method="POST").status_code == 202
@@ -79,7 +77,7 @@ def test_serve_killed_mid_job_resumes_it_and_keeps_finished_jobs(tmp_path: Path,
     finally:
         second.kill()
 
-    check_kept(Served(tmp_path, port), job["id"], results, tmp_path / "out.avi")
+    check_kept(serve(port=first.port), job["id"], results, tmp_path / "out.avi")
 
 
 def check_kept(server: Served, job_id: str, results: list[dict[str, Any]], avi_path: Path) -> None:
@@ -100,9 +98,8 @@ def check_kept(server: Served, job_id: str, results: list[dict[str, Any]], avi_p
 
 
 def make_app(data: Path, **videos: Any) -> Flask:
-    overrides = {"data_dir": str(data), "mqtt.enabled": False, "broker.enabled": False,
-                 **{f"videos.{k}": v for k, v in videos.items()}}
-    return create_app(config.load(env={}, overrides=overrides))
+    """An app over ``data``, closed by the test itself (a restart is a close and a new app)."""
+    return app_for(data, **{f"videos__{k}": v for k, v in videos.items()})
 
 
 def run_job(app: Flask, clip: bytes) -> str:

@@ -1,5 +1,5 @@
-"""The read pace and the per-client cap of the cheroot server (server/wsgi.py), over real sockets: a client
-that sends too slowly is cut off, a fast one with a big body is not, and one LAN address gets at most
+"""The read pace and the per-client cap of the HTTP server (server/wsgi.py, http1.py), over real sockets: a
+client that sends too slowly is cut off, a fast one with a big body is not, and one LAN address gets at most
 ``server.max_client_conns`` requests served at once."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from visioncast import config
-from visioncast.broker import lan_addresses
-from visioncast.server import create_app
+from visioncast.network import lan_addresses
+from visioncast.server.app import create_app
 from visioncast.server.wsgi import HttpServer
 
 TIMEOUT_S = 10
@@ -40,7 +40,7 @@ def read_all(sock: socket.socket) -> bytes:
 
 
 def test_a_request_that_stops_arriving_is_cut_off_with_408(server: HttpServer) -> None:
-    # cheroot alone would wait 10 s per read; the pace cuts it after read_timeout_s (1 s): 4 s is plenty
+    # the pace cuts it after read_timeout_s (1 s): 4 s is plenty
     with socket.create_connection(("127.0.0.1", server.port), timeout=4) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # ... and never the blank line
         answer = read_all(sock)
@@ -77,8 +77,8 @@ def test_one_lan_address_is_served_at_most_max_client_conns_requests_at_once(ser
     lan = lan_addresses()[0]
     socks = [socket.create_connection((lan, server.port), timeout=TIMEOUT_S) for _ in range(4)]
     try:
-        for sock in socks:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # a request started, never finished
+        for sock in socks:  # a request whose head is in, its body still coming
+            sock.sendall(b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
         time.sleep(0.3)
         refused = 0
         for sock in socks:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import graphlib
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -15,7 +16,7 @@ import visioncast
 
 SRC = Path(visioncast.__file__).parent
 PEERS_AND_ENGINES = {"flask", "werkzeug", "paho", "amqtt", "socket", "requests", "onnxruntime", "openvino",
-                     "cheroot"}
+                     "cheroot", "h11"}
 ENGINES = {"onnxruntime", "openvino"}
 
 
@@ -125,3 +126,21 @@ def test_public_api_is_locked():
 
 def test_version_matches_the_distribution():
     assert visioncast.__version__ == metadata.version("visioncast")
+
+
+def modules_imported_by(module: str) -> set[str]:
+    """The modules of visioncast that ``module`` imports (``from package import submodule`` included)."""
+    names = set(imports(module))
+    for node in ast.walk(ast.parse(FILES[module].read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in names if name in FILES and name != module}
+
+
+def test_no_import_circle():
+    # lazy imports and TYPE_CHECKING imports count: a circle dodged by a deferred import is still one
+    graph = {module: modules_imported_by(module) for module in FILES}
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        pytest.fail(f"import circle: {' → '.join(exc.args[1])}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from visioncast.broker_acl import Login, matches, mosquitto_acl, permits
+from visioncast.broker.acl import Login, matches, mosquitto_acl, permits
 
 CMD = "visioncast/+/cmd"
 

@@ -92,7 +92,7 @@ import sys
 from visioncast.cli.main import build_parser, main
 from visioncast.cli.serve import ServeContext, load_models, start_ray
 from visioncast.cli.options import load_config
-from visioncast.server import create_app
+from visioncast.server.app import create_app
 main(["run", "-i", {clip!r}, "--max-frames", "3", "--quiet"])
 args = build_parser(["serve"]).parse_args(["serve", "--port", "0"])
 cfg = load_config(args, {{"data_dir": {tmp!r}}})
@@ -122,11 +122,14 @@ def test_ray_settings_come_from_the_config_layers_and_a_flag_wins(tmp_path):
     toml = tmp_path / "visioncast.toml"
     toml.write_text('[ray]\naddress = "head:6379"\nreplicas = 2\nactor_restarts = 5\ntimeout_s = 12\n',
                     encoding="utf-8")
-    env = {"VISIONCAST_RAY__REPLICAS": "1-4", "VISIONCAST_RAY__ACTOR_CPUS": "0.5"}
+    env = {"VISIONCAST_RAY__REPLICAS": "1-4", "VISIONCAST_RAY__ACTOR_CPUS": "0.5",
+           "VISIONCAST_RAY__AUTH_TOKEN": "cluster-secret-7f3a"}
     args = build_parser(["run"]).parse_args(["run", "-i", "a.mp4", "--actor-restarts", "1"])
     cfg = config.load(toml, env=env, overrides=ray_overrides(args))
     assert cfg.ray == RayConfig(address="head:6379", replicas="1-4", replica_cpus=1.0, actor_cpus=0.5,
-                                actor_restarts=1, timeout_s=12.0, deploy_timeout_s=60.0)
+                                actor_restarts=1, timeout_s=12.0, deploy_timeout_s=60.0,
+                                auth_token="cluster-secret-7f3a")
+    assert "cluster-secret" not in repr(cfg)  # the cluster's token is never printed with the settings
     off = build_parser(["serve"]).parse_args(["serve", "--ray", "off", "--replicas", "3"])
     cfg = config.load(toml, env={}, overrides=ray_overrides(off))
     assert (cfg.ray.address, cfg.ray.replicas) == ("", "3")  # --ray off: not on Ray whatever the file says

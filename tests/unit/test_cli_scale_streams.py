@@ -11,8 +11,8 @@ from visioncast.cli.main import build_parser
 from visioncast.cli.options import load_config
 from visioncast.cli.serve import ServeContext, config_overrides, place_streams
 from visioncast.errors import ConfigError
-from visioncast.server import create_app
-from visioncast.server.stream_registry import registry
+from visioncast.server.app import create_app
+from visioncast.server.streams.registry import registry
 
 
 def context(tmp_path, *argv: str) -> ServeContext:

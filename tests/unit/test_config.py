@@ -47,7 +47,25 @@ def test_config_file_from_environment(toml):
 
 @pytest.mark.parametrize(("value", "expected"), [("true", True), ("1", True), ("off", False), ("No", False)])
 def test_env_booleans(value, expected):
-    assert load(env={"VISIONCAST_SERVER__TLS": value}).server.tls is expected
+    assert load(env={"VISIONCAST_MQTT__RETAIN": value}).mqtt.retain is expected
+
+
+@pytest.mark.parametrize(("tls", "host", "https"), [
+    ("auto", "127.0.0.1", False), ("auto", "localhost", False), ("auto", "::1", False),
+    ("auto", "0.0.0.0", True), ("auto", "192.168.1.20", True), ("on", "127.0.0.1", True),
+    ("off", "0.0.0.0", False)])
+def test_https_by_default_beyond_loopback(tls, host, https):
+    server = load(env={"VISIONCAST_SERVER__TLS": tls, "VISIONCAST_SERVER__HOST": host}).server
+    assert server.https() is https
+
+
+@pytest.mark.parametrize(("written", "tls"), [("true", "on"), ("false", "off"), ("'yes'", "on"),
+                                              ("'auto'", "auto")])
+def test_a_tls_switch_written_as_a_boolean_still_reads(tmp_path, written, tls):
+    """Configs written before tls grew "auto" said ``tls = true``: it means "on"."""
+    path = tmp_path / "visioncast.toml"
+    path.write_text(f"[server]\ntls = {written}\n", encoding="utf-8")
+    assert load(env={"VISIONCAST_CONFIG": str(path)}).server.tls == tls
 
 
 @pytest.mark.parametrize(("text", "env", "overrides", "message"), [
@@ -58,7 +76,8 @@ def test_env_booleans(value, expected):
     ("[server]\nport = 'abc'\n", {}, {}, "config 'server.port' must be int, got 'abc'"),
     ("", {"VISIONCAST_SERVER__PORT": "eighty"}, {}, "config 'server.port' must be int, got 'eighty'"),
     ("[server]\nport = 80.5\n", {}, {}, "config 'server.port' must be int, got 80.5"),
-    ("", {"VISIONCAST_SERVER__TLS": "maybe"}, {}, "config 'server.tls' must be bool, got 'maybe'"),
+    ("", {"VISIONCAST_MQTT__RETAIN": "maybe"}, {}, "config 'mqtt.retain' must be bool, got 'maybe'"),
+    ("", {"VISIONCAST_SERVER__TLS": "maybe"}, {}, "config 'server.tls' must be one of 'auto', 'on', 'off'"),
     ("", {}, {"models.conf": "high"}, "config 'models.conf' must be float, got 'high'"),
     ("server = 5\n", {}, {}, "config 'server' must be a table, got 5"),
 ])

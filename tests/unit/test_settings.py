@@ -12,9 +12,9 @@ import pytest
 
 from visioncast import config
 from visioncast.config import MqttConfig
-from visioncast.config_schema import TEMPLATE_SAMPLE, check_template, json_schema
+from visioncast.config.saved import with_saved, write_saved
+from visioncast.config.schema import TEMPLATE_SAMPLE, check_template, json_schema
 from visioncast.errors import ConfigError
-from visioncast.settings import with_saved, write_saved
 from visioncast.sinks import mqtt_format as fmt
 from visioncast.sinks.mqtt_policy import POLICIES
 
@@ -81,7 +81,7 @@ def test_one_rule_set_checks_every_layer(tmp_path: Path, layer: str, message: st
     ("mqtt.label_map", "happy",
      "config 'mqtt.label_map' entries must look like 'label=message', got 'happy'"),
     ("mqtt.template", "{colour}", "config 'mqtt.template' may use {label}, {message}, {score}, {count}, "
-                                  "{source}, {frame}, {timestamp}, got {colour}"),
+                                  "{source}, {frame}, {timestamp}, {sent_at}, got {colour}"),
     ("mqtt.template", "{label[0]}", "got {label[0]}"),
     ("mqtt.template", "{", "config 'mqtt.template' is not a valid template"),
     ("mqtt.port", True, "config 'mqtt.port' must be int, got True"),
@@ -190,7 +190,8 @@ def test_json_schema_comes_from_the_same_rules() -> None:
     assert props["template"]["maxLength"] == 512
     assert props["max_rate_hz"] == {"type": "number", "exclusiveMinimum": 0, "maximum": 1000}
     assert props["label_map"] == {"type": "array", "items": {"type": "string"}}
-    assert props["retain"] == {"type": "boolean"}
+    assert props["retain"]["type"] == "boolean"
+    assert "never the result JSON" in props["retain"]["description"]
     assert schema["additionalProperties"] is False
 
 

@@ -6,6 +6,7 @@ JSON lines and ``/api/v1/stats``) and the events of that frame. Same input → s
 randomness. The pipeline fills the run-time fields (fps, latency_ms, dropped) that analytics cannot know.
 
 * ``counts``: detections per label in this frame (tracked or not); for a classify result {top label: 1};
+* ``areas`` (segmentation results only): the pixels each label's masks cover in this frame;
 * ``totals``: unique confirmed tracks per label since the start; for classify results, the frames each label
   was the top class (there is nothing to track: no tracks, dwell, lines or zones; events work on counts);
 * ``dwell``: seconds each live track has been seen (``active``) and ``average_s``, the mean over every
@@ -34,8 +35,7 @@ class DwellStats(TypedDict):
     active: dict[str, float]
 
 
-class StatsSnapshot(TypedDict):
-    """The statistics snapshot (see docs/pipeline.md and the contract of issue 6)."""
+class _Snapshot(TypedDict):
 
     schema_version: int
     source: str
@@ -49,6 +49,13 @@ class StatsSnapshot(TypedDict):
     dwell: DwellStats
     lines: dict[str, dict[str, int]]
     zones: dict[str, int]
+
+
+class StatsSnapshot(_Snapshot, total=False):
+    """The statistics snapshot (see docs/pipeline.md and the contract of issue 6); ``areas`` only for
+    segmentation results."""
+
+    areas: dict[str, int]
 
 
 @dataclass
@@ -116,6 +123,8 @@ class Analytics:
             if (event := watcher.update(counts, timestamp_s)) is not None:
                 events.append(event)
         self._last = self._snapshot(frame, timestamp_s, counts)
+        if dets.area is not None:
+            self._last["areas"] = dict(sorted(dets.areas().items()))
         return replace(result, detections=dets), self._last, events
 
     def _update_labels(self, result: Result, frame: int, timestamp_s: float

@@ -34,10 +34,7 @@ from visioncast.boardcode.literal import cpp_string, quoted
 from visioncast.boardcode.makecode import Shown, fill_makecode, microbit_shows
 from visioncast.boardcode.push import (
     DEFAULT_SOURCE,
-    PushBroker,
-    check_source,
     label_topic,
-    push_broker,
     pushed_actions,
 )
 from visioncast.boardcode.python import fill_micropython, fill_python, fill_unihiker
@@ -53,9 +50,9 @@ from visioncast.boardcode.settings import (
 
 __all__ = [
     "ACTION_KEYS", "BOARDS", "COLOURS", "DEFAULT_SOURCE", "MAX_ACTION_TEXT", "MAX_LABELS", "MAX_TEXT",
-    "OFF_ACTION", "PALETTE", "RGB", "SERVO_PINS", "TEMPLATES", "Action", "BoardSettings", "PushBroker",
-    "Shown", "action_from", "as_sent", "check_source", "cpp_string", "default_colours", "fill_python",
-    "generate", "label_topic", "microbit_shows", "parse_angle", "parse_colour", "parse_text", "push_broker",
+    "OFF_ACTION", "PALETTE", "RGB", "SERVO_PINS", "TEMPLATES", "Action", "BoardSettings",
+    "Shown", "action_from", "as_sent", "cpp_string", "default_colours", "fill_python",
+    "generate", "label_topic", "microbit_shows", "parse_angle", "parse_colour", "parse_text",
     "pushed_actions", "quoted",
 ]
 

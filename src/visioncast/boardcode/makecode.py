@@ -83,27 +83,31 @@ def _show_call(shown: Shown) -> str:
     return "basic.clearScreen()"
 
 
-_CALLBACK = re.compile(r"^DFRobotWiFiIoTUART\.mqttCallbackUserMore\(TOPIC\.topic_1, function \(message\) \{\n"
-                       r".*?^\}\)$", re.MULTILINE | re.DOTALL)
+_CHAIN = re.compile(r"^function showLabel\(message: string, turn: boolean\) \{\n.*?^\}$",
+                    re.MULTILINE | re.DOTALL)
 
 
 def makecode_chain(actions: Mapping[str, Action], servo_pin: int = DEFAULT_SERVO_PIN) -> str:
-    """The OBLOQ message callback: one branch per label (servo, then screen); anything else clears it."""
+    """``showLabel(message, turn)``, what the program does for a label: one branch per label (the servo when
+    ``turn``, then the screen); anything else clears it."""
     shows = microbit_shows(actions)
-    lines = ["DFRobotWiFiIoTUART.mqttCallbackUserMore(TOPIC.topic_1, function (message) {"]
+    lines = ["function showLabel(message: string, turn: boolean) {"]
     keyword = "if"
     for label, action in actions.items():
         lines.append(f"    {keyword} (message == {quoted(label)}) {{")
         if action.servo_deg is not None:
-            lines.append(f"        pins.servoWritePin(AnalogPin.P{servo_pin}, {action.servo_deg})")
+            lines.append(f"        if (turn) pins.servoWritePin(AnalogPin.P{servo_pin}, {action.servo_deg})")
         lines.append(f"        {_show_call(shows[label])}")
         keyword = "} else if"
-    lines += ["    } else {", "        basic.clearScreen()", "    }", "})"]
+    lines += ["    } else {", "        basic.clearScreen()", "    }", "}"]
     return "\n".join(lines)
 
 
 def _shows_comment(shows: Mapping[str, Shown]) -> str:
-    lines = [f"\n//   {quoted(label)} → {s.kind} {s.value}".rstrip() for label, s in shows.items()]
+    """One comment line per label; the label and a text as string literals, so that no value can end the
+    comment (a line break, U+2028 and U+2029 end a line of JavaScript)."""
+    lines = [f"\n//   {quoted(label)} → {s.kind} {quoted(s.value) if s.kind == 'text' else s.value}".rstrip()
+             for label, s in shows.items()]
     head = "\n// The micro:bit has no RGB LED (the colours are ignored). What its screen shows:"
     return head + "".join(lines)
 
@@ -124,7 +128,7 @@ def fill_makecode(source: str, settings: BoardSettings) -> str:
     source = substitute(topic, lambda m: f"{m.group(1)}{quoted(settings.topic)})", source, "mqttAddTopic")
     pin = DEFAULT_SERVO_PIN if settings.servo_pin is None else settings.servo_pin
     chain = makecode_chain(settings.actions, pin)
-    source = substitute(_CALLBACK, lambda _m: chain, source, "the label chain")
+    source = substitute(_CHAIN, lambda _m: chain, source, "the label chain")
     note = _shows_comment(microbit_shows(settings.actions))
     if settings.port != 1883:
         note += f"\n// The OBLOQ uses port 1883, the broker is {settings.port}."

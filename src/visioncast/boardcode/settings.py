@@ -69,10 +69,22 @@ def check_settings(board: str, settings: BoardSettings) -> None:
             raise InputError(f"{name} must not be empty")
     if not 1 <= settings.port <= 65535:
         raise InputError(f"port must be 1–65535, got {settings.port}")
+    if board == "microbit-obloq":
+        _check_obloq({**texts, **{f"label {label!r}": label for label in settings.actions}})
     pins = SERVO_PINS[board]
     if settings.servo_pin is not None and settings.servo_pin not in pins:
         raise InputError(f"servo pin for {board} must be one of {', '.join(map(str, pins))}, "
                          f"got {settings.servo_pin}")
+
+
+def _check_obloq(texts: Mapping[str, str]) -> None:
+    """The OBLOQ module takes its settings and hands over messages as serial commands separated by '|' and a
+    line break (Wi-Fi name and password by ','): a value holding one would be cut there."""
+    for name, text in texts.items():
+        bad = sorted({c for c in text if c in "|\r\n" or (c == "," and name == "wifi_ssid")})
+        if bad:
+            raise InputError(f"{name} for the micro:bit + OBLOQ must not hold {' or '.join(map(repr, bad))}: "
+                             f"the OBLOQ's serial commands are cut there, got {text!r}")
 
 
 def encodable(text: str) -> bool:

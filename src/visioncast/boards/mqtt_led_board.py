@@ -19,14 +19,22 @@ ACTIONS: label → (LED colour, servo angle, text). A label missing from it turn
 
 What keeps it alive in a real classroom:
 * the client id is text made from the board's MAC address (brokers refuse raw bytes);
-* it pings the broker every PING_S seconds, and when nothing at all comes back for DEAD_S seconds the link is
-  dead (Wi-Fi gone, a half-open TCP connection): it drops it and reconnects;
+* every read and write of the connection gives up after IO_TIMEOUT_S, with any umqtt.simple: 1.8.0 (what
+  `mip install` gives today) takes ``connect(timeout=...)``, 1.3.4 does not and gets it from the socket, and
+  neither may turn it off (both call ``setblocking(True)`` in ``wait_msg``, 1.8.0's ``connect`` sets the
+  library's own timeout) - so a broker that accepts the connection and never answers cannot hold the board;
+* it pings the broker every PING_S seconds; a ping unanswered for PING_WAIT_S seconds turns the display
+  stale at once (status LED off, RGB LED off, "no answer" on the K10's screen: the last label may no longer
+  be true); unanswered for DEAD_S seconds the link is dead (Wi-Fi gone, a half-open TCP connection, a
+  frozen broker): it drops it and reconnects;
+* it acts only on the newest label: everything that has arrived is read before acting, so the labels
+  queued during a freeze are not replayed (the servo turns once, to the newest label's angle);
 * every error reconnects, waiting 1 s, 2 s, 4 s … up to BACKOFF_MAX_S between tries;
 * a refused login (wrong user or password) prints what to fix and tries again every REFUSED_RETRY_S seconds.
 
-The LEDs tell the class what is going on: the status LED (STATUS_PIN) is on while the board is connected and
-subscribed; the RGB LED shows the last label while connected, is off while (re)connecting, and purple while
-the broker refuses the login.
+The LEDs tell the class what is going on: the status LED (STATUS_PIN) is on while the board is connected,
+subscribed and the broker answers; the RGB LED shows the newest label then, is off while (re)connecting or
+while the broker does not answer, and purple while the broker refuses the login.
 """
 
 import time
@@ -45,9 +53,12 @@ USER = "visioncast"  # the "user U  password P" line printed by `visioncast serv
 PASSWORD = "printed-by-serve"
 TOPIC = "visioncast/webcam/label"  # visioncast/<source>/label; SIoT preset: "siot/<source>"
 KEEPALIVE_S = 30  # the broker drops a client silent for 1.5 × this
-PING_S = 10  # ping this often (well inside the keepalive)
-DEAD_S = 25  # nothing from the broker for this long: the link is dead
-IO_TIMEOUT_S = 10  # a connect or a read that takes longer fails (and the board reconnects)
+PING_S = 5  # ping this often (well inside the keepalive)
+PING_WAIT_S = 2  # a ping unanswered for this long: the display turns stale (the label may be out of date)
+DEAD_S = 15  # a ping unanswered for this long: the link is dead, drop it and reconnect
+IO_TIMEOUT_S = 10  # a connect, a read or a write that takes longer fails (and the board reconnects)
+SETTLE_MS = 200  # once the broker answers again, read what arrives for this long, then act on the newest
+MAX_BURST = 100  # packets read in one go before the board pings again (a busy topic never starves it)
 BACKOFF_MAX_S = 30
 REFUSED_RETRY_S = 30
 STATUS_PIN = 2  # the on-board LED of most ESP32 boards
@@ -66,6 +77,7 @@ ACTIONS = {  # label → (LED (r, g, b) 0–255, servo angle 0–180 or None: st
 OFF = (0, 0, 0)
 NO_ACTION = (OFF, None, None)
 REFUSED = (128, 0, 128)  # purple: the broker refused the login
+STALE_TEXT = "服务器无应答 no answer"  # on the K10's screen while the broker does not answer
 CLIENT_ID = b"vc-board-" + ubinascii.hexlify(machine.unique_id())  # text, unique per board
 STATUS_TOPIC = b"board/" + CLIENT_ID[9:] + b"/status"  # boards may write under board/ (see docs/mqtt.md)
 
@@ -99,10 +111,13 @@ def turn_servo(angle):
 
 
 def show_text(text):
-    print("text", text)
+    """``text`` on the console and the K10's screen; "" clears the screen."""
+    if text:
+        print("text", text)
     if screen is not None:
         screen.show_bg(color=0x000000)
-        screen.draw_text(text=text, x=10, y=100, font_size=24, color=0xFFFFFF)
+        if text:
+            screen.draw_text(text=text, x=10, y=100, font_size=24, color=0xFFFFFF)
         screen.show_draw()
 
 
@@ -111,9 +126,67 @@ def show(connected, rgb):
     set_colour(rgb)
 
 
+latest = {"label": None, "shown": None}  # the newest label received, the one the LEDs show
+
+
+def act_on_newest():
+    """Show the newest label received since the last call (only it: labels that queued up are not replayed),
+    or put the one shown back (after a stale spell nothing newer came)."""
+    label, latest["label"] = latest["label"], None
+    if label is None:
+        label = latest["shown"]
+        if label is None:
+            show(True, OFF)
+            show_text("")
+            return
+        rgb, _, text = ACTIONS.get(label, NO_ACTION)
+    else:
+        rgb, angle, text = ACTIONS.get(label, NO_ACTION)
+        print("label", label, "-> LED", rgb, "servo", angle)
+        if angle is not None:
+            turn_servo(angle)
+        latest["shown"] = label
+    show(True, rgb)
+    show_text(label if text is None else text)
+
+
+def show_stale():
+    """The broker does not answer: what the board shows may no longer be true."""
+    print("no answer from the broker for %d s: the display is stale" % PING_WAIT_S)
+    show(False, OFF)
+    show_text(STALE_TEXT)
+
+
+class TimedSocket:
+    """The socket umqtt.simple uses, never without IO_TIMEOUT_S: the library's ``setblocking(True)`` (every
+    ``wait_msg``) and ``settimeout(None)`` (1.8.0's ``connect``) would otherwise let a broker that stops
+    answering, even in the middle of a packet, hold the board forever."""
+
+    def __init__(self, sock):
+        self.raw = sock
+        sock.settimeout(IO_TIMEOUT_S)
+
+    def settimeout(self, seconds):
+        self.raw.settimeout(IO_TIMEOUT_S if seconds is None else seconds)
+
+    def setblocking(self, flag):
+        self.raw.settimeout(IO_TIMEOUT_S if flag else 0)
+
+    def connect(self, address):
+        self.raw.connect(address)
+
+    def read(self, n):
+        return self.raw.read(n)
+
+    def write(self, data, n=None):
+        return self.raw.write(data) if n is None else self.raw.write(data, n)
+
+    def close(self):
+        self.raw.close()
+
+
 class BoardClient(MQTTClient):
-    """umqtt.simple with a timeout on its socket: its connect() would otherwise wait forever for a broker
-    that accepts the TCP connection but never answers (a half-open link)."""
+    """umqtt.simple whose socket is a :class:`TimedSocket` from the moment the library makes it."""
 
     @property
     def sock(self):
@@ -121,9 +194,7 @@ class BoardClient(MQTTClient):
 
     @sock.setter
     def sock(self, sock):
-        self._sock = sock
-        if sock is not None:
-            sock.settimeout(IO_TIMEOUT_S)
+        self._sock = sock if sock is None or isinstance(sock, TimedSocket) else TimedSocket(sock)
 
 
 def connect_wifi():
@@ -139,13 +210,18 @@ def connect_wifi():
 
 
 def on_message(topic, msg):
-    label = msg.decode("utf-8")
-    rgb, angle, text = ACTIONS.get(label, NO_ACTION)
-    print("label", label, "-> LED", rgb, "servo", angle)
-    set_colour(rgb)
-    if angle is not None:
-        turn_servo(angle)
-    show_text(label if text is None else text)
+    latest["label"] = msg.decode("utf-8")  # acted on once everything that has arrived is read
+
+
+def open_session(client):
+    """``connect(timeout=IO_TIMEOUT_S)`` where umqtt.simple takes it (1.4 and later), else ``connect()``
+    (1.3.x: the socket has the timeout already)."""
+    try:
+        client.connect(timeout=IO_TIMEOUT_S)
+    except TypeError:
+        if client.sock is not None:
+            raise  # raised inside connect(): not the missing argument
+        client.connect()
 
 
 def connect_mqtt():
@@ -153,32 +229,52 @@ def connect_mqtt():
                          keepalive=KEEPALIVE_S)
     client.set_callback(on_message)
     client.set_last_will(STATUS_TOPIC, b"offline", retain=True)
-    client.connect()
+    latest["label"] = latest["shown"] = None
+    open_session(client)
     client.publish(STATUS_TOPIC, b"online", retain=True)
     client.subscribe(TOPIC.encode())
     print("connected to", BROKER, "as", CLIENT_ID, "- subscribed to", TOPIC)
     return client
 
 
-def listen(client):
-    """Handle messages and keep the link checked; returns only by raising when the link fails."""
-    poller = uselect.poll()
-    poller.register(client.sock, uselect.POLLIN)
-    last_rx = last_ping = time.ticks_ms()
-    while True:
-        events = poller.poll(200)
-        now = time.ticks_ms()
+def read_arrived(client, poller, wait_ms, settle_ms):
+    """Read every packet that arrives within ``wait_ms``, then go on while more come within ``settle_ms`` of
+    the last (at most MAX_BURST); True when anything came. Labels land in ``latest`` (:func:`on_message`)."""
+    for count in range(MAX_BURST):
+        events = poller.poll(wait_ms if count == 0 else settle_ms)
+        if not events:
+            return count > 0
         for _, event in events:
             if event & (uselect.POLLHUP | uselect.POLLERR):
                 raise OSError("the broker closed the connection")
-        if events:
-            client.wait_msg()  # a label (→ on_message), or the broker's answer to a ping
-            last_rx = now
-        if time.ticks_diff(now, last_ping) >= PING_S * 1000:
+        client.wait_msg()  # a label (→ on_message), or the broker's answer to a ping
+    return True
+
+
+def listen(client):
+    """Handle messages and keep the link checked; returns only by raising when the link fails."""
+    poller = uselect.poll()
+    poller.register(client.sock.raw, uselect.POLLIN)
+    last_ping = time.ticks_ms()
+    ping_at = None  # when the ping that has no answer yet was sent
+    stale = False
+    while True:
+        if read_arrived(client, poller, 200, SETTLE_MS if stale else 0):
+            ping_at = None
+            if stale:
+                print("the broker answers again")
+                stale = False
+            act_on_newest()
+        now = time.ticks_ms()
+        if ping_at is None and time.ticks_diff(now, last_ping) >= PING_S * 1000:
             client.ping()
-            last_ping = now
-        if time.ticks_diff(now, last_rx) >= DEAD_S * 1000:
+            ping_at = last_ping = now
+        waited_ms = 0 if ping_at is None else time.ticks_diff(now, ping_at)
+        if waited_ms >= DEAD_S * 1000:
             raise OSError("no answer from the broker for %d s: the link is dead" % DEAD_S)
+        if waited_ms >= PING_WAIT_S * 1000 and not stale:
+            stale = True
+            show_stale()
 
 
 def close(client):
@@ -196,7 +292,7 @@ def run_once():
     try:
         client = connect_mqtt()
         connected = True
-        show(True, OFF)
+        act_on_newest()  # a label that came with the SUBACK, else all off until the first one
         listen(client)
     except MQTTException as exc:
         code = exc.args[0] if exc.args else 0

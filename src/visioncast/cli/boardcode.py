@@ -28,13 +28,15 @@ from visioncast.boardcode import (
     parse_angle,
     parse_colour,
     parse_text,
-    push_broker,
     pushed_actions,
 )
-from visioncast.broker import board_address, credentials
+from visioncast.broker import credentials, logins
+from visioncast.broker.port import choose_broker_port
 from visioncast.cli.options import load_config, port_number
 from visioncast.config import Config
 from visioncast.errors import InputError
+from visioncast.network import board_address
+from visioncast.sinks.push_target import BrokerAddress, push_target
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -109,27 +111,27 @@ def actions_of(args: argparse.Namespace, cfg: Config) -> dict[str, Action]:
 def settings_of(args: argparse.Namespace, cfg: Config) -> tuple[BoardSettings, str]:
     """The program's settings and a note to tell the user (the push is off, or it goes to a broker whose
     login for boards is not known; empty when there is none)."""
+    if args.wifi is not None and args.wifi_password is None:
+        raise InputError(f"--wifi {args.wifi!r} needs --wifi-password ('' for an open network)")
     actions = actions_of(args, cfg)
     topic = args.topic
     if not topic:
         topic, actions = label_topic(cfg, args.source), pushed_actions(cfg, actions)
-    elsewhere = push_broker(cfg, cfg.broker.port)
+    first, chosen = choose_broker_port(cfg.broker, logins(cfg.broker, Path(cfg.data_dir)))
+    to = push_target(cfg.mqtt, BrokerAddress(cfg.broker.host, chosen.port,
+                                             *credentials(cfg.broker, Path(cfg.data_dir))))
     off = "the push is off (mqtt.enabled = false): boards get no labels until it is on"
     note = "" if cfg.mqtt.enabled else off
-    if elsewhere is not None:
-        host, port, user, password = elsewhere.host, elsewhere.port, elsewhere.user, elsewhere.password
-        if not (user or args.user):
-            login = f"the push goes to {host}:{port}: give the boards' login there with --user/--password"
-            note = note or login
-    else:
-        host, port = cfg.broker.host, cfg.broker.port
-        user, password = args.user, args.password
-        if user is None or password is None:
-            user, password = credentials(cfg.broker, Path(cfg.data_dir))
+    where = f"{to.board_host}:{to.board_port}"
+    if not to.local and not (to.board_user or args.user):
+        note = note or f"the push goes to {where}: give the boards' login there with --user/--password"
+    elif to.local and chosen is not first and not args.port:
+        note = note or f"{first.describe()}: serve uses port {to.board_port}, the program connects there"
     settings = BoardSettings(
-        broker=args.broker or board_address(host), port=args.port or port,
-        user=user if args.user is None else args.user,
-        password=password if args.password is None else args.password, topic=topic, wifi_ssid=args.wifi,
+        broker=args.broker or board_address(to.board_host), port=args.port or to.board_port,
+        user=to.board_user if args.user is None else args.user,
+        password=to.board_password if args.password is None else args.password, topic=topic,
+        wifi_ssid=args.wifi,
         wifi_password=args.wifi_password, actions=actions, servo_pin=args.servo_pin)
     return settings, note
 
@@ -162,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out = Path(args.output).expanduser()
     try:
-        out.write_text(text, encoding="utf-8")
+        out.write_text(text, encoding="utf-8", newline="\n")  # the same bytes from every OS
     except OSError as exc:
         raise InputError(f"cannot write '{out}': {exc.strerror or exc}") from exc
     print(f"wrote {out} ({args.board}, usually named {name}): broker {settings.broker}:{settings.port}, "

@@ -18,11 +18,17 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-from visioncast.broker import KINDS, BrokerHandle, lan_addresses, open_broker
+from visioncast.broker import KINDS, BrokerHandle, open_broker
+from visioncast.broker.acl import Login
+from visioncast.broker.port import Reach, boards_can_connect
 from visioncast.cli.options import load_config, port_number, port_or_zero
-from visioncast.config import Config, MqttConfig
+from visioncast.config import MqttConfig
 from visioncast.errors import ConfigError
+from visioncast.network import ANY_HOSTS, lan_addresses
 from visioncast.sinks import mqtt_format as fmt
+
+# Besides Ctrl-C: a service manager's SIGTERM; on Windows Ctrl-Break and a closed console window (SIGBREAK).
+STOP_SIGNALS = tuple(name for name in ("SIGTERM", "SIGBREAK") if hasattr(signal, name))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
@@ -48,13 +54,15 @@ def run(args: argparse.Namespace) -> int:
                              "broker.username": args.user,
                              "broker.password": args.password, "broker.anonymous": args.anonymous})
     handle = open_broker(cfg.broker, data_dir=Path(cfg.data_dir),
-                         command_filter=fmt.command_filter(fmt.resolve(preset_mqtt(cfg))))
+                         command_filter=fmt.command_filter(fmt.resolve(cfg.mqtt)),
+                         move=cfg.layers.origin("broker.port") != "flags", port_option="--port")
     if handle.external:
-        raise ConfigError(f"{handle.note.split('; using')[0]}: a broker already runs there, nothing to start")
+        raise ConfigError(f"{handle.note.removesuffix('; using it')}: nothing to start")
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for name in STOP_SIGNALS:
+        signal.signal(getattr(signal, name), lambda *_: stop.set())
     try:
-        print_broker(handle, sys.stdout, preset_mqtt(cfg))
+        print_broker(handle, sys.stdout, cfg.mqtt)
         print("press Ctrl-C to stop", flush=True)
         while not stop.wait(0.5):
             pass
@@ -65,18 +73,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def preset_mqtt(cfg: Config) -> MqttConfig:
-    """The MQTT settings, with the broker's siot preset carried over (see mqtt_format.with_broker_preset)."""
-    return fmt.with_broker_preset(cfg.mqtt, cfg.broker.preset)
-
-
-def print_broker(handle: BrokerHandle, out: TextIO, mqtt: MqttConfig | None = None) -> None:
-    """The addresses and logins boards (and the teacher) should use, one per line."""
-    if handle.external:
+def print_broker(handle: BrokerHandle, out: TextIO, mqtt: MqttConfig | None = None) -> Reach:
+    """The addresses and logins boards (and the teacher) should use, one per line, then whether a board can
+    log in there: a real MQTT CONNECT with the boards' login from this machine's LAN address (returned)."""
+    if handle.note:
         print(f"MQTT broker: {handle.note}", file=out)
-        return
-    hosts = lan_addresses() if handle.host in ("0.0.0.0", "") else [handle.host]
-    name = f"{handle.version}, managed" if handle.kind == "mosquitto" else "embedded"
+    hosts = lan_addresses() if handle.host in ANY_HOSTS else [handle.host]
+    name = {"mosquitto": f"{handle.version}, managed", "external": "visioncast's, already running"}.get(
+        handle.kind, "embedded")
     print(f"MQTT broker ({name}) on port {handle.port}; boards connect to:", file=out)
     for ip in hosts:
         where = "this machine only" if ip.startswith("127.") else "boards on the same network"
@@ -90,8 +94,10 @@ def print_broker(handle: BrokerHandle, out: TextIO, mqtt: MqttConfig | None = No
     if handle.teacher_login is not None:
         print(f"  teacher (commands): user {handle.teacher_login.username}  "
               f"password {handle.teacher_login.password}", file=out)
-    print(f"  topics: {topics_line(mqtt or MqttConfig())}; boards may publish under board/", file=out,
-          flush=True)
+    print(f"  topics: {topics_line(mqtt or MqttConfig())}; boards may publish under board/", file=out)
+    reach = boards_can_connect(handle.host, handle.port, Login(handle.username, handle.password, "board"))
+    print(f"  {reach.line()}", file=out, flush=True)
+    return reach
 
 
 def topics_line(mqtt: MqttConfig) -> str:
@@ -135,25 +141,41 @@ def push_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def broker_options(ctx: Any) -> dict[str, Any]:
     """What ``open_broker`` needs besides the config for ``serve``: the command filter of the push settings
     in use and, with ``serve --tls``, the server's certificate for the broker's TLS listener."""
-    return {"command_filter": fmt.command_filter(fmt.resolve(preset_mqtt(ctx.config))),
+    return {"command_filter": fmt.command_filter(fmt.resolve(ctx.config.mqtt)),
             "tls": _certificate(ctx)}
 
 
 def broker_metrics(app: Any, handle: BrokerHandle) -> None:
-    """/metrics: what the embedded broker refused to forward, by reason (Mosquitto keeps its own counts)."""
-    from visioncast.server.metrics import metrics_of  # noqa: PLC0415 (keeps `visioncast broker` light)
+    """The broker serve runs, watched: /readyz's ``push`` check (it runs and listens) and /metrics (up,
+    restarts of a managed Mosquitto, what the embedded broker refused by reason; Mosquitto keeps its own
+    counts)."""
+    from visioncast.server.health import add_check  # noqa: PLC0415 (keeps `visioncast broker` light)
+    from visioncast.server.metrics import metrics_of  # noqa: PLC0415
 
-    reasons = ("too_large", "slow_subscriber")
-    metrics_of(app).add_callback(
-        "visioncast_broker_dropped", "messages the embedded MQTT broker did not forward, by reason",
+    def push_ready() -> tuple[bool, str]:
+        where = f"{handle.kind} MQTT broker on port {handle.port}"
+        if handle.up():
+            return True, f"{where} runs"
+        return False, f"{where} is down ({handle.restarts} restarts so far)"
+
+    add_check(app, "push", push_ready)
+    metrics = metrics_of(app)
+    reasons = ("too_large", "slow_subscriber", "oversized", "malformed", "connection_limit")
+    metrics.add_callback(
+        "visioncast_broker_dropped", "what the embedded MQTT broker refused (messages not forwarded, "
+        "connections closed), by reason",
         lambda: {(r,): float(handle.drops().get(r, 0)) for r in reasons}, kind="counter", labels=["reason"])
+    metrics.add_callback("visioncast_broker_up", "1 while the MQTT broker serve runs is up and listening",
+                         lambda: float(handle.up()))
+    metrics.add_callback("visioncast_broker_restarts", "times the managed Mosquitto was started again after "
+                         "it stopped without being asked", lambda: float(handle.restarts), kind="counter")
 
 
 def _certificate(ctx: Any) -> tuple[Path, Path] | None:
-    """With ``serve --tls``: the server's certificate and key, for the broker's TLS listener too."""
-    if not ctx.config.server.tls:
+    """When the server serves https (:meth:`ServerConfig.https`): its certificate and key, for the broker's
+    TLS listener too."""
+    if not ctx.config.server.https():
         return None
-    from visioncast.cli.serve import ANY_HOSTS  # noqa: PLC0415 - serve imports this module
     from visioncast.server.tls import ensure_certificate  # noqa: PLC0415
 
     host = ctx.config.server.host

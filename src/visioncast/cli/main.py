@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -21,9 +22,10 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Command → the module that adds its parser. Only the module of the command being run is imported (each
 # pulls in its own stack: Flask, onnxruntime, OpenCV…), so `visioncast predict` starts like a small client.
-COMMANDS = {"detect": "infer", "classify": "infer", "pose": "infer", "face": "infer", "models": "models",
+COMMANDS = {"detect": "infer", "classify": "infer", "pose": "infer", "face": "infer", "segment": "infer",
+            "models": "models",
             "serve": "serve", "predict": "predict", "broker": "broker", "run": "run", "teach": "teach",
-            "board-code": "boardcode"}
+            "board-code": "boardcode", "doctor": "doctor"}
 
 
 def _command_modules(argv: Sequence[str]) -> list[object]:
@@ -55,8 +57,30 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# Native libraries print to the process's stderr, past Python's logging: OpenCV's "[ WARN:0@…] global
+# cap.cpp…" and FFmpeg's "moov atom not found" (read when they first log, so children such as Ray workers
+# inherit them). Their failures reach the user as one line of ours (a SourceError saying what is wrong with
+# the file or camera); `--debug` keeps them.
+QUIET_NATIVE = {"OPENCV_LOG_LEVEL": "ERROR", "OPENCV_FFMPEG_LOGLEVEL": "-8"}
+
+
+def quiet_native_logs() -> None:
+    """Silence OpenCV's and FFmpeg's own stderr lines in this process and its children (a variable already
+    set by the user wins)."""
+    for name, value in QUIET_NATIVE.items():
+        os.environ.setdefault(name, value)
+    cv2 = sys.modules.get("cv2")  # imported already (an embedding program): its level is set at import
+    if cv2 is not None and os.environ["OPENCV_LOG_LEVEL"] == "ERROR":
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" not in argv:
+        quiet_native_logs()
+    for stream in (sys.stdout, sys.stderr):  # where 开心 cannot be shown it shows '?', never a crash
+        if hasattr(stream, "reconfigure") and (stream.encoding or "").lower().replace("-", "") != "utf8":
+            stream.reconfigure(errors="replace")
     parser = build_parser(_after_global_options(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,

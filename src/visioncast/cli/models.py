@@ -6,8 +6,10 @@ import argparse
 from pathlib import Path
 
 from visioncast.cli.options import load_config
+from visioncast.config import ModelsConfig
 from visioncast.errors import ModelError
-from visioncast.models.registry import ModelInfo, guess_task, list_models
+from visioncast.models.choice import cached_choice
+from visioncast.models.registry import AUTO, ModelInfo, guess_task, list_models
 from visioncast.runtimes import open_runtime
 from visioncast.tasks.family import detect_family, input_size
 
@@ -45,18 +47,27 @@ def describe(info: ModelInfo) -> tuple[str, str, str]:
             family = info.family or "-"
             nhwc = spec.shape[-1] == 3
             h, w = spec.static_dim(1 if nhwc else 2), spec.static_dim(2 if nhwc else 3)
-        return task, family, f"{w or '?'}x{h or '?'}"
+        return task, family, f"{w}x{h}" if w and h else "any size"  # e.g. YuNet: fitted to each image
     finally:
         runtime.close()
 
 
+def engine_of(info: ModelInfo, models: ModelsConfig) -> str:
+    """The engine a model runs on with these settings: the configured one, or auto's stored choice."""
+    if models.engine != AUTO:
+        return models.engine + (f" {models.precision}" if models.engine == "openvino" else "")
+    choice = cached_choice(info.path, Path(models.cache_dir)) if info.path.is_file() else None
+    return f"{choice.label} (auto)" if choice is not None else "auto: measured at first load"
+
+
 def run_list(args: argparse.Namespace) -> int:
     cfg = load_config(args)
-    rows = [("NAME", "TASK", "FAMILY", "INPUT", "LICENCE", "SIZE", "ORIGIN")]
+    rows = [("NAME", "TASK", "FAMILY", "INPUT", "ENGINE", "LICENCE", "SIZE", "ORIGIN")]
     for info in list_models(Path(cfg.models.cache_dir)):
         task, family, size = describe(info)
         megabytes = f"{info.size_bytes / 1e6:.1f} MB"
-        rows.append((info.name, task, family, size, info.licence, megabytes, info.origin))
+        rows.append((info.name, task, family, size, engine_of(info, cfg.models), info.licence, megabytes,
+                     info.origin))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

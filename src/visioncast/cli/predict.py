@@ -19,12 +19,22 @@ import cv2
 import requests
 
 from visioncast.cli import display
-from visioncast.cli.infer import DEFAULT_OUT, _save_path, expand, print_result, prompt_paths
+from visioncast.cli.infer import (
+    DEFAULT_OUT,
+    Batch,
+    _save_path,
+    expand,
+    print_result,
+    prompt_paths,
+    sample_image,
+    why_skipped,
+)
 from visioncast.cli.options import load_config
 from visioncast.core.payload import result_from_payload
 from visioncast.core.types import Result
 from visioncast.draw import draw_result
 from visioncast.errors import InputError, VisioncastError
+from visioncast.lang import LANGS
 from visioncast.sources.image import read_image
 
 DEFAULT_SERVER = "http://127.0.0.1:5000"
@@ -48,12 +58,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        description="Send images to a visioncast server and print what it found. "
                                    "With no IMAGE, asks for paths in a loop.")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or folders of images")
+    p.add_argument("--sample", action="store_true",
+                   help="send the sample shipped with visioncast (messi5.jpg; a CIFAR-10 cat for classify)")
     p.add_argument("--server", default=DEFAULT_SERVER, help=f"server URL (default {DEFAULT_SERVER})")
-    p.add_argument("--task", choices=("detect", "classify", "pose", "face"), default="detect",
-                   help="what the server finds: objects, classes, body keypoints or faces (default detect)")
+    p.add_argument("--task", choices=("detect", "classify", "pose", "face", "segment"), default="detect",
+                   help="what the server finds: objects, classes, body keypoints, faces or where people are, "
+                        "pixel by pixel (default detect)")
     p.add_argument("--draw", action="store_true",
                    help="draw the returned result on the image and show it (saved when there is no display)")
     p.add_argument("--save", metavar="OUT", help="save the annotated image to this file or folder")
+    p.add_argument("--lang", choices=LANGS, help="language of the labels drawn (default: config "
+                   "pipeline.lang, else the locale's)")
     p.add_argument("--json", action="store_true", help="print one JSON result per line")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds to wait (default 30)")
     p.add_argument("--token", help="the teacher's token, sent as 'Authorization: Bearer' (default "
@@ -75,14 +90,19 @@ def query_of(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
-def _error_text(resp: requests.Response) -> str:
+def _error_of(resp: requests.Response) -> tuple[str, str]:
+    """(the server's error code, '<code>: <message>') of a visioncast error answer; for anything else (an HTML
+    page, a proxy's answer) only its status and what to check."""
     try:
         body = resp.json()
     except ValueError:
         body = None
     if isinstance(body, dict) and "message" in body:
-        return f"{body.get('error', 'error')}: {body['message']}"
-    return resp.text.strip()[:200] or resp.reason or "no message"
+        code = str(body.get("error", "error"))
+        return code, f"{code}: {body['message']}"
+    kind = resp.headers.get("Content-Type", "?").split(";")[0]
+    return "error", (f"{resp.reason or 'error'} ({kind}, not an answer of visioncast's API: check --server, "
+                     f"e.g. {DEFAULT_SERVER})")
 
 
 def post_image(session: requests.Session, args: argparse.Namespace, path: Path) -> dict[str, Any]:
@@ -106,16 +126,18 @@ def post_image(session: requests.Session, args: argparse.Namespace, path: Path) 
         raise InputError(f"--server must be a URL like {DEFAULT_SERVER}, got {args.server!r}") from exc
     if resp.status_code != 200:
         hint = " (pass the teacher's token with --token)" if resp.status_code == 401 else ""
-        raise ServerAnswerError(f"{path}: the server answered {resp.status_code} {_error_text(resp)}{hint}")
+        code, text = _error_of(resp)
+        raise ServerAnswerError(f"{path}: the server answered {resp.status_code} {text}{hint}", code=code)
     try:
         return resp.json()  # type: ignore[no-any-return,unused-ignore]
     except ValueError as exc:
         raise ServerAnswerError(f"{path}: the server's answer is not JSON: {resp.text[:80]!r}") from exc
 
 
-def draw_locally(path: Path, result: Result, args: argparse.Namespace, many: bool) -> None:
-    """Draw ``result`` on the local image; show it (--draw) and/or save it (--save, or no display)."""
-    annotated = draw_result(read_image(path), result)
+def draw_locally(path: Path, result: Result, args: argparse.Namespace, many: bool, lang: str) -> None:
+    """Draw ``result`` on the local image in ``lang``; show it (--draw) and/or save it (--save, or no
+    display)."""
+    annotated = draw_result(read_image(path), result, lang=lang)
     problem = display.show(f"visioncast - {path.name}", annotated) if args.draw else None
     if args.save or problem:
         target = _save_path(args.save or DEFAULT_OUT, path, many)
@@ -126,12 +148,15 @@ def draw_locally(path: Path, result: Result, args: argparse.Namespace, many: boo
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.sample:
+        args.images = [*args.images, str(sample_image(args.task))]
     interactive = not args.images
     paths = prompt_paths() if interactive else expand(args.images)
     many = interactive or len(args.images) > 1 or any(Path(s).is_dir() for s in args.images)
-    failures = 0
+    batch = Batch()
     with requests.Session() as session:
-        token = args.token or load_config(args).server.token
+        cfg = load_config(args)
+        token = args.token or cfg.server.token
         if token:
             session.headers["Authorization"] = f"Bearer {token}"
         for path in paths:
@@ -139,13 +164,17 @@ def run(args: argparse.Namespace) -> int:
                 result = result_from_payload(post_image(session, args, path))
                 print_result(path, result, args.json)
                 if args.draw or args.save:
-                    draw_locally(path, result, args, many)
-            except ServerUnavailableError:
+                    draw_locally(path, result, args, many, cfg.pipeline.lang)
+                batch.done += 1
+            except ServerUnavailableError as exc:
                 if not interactive:
                     raise
-                failures += 1
-                print(f"visioncast: error: {sys.exc_info()[1]}", file=sys.stderr, flush=True)
-            except (InputError, ServerAnswerError) as exc:
-                failures += 1
                 print(f"visioncast: error: {exc}", file=sys.stderr, flush=True)
-    return 1 if failures and not interactive else 0
+            except (InputError, ServerAnswerError) as exc:
+                batch.skip(path, why_skipped(exc))
+                print(f"visioncast: error: {exc}", file=sys.stderr, flush=True)
+    if interactive:
+        return 0
+    if many:
+        return batch.report(args.images, as_json=args.json)
+    return 1 if batch.skipped else 0

@@ -11,22 +11,22 @@ A progress bar for files; a one-line live status (FPS, latency, dropped) for cam
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cv2
 from tqdm import tqdm
 
 from visioncast.analytics import StatsSnapshot, describe_event
-from visioncast.cli.options import add_model_options, load_config, model_kwargs, port_number
+from visioncast.cli.options import add_model_options, load_config, port_number
 from visioncast.cli.scale import InputsAction, add_ray_run_options, ray_overrides, run_on_ray
 from visioncast.config import Config
 from visioncast.errors import InputError
-from visioncast.models import load_model
+from visioncast.lang import LANGS
+from visioncast.models import load_configured
+from visioncast.models.labels import class_ids
 from visioncast.pipeline import Pipeline
 from visioncast.pipeline.build import analytics_for, open_pipeline
 from visioncast.sinks import Sink, open_mqtt_sink
@@ -34,9 +34,7 @@ from visioncast.sinks.jsonl import JsonlSink
 from visioncast.sinks.mjpeg import MjpegBroadcaster
 from visioncast.sinks.video import VideoFileSink
 from visioncast.sources import Source, open_source
-from visioncast.tasks import Detector
-from visioncast.tasks.base import Task
-from visioncast.tasks.pose import MoveNetPose
+from visioncast.tasks.base import Task, TaskOptions
 
 if TYPE_CHECKING:
     from visioncast.sinks.mqtt import MqttSink  # paho loads only when MQTT is asked for
@@ -63,6 +61,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("-i", "--input", required=True, action=InputsAction, metavar="SOURCE",
                    help="what to read (see below); repeat it with --ray for one pipeline actor per source")
     add_model_options(p)
+    add_output_options(p)
+    add_pipeline_options(p)
+    add_ray_run_options(p)
+    p.set_defaults(handler=run)
+
+
+def add_output_options(p: argparse.ArgumentParser) -> None:
+    """-o, --jsonl, --mqtt…, --serve, --lang: where ``run``'s results go."""
     g = p.add_argument_group("outputs")
     g.add_argument(
         "--name", help="source name in stats, MQTT topics and the dashboard (default: from SOURCE)"
@@ -91,6 +97,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     g.add_argument("--serve", type=port_number, metavar="PORT",
                    help="live dashboard with the MJPEG stream on PORT")
     g.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
+    g.add_argument("--lang", choices=LANGS, help="language of the text drawn on frames (default: "
+                   "config pipeline.lang, else the locale's)")
+
+
+def add_pipeline_options(p: argparse.ArgumentParser) -> None:
+    """Frame mode, lines/zones/events, tracking, limits: how ``run``'s pipeline processes."""
     a = p.add_argument_group("pipeline")
     mode = a.add_mutually_exclusive_group()
     mode.add_argument(
@@ -123,8 +135,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "video at its speed; off otherwise: as fast as possible)",
     )
     a.add_argument("--quiet", action="store_true", help="no progress bar or status line")
-    add_ray_run_options(p)
-    p.set_defaults(handler=run)
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -137,6 +147,7 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         "pipeline.event_hold_s": args.event_hold,
         "pipeline.track": False if args.no_track else None,
         "pipeline.realtime": args.realtime,
+        "pipeline.lang": args.lang,
         "mqtt.preset": args.mqtt_preset,
         "mqtt.policy": args.mqtt_policy,
         "mqtt.ha_discovery": args.ha_discovery,
@@ -149,29 +160,14 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     return over
 
 
-def quiet_opencv() -> None:
-    """OpenCV and FFmpeg log to stderr on their own; the command prints its own one-line errors."""
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-
-
-def open_task(cfg: Config, args: argparse.Namespace) -> Task:
-    """The model of -m (default: the configured detector), whatever its task. Pose and face models keep
-    their own thresholds (MoveNet 0.25, YuNet 0.7); MoveNet follows the person from frame to frame."""
-    from visioncast.cli.infer import _classes  # noqa: PLC0415 — the --classes parser of detect
-
-    model = load_model(args.model or cfg.models.detect, **model_kwargs(cfg.models))
-    if not isinstance(model, Detector):
-        if args.classes:
-            raise InputError(f"--classes filters detections; it does not apply to a {model.task} model")
-        return model.follower() if isinstance(model, MoveNetPose) else model
-    model.options = model.options.merged(
-        conf=cfg.models.conf,
-        iou=cfg.models.iou,
-        max_det=cfg.models.max_det,
-        classes=_classes(args.classes, model.labels),
-    )
-    return model
+def open_task(cfg: Config, args: argparse.Namespace) -> tuple[Task, TaskOptions]:
+    """The model of -m (default: the configured detector), whatever its task, and the options of --classes.
+    Pose and face models keep their own thresholds (MoveNet 0.25, YuNet 0.7); the pipeline runs the task's
+    stream form (MoveNet follows the person from frame to frame)."""
+    model = load_configured(cfg.models, args.model, task=None if args.model else "detect")
+    if args.classes and model.task != "detect":
+        raise InputError(f"--classes filters detections; it does not apply to a {model.task} model")
+    return model, TaskOptions(classes=class_ids(args.classes, model.labels, model.name, field="--classes"))
 
 
 def open_outputs(args: argparse.Namespace, source: Source, cfg: Config) -> list[Sink]:
@@ -214,11 +210,10 @@ def run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
     cfg = load_config(args, overrides(args))
-    if cfg.ray.address or len(args.inputs) > 1:
-        return run_on_ray(args, cfg)
-    quiet_opencv()
     analytics_for(cfg.pipeline, "check")  # a bad --line/--zone/--event fails before the model loads
-    task = open_task(cfg, args)
+    task, task_options = open_task(cfg, args)
+    if cfg.ray.address or len(args.inputs) > 1:
+        return run_on_ray(args, cfg, task, task_options)
     analytics_for(cfg.pipeline, "check", task.task)  # lines and zones need boxes
     source = open_source(args.input, fps=cfg.pipeline.folder_fps)
     if args.realtime is None and args.serve is not None and not source.live:
@@ -229,7 +224,8 @@ def run(args: argparse.Namespace) -> int:
         sinks = open_outputs(args, source, cfg)
         mqtt = open_push(args, cfg)
         pipeline = open_pipeline(source, task, cfg.pipeline, name=args.name, sinks=sinks,
-                                 shared=[mqtt] if mqtt else [], max_frames=args.max_frames)
+                                 shared=[mqtt] if mqtt else [], max_frames=args.max_frames,
+                                 task_options=task_options)
         if args.serve is not None:
             server = _serve(args, cfg, pipeline, next(s for s in sinks if isinstance(s, MjpegBroadcaster)))
         code = _run_with_progress(pipeline, args)
@@ -245,8 +241,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, cfg: Config, pipeline: Pipeline, broadcaster: MjpegBroadcaster) -> Any:
-    from visioncast.server import create_app  # noqa: PLC0415 — Flask only with --serve
-    from visioncast.server.stream_registry import registry  # noqa: PLC0415
+    from visioncast.server.app import create_app  # noqa: PLC0415 — Flask only with --serve
+    from visioncast.server.streams.registry import registry  # noqa: PLC0415
     from visioncast.server.wsgi import HttpServer  # noqa: PLC0415
 
     # access control needs the address the dashboard really listens on

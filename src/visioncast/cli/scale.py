@@ -1,11 +1,14 @@
 """`serve --ray` and `run --ray`: the command-line side of :mod:`visioncast.scale`. I/O: prints, the cluster.
 
 * ``serve --ray ADDRESS --replicas N|MIN-MAX``: :func:`start_ray` (a serve start-up step, before the models
-  load) makes the server's models run in Ray Serve deployments; everything else of ``serve`` is unchanged.
+  load) makes the server's models run in Ray Serve deployments and :func:`place_streams` its streams run as
+  pipeline actors; everything else of ``serve`` is unchanged.
 * ``run --ray ADDRESS -i SRC -i SRC …``: :func:`run_on_ray` starts one pipeline actor per source, spread over
-  the nodes, shows one progress line per source, starts a lost actor again (up to ``ray.actor_restarts``
-  times per source; a camera resumes live, a file starts again from its first frame), stops them all on
-  Ctrl-C and prints each one's summary.
+  the nodes, shows one progress line per source, stops them all on Ctrl-C and prints each one's summary.
+
+Streams and sources share the pipeline actor and its supervisor (:mod:`visioncast.scale.supervisor`): a lost
+actor is started again up to ``ray.actor_restarts`` times (a camera resumes live, a file starts again from
+its first frame).
 
 The flags are the ``[ray]`` section of the config (:func:`ray_overrides`); a flag wins. Without an address
 nothing here imports Ray (``visioncast.scale`` is imported inside the functions).
@@ -20,25 +23,35 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from tqdm import tqdm
 
-from visioncast.errors import InputError
+from visioncast.errors import InputError, VisioncastError
 from visioncast.sources import CAMERA_WORDS
 
 if TYPE_CHECKING:
-    from visioncast.cli.serve import ServeContext
+    from flask import Flask
+
     from visioncast.config import Config
+    from visioncast.tasks.base import Task, TaskOptions
 
 POLL_S = 0.5
-RPC_TIMEOUT_S = 10.0
 STARTUP_TIMEOUT_S = 120.0  # loading a model and opening a camera on a busy node
+STOP_TIMEOUT_S = 30.0  # finalising a video file and handing the MQTT push its queue
 ACTOR_PREFIX = "visioncast-run-"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class ServeContext(Protocol):
+    """What the serve start-up steps here use of ``cli.serve.ServeContext``."""
+
+    config: Config
+    app: Flask
+    out: TextIO
 
 
 class InputsAction(argparse.Action):
@@ -101,7 +114,7 @@ def start_ray(ctx: ServeContext) -> None:
     from visioncast.scale.deployment import ServeDeployments  # noqa: PLC0415
 
     replicas = parse_replicas(settings.replicas)
-    ray = connect(settings.address)
+    ray = connect(settings.address, token=settings.auth_token)
     deployments = ServeDeployments(replicas, replica_cpus=settings.replica_cpus,
                                    timeout_s=settings.timeout_s, deploy_timeout_s=settings.deploy_timeout_s,
                                    engine=ctx.config.models.engine)
@@ -111,6 +124,25 @@ def start_ray(ctx: ServeContext) -> None:
     bounds = str(replicas.low) if replicas.fixed else f"{replicas.low}–{replicas.high} (autoscaling)"
     print(f"Ray cluster {settings.address}: {cluster_summary(ray)}; models run as Serve deployments with "
           f"{bounds} replica(s) of {settings.replica_cpus:g} CPU", file=ctx.out, flush=True)
+
+
+def place_streams(ctx: ServeContext) -> None:
+    """Serve start-up step (after :func:`start_ray`): with --ray, a stream started from the streams page or
+    ``POST /api/v1/streams`` runs as a pipeline actor on a node of the cluster (unless its source is a camera
+    of this machine or the request says ``"placement": "local"``); the server keeps a proxy that feeds its
+    MQTT push, statistics and MJPEG view. ``ray.actor_cpus`` and ``ray.actor_restarts`` apply as for `run`."""
+    settings = ctx.config.ray
+    if not settings.address:
+        return
+    from visioncast.scale.cluster import connect  # noqa: PLC0415 — the extra, only with --ray
+    from visioncast.scale.stream import RayStreams  # noqa: PLC0415
+    from visioncast.server.streams.registry import registry  # noqa: PLC0415 — Flask only for serve
+
+    connect(settings.address, token=settings.auth_token)  # start_ray joined it: the same connection
+    registry(ctx.app).placer = RayStreams(ctx.config.models, actor_cpus=settings.actor_cpus,
+                                          max_restarts=settings.actor_restarts)
+    print(f"streams run on the cluster as actors of {settings.actor_cpus:g} CPU (restarted up to "
+          f"{settings.actor_restarts} times); cameras of this machine stay here", file=ctx.out, flush=True)
 
 
 def source_label(spec: str) -> str:
@@ -148,7 +180,7 @@ def per_source_args(args: argparse.Namespace) -> list[argparse.Namespace]:
     return out
 
 
-def run_on_ray(args: argparse.Namespace, cfg: Config) -> int:
+def run_on_ray(args: argparse.Namespace, cfg: Config, task: Task, task_options: TaskOptions) -> int:
     """`run` on Ray (ray.address, or several -i): the pipelines as actors; 0 when every source ended well."""
     from visioncast.pipeline.build import analytics_for  # noqa: PLC0415
 
@@ -159,144 +191,109 @@ def run_on_ray(args: argparse.Namespace, cfg: Config) -> int:
     # each actor's engine uses the CPUs it reserved, not every core of its node (unless --threads says)
     threads = args.threads or max(1, round(cfg.ray.actor_cpus))
     cfg = dataclasses.replace(cfg, models=dataclasses.replace(cfg.models, threads=threads))
-    analytics_for(cfg.pipeline, "check")  # a bad --line/--zone/--event fails before the cluster is used
+    analytics_for(cfg.pipeline, "check", task.task)  # a bad --line/--zone/--event fails before the cluster
     jobs = per_source_args(args)
-    from visioncast.cli.run_actor import PipelineWorker  # noqa: PLC0415 — imports Ray
-    from visioncast.scale.cluster import cluster_summary, connect  # noqa: PLC0415
+    from visioncast.scale.cluster import cluster_summary, connect  # noqa: PLC0415 — imports Ray
+    from visioncast.scale.supervisor import PipelineActors  # noqa: PLC0415
 
-    ray = connect(cfg.ray.address)
+    ray = connect(cfg.ray.address, token=cfg.ray.auth_token)
     print(f"Ray cluster {cfg.ray.address}: {cluster_summary(ray)}; {len(jobs)} pipeline actor(s)", flush=True)
-    worker = ray.remote(num_cpus=cfg.ray.actor_cpus, max_restarts=0)(PipelineWorker)
+    spawn = PipelineActors(cfg.models, actor_cpus=cfg.ray.actor_cpus).spawner(task, task_options)
     run_id = uuid.uuid4().hex[:8]
-
-    def spawn(run: ActorRun) -> Any:
-        # named so that `ray list actors` (and a test) can tell the sources apart; a restart gets a new name
-        name = f"{ACTOR_PREFIX}{run_id}-{run.job.name}-{run.restarts}"
-        return worker.options(scheduling_strategy="SPREAD", name=name).remote(run.job, cfg)
-
-    runs = {job.name: ActorRun(job, spawn) for job in jobs}
-    return _drive(ray, runs, max_restarts=cfg.ray.actor_restarts, quiet=args.quiet)
+    runs = [ActorRun(job, position) for position, job in enumerate(jobs)]
+    for run in runs:
+        run.supervise(spawn, cfg, label=f"{ACTOR_PREFIX}{run_id}-{run.job.name}", quiet=args.quiet)
+    return _drive(runs)
 
 
 @dataclass
 class ActorRun:
-    """One source as the driver sees it: its flags, its current actor, its progress bar, its restarts."""
+    """One source as the driver sees it: its flags, its supervisor, its progress bar."""
 
     job: argparse.Namespace
-    spawn: Callable[[ActorRun], Any]
-    actor: Any = None
+    position: int
+    sup: Any = None
     bar: Any = None
-    restarts: int = 0
+    quiet: bool = False
+    error: str | None = None
 
-    def start(self) -> Any:
-        """A new actor for this source, asked to start: the reference to its answer."""
-        self.actor = self.spawn(self)
-        return self.actor.start.remote()
+    def supervise(self, spawn: Any, cfg: Config, *, label: str, quiet: bool) -> None:
+        """Its supervisor (actors named ``label-N`` so that `ray list actors` tells the sources apart)."""
+        from visioncast.scale.pipeline_actor import ActorOutputs  # noqa: PLC0415 — imports Ray
+        from visioncast.scale.supervisor import Supervisor  # noqa: PLC0415
 
-    def show(self, info: dict[str, Any], *, quiet: bool, position: int = 0) -> None:
-        """(Re)draw the bar (on line ``position``) for a started actor (a restarted file counts from its
-        start again)."""
+        job, self.quiet = self.job, quiet
+        push = None
+        if cfg.mqtt.enabled and (job.mqtt or job.mqtt_preset):  # its own status topic, as `run` has
+            push = dataclasses.replace(cfg.mqtt, instance=f"run-{job.name}")
+        outputs = ActorOutputs(stream=False, video=job.output, jsonl=job.jsonl, mqtt=push,
+                               max_frames=job.max_frames)
+        self.sup = Supervisor(spawn, (job.input, cfg.pipeline, job.name, outputs), label=label, what=job.name,
+                              max_restarts=cfg.ray.actor_restarts, start_timeout_s=STARTUP_TIMEOUT_S,
+                              stop_timeout_s=STOP_TIMEOUT_S, on_start=self.show)
+
+    def show(self, info: dict[str, Any]) -> None:
+        """(Re)draw the bar for a started actor (a restarted file counts from its start again)."""
         desc = f"{self.job.name} @{info['node'][:8]}"
         if self.bar is None:
-            self.bar = tqdm(total=info["total"], desc=desc, unit="frame", file=sys.stderr, disable=quiet,
-                            position=position, leave=True)
-        else:
-            self.bar.reset(total=info["total"])
-            self.bar.set_description(desc, refresh=False)
+            self.bar = tqdm(total=info["total"], desc=desc, unit="frame", file=sys.stderr, disable=self.quiet,
+                            position=self.position, leave=True)
+            return
+        tqdm.write(f"{self.job.name}: {self.sup.last_loss}; restarted "
+                   f"({self.sup.restarts}/{self.sup.max_restarts})", file=sys.stderr)
+        self.bar.reset(total=info["total"])
+        self.bar.set_description(desc, refresh=False)
+
+    def follow(self) -> bool:
+        """One look at the actor: the bar updated; True once its run has ended (well or not)."""
+        try:
+            report = self.sup.call("pull", None)
+        except VisioncastError as exc:
+            self.error = str(exc)
+            return True
+        if report is None:  # lost and restarted
+            return False
+        self.bar.update(report["counters"]["frames_out"] - self.bar.n)
+        restarts = f", restarts {self.sup.restarts}" if self.sup.restarts else ""
+        self.bar.set_postfix_str(f"{report['stats']['fps']:.1f} fps{restarts}", refresh=False)
+        return bool(report["done"])
 
 
-def _ask(ray: Any, ref: Any, timeout_s: float) -> tuple[Any, str | None, bool]:
-    """(the actor's answer, None, False), or (None, one line saying why there is none, whether the actor
-    itself is gone: its node or process died)."""
+def _drive(runs: list[ActorRun]) -> int:
+    """Start every actor, show progress until all end (the supervisors restart lost ones; Ctrl-C stops
+    them), print the summaries."""
+    def launch(run: ActorRun) -> None:
+        try:
+            run.sup.launch()
+        except VisioncastError as exc:
+            run.error = str(exc)
+            print(f"{run.job.name}: {exc}", file=sys.stderr, flush=True)
+
+    with ThreadPoolExecutor(len(runs)) as pool:  # all load at once
+        list(pool.map(launch, runs))
+    started = [run for run in runs if run.error is None]
     try:
-        return ray.get(ref, timeout=timeout_s), None, False
-    except ray.exceptions.GetTimeoutError:
-        return None, f"no answer within {timeout_s:g} s", False
-    except ray.exceptions.RayActorError as exc:
-        return None, f"actor lost ({type(exc).__name__}: its node or process died)", True
-    except ray.exceptions.RayTaskError as exc:
-        return None, str(exc.cause or exc).splitlines()[0], False
-
-
-def _drive(ray: Any, runs: dict[str, ActorRun], *, max_restarts: int, quiet: bool) -> int:
-    """Start every actor, show progress until all end (restarting lost ones, or Ctrl-C stops them), print
-    the summaries."""
-    failed: dict[str, str] = {}
-    starts = {name: run.start() for name, run in runs.items()}  # all load at once
-    started: dict[str, ActorRun] = {}
-    for name, ref in starts.items():
-        info, error, _gone = _ask(ray, ref, STARTUP_TIMEOUT_S)
-        if error is not None:
-            failed[name] = error
-            print(f"{name}: {error}", file=sys.stderr, flush=True)
-            continue
-        runs[name].show(info, quiet=quiet, position=len(started))
-        started[name] = runs[name]
-    try:
-        failed.update(_follow(ray, started, max_restarts, quiet=quiet))
+        left = list(started)
+        while left:
+            time.sleep(POLL_S)
+            left = [run for run in left if not run.follow()]
     except KeyboardInterrupt:
         print("\nstopping every pipeline…", file=sys.stderr, flush=True)
-    stops = {n: run.actor.stop.remote() for n, run in started.items() if n not in failed}
-    for run in started.values():
+    summaries = {run.job.name: run.sup.stop() for run in started if run.error is None}
+    for run in started:
         run.bar.close()
-    for name, ref in stops.items():
-        summary, error, _gone = _ask(ray, ref, RPC_TIMEOUT_S * 3)
+    for run in runs:
+        summary = summaries.get(run.job.name)
         if summary:
-            summary["restarts"] = runs[name].restarts
-            error = error or summary.get("error")
-        print(describe_summary(summary) if summary else f"{name}: {error}", flush=True)
-        if error is not None:
-            failed[name] = error
-    for name in failed.keys() - stops.keys():
-        print(f"{name}: failed: {failed[name]}", flush=True)
-    for run in runs.values():
-        if run.actor is not None:
-            ray.kill(run.actor)
-    return 1 if failed else 0
-
-
-def _follow(ray: Any, runs: dict[str, ActorRun], max_restarts: int, *, quiet: bool) -> dict[str, str]:
-    """Update the bars until every actor's run has ended, restarting lost actors up to ``max_restarts``
-    times per source; the sources given up on the way, with why."""
-    left, lost = dict(runs), {}
-    while left:
-        time.sleep(POLL_S)
-        asked = {name: run.actor.progress.remote() for name, run in left.items()}
-        for name, ref in asked.items():
-            run = left[name]
-            report, error, gone = _ask(ray, ref, RPC_TIMEOUT_S)
-            if gone:
-                error = _restart(ray, run, error or "", max_restarts, quiet=quiet)
-                if error is None:
-                    continue
-            if error is not None:
-                lost[name] = error
-                del left[name]
-                continue
-            run.bar.update(report["frames"] - run.bar.n)
-            restarts = f", restarts {run.restarts}" if run.restarts else ""
-            run.bar.set_postfix_str(f"{report['fps']:.1f} fps{restarts}", refresh=False)
-            if report["done"]:
-                del left[name]
-    return lost
-
-
-def _restart(ray: Any, run: ActorRun, why: str, max_restarts: int, *, quiet: bool) -> str | None:
-    """Start a new actor for a source whose actor was lost (Ray places it, on another node if its node
-    went); None once one runs, else why not. A file starts again from its first frame (docs/scale.md)."""
-    name = run.job.name
-    while run.restarts < max_restarts:
-        run.restarts += 1
-        ray.kill(run.actor)  # whatever is left of it (a hung process) frees its CPUs
-        tqdm.write(f"{name}: {why}; restarting it ({run.restarts}/{max_restarts})", file=sys.stderr)
-        info, error, gone = _ask(ray, run.start(), STARTUP_TIMEOUT_S)
-        if error is None:
-            run.show(info, quiet=quiet)
-            return None
-        if not gone:
-            return f"restart {run.restarts} failed: {error}"
-        why = error
-    return f"{why}; gave up after {run.restarts} restart(s) (ray.actor_restarts = {max_restarts})"
+            summary["restarts"] = run.sup.restarts
+            run.error = run.error or summary.get("error")
+            print(describe_summary(summary), flush=True)
+        elif run.error is None:
+            run.error = "its actor did not answer the stop"
+        if run.error is not None and not summary:
+            print(f"{run.job.name}: failed: {run.error}", flush=True)
+        run.sup.kill()
+    return 1 if any(run.error is not None for run in runs) else 0
 
 
 def describe_summary(s: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""`visioncast serve`: the HTTP service (API, pages, /metrics) on cheroot. I/O: sockets, prints to stdout.
+"""`visioncast serve`: the HTTP service (API, pages, /metrics; server/wsgi.py). I/O: sockets, stdout.
 
 Made to be extended with small edits by the features that plug into the server:
 
@@ -6,7 +6,7 @@ Made to be extended with small edits by the features that plug into the server:
 * a step before listening (start a broker, attach a sink) → a function ``step(ctx)`` appended to ``STARTUP``;
   a step that starts something registers how to stop it with :meth:`ServeContext.on_stop`;
   a step after the port is open (print something) → ``AFTER_LISTEN``;
-* TLS → :func:`make_server` passes an ``ssl_adapter`` to :class:`HttpServer`.
+* TLS → :func:`make_server` passes an ``ssl_context`` to :class:`HttpServer`.
 
 Start-up is explicit and ordered (``create_app`` builds the app and connects nothing): models load, then the
 embedded MQTT broker starts, then the push connects to it, then pipelines/video jobs may run and the HTTP
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -31,30 +32,30 @@ import qrcode
 from flask import Flask
 
 from visioncast import __version__
-from visioncast.broker import BrokerHandle, lan_addresses, open_broker
+from visioncast.broker import BrokerHandle, open_broker
 from visioncast.cli.broker import (
+    STOP_SIGNALS,
     add_push_options,
     broker_metrics,
     broker_options,
-    preset_mqtt,
     print_broker,
     push_overrides,
 )
 from visioncast.cli.options import add_model_options, check_port, load_config
-from visioncast.cli.scale import add_ray_serve_options, ray_overrides, start_ray
-from visioncast.cli.scale_streams import place_streams
+from visioncast.cli.scale import add_ray_serve_options, place_streams, ray_overrides, start_ray
 from visioncast.config import Config
-from visioncast.errors import InputError
-from visioncast.server import create_app
-from visioncast.server import mqtt as push
-from visioncast.server.app import EXTENSION as SERVICES
-from visioncast.server.auth import auth_of
+from visioncast.errors import ConfigError, InputError
+from visioncast.network import ANY_HOSTS, lan_addresses, port_owner, port_taken
+from visioncast.server.app import create_app
+from visioncast.server.auth.core import auth_of
 from visioncast.server.health import warm_up
 from visioncast.server.metrics import access_log
-from visioncast.server.tls import ensure_certificate, ssl_adapter
+from visioncast.server.push import routes as push
+from visioncast.server.services import EXTENSION as SERVICES
+from visioncast.server.tls import ensure_certificate, ssl_context
 from visioncast.server.wsgi import HttpServer
+from visioncast.sinks.push_target import is_local
 
-ANY_HOSTS = ("0.0.0.0", "::", "")
 CONNECT_WAIT_S = 3.0
 
 
@@ -87,8 +88,8 @@ Step = Callable[[ServeContext], None]
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     p = sub.add_parser("serve", help="run the HTTP service: JSON API, web pages, /metrics",
-                       description="Run the HTTP service (API under /api/v1, pages, /openapi.json, /metrics) "
-                                   "on cheroot. The default models load before the port opens.")
+                       description="Run the HTTP service (API under /api/v1, pages, /openapi.json, "
+                                   "/metrics). The default models load before the port opens.")
     add_server_options(p)
     add_push_options(p)
     add_model_options(p)
@@ -106,9 +107,13 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, help="request threads (default 8)")
     g.add_argument("--token", help="the teacher's sign-in token (default: the one kept in the data dir, made "
                                    "on first need; also VISIONCAST_SERVER__TOKEN or server.token)")
-    g.add_argument("--tls", action="store_true", default=None,
-                   help="serve https with a self-signed certificate made on first use in the data dir, its "
-                        "SHA-256 fingerprint printed (phones allow the webcam page's camera only over https)")
+    g.add_argument("--tls", action="store_const", const="on", default=None,
+                   help="serve https even on 127.0.0.1 (the default whenever --host reaches beyond this "
+                        "computer: phones allow their camera only over https). The certificate is "
+                        "self-signed, made on first use in the data dir, its SHA-256 fingerprint printed; "
+                        "plain http on the same port explains the certificate warning")
+    g.add_argument("--no-tls", dest="tls", action="store_const", const="off",
+                   help="plain http only, even on the LAN (phones then take photos but get no live camera)")
 
 
 def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -135,12 +140,14 @@ def load_models(ctx: ServeContext) -> None:
 
 def print_qr(url: str, out: TextIO) -> None:
     """``url`` as a QR code drawn with text blocks, for a phone camera."""
+    try:
+        "█▀▄".encode(getattr(out, "encoding", None) or "utf-8")  # no encoding: text kept in memory
+    except (UnicodeEncodeError, LookupError):  # e.g. a Windows console in an old code page
+        print("(this terminal cannot draw the QR code; type the URL instead)", file=out)
+        return
     qr = qrcode.QRCode(border=1)
     qr.add_data(url)
-    try:
-        qr.print_ascii(out=out, invert=True)
-    except UnicodeEncodeError:
-        print("(this terminal cannot draw the QR code; type the URL instead)", file=out)
+    qr.print_ascii(out=out, invert=True)
 
 
 def print_urls(ctx: ServeContext) -> None:
@@ -156,21 +163,37 @@ def print_urls(ctx: ServeContext) -> None:
             print(f"  {url}  (phones and computers on the same network)", file=out)
         if urls:
             print_qr(urls[0], out)
+        if scheme == "https":
+            print(f"  (http:// on port {server.port} too: pages opened that way explain the certificate "
+                  "warning and link here)", file=out)
     else:
         print(f"listening on {base}/", file=out)
     print(f"API {base}/api/v1 (docs {base}/openapi.json), metrics {base}/metrics", file=out)
     print("press Ctrl-C to stop", file=out, flush=True)
 
 
+def check_http_port(ctx: ServeContext) -> None:
+    """Before anything loads: the HTTP port is free, or one line saying who holds it and how to choose."""
+    cfg = ctx.config.server
+    if cfg.port and port_taken(cfg.host, cfg.port):
+        raise ConfigError(f"port {cfg.port} is taken by {port_owner(cfg.port)}: stop it, or choose another "
+                          f"port with --port (e.g. --port {cfg.port + 1}; 0 = any free port)")
+
+
 def start_broker(ctx: ServeContext) -> None:
-    """The embedded MQTT broker, unless push is off (``--mqtt off``) or goes to ``mqtt.url``."""
+    """The MQTT broker boards connect to, unless push is off (``--mqtt off``) or goes to ``mqtt.url``. On a
+    port held by a broker whose logins visioncast does not manage (or any other program) it starts on the
+    next free port, unless ``--broker-port`` named that port (then it stops, saying how to choose)."""
     cfg = ctx.config
     if not cfg.broker.enabled or cfg.mqtt.url:
         return
-    ctx.broker = open_broker(cfg.broker, data_dir=Path(cfg.data_dir), **broker_options(ctx))
-    ctx.on_stop("the MQTT broker", ctx.broker.close)
-    broker_metrics(ctx.app, ctx.broker)
-    print_broker(ctx.broker, ctx.out, preset_mqtt(cfg))
+    move = cfg.layers.origin("broker.port") != "flags"
+    ctx.broker = open_broker(cfg.broker, data_dir=Path(cfg.data_dir), move=move, port_option="--broker-port",
+                             **broker_options(ctx))
+    if not ctx.broker.external:
+        ctx.on_stop("the MQTT broker", ctx.broker.close)
+        broker_metrics(ctx.app, ctx.broker)
+    push.push_of(ctx.app).reach = print_broker(ctx.broker, ctx.out, cfg.mqtt)
 
 
 def start_push(ctx: ServeContext) -> None:
@@ -186,8 +209,9 @@ def start_push(ctx: ServeContext) -> None:
               file=ctx.out, flush=True)
         return
     ctx.on_stop("MQTT push", lambda: _push_summary(push.stop(ctx.app)))
-    if push.is_embedded(cfg, ctx.broker):
-        why = "this server's broker"
+    if is_local(cfg, ctx.broker):
+        running = ctx.broker is not None and ctx.broker.external
+        why = "visioncast's broker, already running" if running else "this server's broker"
     else:
         key = "mqtt.url" if cfg.url else "mqtt.host"
         why = f"{key} set {layers.describe(layers.origin(key), key)}"
@@ -216,18 +240,27 @@ def print_signin(ctx: ServeContext) -> None:
           file=ctx.out, flush=True)
 
 
-STARTUP: list[Step] = [start_ray, place_streams, load_models, start_broker, start_push]
-AFTER_LISTEN: list[Step] = [print_urls, print_signin]
+def print_problems(ctx: ServeContext) -> None:
+    """The quick part of `visioncast doctor` (phone cameras, firewall, data dir): only what fails."""
+    from visioncast.cli.checkup import print_line  # noqa: PLC0415 - the checks load only once serving
+    from visioncast.cli.doctor import quick_checks  # noqa: PLC0415
+
+    for line in quick_checks(ctx.config, listening=True):
+        print_line(line, ctx.out)
+
+
+STARTUP: list[Step] = [check_http_port, start_ray, place_streams, load_models, start_broker, start_push]
+AFTER_LISTEN: list[Step] = [print_urls, print_signin, print_problems]
 
 
 def make_server(ctx: ServeContext) -> HttpServer:
     cfg = ctx.config.server
-    adapter = tls_adapter(ctx) if cfg.tls else None
-    return HttpServer(ctx.app, cfg.host, cfg.port, workers=cfg.workers, ssl_adapter=adapter, limits=cfg)
+    context = tls_context(ctx) if cfg.https() else None
+    return HttpServer(ctx.app, cfg.host, cfg.port, workers=cfg.workers, ssl_context=context, limits=cfg)
 
 
-def tls_adapter(ctx: ServeContext) -> Any:
-    """cheroot's SSL adapter with the data dir's self-signed certificate (made on first use); prints it."""
+def tls_context(ctx: ServeContext) -> ssl.SSLContext:
+    """The TLS context with the data dir's self-signed certificate (made on first use); prints it."""
     host = ctx.config.server.host
     hosts = lan_addresses(loopback=False) if host in ANY_HOSTS else [host]
     cert = ensure_certificate(Path(ctx.config.data_dir) / "tls", hosts)
@@ -236,7 +269,7 @@ def tls_adapter(ctx: ServeContext) -> Any:
     print(f"  SHA-256 fingerprint {cert.fingerprint}", file=ctx.out)
     print("  browsers warn once: compare this fingerprint with the certificate's, then continue",
           file=ctx.out, flush=True)
-    return ssl_adapter(cert)
+    return ssl_context(cert)
 
 
 def show_requests(out: TextIO) -> None:
@@ -261,6 +294,8 @@ def run(args: argparse.Namespace) -> int:
     show_requests(ctx.out)
     services = ctx.app.extensions[SERVICES]
     try:
+        for name in STOP_SIGNALS:  # from the start: a SIGTERM while loading stops what has started, in order
+            signal.signal(getattr(signal, name), _raise_interrupt)
         for step in STARTUP:
             step(ctx)
         ctx.on_stop("pipelines and video jobs", services.stop_producers)
@@ -268,7 +303,6 @@ def run(args: argparse.Namespace) -> int:
         ctx.on_stop("the HTTP server", ctx.server.stop)
         for step in AFTER_LISTEN:
             step(ctx)
-        signal.signal(signal.SIGTERM, _raise_interrupt)
         ctx.server.serve_forever()
     except KeyboardInterrupt:
         print("stopping…", file=ctx.out, flush=True)

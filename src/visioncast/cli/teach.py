@@ -7,9 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from visioncast.cli.infer import why_skipped
 from visioncast.cli.options import load_config
-from visioncast.errors import InputError, VisioncastError
-from visioncast.sources.image import IMAGE_SUFFIXES, read_image
+from visioncast.errors import InputError
+from visioncast.models.labels import check_labels
+from visioncast.sources.folder import folder_files
+from visioncast.sources.image import read_image
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,14 +46,11 @@ def read_folder(path: Path) -> tuple[list[np.ndarray], list[str]]:
     """The images of a folder (sorted by name) and the names of the files that were skipped, with why."""
     images: list[np.ndarray] = []
     skipped: list[str] = []
-    for file in sorted(p for p in path.iterdir() if p.is_file()):
-        if file.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped.append(f"{file.name} (not an image file)")
-            continue
+    for file in folder_files(path):
         try:
             images.append(read_image(file))
-        except VisioncastError as exc:
-            skipped.append(f"{file.name} ({exc})")
+        except InputError as exc:
+            skipped.append(f"{file.name} ({why_skipped(exc)})")
     return images, skipped
 
 
@@ -62,10 +62,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     cache_dir = Path(cfg.models.cache_dir)
     samples: dict[str, list[np.ndarray]] = {}
-    for spec in args.classes:
-        label, folder = parse_class(spec)
-        if label in samples:
-            raise InputError(f"class name {label!r} is given twice")
+    specs = [parse_class(spec) for spec in args.classes]
+    labels = check_labels(label for label, _ in specs)  # control characters, twice, look-alikes: refused
+    for label, (_, folder) in zip(labels, specs, strict=True):
         samples[label], skipped = read_folder(folder)
         print(f"{label}: {len(samples[label])} images from {folder}")
         for line in skipped:

@@ -71,32 +71,75 @@ class Letterbox:
         return clip_xyxy(b, self.src_w, self.src_h)
 
 
+def _overlap(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(intersection, union) areas of every box of ``a`` (N, 4) with every box of ``b`` (M, 4): float32 (N, M)
+    each.
+
+    Column-wise 2-D operations, no (N, M, 2) temporaries: a third of the time for the 50–100 candidates of a
+    detector's frame, and the same float32 values, operation for operation, as the 3-D form.
+    """
+    ax1, ay1, ax2, ay2 = (a[:, i : i + 1] for i in range(4))
+    w = np.minimum(ax2, b[:, 2]) - np.maximum(ax1, b[:, 0])
+    h = np.minimum(ay2, b[:, 3]) - np.maximum(ay1, b[:, 1])
+    np.maximum(w, 0, out=w)
+    np.maximum(h, 0, out=h)
+    inter = np.multiply(w, h, out=w)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = np.add(area_a[:, None], area_b, out=h)
+    union -= inter
+    return inter, union
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU between every box of ``a`` (N, 4) and of ``b`` (M, 4): shape (N, M)."""
     a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
+    inter, union = _overlap(a, b)
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), np.float32(0.0))
+
+
+def _suppresses(a: np.ndarray, b: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """(N, M) bool: IoU(a[i], b[j]) > ``iou_threshold`` (the values of :func:`iou_matrix`, compared)."""
+    inter, union = _overlap(a, b)
+    over = np.divide(inter, np.maximum(union, 1e-9), out=inter) > np.float32(iou_threshold)
+    over &= union > 0
+    return over
+
+
+NMS_BLOCK = 256  # candidates compared at once: bounds the (N, N) matrices when a low conf lets thousands in
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy non-maximum suppression; indices of kept boxes, best score first."""
+    """Greedy non-maximum suppression; indices of kept boxes, best score first.
+
+    The same boxes as the textbook loop (take the best, drop what overlaps it by more than the threshold,
+    repeat), computed with whole-matrix operations: in score order, box *i* is kept when no kept box before it
+    overlaps it. Within a block that is a fixed point, reached by iterating from "all kept" (entries settle in
+    score order, one more per pass at worst; two or three passes on real frames); earlier blocks' kept boxes
+    suppress first. 0.05 ms for 60 candidates instead of 0.2 ms for the loop, as fast as OpenCV's
+    ``NMSBoxes`` (docs/benchmarks.md), and pure numpy.
+    """
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     order = np.argsort(-np.asarray(scores, dtype=np.float32), kind="stable")
-    keep: list[int] = []
-    while order.size:
-        best = int(order[0])
-        keep.append(best)
-        if order.size == 1:
-            break
-        ious = iou_matrix(boxes[best : best + 1], boxes[order[1:]])[0]
-        order = order[1:][ious <= iou_threshold]
-    return np.asarray(keep, dtype=np.int64)
+    ranked = boxes[order]
+    kept = np.zeros(0, dtype=np.int64)  # positions in ``order``
+    for start in range(0, len(order), NMS_BLOCK):
+        block = ranked[start : start + NMS_BLOCK]
+        later = np.arange(len(block))
+        over = _suppresses(block, block, iou_threshold)
+        over &= later[:, None] < later
+        alive: np.ndarray = np.ones(len(block), dtype=bool)
+        if len(kept):
+            alive = np.logical_not(_suppresses(ranked[kept], block, iou_threshold).any(axis=0))
+        keep = alive
+        while True:
+            settled = alive & ~(over & keep[:, None]).any(axis=0)
+            if np.array_equal(settled, keep):
+                break
+            keep = settled
+        kept = np.concatenate([kept, start + np.flatnonzero(keep)])
+    return order[kept]
 
 
 def batched_nms(

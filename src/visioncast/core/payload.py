@@ -24,6 +24,8 @@ class DetectionPayload(TypedDict, total=False):
     score: float
     track_id: int
     keypoints: list[list[float]]
+    polygons: list[list[list[float]]]
+    area: int
 
 
 class PredictionPayload(TypedDict):
@@ -52,7 +54,7 @@ def result_to_payload(result: Result, **extra: Any) -> dict[str, Any]:
 
 def detections_to_payload(dets: Detections) -> list[DetectionPayload]:
     """One dict per detection: box [x1, y1, x2, y2] in pixels, class_id, label, score (+ track_id,
-    keypoints)."""
+    keypoints; polygons and area for segmentation)."""
     items: list[DetectionPayload] = []
     for i in range(len(dets)):
         item: DetectionPayload = {
@@ -65,6 +67,11 @@ def detections_to_payload(dets: Detections) -> list[DetectionPayload]:
             item["track_id"] = int(dets.track_id[i])
         if dets.keypoints is not None:
             item["keypoints"] = [[round(float(v), 2) for v in kp] for kp in dets.keypoints[i]]
+        if dets.polygons is not None:
+            item["polygons"] = [[[round(float(x), 1), round(float(y), 1)] for x, y in poly]
+                                for poly in dets.polygons[i]]
+        if dets.area is not None:
+            item["area"] = int(dets.area[i])
         items.append(item)
     return items
 
@@ -96,6 +103,7 @@ def result_from_payload(data: dict[str, Any]) -> Result:
 def _detections_from(items: list[dict[str, Any]]) -> Detections:
     tracked = any("track_id" in d for d in items)
     with_keypoints = bool(items) and all("keypoints" in d for d in items)
+    with_masks = bool(items) and all("polygons" in d for d in items)
     return Detections(
         np.array([d["box"] for d in items], dtype=np.float32).reshape(-1, 4),
         np.array([d["class_id"] for d in items], dtype=np.int32),
@@ -103,6 +111,9 @@ def _detections_from(items: list[dict[str, Any]]) -> Detections:
         tuple(str(d["label"]) for d in items),
         np.array([d.get("track_id", -1) for d in items]) if tracked else None,
         np.array([d["keypoints"] for d in items], dtype=np.float32) if with_keypoints else None,
+        tuple(tuple(np.array(p, np.float32).reshape(-1, 2) for p in d["polygons"]) for d in items)
+        if with_masks else None,
+        np.array([d.get("area", 0) for d in items], dtype=np.int64) if with_masks else None,
     )
 
 
@@ -147,6 +158,15 @@ RESULT_SCHEMA: dict[str, Any] = {
                                        "[x, y, score] in image pixels",
                         "items": {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3},
                     },
+                    "polygons": {
+                        "type": "array",
+                        "description": "segment: the outlines of the detection's mask, each a list of [x, y] "
+                                       "points in image pixels (a region may have several parts)",
+                        "items": {"type": "array", "items": {"type": "array", "items": {"type": "number"},
+                                                            "minItems": 2, "maxItems": 2}},
+                    },
+                    "area": {"type": "integer", "minimum": 0,
+                             "description": "segment: the mask's area in image pixels"},
                 },
                 "additionalProperties": False,
             },
@@ -169,11 +189,12 @@ RESULT_SCHEMA: dict[str, Any] = {
         "source": {"type": "string", "description": "the channel that produced the result (mqtt, pipelines)"},
         "frame": {"type": "integer", "minimum": 0, "description": "frame index in the source"},
         "timestamp": {"type": "number", "description": "media time in seconds (video) or Unix time"},
+        "sent_at": {"type": "number", "description": "MQTT: Unix time (s) the server published it"},
         "image": {"type": "string", "description": "annotated image as base64 JPEG (render=base64)"},
         "image_url": {"type": "string", "description": "URL of the saved annotated image (render=url)"},
     },
     "allOf": [
-        {"if": {"properties": {"task": {"enum": ["detect", "pose", "face"]}}},
+        {"if": {"properties": {"task": {"enum": ["detect", "pose", "face", "segment"]}}},
          "then": {"required": ["detections"]}},
         {"if": {"properties": {"task": {"const": "classify"}}}, "then": {"required": ["predictions"]}},
     ],

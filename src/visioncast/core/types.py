@@ -8,17 +8,18 @@ Frames are BGR uint8 H×W×3 arrays; boxes are ``xyxy`` float32 in original-imag
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 
 from visioncast.errors import InputError
 
-Task = Literal["detect", "classify", "pose", "face"]
-TASKS: tuple[Task, ...] = ("detect", "classify", "pose", "face")
-#: Tasks whose result is a set of detections (pose: people with keypoints; face: faces with landmarks).
-DETECTION_TASKS: tuple[Task, ...] = ("detect", "pose", "face")
+Task = Literal["detect", "classify", "pose", "face", "segment"]
+TASKS: tuple[Task, ...] = ("detect", "classify", "pose", "face", "segment")
+#: Tasks whose result is a set of detections (pose: people with keypoints; face: faces with landmarks;
+#: segment: regions with mask polygons and pixel areas).
+DETECTION_TASKS: tuple[Task, ...] = ("detect", "pose", "face", "segment")
 
 #: The 17 COCO keypoints of a pose result, in model order (left before right).
 COCO_KEYPOINTS = (
@@ -78,7 +79,8 @@ class Detections:
 
     xyxy: float32 (N, 4) in original-image pixels; class_id: int32 (N,); score: float32 (N,) in [0, 1];
     labels: N class names; track_id: optional int64 (N,) (−1 = untracked); keypoints: optional float32
-    (N, K, 3) of (x, y, score).
+    (N, K, 3) of (x, y, score); polygons: optional, per detection the outlines of its mask, each a float32
+    (P, 2) array of (x, y) pixels; area: optional int64 (N,), its mask's pixel count.
     """
 
     xyxy: np.ndarray
@@ -87,6 +89,8 @@ class Detections:
     labels: tuple[str, ...]
     track_id: np.ndarray | None = None
     keypoints: np.ndarray | None = None
+    polygons: tuple[tuple[np.ndarray, ...], ...] | None = None
+    area: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
@@ -111,6 +115,16 @@ class Detections:
             _check(kp.ndim == 3 and kp.shape[0] == n and kp.shape[2] == 3,
                    f"detections.keypoints must be (N={n}, K, 3), got {kp.shape}")
             object.__setattr__(self, "keypoints", kp)
+        if self.polygons is not None:
+            polys = tuple(tuple(np.asarray(p, np.float32).reshape(-1, 2) for p in outlines)
+                          for outlines in self.polygons)
+            _check(len(polys) == n, f"detections.polygons must have {n} entries, got {len(polys)}")
+            object.__setattr__(self, "polygons", polys)
+        if self.area is not None:
+            area = np.asarray(self.area, dtype=np.int64).reshape(-1)
+            _check(len(area) == n and bool(np.all(area >= 0)),
+                   f"detections.area must be {n} pixel counts (>= 0), got {area.tolist()}")
+            object.__setattr__(self, "area", area)
 
     @classmethod
     def empty(cls) -> Detections:
@@ -129,11 +143,21 @@ class Detections:
             tuple(self.labels[i] for i in idx),
             None if self.track_id is None else self.track_id[idx],
             None if self.keypoints is None else self.keypoints[idx],
+            None if self.polygons is None else tuple(self.polygons[i] for i in idx),
+            None if self.area is None else self.area[idx],
         )
 
     def with_tracks(self, track_id: np.ndarray) -> Detections:
         """A copy carrying track ids (one per detection)."""
-        return Detections(self.xyxy, self.class_id, self.score, self.labels, track_id, self.keypoints)
+        return replace(self, track_id=track_id)
+
+    def areas(self) -> dict[str, int]:
+        """Mask pixels per label (segmentation), labels in first-seen order; {} without masks."""
+        out: dict[str, int] = {}
+        if self.area is not None:
+            for label, pixels in zip(self.labels, self.area.tolist(), strict=True):
+                out[label] = out.get(label, 0) + int(pixels)
+        return out
 
     def counts(self) -> dict[str, int]:
         """Detections per label, labels in first-seen order."""

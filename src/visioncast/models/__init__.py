@@ -8,7 +8,9 @@ from visioncast.models.registry import (
     ModelInfo,
     find_model,
     list_models,
+    load_configured,
     load_model,
 )
 
-__all__ = ["DEFAULT_CLASSIFY", "DEFAULT_DETECT", "ModelInfo", "find_model", "list_models", "load_model"]
+__all__ = ["DEFAULT_CLASSIFY", "DEFAULT_DETECT", "ModelInfo", "find_model", "list_models", "load_configured",
+           "load_model"]

@@ -1,8 +1,9 @@
 """Pulling models into the cache: streamed HTTP download, SHA-256 check, ONNX check, index entry. I/O.
 
-The file is written to a ``.part`` file in the cache while its SHA-256 is computed, checked against the
-expected digest and loaded once with onnxruntime; only then is it renamed into place (atomically) and recorded
-in ``<cache_dir>/index.json`` as ``{name: {"file", "task", "family", "labels", "licence", "sha256", "url"}}``.
+The file is written to a temporary file in the cache (:func:`visioncast.atomic.atomic_path`) while its
+SHA-256 is computed, checked against the expected digest and loaded once with onnxruntime; only then is it
+renamed into place (atomically) and recorded in ``<cache_dir>/index.json`` as
+``{name: {"file", "task", "family", "labels", "licence", "sha256", "url"}}``.
 On any failure nothing is left behind. A tqdm progress bar goes to stderr.
 """
 
@@ -10,10 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlparse
@@ -21,6 +20,7 @@ from urllib.parse import urlparse
 import requests
 from tqdm import tqdm
 
+from visioncast.atomic import atomic_path
 from visioncast.errors import InputError, ModelError
 from visioncast.models.labels import BUILTIN, read_labels_file
 from visioncast.models.registry import ModelInfo, guess_task, register_model, shipped_models
@@ -60,21 +60,13 @@ def pull_model(
     labels = _check_labels(labels)
     if urlparse(url).scheme not in ("http", "https"):
         raise InputError(f"model URL must be http:// or https://, got {url!r}")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, part_name = tempfile.mkstemp(prefix=f"{name}.", suffix=".part", dir=cache_dir)
-    part = Path(part_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
+    final = cache_dir / f"{name}.onnx"
+    with atomic_path(final) as part:  # a model in the cache is not a secret: mode 644 once in place
+        with part.open("wb") as out:
             got = _download(url, out, timeout_s=timeout_s, progress=progress)
         if got != expected:
             raise ModelError(f"sha256 mismatch for {url}: expected {expected}, got {got}")
         task, family = _inspect(part, url, task)
-        final = cache_dir / f"{name}.onnx"
-        part.chmod(0o644)  # mkstemp makes it private; a model in the cache is not a secret
-        os.replace(part, final)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
     entry = {"file": final.name, "task": task, "family": family, "labels": labels, "licence": licence,
              "sha256": expected, "url": url}
     register_model(cache_dir, name, entry)

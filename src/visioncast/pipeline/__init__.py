@@ -38,18 +38,19 @@ import numpy as np
 
 from visioncast.analytics import Analytics, StatsSnapshot, empty_snapshot
 from visioncast.core.types import Frame, Result
-from visioncast.draw import draw_result
 from visioncast.errors import InputError, VisioncastError
-from visioncast.overlay import draw_overlay
+from visioncast.lang import LANGS
+from visioncast.overlay import draw_frame
+from visioncast.pipeline.infer import infer_loop
+from visioncast.pipeline.marker import END
 from visioncast.sinks.bus import Delivery, Dispatcher, Sink
 from visioncast.sources import Source
-from visioncast.tasks.base import Prepared, Task
+from visioncast.tasks.base import Prepared, Task, TaskOptions
 
 log = logging.getLogger(__name__)
 RECENT_EVENTS = 50  # events a pipeline keeps for its API and dashboard (MQTT and JSON lines get them all)
 
 MODES = ("auto", "every", "latest")
-END = object()  # the end-of-stream marker passed down the queues
 _POLL_S = 0.2
 
 
@@ -57,15 +58,19 @@ _POLL_S = 0.2
 class PipelineOptions:
     """mode: auto (latest for live sources, every otherwise) | every | latest; queue_size bounds each queue;
     async_jobs: OpenVINO requests in flight (0 = the plugin's optimum); max_frames stops after that many;
-    realtime: a file or folder is read no faster than its frames' timestamps (live sources are anyway)."""
+    realtime: a file or folder is read no faster than its frames' timestamps (live sources are anyway);
+    lang: the language of the text drawn on frames (zh | en: its viewer's)."""
 
     mode: str = "auto"
     queue_size: int = 4
     async_jobs: int = 0
     max_frames: int | None = None
     realtime: bool = False
+    lang: str = "en"
 
     def __post_init__(self) -> None:
+        if self.lang not in LANGS:
+            raise InputError(f"the language of drawn frames must be {' or '.join(LANGS)}, got {self.lang!r}")
         if self.mode not in MODES:
             raise InputError(f"pipeline mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.queue_size < 1:
@@ -111,7 +116,9 @@ class _Rate:
 class Pipeline:
     """One running stream. ``run()`` blocks until the source ends or ``stop()``; ``start()`` + ``join()`` for
     a background run. ``stats`` is the latest snapshot; ``counters()`` the run-time counters. ``sinks`` are
-    closed at the end; ``shared`` sinks (the server's, an MQTT sink the caller flushes) only receive."""
+    closed at the end; ``shared`` sinks (the server's, an MQTT sink the caller flushes) only receive. The
+    pipeline runs ``task.for_stream()`` (a task with per-stream state gets an instance of its own) with
+    ``task_options`` on every frame."""
 
     def __init__(
         self,
@@ -122,9 +129,10 @@ class Pipeline:
         sinks: Sequence[Sink] = (),
         shared: Sequence[Sink] = (),
         options: PipelineOptions | None = None,
+        task_options: TaskOptions | None = None,
         on_frame: Callable[[StatsSnapshot, list[dict[str, Any]]], None] | None = None,
     ) -> None:
-        self.source, self.task = source, task
+        self.source, self.task, self.task_options = source, task.for_stream(), task_options
         self.analytics = analytics or Analytics(source=source.name)
         self.bus = Dispatcher(sinks, shared=shared)
         self.options = options or PipelineOptions()
@@ -148,7 +156,6 @@ class Pipeline:
 
     # -- control -------------------------------------------------------------------------------------------
     def start(self) -> Pipeline:
-        from visioncast.pipeline.infer import infer_loop  # noqa: PLC0415 — the stage module imports this one
 
         stages = (
             ("read", self._read_loop),
@@ -258,7 +265,7 @@ class Pipeline:
 
     def prepare(self, item: _Item) -> None:
         t0 = time.perf_counter()
-        item.prepared = self.task.prepare(item.frame.image)
+        item.prepared = self.task.prepare(item.frame.image, self.task_options)
         item.timings["preprocess"] = (time.perf_counter() - t0) * 1e3
 
     def _read_loop(self) -> None:
@@ -328,8 +335,8 @@ class Pipeline:
         result = replace(result, timings_ms=item.timings)
         item.result, item.stats, item.events = self.analytics.update(result, frame.index, frame.timestamp_s)
         if self.draw:
-            image = draw_result(frame.image, item.result)
-            item.annotated = draw_overlay(image, item.stats, self.analytics.lines, self.analytics.zones)
+            item.annotated = draw_frame(frame.image, item.result, item.stats, self.analytics.lines,
+                                        self.analytics.zones, lang=self.options.lang)
 
     def _output_loop(self) -> None:
         try:

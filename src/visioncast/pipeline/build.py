@@ -15,7 +15,7 @@ from visioncast.errors import ConfigError
 from visioncast.pipeline import Pipeline, PipelineOptions
 from visioncast.sinks.bus import Sink
 from visioncast.sources import Source, open_source
-from visioncast.tasks.base import Task
+from visioncast.tasks.base import Task, TaskOptions
 
 
 def analytics_for(cfg: PipelineConfig, source: str, task: str = "detect") -> Analytics:
@@ -37,14 +37,16 @@ def open_pipeline(
     sinks: Sequence[Sink] = (),
     shared: Sequence[Sink] = (),
     max_frames: int | None = None,
+    task_options: TaskOptions | None = None,
 ) -> Pipeline:
-    """A ready (not started) Pipeline; the analytics are checked before the source opens."""
+    """A ready (not started) Pipeline running ``task`` with ``task_options`` on every frame; the analytics
+    are checked before the source opens."""
     options = PipelineOptions(
         mode=cfg.mode, queue_size=cfg.queue_size, async_jobs=cfg.async_jobs, max_frames=max_frames,
-        realtime=cfg.realtime,
+        realtime=cfg.realtime, lang=cfg.lang or "en",
     )
     analytics = analytics_for(cfg, name or "stream", task.task)
     src = open_source(source, fps=cfg.folder_fps) if isinstance(source, str) else source
     analytics.source = name or src.name
     return Pipeline(src, task, analytics=analytics, sinks=sinks, shared=shared,
-                    options=options)
+                    options=options, task_options=task_options)

@@ -8,19 +8,39 @@ re-order buffer releases them in frame order.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
-from visioncast.pipeline import END
-
-if TYPE_CHECKING:
-    from visioncast.pipeline import Pipeline
+from visioncast.pipeline.marker import END
+from visioncast.tasks.base import Task
 
 
-def infer_loop(p: Pipeline) -> None:
+class StageHost(Protocol):
+    """What this stage uses of its pipeline (:class:`visioncast.pipeline.Pipeline`)."""
+
+    task: Task
+    q_infer: queue.Queue[Any]
+    q_post: queue.Queue[Any]
+
+    @property
+    def error(self) -> BaseException | None: ...
+
+    @property
+    def options(self) -> Any: ...
+
+    def put(self, q: queue.Queue[Any], item: Any) -> None: ...
+
+    def step(self, stage: str, fn: Callable[[Any], None], item: Any) -> bool: ...
+
+    def prepare(self, item: Any) -> None: ...
+
+
+def infer_loop(p: StageHost) -> None:
     """Consume prepared frames, run the model, pass them on in order; always passes the end marker on."""
     try:
         _async_loop(p)
@@ -28,7 +48,7 @@ def infer_loop(p: Pipeline) -> None:
         p.put(p.q_post, END)
 
 
-def _next(p: Pipeline) -> Any:
+def _next(p: StageHost) -> Any:
     """The next frame ready for the model (prepared here in latest-frame mode), or END."""
     while (item := p.q_infer.get()) is not END:
         if p.error is not None:
@@ -41,7 +61,7 @@ def _next(p: Pipeline) -> Any:
 class _Reorder:
     """Releases completed frames in submission order (sequence numbers 0, 1, 2…)."""
 
-    def __init__(self, p: Pipeline) -> None:
+    def __init__(self, p: StageHost) -> None:
         self._p = p
         self._lock = threading.Lock()
         self._pending: dict[int, Any] = {}
@@ -56,7 +76,7 @@ class _Reorder:
                 self._p.put(self._p.q_post, ready)
 
 
-def _async_loop(p: Pipeline) -> None:
+def _async_loop(p: StageHost) -> None:
     reorder = _Reorder(p)
     started: dict[int, float] = {}
 

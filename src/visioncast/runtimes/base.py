@@ -37,6 +37,19 @@ class TensorSpec:
         return d if isinstance(d, int) and d > 0 else None
 
 
+@dataclass(frozen=True)
+class ImageInput:
+    """How a task feeds its image input when the engine folds the preprocessing into the model's graph
+    (:func:`visioncast.runtimes.fold_image_input`): the letterboxed BGR uint8 image as a 1×H×W×3 tensor named
+    ``name``, of ``size_wh``; the graph reverses the channels when ``rgb``, casts to float32, multiplies by
+    ``scale`` and transposes to the model's 1×3×H×W."""
+
+    name: str
+    size_wh: tuple[int, int]
+    rgb: bool
+    scale: float = 1.0
+
+
 class AsyncQueue(Protocol):
     """Inferences in flight on a runtime (a context manager: leaving it waits for them, then frees the jobs).
 
@@ -82,3 +95,15 @@ class Runtime(Protocol):
     def close(self) -> None:
         """Free the engine's resources."""
         ...
+
+
+@runtime_checkable
+class RemoteStages(Protocol):
+    """A runtime whose engine is elsewhere (a Ray Serve replica) and that can also run a task's postprocess
+    there, so that only the result travels back (boxes, not YOLOX's 1.2 MB output tensor)."""
+
+    def run_task(self, task: Any, prepared: Any) -> Any:
+        """``task.postprocess(engine(prepared.feeds), prepared)`` where the engine runs: a Result, or None
+        when ``task`` cannot travel (then the caller runs the stages itself)."""
+        ...
+

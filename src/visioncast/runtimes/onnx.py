@@ -56,7 +56,7 @@ def _spec(arg: ort.NodeArg) -> TensorSpec:
     return TensorSpec(arg.name, shape, _ORT_TYPES.get(arg.type, arg.type))
 
 
-def _session(path: Path, threads: int) -> ort.InferenceSession:
+def _session(path: Path, threads: int, model: bytes | None = None) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -64,7 +64,8 @@ def _session(path: Path, threads: int) -> ort.InferenceSession:
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path) if model is None else model, opts,
+                                    providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
         raise ModelError(f"cannot load '{path}' with onnxruntime: {exc}") from exc
 
@@ -74,11 +75,16 @@ class OnnxRuntime:
 
     engine = "onnxruntime"
 
-    def __init__(self, path: Path, *, device: str = "CPU", threads: int = 1) -> None:
+    def __init__(self, path: Path, *, device: str = "CPU", threads: int = 1, model: bytes | None = None
+                 ) -> None:
+        """``model``: the ONNX bytes to load instead of the file at ``path`` (a folded graph); ``path`` still
+        names it in messages."""
         if device not in ("CPU", "AUTO"):
             raise ModelError(f"onnxruntime in visioncast runs on CPU only, got device {device!r}; "
                              "use --engine openvino for GPU")
-        self._session: ort.InferenceSession | None = _session(path, threads)
+        self._model = model
+        self.device = device
+        self._session: ort.InferenceSession | None = _session(path, threads, model)
         self._throughput: ort.InferenceSession | None = None if threads > 1 else self._session
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -96,7 +102,7 @@ class OnnxRuntime:
             if self._session is None:
                 raise ModelError(f"onnxruntime runtime of '{self.path.name}' is closed")
             if self._throughput is None:
-                self._throughput = _session(self.path, 1)
+                self._throughput = _session(self.path, 1, self._model)
             return self._throughput
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -129,6 +135,15 @@ class OnnxRuntime:
         ``callback(outputs, userdata)`` gets each result."""
         session = self._throughput_session()
         return OnnxAsyncQueue(self, session, jobs if jobs > 0 else self.threads, callback)
+
+    @property
+    def model_bytes(self) -> bytes | None:
+        """The ONNX bytes loaded instead of the file (a rewritten graph), or None."""
+        return self._model
+
+    def reload(self, model: bytes) -> OnnxRuntime:
+        """The same engine settings on other ONNX bytes (a folded graph of this model)."""
+        return OnnxRuntime(self.path, device=self.device, threads=self.threads, model=model)
 
     def close(self) -> None:
         with self._lock:

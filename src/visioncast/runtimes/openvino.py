@@ -103,7 +103,9 @@ class OpenVinoRuntime:
     engine = "openvino"
 
     def __init__(self, path: Path, *, device: str = "CPU", precision: str = "f32",
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, model: bytes | None = None) -> None:
+        """``model``: the ONNX bytes to read instead of the file at ``path`` (a folded graph); ``path`` still
+        names it in messages."""
         if device not in DEVICES:
             raise ModelError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
         if precision not in PRECISIONS:
@@ -111,9 +113,10 @@ class OpenVinoRuntime:
         ov = _openvino()
         self.path = Path(path)
         self.device, self.precision, self.threads = device, precision, threads
+        self.model_bytes = model  # the ONNX bytes read instead of the file (a rewritten graph), or None
         self._core = ov.Core()
         try:
-            self._model = self._core.read_model(str(self.path))
+            self._model = self._core.read_model(str(self.path) if model is None else model)
         except RuntimeError as exc:
             raise ModelError(f"cannot load '{self.path}' with openvino: {_reason(exc)}") from exc
         self._compiled = self._compile("LATENCY")
@@ -182,6 +185,11 @@ class OpenVinoRuntime:
         if jobs <= 0:
             jobs = int(self._throughput.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         return OpenVinoAsyncQueue(self, self._throughput, jobs, callback)
+
+    def reload(self, model: bytes) -> OpenVinoRuntime:
+        """The same device, precision and threads on other ONNX bytes (a folded graph of this model)."""
+        return OpenVinoRuntime(self.path, device=self.device, precision=self.precision, threads=self.threads,
+                               model=model)
 
     def close(self) -> None:
         """Release the compiled models and the request."""

@@ -5,16 +5,29 @@
 single-node cluster for trying things out. A missing extra raises :class:`ModelError` with the install line.
 Ray's own start-up chatter (deprecation warnings of its pydantic models, INFO lines of Serve) is silenced
 here so that `serve` and `run` print only their own lines.
+
+Token authentication (Ray ≥ 2.52; 2.60 turns it on for a head as soon as ``~/.ray/auth_token`` exists):
+joining a cluster sends a token whenever there is one — ``ray.auth_token`` (config), else
+``RAY_AUTH_TOKEN`` / ``RAY_AUTH_TOKEN_PATH``, else ``~/.ray/auth_token`` — which a cluster without
+authentication ignores. A missing or refused token is one line saying which, instead of Ray's forty lines
+of retries. A private cluster (``local``) keeps its token file readable by its owner only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
+import os
+import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from visioncast.config_schema import REPLICAS
+from visioncast.config.schema import REPLICAS
 from visioncast.errors import InputError, ModelError
 
 INSTALL = 'Ray is not installed: pip install "visioncast[ray]"'
@@ -72,25 +85,105 @@ def import_ray() -> Any:
     return ray
 
 
-def connect(address: str) -> Any:
-    """Join the Ray cluster at ``address`` ('auto', 'local', 'host:port', 'ray://host:port'); the ray module.
+def token_file() -> Path:
+    """Where Ray keeps this user's token (``ray get-auth-token --generate`` writes it)."""
+    return Path.home() / ".ray" / "auth_token"
+
+
+def use_token(token: str = "") -> str:
+    """Make this process send a Ray token when there is one: ``token`` (ray.auth_token), else
+    RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH, else ~/.ray/auth_token. Where it came from ("" = none sent)."""
+    env = os.environ
+    if token:
+        env["RAY_AUTH_TOKEN"] = token
+        where = "ray.auth_token"
+    elif env.get("RAY_AUTH_TOKEN"):
+        where = "RAY_AUTH_TOKEN"
+    elif env.get("RAY_AUTH_TOKEN_PATH"):
+        where = env["RAY_AUTH_TOKEN_PATH"]
+    elif token_file().is_file():
+        where = str(token_file())
+    else:
+        return ""
+    if env.get("RAY_AUTH_MODE", "").lower() != "disabled":  # an explicit "disabled" is respected
+        env["RAY_AUTH_MODE"] = "token"
+        _reload_auth_settings()
+    return where
+
+
+def _reload_auth_settings() -> None:
+    """Ray caches its settings and the token when it is imported: read them again from the environment."""
+    raylet = importlib.import_module("ray._raylet")
+    loader = getattr(raylet, "AuthenticationTokenLoader", None)
+    if loader is None:  # a Ray before 2.52: no token authentication to set up
+        return
+    raylet.Config.initialize("")
+    loader.instance().reset_cache()
+
+
+@contextlib.contextmanager
+def _native_stderr() -> Iterator[list[str]]:
+    """Ray's C++ core writes its connection retries to file descriptor 2: collect them instead (the list
+    holds what was written once the block has ended)."""
+    sys.stderr.flush()
+    said: list[str] = []
+    saved = os.dup(2)
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            said.append(tmp.read())
+
+
+def connect(address: str, *, token: str = "") -> Any:
+    """Join the Ray cluster at ``address`` ('auto', 'local', 'host:port', 'ray://host:port') with the
+    token of :func:`use_token` (``token``: ray.auth_token); the ray module.
 
     Already connected (a test's cluster, a second call): the existing connection is kept.
     """
     ray = import_ray()
     if ray.is_initialized():
         return ray
+    where = use_token(token)
     # "local" is Ray's own word for a new private instance; without an address ray.init would join the
     # cluster started last on this machine (someone else's, a test's) instead.
     kwargs: dict[str, Any] = {"address": address, "namespace": NAMESPACE, "logging_level": logging.WARNING,
                               "log_to_driver": False}
     if address == "local":
         kwargs.update(include_dashboard=False, _system_config=INLINE_TENSORS)
-    try:
-        ray.init(**kwargs)
-    except (ConnectionError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"cannot join the Ray cluster at {address!r}: {exc}") from exc
+    # a new private cluster's daemons would inherit the collecting file as their stderr: only when joining
+    collect: contextlib.AbstractContextManager[list[str]] = \
+        _native_stderr() if address != "local" else contextlib.nullcontext([])
+    with collect as native:
+        try:
+            ray.init(**kwargs)
+            failure = None
+        except (ConnectionError, ValueError, RuntimeError, ray.exceptions.RayError) as exc:
+            failure = exc
+    said = "".join(native)
+    if failure is not None:
+        raise ModelError(f"cannot join the Ray cluster at {address!r}: "
+                         f"{_why(failure, said, where)}") from failure
+    sys.stderr.write(said)  # nothing went wrong: Ray's own lines, if any, as they were
+    if os.name == "posix" and address == "local" and token_file().is_file() \
+            and token_file().stat().st_uid == os.getuid():
+        token_file().chmod(0o600)  # Ray writes it readable by every user of the machine
     return ray
+
+
+def _why(exc: BaseException, native: str, where: str) -> str:
+    """One line: the token missing or refused, else Ray's first line."""
+    if "InvalidAuthToken" in native or "Unauthenticated" in native or "uthentication" in type(exc).__name__:
+        if where:
+            return (f"it refused the token from {where} (token authentication: use the token of the "
+                    "cluster's head, its ~/.ray/auth_token; docs/scale.md)")
+        return ("it asks for a token (token authentication) and none was found: set ray.auth_token or "
+                "RAY_AUTH_TOKEN, or copy ~/.ray/auth_token from the cluster's head (docs/scale.md)")
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def cluster_summary(ray: Any) -> str:

@@ -9,6 +9,13 @@ frames in flight, :class:`RayAsyncQueue`) for the pipeline of a video job, a str
 pages, video jobs, streams, MQTT push and the KServe v2 routes work unchanged. Image tensors travel as uint8
 when that is exact (:func:`compact_feeds`: a quarter of YOLOX's 2.1 MB float32 input).
 
+A request's image (:func:`~visioncast.tasks.base.run_stages`) goes further: :meth:`RayRuntime.run_task` has
+the replica run the task's postprocess too, so only the Result comes back — YOLOX-nano's answer is a few
+hundred bytes instead of its 1.2 MB output tensor. The task travels once per replica, without its runtime
+(pickled; the replica keeps it under its digest and asks for it when it does not know it); a task that
+cannot be pickled (one holding a lock) runs its stages on the server as before. Pipelines keep the raw
+outputs (their postprocess feeds the tracker in frame order on the server).
+
 Failures: a replica that dies mid-request (node lost, process killed) is retried on another replica up to
 ``retries`` times within ``timeout_s``; what still fails raises :class:`ModelError`, which the server answers
 503 and a pipeline stops with. Nothing waits longer than ``timeout_s`` per call.
@@ -16,8 +23,10 @@ Failures: a replica that dies mid-request (node lost, process killed) is retried
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
+import pickle
 import tempfile
 import threading
 import time
@@ -27,12 +36,14 @@ from typing import Any
 
 import numpy as np
 
+from visioncast.core.types import Result
 from visioncast.errors import ModelError
 from visioncast.models.registry import ModelInfo
-from visioncast.runtimes import open_runtime
+from visioncast.runtimes import open_runtime, replica_engine
 from visioncast.runtimes.base import AsyncCallback, TensorSpec
 from visioncast.runtimes.threaded import ThreadedQueue
 from visioncast.scale.cluster import Replicas, import_ray
+from visioncast.tasks.base import without_runtime
 
 log = logging.getLogger(__name__)
 APP_PREFIX = "visioncast-"
@@ -45,6 +56,8 @@ RETRY_PAUSE_S = 0.2  # × attempt: time for Serve's router to learn that a repli
 # inferred while the next frame's tensors travel, so neither the replica nor the pipeline waits.
 JOBS_PER_REPLICA = 2
 COMPACT_MIN_VALUES = 4096  # below this the check costs more than the bytes it saves
+TASKS_KEPT = 16  # tasks a replica keeps for run_task (one per model normally; a few with per-stream copies)
+UNKNOWN_TASK = "unknown-task"  # a replica's answer to run_task with a digest it has not been sent
 
 
 class ModelReplica:
@@ -57,7 +70,9 @@ class ModelReplica:
         path = Path(self._dir.name) / f"{digest}.onnx"
         path.write_bytes(model_bytes)
         self.name = name
-        self.runtime = open_runtime(path, engine, device=device, precision=precision, threads=threads)
+        self.runtime = open_runtime(path, replica_engine(engine), device=device, precision=precision,
+                                    threads=threads)
+        self._tasks: dict[str, Any] = {}  # digest → task (run_task), the oldest dropped past TASKS_KEPT
 
     def describe(self) -> dict[str, Any]:
         """The model's engine, tensors and metadata, and where this replica runs."""
@@ -70,6 +85,25 @@ class ModelReplica:
         wide = {spec.name: feeds[spec.name].astype(np.float32) for spec in self.runtime.inputs
                 if spec.dtype == "float32" and spec.name in feeds and feeds[spec.name].dtype == np.uint8}
         return self.runtime.run({**feeds, **wide})
+
+    def run_task(self, digest: str, shipped: bytes | None, feeds: dict[str, np.ndarray],
+                 prepared: Any) -> Result | str:
+        """The engine on ``feeds`` and the task's postprocess on its outputs: the Result, with the
+        postprocess's time in ``timings_ms``. ``shipped``: the task's pickle (without runtime) when this
+        replica may not know ``digest`` yet; :data:`UNKNOWN_TASK` when it is None and the digest unknown."""
+        task = self._tasks.get(digest)
+        if task is None:
+            if shipped is None:
+                return UNKNOWN_TASK
+            task = pickle.loads(shipped)  # from our own server, over Ray's own (pickled) calls
+            task.runtime = self.runtime
+            if len(self._tasks) >= TASKS_KEPT:
+                self._tasks.pop(next(iter(self._tasks)))
+            self._tasks[digest] = task
+        outputs = self.run(feeds)
+        t0 = time.perf_counter()
+        result = task.postprocess(outputs, prepared)
+        return dataclasses.replace(result, timings_ms={"postprocess": (time.perf_counter() - t0) * 1e3})
 
     def node(self) -> str:
         """The id of the Ray node this replica runs on (to see the spread)."""
@@ -103,15 +137,18 @@ class RayRuntime:
     """The Runtime protocol over a Serve deployment handle; counts ``calls``, ``retried`` and ``failed``.
 
     ``async_jobs``: the requests :meth:`open_async` keeps in flight when the caller says ≤ 0; ``compact``:
-    send image tensors as uint8 when that is exact (:func:`compact_feeds`).
+    send image tensors as uint8 when that is exact (:func:`compact_feeds`); ``remote_post``: an image
+    request's postprocess runs on the replica (:meth:`run_task`; False: its outputs come back as tensors, to
+    measure what that saves).
     """
 
     def __init__(self, name: str, handle: Any, *, timeout_s: float = 30.0, retries: int = 2,
                  async_jobs: int = JOBS_PER_REPLICA, compact: bool = True) -> None:
         self.name, self._handle, self.timeout_s, self.retries = name, handle, timeout_s, retries
-        self.async_jobs, self.compact = async_jobs, compact
+        self.async_jobs, self.compact, self.remote_post = async_jobs, compact, True
         self.calls = self.retried = self.failed = 0
         self._lock = threading.Lock()
+        self._tasks: dict[int, tuple[Any, tuple[str, bytes] | None]] = {}  # id → (task, what run_task sends)
         described = self._call("describe")
         self.engine: str = described["engine"]
         self.inputs: tuple[TensorSpec, ...] = tuple(described["inputs"])
@@ -122,6 +159,47 @@ class RayRuntime:
         """One inference on some replica (retried on another if the replica dies); ModelError if it fails."""
         wire = self.wire(feeds)
         return self.finish(self.start(wire), wire, time.monotonic() + self.timeout_s)
+
+    def run_task(self, task: Any, prepared: Any) -> Result | None:
+        """``task``'s engine call and postprocess on a replica (the RemoteStages protocol): only the Result
+        travels back. None when ``task`` cannot be pickled (the caller runs its stages here instead)."""
+        shipped = self._shipped(task) if self.remote_post else None
+        if shipped is None:
+            return None
+        digest, blob = shipped
+        wire = self.wire(prepared.feeds)
+        light = dataclasses.replace(prepared, feeds={})
+        with self._lock:
+            self.calls += 1
+        try:
+            answer = self._call("run_task", digest, None, wire, light)
+            if answer == UNKNOWN_TASK:  # a replica that has not met this task yet (new, or restarted)
+                answer = self._call("run_task", digest, blob, wire, light)
+        except ModelError:
+            with self._lock:
+                self.failed += 1
+            raise
+        return answer
+
+    def _shipped(self, task: Any) -> tuple[str, bytes] | None:
+        """``task`` without its runtime, pickled once: (digest, bytes); None if it cannot be pickled."""
+        key = id(task)
+        with self._lock:
+            known = self._tasks.get(key)
+        if known is not None and known[0] is task:
+            return known[1]
+        try:
+            blob = pickle.dumps(without_runtime(task), protocol=pickle.HIGHEST_PROTOCOL)
+            shipped: tuple[str, bytes] | None = (hashlib.sha256(blob).hexdigest()[:24], blob)
+        except (TypeError, AttributeError, pickle.PicklingError) as exc:
+            log.info("model %s: its %s runs its postprocess on the server (%s)", self.name,
+                     type(task).__name__, exc)
+            shipped = None
+        with self._lock:
+            if len(self._tasks) >= TASKS_KEPT:
+                self._tasks.pop(next(iter(self._tasks)))
+            self._tasks[key] = (task, shipped)  # the task kept alive: its id is not reused meanwhile
+        return shipped
 
     def wire(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``feeds`` as they are sent (see ``compact``)."""

@@ -1,7 +1,5 @@
-"""The Flask HTTP service: ``create_app(config)`` builds it; blueprints per feature; Flask only here."""
+"""The Flask HTTP service: ``visioncast.server.app.create_app(config)`` builds it; one package or module per
+capability (``api``, ``pages``, ``videos/``, ``streams/``, ``push/``, ``teach/``, ``auth/``, ``kserve``), each
+with its routes and its logic; ``services`` is the registry they share. Flask only here."""
 
 from __future__ import annotations
-
-from visioncast.server.app import create_app
-
-__all__ = ["create_app"]

@@ -6,18 +6,20 @@ registers one blueprint per feature. Errors of the visioncast tree become JSON u
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import Flask
 
 from visioncast.config import Config
 from visioncast.config import load as load_config
-from visioncast.server.services import Services
-
-EXTENSION = "visioncast"
-
-
-def services() -> Services:
-    """The Services of the running app (inside a request or app context)."""
-    return current_app.extensions[EXTENSION]
+from visioncast.server import api, errors, json_limits, kserve, pages, secure
+from visioncast.server.auth import core as auth_core
+from visioncast.server.auth import routes as auth_routes
+from visioncast.server.push import routes as push_routes
+from visioncast.server.services import EXTENSION, Services
+from visioncast.server.streams import routes as streams_routes
+from visioncast.server.teach import boardcode
+from visioncast.server.teach import routes as teach_routes
+from visioncast.server.videos import preview
+from visioncast.server.videos import routes as videos_routes
 
 
 def create_app(config: Config | None = None, *, services_: Services | None = None) -> Flask:
@@ -31,38 +33,18 @@ def create_app(config: Config | None = None, *, services_: Services | None = Non
 
 
 def _register_blueprints(app: Flask) -> None:
-    # One line per feature; each module exposes ``register(app)``.
-    from visioncast.server import errors  # noqa: PLC0415 — imports app
-
-    errors.register(app)
-    from visioncast.server import auth, signin  # noqa: PLC0415 — who may call each route; /signin
-
-    auth.register(app)
-    signin.register(app)
-    from visioncast.server import api  # noqa: PLC0415 (api imports app) — /api/v1, /healthz, /metrics…
-
-    api.register(app)
-    from visioncast.server import pages  # noqa: PLC0415 — /, /classify, /detect and the nav of every page
-
-    pages.register(app)
-    from visioncast.server import mqtt  # noqa: PLC0415 — /api/v1/mqtt, /mqtt page, MQTT /metrics
-
-    mqtt.register(app)
-    from visioncast.server import videos  # noqa: PLC0415 — /api/v1/videos, /video and /webcam pages
-
-    videos.register(app)
-    from visioncast.server import preview  # noqa: PLC0415 — /api/v1/videos/<id>/frames/<n>.jpg
-
-    preview.register(app)
-    from visioncast.server import streams  # noqa: PLC0415 — /api/v1/streams, /api/v1/stats, /streams pages
-
-    streams.register(app)
-    from visioncast.server import kserve  # noqa: PLC0415 — /v2: the KServe v2 inference protocol
-
-    kserve.register(app)
-    from visioncast.server import teach  # noqa: PLC0415 — /api/v1/teach, the /teach page
-
-    teach.register(app)
-    from visioncast.server import boardcode  # noqa: PLC0415 — /api/v1/board-code
-
-    boardcode.register(app)
+    """One line per feature; each module exposes ``register(app)``."""
+    errors.register(app)  # the error tree as JSON under /api/, HTML elsewhere
+    json_limits.register(app)  # JSON bodies: size and depth checked before parsing
+    auth_core.register(app)  # who may call each route
+    auth_routes.register(app)  # /signin, /signout
+    secure.register(app)  # plain http from another device: the page pointing at https
+    api.register(app)  # /api/v1 inference, /healthz, /metrics, /openapi.json, results
+    pages.register(app)  # /, /classify, /detect, /webcam and the nav of every page
+    push_routes.register(app)  # /api/v1/mqtt, the /mqtt page, MQTT /metrics
+    videos_routes.register(app)  # /api/v1/videos, the /video page
+    preview.register(app)  # /api/v1/videos/<id>/frames/<n>.jpg
+    streams_routes.register(app)  # /api/v1/streams, /api/v1/stats, the /streams pages
+    kserve.register(app)  # /v2: the KServe v2 inference protocol
+    teach_routes.register(app)  # /api/v1/teach, the /teach page
+    boardcode.register(app)  # /api/v1/board-code

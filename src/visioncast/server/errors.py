@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from visioncast.errors import (
@@ -49,7 +49,7 @@ CODES = {
     # specific codes named at their raise site
     "no_image": "the request carries no image",
     "image_empty": "the image file is empty",
-    "image_unsupported": "not a JPEG/PNG/BMP/WebP/TIFF image (415)",
+    "image_unsupported": "not a JPEG/PNG/BMP/WebP/TIFF/HEIC/AVIF image (415)",
     "image_corrupt": "the image is truncated or corrupt",
     "image_too_small": "the image is smaller than 2×2 pixels",
     "image_too_large": "the image has too many pixels (413)",
@@ -65,6 +65,21 @@ CODES = {
     "too_many_streams": "streams.max_streams pipelines already run",
     "stream_not_found": "no stream with this id (404)",
     "duplicate_in_progress": "the same Idempotency-Key is still being answered (409)",
+    "uri_too_long": "the request line is over server.max_request_line_kb (414)",
+    "header_too_large": "the request head is over server.max_header_kb (431)",
+    "too_many_headers": "the request has more than server.max_headers header fields (431)",
+    "too_slow": "the request did not arrive within server.read_timeout_s (408)",
+    "server_busy": "too many requests from one address, or too many uploads at once (503)",
+    "json_too_large": "a JSON body over server.max_json_kb (413)",
+    "json_too_deep": "a JSON body nested deeper than server.max_json_depth (400)",
+    "tensor_too_large": "KServe input tensors over server.max_tensor_mb or server.max_tensor_side",
+    "too_many_viewers": "too many live views open (server.max_live, server.max_client_live) (429)",
+    "teach_full": "the owner's teaching projects are over teach.max_client_mb (413)",
+    "training_busy": "the project is being trained already (409)",
+    "bad_zip": "the uploaded zip is unreadable or damaged",
+    "source_not_yours": "a source name the caller may not publish under (403)",
+    "source_not_allowed": "a stream source the teacher's streams.allow does not admit",
+    "too_many_tries": "too many wrong tokens from one address (429)",
 }
 
 
@@ -81,6 +96,7 @@ def status_of(exc: VisioncastError) -> int:
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
     """JSON under /api/ and /v2/ (KServe clients read "error"), the error page (with the navigation, in the
     page's language) elsewhere."""
+    g.visioncast_error = code  # the access log names it (metrics._finish)
     if request.path.startswith(("/api/", "/v2/")) or request.path == "/api":
         return jsonify(error=code, message=message), status
     key = "error.page_not_found" if status == 404 else f"error.{code}"
@@ -101,7 +117,7 @@ def register(app: Flask) -> None:
     def _too_large(exc: RequestEntityTooLarge) -> tuple[Response, int]:
         limit = app.config.get("MAX_CONTENT_LENGTH") or 0
         return error_response(413, "too_large",
-                              f"request body is larger than the limit of {limit / 1024 / 1024:.0f} MB")
+                              f"request body is larger than the limit of {limit / 1024 / 1024:.3g} MB")
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[Response, int]:

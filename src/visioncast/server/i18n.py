@@ -4,9 +4,11 @@ One catalogue per language, ``static/i18n/<lang>.json``: a flat JSON object ``{"
 The same catalogue serves both sides of a page:
 
 * templates call ``{{ t("detect.title") }}`` or ``{{ t("video.limit", mb=200) }}`` (Jinja global);
-* scripts ``import {t} from "./i18n.js"`` and call ``t("detect.found", {n: 3})``: the page carries the
-  catalogue of its language as a JSON data block (``<script type="application/json" id="visioncast-data">``,
-  never executed, so a strict CSP allows it).
+* scripts ``import {t} from "./i18n.js"`` and call ``t("detect.found", {n: 3})``: the page names its language
+  and the URL of its bundle in a JSON data block (``<script type="application/json" id="visioncast-data">``,
+  never executed, so a strict CSP allows it); the bundle (``static/i18n/page-<lang>.json``: the messages, the
+  class names in the language and the class colours) is one content-hashed file (:mod:`.assets`) the browser
+  downloads once (compressed) and keeps, rather than 40 KB inlined in every page.
 
 The language of a request: ``?lang=zh|en`` (remembered in the ``visioncast_lang`` cookie for a year) → that
 cookie → the browser's ``Accept-Language`` → English. The server renders the chosen language, so a page never
@@ -14,9 +16,10 @@ flashes the other one. A key missing in Chinese falls back to English, a key mis
 itself (tests/unit/server/test_i18n.py fails on either). Navigation entries are translated by the keys
 ``nav.<endpoint>`` and ``nav.<endpoint>.description`` when present, else shown as registered.
 
+The catalogues themselves are read by :mod:`visioncast.lang` (the frames the server draws use them too).
 Class names a model gives (COCO-80, CIFAR-10: "person", "bus") stay as they are in every answer, MQTT
 message and file; the Chinese pages show them in Chinese from ``static/i18n/labels-zh.json`` (English name →
-Chinese, sent with the page as ``labels``; ``labelName()`` in i18n.js). A label without an entry (a class's
+Chinese, sent in the bundle as ``labels``; ``labelName()`` in i18n.js). A label without an entry (a class's
 own model, "开心") is shown as it is.
 
 API errors carry a stable ``code`` (:mod:`visioncast.server.errors`); a page shows ``t("error.<code>")``.
@@ -24,53 +27,19 @@ API errors carry a stable ``code`` (:mod:`visioncast.server.errors`); a page sho
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
-import re
-from importlib import resources
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, request, url_for
 from markupsafe import Markup
 
-log = logging.getLogger(__name__)
-LANGS = ("zh", "en")
-DEFAULT = "en"
+from visioncast.lang import DEFAULT, LANGS, catalogue, label_names, translate
+
+__all__ = ["COOKIE", "DEFAULT", "LANGS", "bundle", "bundle_name", "catalogue", "choose", "current",
+           "label_names", "page_data", "register", "t", "translate"]
+
 COOKIE = "visioncast_lang"
 COOKIE_MAX_AGE_S = 365 * 24 * 3600
-_VAR = re.compile(r"\{(\w+)\}")
-
-
-@functools.cache
-def catalogue(lang: str) -> dict[str, str]:
-    """The messages of ``lang`` (one of LANGS), read once from static/i18n/<lang>.json."""
-    path = resources.files("visioncast.server") / "static" / "i18n" / f"{lang}.json"
-    data: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
-    return data
-
-
-@functools.cache
-def label_names(lang: str) -> dict[str, str]:
-    """Class name → its name in ``lang`` for the shipped models' labels ({} for English)."""
-    path = resources.files("visioncast.server") / "static" / "i18n" / f"labels-{lang}.json"
-    if lang == DEFAULT or not path.is_file():
-        return {}
-    names: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
-    return names
-
-
-def translate(lang: str, key: str, values: dict[str, Any] | None = None) -> str:
-    """The message ``key`` in ``lang`` with ``{name}`` replaced from ``values`` (unknown names stay as is)."""
-    text = catalogue(lang).get(key)
-    if text is None:
-        text = catalogue(DEFAULT).get(key)
-    if text is None:
-        log.warning("no message %r in the %s or %s catalogue", key, lang, DEFAULT)
-        return key
-    if not values:
-        return text
-    return _VAR.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), text)
 
 
 def choose(query: str | None, cookie: str | None, accept: Any) -> str:
@@ -94,16 +63,26 @@ def t(key: str, **values: Any) -> str:
     return translate(current(), key, values)
 
 
-def page_data(palette: list[str]) -> Markup:
-    """The ``visioncast-data`` JSON block every page's scripts read: language, messages, class names in the
-    language, class colours.
+def bundle_name(lang: str) -> str:
+    """The static path of the page bundle of ``lang`` (made by :func:`bundle`)."""
+    return f"i18n/page-{lang}.json"
 
-    UTF-8 rather than ``\\u`` escapes (half the bytes for Chinese); ``<``, ``>``, ``&`` and ``'`` escaped so
-    the text cannot close the block."""
-    lang = current()
+
+def bundle(lang: str, palette: list[str]) -> bytes:
+    """The page bundle of ``lang``: its messages (English for any key it lacks), the class names in the
+    language and the class colours, as UTF-8 JSON."""
     messages = {**catalogue(DEFAULT), **catalogue(lang)}
     data = {"lang": lang, "messages": messages, "labels": label_names(lang), "palette": palette}
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def page_data() -> Markup:
+    """The ``visioncast-data`` JSON block every page's scripts read: the language and its bundle's URL.
+
+    ``<``, ``>``, ``&`` and ``'`` escaped so the text cannot close the block."""
+    lang = current()
+    data = {"lang": lang, "bundle": url_for("static", filename=bundle_name(lang))}
+    text = json.dumps(data, separators=(",", ":"))
     for char in "<>&'":
         text = text.replace(char, f"\\u{ord(char):04x}")
     return Markup(text)  # JSON with every character that could end the block escaped

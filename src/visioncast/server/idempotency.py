@@ -2,11 +2,13 @@
 repeat. I/O: none (answers kept in memory).
 
 A page sends a fresh key with each press of Start or Upload. The first request with a key runs the view; a
-request with the same key to the same route within ``WINDOW_S`` gets the same answer (status, body, headers,
-plus ``Idempotent-Replayed: true``) without running the view again, so a double click or a retried request
-starts no second job. A repeat that arrives while the first is still running waits for its answer (up to
-``WAIT_S``, then 409 ``duplicate_in_progress``). Only successful answers are kept: a refused request may be
-retried with the same key. Requests without the header are not affected.
+request from the same client with the same key to the same route within ``WINDOW_S`` gets the same answer
+(status, body, headers, plus ``Idempotent-Replayed: true``) without running the view again, so a double
+click or a retried request starts no second job. A repeat that arrives while the first is still running
+waits for its answer (up to ``WAIT_S``, then 409 ``duplicate_in_progress``). Only successful answers are
+kept: a refused request may be retried with the same key. Requests without the header are not affected.
+Keys are the client's own (kept per caller: the teacher, or a student's address), so a key another student
+sent, or guessed, replays nothing of theirs.
 
     @bp.post("/api/v1/videos")
     @idempotent
@@ -25,6 +27,7 @@ from typing import Any, TypeVar
 from flask import Response, current_app, make_response, request
 
 from visioncast.errors import InputError
+from visioncast.server.auth.core import client_id, current_role
 from visioncast.server.errors import error_response
 
 HEADER = "Idempotency-Key"
@@ -92,6 +95,11 @@ def _key() -> str | None:
     return key
 
 
+def _caller() -> str:
+    """Whose keys these are: the teacher's, or a student's address."""
+    return "teacher" if current_role() == "teacher" else f"student {client_id()}"
+
+
 def _replay(entry: _Entry) -> Any:
     if not entry.done.wait(WAIT_S) or entry.answer is None:
         return error_response(409, "duplicate_in_progress",
@@ -110,7 +118,7 @@ def idempotent(view: F) -> F:
         key = _key()
         if key is None:
             return view(*args, **kwargs)
-        store, route = _store(), request.endpoint or request.path
+        store, route = _store(), f"{_caller()} {request.endpoint or request.path}"
         entry, first = store.claim(route, key)
         if not first:
             return _replay(entry)

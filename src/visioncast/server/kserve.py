@@ -31,12 +31,13 @@ from visioncast.errors import InputError, NotFoundError, TooLargeError, Visionca
 from visioncast.models.registry import ModelInfo, list_models
 from visioncast.runtimes.base import Runtime
 from visioncast.server import health
-from visioncast.server.access import access
-from visioncast.server.app import services
+from visioncast.server.auth.access import access
 from visioncast.server.errors import status_of
 from visioncast.server.openapi import Schema, document, response
+from visioncast.server.services import services
 from visioncast.server.tensors import (
     HEADER,
+    TensorLimits,
     check_feeds,
     encode_infer_response,
     parse_infer_request,
@@ -95,11 +96,12 @@ def _known(name: str) -> ModelInfo:
 
 
 def _runtime(name: str, version: str | None) -> Runtime:
-    """The loaded runtime of registry model ``name`` (loaded on first use, shared with /api/v1)."""
+    """The runtime of registry model ``name`` on the file's own tensors (loaded on first use; shared with
+    /api/v1 unless the task's graph takes folded uint8 images)."""
     info = _known(name)
     if version not in (None, VERSION):
         raise NotFoundError(f"model {name!r} has only version {VERSION}, not {version!r}")
-    return services().model(info.task or "detect", name).runtime
+    return services().own_runtime(info.task or "detect", name)
 
 
 @bp.errorhandler(VisioncastError)
@@ -192,11 +194,14 @@ def _body() -> bytes:
                            "content": {"application/json": {"schema": INFER_RESPONSE},
                                        "application/octet-stream": {"schema": _BINARY}}},
                      400: response("malformed request, or wrong input name, datatype or shape", V2_ERROR),
-                     413: response("body over server.max_body_mb", V2_ERROR), **_V2_ERRORS})
+                     413: response("body over server.max_body_mb, tensors over server.max_tensor_mb",
+                                   V2_ERROR), **_V2_ERRORS})
 @access("student")
 def infer(name: str, version: str | None = None) -> Any:
     runtime = _runtime(name, version)
-    req = parse_infer_request(_body(), request.headers.get(HEADER))
+    cfg = services().config.server
+    limits = TensorLimits(int(cfg.max_tensor_mb * 1024 * 1024), cfg.max_tensor_side, cfg.max_json_depth)
+    req = parse_infer_request(_body(), request.headers.get(HEADER), runtime.inputs, limits)
     check_feeds(name, req.feeds, runtime.inputs)
     chosen = select_outputs(name, req, runtime.outputs)
     arrays = runtime.run(req.feeds)

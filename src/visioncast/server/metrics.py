@@ -26,11 +26,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from visioncast.core.types import Result
-from visioncast.server.access import access
+from visioncast.server.auth.access import access
 from visioncast.server.openapi import document, response
 
 EXTENSION = "visioncast.metrics"
-access_log = logging.getLogger("visioncast.server.access")
+access_log = logging.getLogger("visioncast.server.auth.access")
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _SECRET_QUERY = re.compile(r"([?&]token=)[^&]*")
 UNMATCHED = "<unmatched>"  # 404s of unknown paths share one label instead of one per path
@@ -102,20 +102,23 @@ def _start() -> None:
 
 
 def _finish(app: Flask, resp: Response) -> Response:
-    latency_s = time.perf_counter() - g.get("visioncast_t0", time.perf_counter())
+    t0 = g.get("visioncast_t0")  # None when an earlier before_request answered (a refused sign-in)
+    latency_s = time.perf_counter() - t0 if t0 is not None else 0.0
     route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
     metrics = metrics_of(app)
     metrics.observe_request(route, request.method, resp.status_code, latency_s)
+    kind = None
     if resp.status_code >= 400:
         body = resp.get_json(silent=True) if resp.is_json else None
-        kind = body.get("error") if isinstance(body, dict) else None
+        kind = body.get("error") if isinstance(body, dict) else g.get("visioncast_error")
         metrics.errors.labels(str(kind or resp.status_code)).inc()
     if not access_log.isEnabledFor(logging.INFO):
         return resp
-    summary = g.get("visioncast_summary", "")
+    summary = g.get("visioncast_summary", "") or (kind or "")  # a 4xx/5xx line names its error code
     path = _SECRET_QUERY.sub(r"\1…", request.full_path.rstrip("?"))  # the sign-in link's token
-    access_log.info("%s %s %s %d %.1f ms%s", request.remote_addr or "-", request.method, path,
-                    resp.status_code, latency_s * 1000, f"  {summary}" if summary else "")
+    took = f"{latency_s * 1000:.1f} ms" if t0 is not None else "- ms"
+    access_log.info("%s %s %s %d %s%s", request.remote_addr or "-", request.method, path,
+                    resp.status_code, took, f"  {summary}" if summary else "")
     return resp
 
 

@@ -33,11 +33,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app, jsonify, request
 from werkzeug.routing import Rule
 
 from visioncast import __version__
-from visioncast.server.access import access
+from visioncast import lang as words
+from visioncast.server.auth.access import access
 
 F = TypeVar("F", bound=Callable[..., Any])
 ATTRIBUTE = "__openapi__"
@@ -208,12 +209,38 @@ def _add_referenced(spec: dict[str, Any], components: dict[str, Any]) -> None:
         missing += [n for n in _refs(components[name]) if n not in components]
 
 
+def translated(spec: dict[str, Any], lang: str) -> dict[str, Any]:
+    """``spec`` (changed in place) with the operations' summaries and descriptions, the parameters' and
+    responses' descriptions and the tags' display names (``tags[].x-displayName``) in ``lang``, from
+    ``static/i18n/api-<lang>.json`` (keyed by the English text; English stays where an entry is missing).
+    Names, paths, schemas and codes stay as they are: they are what programs use."""
+    table = words.api_text(lang)
+    if not table:
+        return spec
+    tags: set[str] = set()
+    for methods in spec["paths"].values():
+        for op in methods.values():
+            for field in ("summary", "description"):
+                if field in op:
+                    op[field] = table[field].get(op[field], op[field])
+            for param in op.get("parameters", []):
+                if "description" in param:
+                    param["description"] = table["parameter"].get(param["description"], param["description"])
+            for answer in op.get("responses", {}).values():
+                answer["description"] = table["response"].get(answer["description"], answer["description"])
+            tags.update(op.get("tags", []))
+    spec["tags"] = [{"name": tag, "x-displayName": table["tag"].get(tag, tag)} for tag in sorted(tags)]
+    return spec
+
+
 @document("This OpenAPI document", tags=["meta"],
+          parameters=[query("lang", {"enum": list(words.LANGS)}, "the language of the summaries and "
+                            "descriptions (default en)")],
           responses={200: response("the OpenAPI 3.1 document, generated from the routes")})
 @access("open")
 def openapi_json() -> Any:
     """The OpenAPI document."""
-    return jsonify(build_spec(current_app))
+    return jsonify(translated(build_spec(current_app), request.args.get("lang", words.DEFAULT)))
 
 
 def register(app: Flask) -> None:

@@ -18,6 +18,7 @@ The link then appears in the header of every page and as a card on the index pag
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -27,10 +28,10 @@ from flask import Blueprint, Flask, Response, current_app, render_template, requ
 
 from visioncast.draw import palette
 from visioncast.errors import NotFoundError
-from visioncast.server import i18n
-from visioncast.server.access import access
-from visioncast.server.app import services
+from visioncast.server import assets, i18n
+from visioncast.server.auth.access import access
 from visioncast.server.openapi import document, response
+from visioncast.server.services import services
 
 EXTENSION = "visioncast.nav"
 DEFAULT_MAX_SIDE = 1280
@@ -90,7 +91,7 @@ def query_with(**changes: str) -> str:
 @bp.app_context_processor
 def _page_context() -> dict[str, Any]:
     return {"nav_links": [_translated(link) for link in nav_links(current_app)],
-            "page_data": lambda: i18n.page_data(palette_hex()), "query_with": query_with}
+            "page_data": i18n.page_data, "query_with": query_with}
 
 
 @bp.get("/")
@@ -124,6 +125,14 @@ def detect() -> str:
     )
 
 
+@bp.get("/webcam")
+@document("Webcam page: the browser's camera, detected live", tags=["pages"], responses=_HTML)
+@access("student")
+def webcam() -> str:
+    cfg = services().config
+    return render_template("webcam.html", model=cfg.models.detect, conf=cfg.models.conf)
+
+
 @bp.get("/api-docs")
 @access("open")
 @document("API reference page: the OpenAPI document as a readable page, offline", tags=["pages"],
@@ -147,6 +156,10 @@ def sample(name: str) -> Response:
 def register(app: Flask) -> None:
     """The pages blueprint, the languages and the two task pages in the navigation."""
     i18n.register(app)
+    assets.register(app)
+    for lang in i18n.LANGS:
+        app.extensions[assets.EXTENSION].add(i18n.bundle_name(lang),
+                                             functools.partial(i18n.bundle, lang, palette_hex()))
     app.register_blueprint(bp)
     add_nav_link(
         app,
@@ -160,3 +173,5 @@ def register(app: Flask) -> None:
         "Detect",
         "Shrink a photo in the browser, upload it and see the objects boxed on a canvas.",
     )
+    add_nav_link(app, "pages.webcam", "Webcam",
+                 "Point your camera at the scene: boxes drawn live, with the FPS.")

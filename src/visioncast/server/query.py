@@ -4,18 +4,21 @@ names the parameter, what was expected and what came. Pure: reads only the given
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
+import numpy as np
+
+from visioncast.core.types import Result
 from visioncast.errors import InputError
-from visioncast.tasks.detect import DetectOptions
+from visioncast.models.labels import class_ids
+from visioncast.sinks.mqtt_format import check_source
+from visioncast.tasks.base import TaskOptions
 
 RENDER_MODES = ("base64", "url")
 DEFAULT_SOURCE = "api"
-# Any text a topic level can hold (教室, door-2, 3班): no MQTT separator or wildcard, no spaces or controls.
-_SOURCE = re.compile(r"[^\s/+#\x00-\x1f]{1,64}")
-DEFAULT_TOP = 5
 
 
 def _get(args: Mapping[str, str], name: str) -> str | None:
@@ -47,28 +50,45 @@ def positive_int(args: Mapping[str, str], name: str) -> int | None:
     return int(text)
 
 
-def class_ids(args: Mapping[str, str], labels: Sequence[str], model: str) -> tuple[int, ...] | None:
-    """``classes=0,person,bus`` → class ids of this model, or None when absent."""
-    text = _get(args, "classes")
-    if text is None:
-        return None
-    ids = []
-    for item in (t.strip() for t in text.split(",") if t.strip()):
-        if item.isascii() and item.isdigit() and int(item) < len(labels):
-            ids.append(int(item))
-        elif item in labels:
-            ids.append(labels.index(item))
-        else:
-            raise InputError(f"query 'classes': {item!r} is neither a class id 0–{len(labels) - 1} nor a "
-                             f"label of model {model!r} (e.g. {', '.join(labels[:3])})")
-    return tuple(ids)
+def task_options(args: Mapping[str, str], labels: Sequence[str], model: str) -> TaskOptions:
+    """The per-call options of the query: conf, iou, max_det, classes (names or ids of ``labels``) and top;
+    what the query leaves out takes the model's default."""
+    classes = class_ids(_get(args, "classes"), labels, model, field="query 'classes'")
+    return TaskOptions(conf=unit_float(args, "conf"), iou=unit_float(args, "iou"),
+                       max_det=positive_int(args, "max_det"), classes=classes, top=positive_int(args, "top"))
 
 
-def detect_options(args: Mapping[str, str], base: DetectOptions, labels: Sequence[str],
-                   model: str) -> DetectOptions:
-    """The model's options with conf, iou, max_det and classes from the query applied."""
-    return base.merged(conf=unit_float(args, "conf"), iou=unit_float(args, "iou"),
-                       max_det=positive_int(args, "max_det"), classes=class_ids(args, labels, model))
+@dataclass(frozen=True)
+class ShownFilter:
+    """What a page shows of an answer, which is what is published (a board hears what the screen shows):
+    detections scoring at least ``conf`` and not of a ``hidden`` class, at most ``top`` classes of a
+    classification. The page may ask the server for more (to move its slider without a new request); the
+    answer keeps everything, the published result only what is shown."""
+
+    conf: float | None = None
+    hidden: frozenset[str] = frozenset()
+    top: int | None = None
+
+    def apply(self, result: Result) -> Result:
+        """``result`` as shown (itself when the filter keeps everything)."""
+        dets, cls = result.detections, result.classification
+        if dets is not None and (self.conf is not None or self.hidden):
+            keep = dets.score >= (self.conf or 0.0)
+            keep &= np.array([label not in self.hidden for label in dets.labels], dtype=bool)
+            return dataclasses.replace(result, detections=dets.select(keep))
+        if cls is not None and self.top is not None and self.top < len(cls.labels):
+            top = slice(0, self.top)
+            return dataclasses.replace(result, classification=type(cls)(
+                cls.class_id[top], cls.score[top], cls.labels[top]))
+        return result
+
+
+def shown_filter(args: Mapping[str, str], labels: Sequence[str], model: str) -> ShownFilter:
+    """The query's ``shown_conf``, ``shown_hide`` (class names or ids, comma-separated) and ``shown_top``:
+    what the page shows, so what is published (absent: everything answered)."""
+    hidden = class_ids(_get(args, "shown_hide"), labels, model, field="query 'shown_hide'") or ()
+    return ShownFilter(conf=unit_float(args, "shown_conf"), hidden=frozenset(labels[i] for i in hidden),
+                       top=positive_int(args, "shown_top"))
 
 
 def flag(args: Mapping[str, str], name: str) -> bool:
@@ -77,10 +97,6 @@ def flag(args: Mapping[str, str], name: str) -> bool:
     if text not in ("0", "1", "true", "false", "yes", "no"):
         raise InputError(f"query '{name}' must be 1/true/yes or 0/false/no, got {text[:40]!r}")
     return text in ("1", "true", "yes")
-
-
-def top_k(args: Mapping[str, str]) -> int:
-    return positive_int(args, "top") or DEFAULT_TOP
 
 
 def render_mode(args: Mapping[str, str]) -> str | None:
@@ -96,7 +112,4 @@ def source_name(args: Mapping[str, str], default: str = DEFAULT_SOURCE) -> str:
     text = _get(args, "source")
     if text is None:
         return default
-    if not _SOURCE.fullmatch(text):
-        raise InputError(f"query 'source' must be 1–64 characters without spaces, '/', '+' or '#' "
-                         f"(e.g. 教室 or door-2), got {text[:80]!r}")
-    return text
+    return check_source(text, field="query 'source'")

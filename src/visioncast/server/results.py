@@ -20,9 +20,10 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, send_file
 from werkzeug.security import safe_join
 
+from visioncast.atomic import write_atomic
 from visioncast.config import ServerConfig
 from visioncast.errors import InputError, NotFoundError
-from visioncast.server.access import access
+from visioncast.server.auth.access import access
 from visioncast.server.metrics import metrics_of
 from visioncast.server.openapi import document, response
 
@@ -53,10 +54,7 @@ class ResultsFolder:
         """Write ``data`` under a fresh unguessable name, prune, and return the name."""
         name = f"{time.time_ns() // 1_000_000}-{secrets.token_hex(6)}{suffix}"
         with self._lock:
-            self.root.mkdir(parents=True, exist_ok=True)
-            tmp = self.root / f".{name}.part"
-            tmp.write_bytes(data)
-            os.replace(tmp, self.root / name)
+            write_atomic(self.root / name, data)
             self._prune(keep=name)
         return name
 

@@ -21,16 +21,23 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+from flask import current_app
 
 from visioncast.config import Config
 from visioncast.core.types import Frame, Result
-from visioncast.models import load_model
-from visioncast.models.registry import DEFAULTS, Model, ModelInfo
+from visioncast.models import load_configured
+from visioncast.models.registry import DEFAULTS, ModelInfo
 from visioncast.runtimes.base import Runtime
 from visioncast.sinks import Delivery, Dispatcher
-from visioncast.tasks import Classifier, Detector
+from visioncast.tasks import Task
 
 log = logging.getLogger(__name__)
+EXTENSION = "visioncast"  # app.extensions[EXTENSION] is the app's Services
+
+
+def services() -> Services:
+    """The Services of the running app (inside a request or app context)."""
+    return current_app.extensions[EXTENSION]
 
 
 class Services:
@@ -38,7 +45,8 @@ class Services:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._models: OrderedDict[tuple[str, str], Model] = OrderedDict()
+        self._models: OrderedDict[tuple[str, str], Task] = OrderedDict()
+        self._own: dict[tuple[str, str], Runtime] = {}  # own_runtime: where a task graph is not the file
         self._lock = threading.Lock()
         self.bus = Dispatcher()
         self._frames: dict[str, Iterator[int]] = {}
@@ -46,7 +54,7 @@ class Services:
         # Where models run: None = in this process; `serve --ray` sets Ray Serve's (visioncast.scale).
         self.runtime_opener: Callable[[ModelInfo], Runtime] | None = None
 
-    def model(self, task: str, name: str | None = None) -> Model:
+    def model(self, task: str, name: str | None = None) -> Task:
         """The loaded model for ``task`` (default from config; pose and face: the registry's) — loaded once,
         then cached."""
         cfg = self.config.models
@@ -54,14 +62,7 @@ class Services:
         key = (task, name)
         with self._lock:
             if key not in self._models:
-                model = load_model(
-                    name, task=task, engine=cfg.engine, device=cfg.device, precision=cfg.precision,
-                    threads=cfg.threads or None, family=cfg.family or None, labels=cfg.labels or None,
-                    cache_dir=Path(cfg.cache_dir), opener=self.runtime_opener,
-                )
-                if isinstance(model, Detector):
-                    model.options = model.options.merged(conf=cfg.conf, iou=cfg.iou, max_det=cfg.max_det)
-                self._models[key] = model
+                self._models[key] = load_configured(cfg, name, task=task, opener=self.runtime_opener)
                 log.info("loaded %s model %s (%s)", task, name, cfg.engine)
                 self._evict()
             self._models.move_to_end(key)
@@ -81,15 +82,28 @@ class Services:
         with self._lock:
             return list(self._models)
 
-    def detector(self, name: str | None = None) -> Detector:
-        model = self.model("detect", name)
-        assert isinstance(model, Detector)  # guaranteed by load_model(task="detect")
-        return model
+    def own_runtime(self, task: str, name: str | None = None) -> Runtime:
+        """The runtime of model ``name`` taking and giving the file's own tensors (what KServe v2 clients
+        send): the task's runtime when it runs the file's graph, else (the task's graph takes uint8 images:
+        the input conversion folded into it) one on the file's bytes with the same engine settings, loaded
+        on first use."""
+        runtime = self.model(task, name).runtime
+        reload = getattr(runtime, "reload", None)
+        if getattr(runtime, "model_bytes", None) is None or reload is None:
+            return runtime
+        key = (task, name or "")
+        with self._lock:
+            if key not in self._own:
+                self._own[key] = reload(Path(runtime.path).read_bytes())  # type: ignore[attr-defined]
+            return self._own[key]
 
-    def classifier(self, name: str | None = None) -> Classifier:
-        model = self.model("classify", name)
-        assert isinstance(model, Classifier)  # guaranteed by load_model(task="classify")
-        return model
+    def detector(self, name: str | None = None) -> Task:
+        """The detect model ``name`` (default: the configured one)."""
+        return self.model("detect", name)
+
+    def classifier(self, name: str | None = None) -> Task:
+        """The classify model ``name`` (default: the configured one)."""
+        return self.model("classify", name)
 
     def publish(self, result: Result, *, source: str, image: np.ndarray | None = None,
                 frame: Frame | None = None) -> None:

@@ -8,6 +8,12 @@ exactly what ``tritonclient.http`` sends. An output is answered in binary when i
 does not say otherwise; the answer then is a JSON header followed by those outputs' bytes, and its length is
 returned so the view can set the same header. Every malformed request raises :class:`InputError` with the
 field, what was expected and what came.
+
+Nothing is allocated for a tensor before it is checked against the model's input (:class:`TensorLimits`):
+its name, datatype and fixed axes; each free axis at most ``max_side``; all the inputs together at most
+``max_bytes`` in the model's datatypes (413). The JSON header is parsed only when it is nested at most
+``max_depth`` deep and holds no more values than ``max_bytes`` allows (413), so a JSON batch cannot cost
+more than a few times its bytes.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from visioncast.errors import InputError
+from visioncast.core.jsontext import check_json
+from visioncast.errors import InputError, TooLargeError
 from visioncast.runtimes.base import TensorSpec
 
 HEADER = "Inference-Header-Content-Length"
@@ -30,6 +37,16 @@ V2_TO_NUMPY = {
     "FP16": "float16", "FP32": "float32", "FP64": "float64",
 }
 NUMPY_TO_V2 = {v: k for k, v in V2_TO_NUMPY.items()}
+
+
+@dataclass(frozen=True)
+class TensorLimits:
+    """What one infer request may carry: ``max_bytes`` of input tensors in all (server.max_tensor_mb), each
+    free axis at most ``max_side`` (server.max_tensor_side), JSON at most ``max_depth`` deep."""
+
+    max_bytes: int = 8 * 1024 * 1024
+    max_side: int = 4096
+    max_depth: int = 32
 
 
 @dataclass(frozen=True)
@@ -61,8 +78,9 @@ def tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
     return {"name": spec.name, "datatype": v2_datatype(spec.dtype), "shape": shape}
 
 
-def _header_and_rest(body: bytes, header_length: str | None) -> tuple[dict[str, Any], memoryview]:
-    """Split ``body`` into its JSON header and the binary remainder."""
+def _header_and_rest(body: bytes, header_length: str | None, *, max_values: int,
+                     limits: TensorLimits) -> tuple[dict[str, Any], memoryview]:
+    """Split ``body`` into its JSON header (checked before it is parsed) and the binary remainder."""
     size = len(body)
     if header_length is not None:
         try:
@@ -71,8 +89,15 @@ def _header_and_rest(body: bytes, header_length: str | None) -> tuple[dict[str, 
             raise InputError(f"{HEADER} must be an integer, got {header_length!r}") from None
         if not 0 < size <= len(body):
             raise InputError(f"{HEADER} must be between 1 and the body's {len(body)} bytes, got {size}")
+    text = bytes(body[:size])
+    if text.count(b",") > max_values + 1024:
+        raise TooLargeError(f"the JSON tensors hold more than the {max_values} values the model's inputs "
+                            "may have in all (server.max_tensor_mb)", code="tensor_too_large")
+    raw = check_json(text, max_bytes=len(text), max_depth=limits.max_depth, what="inference request")
     try:
-        header = json.loads(bytes(body[:size]).decode("utf-8"))
+        header = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise InputError("the inference request nests too deep to read", code="json_too_deep") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"the inference request must be JSON: {exc}") from None
     if not isinstance(header, dict):
@@ -116,18 +141,40 @@ def _binary_tensor(chunk: memoryview, where: str, shape: tuple[int, ...], dtype:
     return np.frombuffer(chunk, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=True)
 
 
-def _inputs(entries: Any, rest: memoryview) -> dict[str, np.ndarray]:
+def _check_entry(spec: TensorSpec, shape: tuple[int, ...], dtype: np.dtype[Any], where: str,
+                 limits: TensorLimits) -> int:
+    """InputError unless ``shape``/``dtype`` fit the model's input ``spec``; the tensor's size in bytes."""
+    if dtype.name != spec.dtype:
+        raise InputError(f"{where} must be {v2_datatype(spec.dtype)}, got {v2_datatype(dtype.name)}")
+    want = tensor_metadata(spec)["shape"]
+    if len(want) != len(shape) or any(w not in (-1, d) for w, d in zip(want, shape, strict=True)):
+        raise InputError(f"{where} must have shape {want} (-1: any), got {list(shape)}")
+    free = [d for w, d in zip(want, shape, strict=True) if w == -1 and d > limits.max_side]
+    if free:
+        raise InputError(f"{where}: a free axis of {free[0]} is over the limit of {limits.max_side} "
+                         "(server.max_tensor_side)", code="tensor_too_large")
+    return math.prod(shape) * dtype.itemsize
+
+
+def _inputs(entries: Any, rest: memoryview, specs: Mapping[str, TensorSpec],
+            limits: TensorLimits) -> dict[str, np.ndarray]:
     if not isinstance(entries, list) or not entries:
         raise InputError("the inference request needs 'inputs': a non-empty list of tensors")
     feeds: dict[str, np.ndarray] = {}
-    offset = 0
+    offset = total = 0
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise InputError(f"inputs[{i}] must be an object with a 'name', got {entry!r}"[:200])
         where = f"input {entry['name']!r}"
         if entry["name"] in feeds:
             raise InputError(f"{where} is given twice")
+        if entry["name"] not in specs:
+            raise InputError(f"{where} is not an input of the model; its inputs: {list(specs)}")
         shape, dtype = _shape_of(entry, where), _dtype_of(entry, where)
+        total += _check_entry(specs[entry["name"]], shape, dtype, where, limits)
+        if total > limits.max_bytes:
+            raise TooLargeError(f"the input tensors are over the limit of {limits.max_bytes} bytes "
+                                "(server.max_tensor_mb)", code="tensor_too_large")
         params = entry.get("parameters") or {}
         if "shared_memory_region" in params:
             raise InputError(f"{where}: shared memory is not supported; send the tensor in the body")
@@ -162,9 +209,14 @@ def _outputs(entries: Any, binary_output: bool) -> tuple[RequestedOutput, ...]:
     return tuple(asked)
 
 
-def parse_infer_request(body: bytes, header_length: str | None = None) -> InferRequest:
-    """A request body (and its ``Inference-Header-Content-Length``, if any) → :class:`InferRequest`."""
-    header, rest = _header_and_rest(body, header_length)
+def parse_infer_request(body: bytes, header_length: str | None, inputs: Sequence[TensorSpec],
+                        limits: TensorLimits | None = None) -> InferRequest:
+    """A request body (and its ``Inference-Header-Content-Length``, if any) for a model with ``inputs`` →
+    :class:`InferRequest`; every tensor checked against its input before it is made."""
+    limits = limits or TensorLimits()
+    smallest = min((np.dtype(s.dtype).itemsize for s in inputs if s.dtype in NUMPY_TO_V2), default=1)
+    header, rest = _header_and_rest(body, header_length, max_values=limits.max_bytes // smallest,
+                                    limits=limits)
     params = header.get("parameters") or {}
     if not isinstance(params, dict):
         raise InputError(f"'parameters' must be an object, got {type(params).__name__}")
@@ -172,7 +224,7 @@ def parse_infer_request(body: bytes, header_length: str | None = None) -> InferR
     request_id = header.get("id")
     return InferRequest(
         id=None if request_id is None else str(request_id),
-        feeds=_inputs(header.get("inputs"), rest),
+        feeds=_inputs(header.get("inputs"), rest, {spec.name: spec for spec in inputs}, limits),
         outputs=_outputs(header.get("outputs"), binary_output),
         binary_output=binary_output,
     )

@@ -4,8 +4,8 @@ Browsers give a page the camera only on ``https://`` or ``localhost``, so a phon
 use the webcam page. :func:`ensure_certificate` makes an ECDSA P-256 key and a self-signed certificate on
 first use (valid for localhost, this host's name and the given addresses), keeps them in the data dir and
 reuses them on the next start — so the SHA-256 fingerprint a phone's user checked once stays the same —
-unless an address is missing from it or it is about to expire. :func:`ssl_adapter` wraps them in
-cheroot's builtin SSL adapter.
+unless an address is missing from it or it is about to expire. :func:`ssl_context` makes the
+server's TLS context of them.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import logging
-import os
 import socket
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from visioncast.atomic import write_atomic
 from visioncast.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -102,21 +103,19 @@ def ensure_certificate(folder: str | Path, hosts: Sequence[str] = ()) -> Certifi
         return Certificate(cert_path, key_path, fingerprint_of(cert), created=False)
     cert, key = make_certificate(hosts)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         key_bytes = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption())
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the key is readable by us only
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key_bytes)
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        write_atomic(key_path, key_bytes, mode=0o600)  # the key is readable by us only
+        write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     except OSError as exc:
         raise ConfigError(f"cannot write the TLS certificate into '{folder}': {exc.strerror or exc}") from exc
     log.info("made a self-signed TLS certificate %s (SHA-256 %s)", cert_path, fingerprint_of(cert))
     return Certificate(cert_path, key_path, fingerprint_of(cert), created=True)
 
 
-def ssl_adapter(cert: Certificate) -> Any:
-    """cheroot's builtin (stdlib ssl) adapter serving ``cert``."""
-    from cheroot.ssl.builtin import BuiltinSSLAdapter  # noqa: PLC0415 - only `serve --tls` needs it
-
-    return BuiltinSSLAdapter(str(cert.cert_path), str(cert.key_path))
+def ssl_context(cert: Certificate) -> ssl.SSLContext:
+    """A server-side TLS context (stdlib ssl, TLS 1.2 or newer) serving ``cert``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(cert.cert_path), str(cert.key_path))
+    return context

@@ -22,6 +22,7 @@ import numpy as np
 from flask import Request
 
 from visioncast.errors import InputError, TooLargeError, UnsupportedMediaError
+from visioncast.server.json_limits import allow_json_bytes
 from visioncast.sources.image import decode_image
 
 FIELD = "image"
@@ -47,11 +48,19 @@ def upload_bytes(req: Request) -> tuple[bytes, str]:
                              code="no_image")
         return file.read(), f"uploaded file {file.filename or FIELD!r}"
     if req.is_json:
+        allow_json_bytes(req.max_content_length or 0)  # base64 of an image: a long string, not a deep tree
         return image_from_json(req.get_json(silent=True)), "JSON field 'image'"
     data = req.get_data()
     if not data:
         raise InputError(f"the request has no image (empty body); {HOW}", code="no_image")
     return data, "request body"
+
+
+def json_kind(value: Any) -> str:
+    """What a JSON value is, in words: 'a number', 'an object', 'null'…"""
+    kinds = {bool: "true/false", int: "a number", float: "a number", str: "a string", list: "a list",
+             dict: "an object"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
 
 
 def image_from_json(body: Any) -> bytes:
@@ -61,7 +70,7 @@ def image_from_json(body: Any) -> bytes:
                          f"got {type(body).__name__ if body is not None else 'invalid JSON'}")
     text = body.get(FIELD)
     if not isinstance(text, str):
-        got = f"keys {sorted(body)}" if FIELD not in body else f"a {type(text).__name__}"
+        got = f"keys {sorted(body)}" if FIELD not in body else json_kind(text)
         raise InputError(f"JSON body must have a string 'image' (base64 or data: URL), got {got}")
     if text.startswith("data:"):
         header, sep, text = text.partition(",")

@@ -24,7 +24,7 @@ def open_mqtt_sink(cfg: MqttConfig, *, wait_s: float = 0.0) -> MqttSink:
     went). ConfigError naming a bad setting."""
     from visioncast.sinks.mqtt import MqttSink  # noqa: PLC0415 — paho loads only when MQTT is used
 
-    sink = MqttSink(cfg)
+    sink = MqttSink(cfg).start()
     if wait_s > 0:
         sink.wait_connected(wait_s)
     return sink

@@ -2,20 +2,24 @@
 
 I/O: none by itself (the web server writes the bytes). A browser shows the stream with a plain ``<img
 src=...>``, which replaced ffserver for the seed's course project. The pipeline hands every annotated frame to
-:meth:`MjpegBroadcaster.write`, which only keeps a reference; a frame is JPEG-encoded once, by the first
-viewer that wants it, so there is no encoding cost without viewers. A slow viewer skips to the newest frame
-instead of queueing old ones (``skipped`` counts those frames).
+:meth:`MjpegBroadcaster.publish_image`: without viewers it only keeps a reference; with viewers the frame is
+JPEG-encoded once, in the producer's thread, and every viewer is woken. Each viewer is an
+:class:`MjpegView` (a :class:`~visioncast.sinks.live.LiveBody`): the HTTP server writes it from its event
+loop, so a viewer holds no request thread. A slow viewer skips to the newest frame instead of queueing old
+ones (``skipped`` counts those frames).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 
-import cv2
 import numpy as np
 
+from visioncast.errors import VisioncastError
+from visioncast.jpeg import encode_jpeg
 from visioncast.sinks.bus import Delivery
+from visioncast.sinks.live import LiveBody
 
 BOUNDARY = "frame"
 CONTENT_TYPE = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
@@ -38,17 +42,21 @@ class MjpegBroadcaster:
         self._jpeg: bytes | None = None
         self._seq = 0
         self._closed = False
+        self._views: set[MjpegView] = set()
 
     def deliver(self, delivery: Delivery) -> None:
         if delivery.frame is not None:
             self.publish_image(delivery.frame.image if delivery.annotated is None else delivery.annotated)
 
     def publish_image(self, image: np.ndarray) -> None:
-        """Make ``image`` (BGR) the newest frame and wake the viewers."""
+        """Make ``image`` (BGR) the newest frame and wake the viewers (encoded here when there are any)."""
         with self._cond:
             self._image, self._jpeg = image, None
             self._seq += 1
+            if self._views:  # encode once, in this thread, rather than in the server's event loop
+                self._jpeg = self._encode(image)
             self._cond.notify_all()
+        self._wake_views()
 
     def publish_jpeg(self, jpeg: bytes) -> None:
         """Make ``jpeg`` (already encoded elsewhere: a stream running on a Ray node) the newest frame."""
@@ -56,6 +64,13 @@ class MjpegBroadcaster:
             self._image, self._jpeg = None, jpeg
             self._seq += 1
             self._cond.notify_all()
+        self._wake_views()
+
+    def _wake_views(self) -> None:
+        with self._cond:
+            views = list(self._views)
+        for view in views:
+            view.wake()
 
     def latest_jpeg(self) -> tuple[bytes | None, int]:
         """(JPEG bytes of the newest frame or None before the first, its sequence number)."""
@@ -65,38 +80,35 @@ class MjpegBroadcaster:
             return self._jpeg, self._seq
 
     def _encode(self, image: np.ndarray) -> bytes:
-        if image.shape[1] > self.max_width:
-            scale = self.max_width / image.shape[1]
-            image = cv2.resize(
-                image, (self.max_width, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA
-            )
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        return buf.tobytes() if ok else b""
+        try:
+            return encode_jpeg(image, self.quality, max_width=self.max_width)
+        except VisioncastError:
+            return b""
 
-    def wait_newer(self, seq: int, timeout_s: float) -> tuple[bytes | None, int]:
-        """The newest JPEG once its sequence number passes ``seq``; (None, seq) on timeout or close."""
+    def newer_than(self, seq: int) -> tuple[bytes | None, int]:
+        """The newest JPEG when its sequence number passes ``seq``, else (None, seq). Never blocks on news."""
         with self._cond:
-            self._cond.wait_for(lambda: self._seq > seq or self._closed, timeout_s)
             if self._seq <= seq or self._closed:
                 return None, seq
             self.skipped += max(0, self._seq - seq - 1) if seq > 0 else 0
         return self.latest_jpeg()
 
-    def stream(self, *, idle_timeout_s: float = 1.0) -> Iterator[bytes]:
-        """Multipart parts for one viewer until the broadcaster closes (or the viewer goes away)."""
+    def view(self, on_close: Callable[[], None] | None = None) -> MjpegView:
+        """A new viewer's body; ``on_close`` is called once when the viewer goes away."""
+        view = MjpegView(self, on_close)
         with self._cond:
-            self.viewers += 1
-        try:
-            seq = 0
-            while not self._closed:
-                jpeg, seq = self.wait_newer(seq, idle_timeout_s)
-                if jpeg:
-                    with self._cond:  # viewers count from their own request threads
-                        self.sent += 1
-                    yield (_PART_HEAD.format(len(jpeg)).encode() + jpeg + b"\r\n")
-        finally:
-            with self._cond:
-                self.viewers -= 1
+            self._views.add(view)
+            self.viewers = len(self._views)
+        return view
+
+    def _forget(self, view: MjpegView) -> None:
+        with self._cond:
+            self._views.discard(view)
+            self.viewers = len(self._views)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def counters(self) -> dict[str, int]:
         return {"viewers": self.viewers, "sent": self.sent, "skipped": self.skipped}
@@ -106,3 +118,29 @@ class MjpegBroadcaster:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        self._wake_views()
+
+
+class MjpegView(LiveBody):
+    """One viewer of a :class:`MjpegBroadcaster`: multipart parts of the frames it has not seen yet."""
+
+    def __init__(self, broadcaster: MjpegBroadcaster, on_close: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        self.broadcaster = broadcaster
+        self._seq = 0
+        self._on_close = on_close
+
+    def poll(self) -> bytes | None:
+        if self.closed or self.broadcaster.closed:
+            return None
+        jpeg, self._seq = self.broadcaster.newer_than(self._seq)
+        if not jpeg:
+            return b""
+        with self.broadcaster._cond:  # viewers are polled from several threads
+            self.broadcaster.sent += 1
+        return _PART_HEAD.format(len(jpeg)).encode() + jpeg + b"\r\n"
+
+    def on_close(self) -> None:
+        self.broadcaster._forget(self)
+        if self._on_close is not None:
+            self._on_close()

@@ -1,24 +1,21 @@
 """The MQTT sink: the one publisher of results, stats and events for every channel. I/O: network (paho-mqtt).
 
-``MqttSink(cfg.mqtt)`` never blocks its caller: ``publish()`` applies the publish policy, formats the messages
-(:mod:`~visioncast.sinks.mqtt_format`) and puts them on a bounded queue; a sender thread hands them to a paho
-2.x client whose own loop thread connects, reconnects with exponential backoff (1 s … ``reconnect_max_s``) and
-keeps the last will ``{prefix}/{instance}/status`` = offline (one per publisher: a run that ends does not
-mark the server offline). A message that cannot go out — queue full, broker disconnected, publish refused —
-is counted in :meth:`MqttSink.status` (and so on /metrics), never lost silently. ``sent`` counts what the
-broker acknowledged (QoS 1) or what was written to the connection (QoS 0); what was handed over but not
-acknowledged when the sink closes (after :meth:`flush` waited ``flush_timeout_s``) is counted as ``lost``.
+``MqttSink(cfg.mqtt)`` opens nothing; :meth:`MqttSink.start` connects. It never blocks its caller:
+``publish()`` applies the publish policy, formats the messages (:mod:`~visioncast.sinks.mqtt_format`) and puts
+them on a bounded queue; a sender thread hands them to a paho 2.x client whose own loop thread connects,
+reconnects with exponential backoff (1 s … ``reconnect_max_s``) and keeps the last will
+``{prefix}/{instance}/status`` = offline (one per publisher: a run that ends does not mark the server
+offline). A message that cannot go out — queue full, broker disconnected, publish refused — is counted in
+:meth:`MqttSink.status` (and so on /metrics), never lost silently. ``sent`` counts what the broker
+acknowledged (QoS 1) or what was written to the connection (QoS 0); what was handed over but not acknowledged
+when the sink closes (after :meth:`flush` waited ``flush_timeout_s``) is counted as ``lost``.
 
-Commands on ``{prefix}/{source}/cmd`` are validated (:mod:`~visioncast.sinks.mqtt_command`) and answered on
-``…/cmd/reply``. The sink handles ``pause`` (nothing of that source is published: results, stats, events),
-``resume``, ``snapshot`` (publish the last result again) and ``set_threshold`` (this source publishes only
-what scores at least ``conf``; nothing else changes) itself, and echoes each source's state on the retained
-``…/state``; channels may register more with :meth:`MqttSink.add_command_handler`.
+Commands on ``{prefix}/{source}/cmd``: what they do and how they are answered is in
+:mod:`~visioncast.sinks.mqtt_command`; channels may register more with :meth:`MqttSink.add_command_handler`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -31,12 +28,13 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
+import visioncast.sinks.mqtt_format as fmt
 from visioncast.config import MqttConfig
 from visioncast.core.types import Frame, Result
-from visioncast.errors import InputError, VisioncastError
-from visioncast.sinks import mqtt_format as fmt
+from visioncast.errors import InputError
+from visioncast.network import tcp_connect
 from visioncast.sinks.bus import Delivery
-from visioncast.sinks.mqtt_command import command_name, parse_command
+from visioncast.sinks.mqtt_command import answer_command
 from visioncast.sinks.mqtt_discovery import discovery_messages
 from visioncast.sinks.mqtt_policy import PublishPolicy
 
@@ -60,15 +58,17 @@ class MqttSink:
         self._acked = threading.Condition(self._lock)  # notified when the broker acknowledges a message
         self.counters = dict.fromkeys(COUNTERS, 0)
         self._handlers: dict[str, CommandHandler] = {}
-        unique = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-        self._client_id = client_id or f"visioncast-{unique}"
+        unique = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(8)}"  # Mosquitto lets any login
+        self._client_id = client_id or f"visioncast-{unique}"  # take a connected id over: unguessable
         self._client: paho.Client | None = None
         self._sender: threading.Thread | None = None
-        self._start(cfg)
+        self._configure(cfg)
 
-    # ---- lifecycle -------------------------------------------------------------------------------------
-    def _start(self, cfg: MqttConfig) -> None:
+    def _configure(self, cfg: MqttConfig) -> None:
+        """Take ``cfg`` (resolved) and reset the per-connection state; opens nothing."""
         self.cfg = fmt.resolve(cfg)
+        self._was_connected = False  # a reconnection of this client sends the retained state again:
+        self._kept: dict[str, list[fmt.Message]] = {}  # per source, what it retained under these settings
         self.policy = PublishPolicy(self.cfg.policy, frames=self.cfg.debounce_frames, window=self.cfg.window,
                                     max_rate_hz=self.cfg.max_rate_hz)
         self._labels = fmt.label_map(self.cfg)
@@ -80,18 +80,25 @@ class MqttSink:
         self._had_target: dict[str, bool | None] = {}
         self._seq: dict[str, int] = {}
         self._last: dict[str, list[fmt.Message]] = {}
+        self._retained: set[str] = set()  # topics this sink left a retained label/count/target on
         self.connected = threading.Event()
         self.commands_ready = threading.Event()  # set once the broker acknowledged the command subscription
         self.error = "" if self.cfg.enabled else "push is switched off"
+        self.error_code = "" if self.cfg.enabled else "off"  # stable: pages translate it (mqtt.error.<code>)
         self.last_message: dict[str, Any] | None = None
         self._stopping = threading.Event()
-        if not self.cfg.enabled:
-            return
+
+    def start(self) -> MqttSink:
+        """Connect in the background (paho's loop thread) and start the sender; nothing when push is off or
+        the sink runs already. Returns the sink."""
+        if not self.cfg.enabled or self._client is not None:
+            return self
         self._client = self._make_client()
         self._client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         self._client.loop_start()
         self._sender = threading.Thread(target=self._send_loop, name="visioncast-mqtt-sender", daemon=True)
         self._sender.start()
+        return self
 
     def _make_client(self) -> paho.Client:
         client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self._client_id)
@@ -109,8 +116,9 @@ class MqttSink:
         client.on_publish = self._on_publish
         return client
 
-    def close(self) -> None:
-        """Say offline, disconnect, stop both threads; messages still queued are counted as dropped."""
+    def close(self, *, clear_retained: bool = False) -> None:
+        """Say offline, disconnect, stop both threads; messages still queued are counted as dropped.
+        ``clear_retained``: first remove the labels, counts and targets this sink left retained."""
         client, self._client = self._client, None
         self._stopping.set()
         if self._sender is not None:
@@ -118,12 +126,14 @@ class MqttSink:
             self._sender = None
         if client is not None:
             if self.connected.is_set():
-                bye = fmt.status_message(self.cfg, online=False)
-                info = client.publish(bye.topic, bye.payload, qos=bye.qos, retain=bye.retain)
-                try:
-                    info.wait_for_publish(timeout=2.0)
-                except (RuntimeError, ValueError) as exc:
-                    log.info("MQTT offline status not confirmed: %s", exc)
+                clear = fmt.clear_messages(self._retained) if clear_retained else []
+                for message in [*clear, fmt.status_message(self.cfg, online=False)]:
+                    info = client.publish(message.topic, message.payload, qos=message.qos,
+                                          retain=message.retain)
+                    try:
+                        info.wait_for_publish(timeout=2.0)
+                    except (RuntimeError, ValueError) as exc:
+                        log.info("MQTT %s not confirmed: %s", message.topic, exc)
             client.disconnect()
             client.loop_stop()
             sock = client.socket()  # a reconnect racing with loop_stop can leave one open
@@ -137,10 +147,15 @@ class MqttSink:
             self._queue = queue.Queue(1)
 
     def reconfigure(self, cfg: MqttConfig) -> None:
-        """Apply new settings: checked first (ConfigError leaves the sink as it was), then reconnect."""
-        fmt.resolve(cfg)
-        self.close()
-        self._start(cfg)
+        """Apply new settings: checked first (ConfigError leaves the sink as it was), then reconnect. The
+        retained labels, counts and targets this sink left are removed unless the new settings retain them
+        on the same topics of the same broker (retain turned off: a rebooting board gets no stale label)."""
+        new, old = fmt.resolve(cfg), self.cfg
+        where = ("host", "port", "preset", "prefix", "source")
+        same = all(getattr(new, k) == getattr(old, k) for k in where)
+        self.close(clear_retained=not (new.retain and same))
+        self._configure(cfg)
+        self.start()
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait (at most ``timeout_s``, default ``flush_timeout_s``) until every queued message has been
@@ -165,7 +180,6 @@ class MqttSink:
                 return False
         return self.connected.is_set()
 
-    # ---- the Sink contract -------------------------------------------------------------------------------
     needs_image = False
 
     def deliver(self, delivery: Delivery) -> None:
@@ -191,11 +205,12 @@ class MqttSink:
             if label is None:
                 self.counters["skipped"] += 1
                 return
-            fields = self._fields(source, frame, extra)
+            fields = fmt.result_fields(source, frame, self._seq[source], extra)
             messages = discovery_messages(self.cfg, source, sorted(result.counts()), self._announced)
             messages += fmt.result_messages(self.cfg, result, label, fields, self._seen.get(source, set()))
             self._seen[source] = set(result.counts())  # a label gone now gets its one 0, then no more
             self._last[source] = messages
+            self._kept[source] = [m for m in messages if m.retain]
         self._enqueue(messages)
 
     def _target_messages(self, result: Result, source: str) -> list[fmt.Message]:
@@ -209,12 +224,6 @@ class MqttSink:
             keep = [m for m in messages if self.policy.decide_value(m.topic, m.payload, time.monotonic())]
             self.counters["skipped"] += len(messages) - len(keep)
         return keep
-
-    def _fields(self, source: str, frame: Frame | None, extra: dict[str, Any]) -> dict[str, Any]:
-        fields: dict[str, Any] = {"source": source, "frame": frame.index if frame else self._seq[source],
-                                  "timestamp": frame.timestamp_s if frame else round(time.time(), 3)}
-        fields.update((k, v) for k, v in extra.items() if k != "image")  # no base64 images on MQTT
-        return fields
 
     def publish_stats(self, stats: dict[str, Any], *, source: str) -> None:
         """Queue an analytics snapshot (people-counter: ``person`` {count, total}, per the policy)."""
@@ -256,11 +265,11 @@ class MqttSink:
             counters = dict(self.counters)
         dropped = sum(counters[k] for k in ("dropped_queue_full", "dropped_disconnected", "dropped_error"))
         return {"enabled": self.cfg.enabled, "connected": self.connected.is_set(), "error": self.error,
+                "error_code": self.error_code,
                 "broker": f"{self.cfg.host}:{self.cfg.port}", "client_id": self._client_id,
                 "dropped": dropped, "queued": self._queue.qsize(), **counters,
                 "last_message": self.last_message, "commands_available": sorted(self.command_names())}
 
-    # ---- sending ------------------------------------------------------------------------------------------
     def _send_loop(self) -> None:
         while not self._stopping.is_set():
             try:
@@ -286,6 +295,8 @@ class MqttSink:
                 self.counters[key] += 1
                 return
             self.counters["handed"] += 1
+            if fmt.clearable(self.cfg, message):
+                self._retained.add(message.topic)
             if self._early.pop(info.mid, None) is not None:  # acknowledged before publish() returned
                 self.counters["sent"] += 1
                 self._acked.notify_all()
@@ -306,25 +317,32 @@ class MqttSink:
                 self._early = {m: t for m, t in self._early.items() if now - t < EARLY_KEEP_S}
                 self._early[mid] = now
 
-    # ---- connection callbacks (paho's loop thread) ---------------------------------------------------------
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             self.error = f"the broker at {self.cfg.host}:{self.cfg.port} refused the login: {reason}"
+            self.error_code = "login_refused"
             self.connected.clear()
             log.warning("MQTT: %s", self.error)
             return
         online = fmt.status_message(self.cfg, online=True)
         client.publish(online.topic, online.payload, qos=online.qos, retain=online.retain)
         client.subscribe(fmt.command_filter(self.cfg), qos=1)
-        self.error = ""
+        self.error = self.error_code = ""
+        again, self._was_connected = self._was_connected, True
+        if again:  # the broker may have restarted and lost what it retained (boards read the state from it)
+            with self._lock:
+                kept = [m for messages in self._kept.values() for m in messages]
+            self._enqueue(kept)
         self.connected.set()
         log.info("MQTT connected to %s:%s", self.cfg.host, self.cfg.port)
 
     def _on_connect_fail(self, _client: paho.Client, _u: Any) -> None:
         self.connected.clear()
         self.commands_ready.clear()
-        reason = _diagnose(self.cfg.host, self.cfg.port)
+        reason = (tcp_connect(self.cfg.host, self.cfg.port)  # paho does not pass the reason
+                  or "the TCP connection works but the MQTT handshake failed (is it an MQTT broker?)")
         self.error = f"cannot reach {self.cfg.host}:{self.cfg.port}: {reason}"
+        self.error_code = "unreachable"
         log.info("MQTT: %s (retrying with backoff)", self.error)
 
     def _on_disconnect(self, _client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -333,9 +351,9 @@ class MqttSink:
         self.commands_ready.clear()
         if not self._stopping.is_set() and was_connected:
             self.error = f"lost the connection to {self.cfg.host}:{self.cfg.port}: {reason}"
+            self.error_code = "connection_lost"
             log.warning("MQTT: %s (reconnecting)", self.error)
 
-    # ---- commands ----------------------------------------------------------------------------------------
     def add_command_handler(self, name: str, handler: CommandHandler) -> None:
         """Let a channel act on command ``name``: ``handler(source, command)`` returns extra reply fields."""
         self._handlers[name] = handler
@@ -345,21 +363,14 @@ class MqttSink:
 
     def _on_message(self, client: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
         source = fmt.command_source(self.cfg, msg.topic)
-        payload = bytes(msg.payload)
         if source is None:
             return
+        reply = answer_command(bytes(msg.payload), lambda command: self._run(source, command))
         with self._lock:
             self.counters["commands"] += 1
-        try:
-            command = parse_command(payload)
-            reply = {"ok": True, "cmd": command["cmd"], **(self._run(source, command) or {})}
-        except VisioncastError as exc:
-            with self._lock:
-                self.counters["bad_commands"] += 1
-            reply = {"ok": False, "cmd": command_name(payload), "error": exc.code, "message": str(exc)}
-            log.info("MQTT command on %s rejected: %s", msg.topic, exc)
-        if "id" in (parsed := _maybe_json(payload)):
-            reply["id"] = parsed["id"]
+            self.counters["bad_commands"] += not reply["ok"]
+        if not reply["ok"]:
+            log.info("MQTT command on %s rejected: %s", msg.topic, reply["message"])
         answer = fmt.reply_message(self.cfg, source, reply)
         client.publish(answer.topic, answer.payload, qos=answer.qos, retain=answer.retain)
 
@@ -387,25 +398,3 @@ class MqttSink:
                              f"{', '.join(sorted(self.command_names()))})")
         return handler(source, command)
 
-
-def _maybe_json(payload: bytes | bytearray) -> dict[str, Any]:
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _diagnose(host: str, port: int) -> str:
-    """Why a TCP connection to ``host:port`` fails, in plain words (paho does not pass the reason)."""
-    try:
-        with socket.create_connection((host, port), timeout=2.0):
-            return "the TCP connection works but the MQTT handshake failed (is it an MQTT broker?)"
-    except socket.gaierror as exc:
-        return f"unknown host name ({exc.strerror})"
-    except ConnectionRefusedError:
-        return "connection refused (no broker is listening on that port)"
-    except TimeoutError:
-        return "no answer within 2 s (wrong address, or a firewall)"
-    except OSError as exc:
-        return exc.strerror or str(exc)

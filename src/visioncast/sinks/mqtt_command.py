@@ -4,17 +4,23 @@ A command is a JSON object such as ``{"cmd": "set_threshold", "conf": 0.5}``, ``
 ``{"cmd": "resume"}`` or ``{"cmd": "snapshot"}``. :func:`parse_command` returns it or raises
 :class:`~visioncast.errors.InputError` whose message says what was wrong (the sink sends it back on the reply
 topic and otherwise ignores the command).
+
+Commands are validated here and answered on ``…/cmd/reply``. The sink (:mod:`~visioncast.sinks.mqtt`)
+handles ``pause`` (nothing of that source is published: results, stats, events), ``resume``, ``snapshot``
+(publish the last result again) and ``set_threshold`` (this source publishes only what scores at least
+``conf``; nothing else changes) itself, and echoes each source's state on the retained ``…/state``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from visioncast.errors import InputError
+from visioncast.errors import InputError, VisioncastError
 
 COMMANDS = ("set_threshold", "pause", "resume", "snapshot")
 MAX_COMMAND_BYTES = 4096
@@ -62,3 +68,26 @@ def command_name(payload: bytes) -> str | None:
         return None
     name = data.get("cmd") if isinstance(data, dict) else None
     return name if isinstance(name, str) else None
+
+
+def command_id(payload: bytes) -> Any:
+    """The ``id`` of a command (echoed in its reply, also when the command is refused), or None."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    return data.get("id") if isinstance(data, dict) else None
+
+
+def answer_command(payload: bytes, run: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
+    """The reply to the command in ``payload``: ``{"ok": True, "cmd", …what run(command) adds}``, or for a
+    command that is invalid or that ``run`` refuses (VisioncastError) ``{"ok": False, "cmd", "error",
+    "message"}``; with the command's ``id`` when it has one."""
+    try:
+        command = parse_command(payload)
+        reply = {"ok": True, "cmd": command["cmd"], **(run(command) or {})}
+    except VisioncastError as exc:
+        reply = {"ok": False, "cmd": command_name(payload), "error": exc.code, "message": str(exc)}
+    if (ident := command_id(payload)) is not None:
+        reply["id"] = ident
+    return reply

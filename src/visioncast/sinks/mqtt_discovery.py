@@ -12,8 +12,8 @@ import json
 import re
 from typing import Any
 
+import visioncast.sinks.mqtt_format as fmt
 from visioncast.config import MqttConfig
-from visioncast.sinks import mqtt_format as fmt
 
 DISCOVERY_PREFIX = "homeassistant"
 _OBJECT = re.compile(r"[^A-Za-z0-9_-]")

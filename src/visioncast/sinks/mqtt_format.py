@@ -1,7 +1,8 @@
 """MQTT topics, presets and payloads: what goes on the wire, built in one place. Pure (no sockets, no paho).
 
 Every topic comes from :data:`TOPICS`, one template table per preset. The default preset (prefix
-``visioncast``) publishes per source ``{prefix}/{source}/result`` (the HTTP JSON + source, frame, timestamp),
+``visioncast``) publishes per source ``{prefix}/{source}/result`` (the HTTP JSON + source, frame, timestamp
+and sent_at: media time, and the wall-clock Unix time of publishing, so a client can measure latency),
 ``{prefix}/{source}/label`` (the top label as plain UTF-8, JSON or a user template, after the label→message
 map; retained when ``retain`` is on, so a board that reboots gets it), ``{prefix}/{source}/count/{label}``
 (an integer, retained likewise; one 0 when the label disappears), ``{prefix}/{source}/stats`` and ``…/event``
@@ -20,15 +21,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from visioncast.config import MqttConfig
-from visioncast.config_schema import TEMPLATE_SAMPLE, check_template
+from visioncast.config.schema import TEMPLATE_SAMPLE, check_template
 from visioncast.core.payload import result_to_payload
-from visioncast.core.types import Result
-from visioncast.errors import ConfigError
+from visioncast.core.types import Frame, Result
+from visioncast.errors import ConfigError, InputError
 
 PRESETS = ("", "siot", "people-counter")
 PAYLOADS = ("label", "json", "template")
@@ -72,21 +74,14 @@ def command_filter(cfg: MqttConfig) -> str:
     return TOPICS[cfg.preset]["cmd"].format(prefix=cfg.prefix, source="+")
 
 
-def command_source(cfg: MqttConfig, name: str) -> str | None:
-    """The source a command topic addresses, or None when ``name`` is not a command topic."""
-    head, _, tail = TOPICS[cfg.preset]["cmd"].format(prefix=cfg.prefix, source="\0").partition("\0")
+def command_source(cfg: MqttConfig, name: str, kind: str = "cmd") -> str | None:
+    """The source a command topic (or another ``kind`` of topic per source) addresses, or None when ``name``
+    is not one."""
+    head, _, tail = TOPICS[cfg.preset][kind].format(prefix=cfg.prefix, source="\0").partition("\0")
     if not (name.startswith(head) and name.endswith(tail)) or len(name) <= len(head) + len(tail):
         return None
     source = name[len(head): len(name) - len(tail)]
     return None if "/" in source else source
-
-
-def with_broker_preset(cfg: MqttConfig, broker_preset: str) -> MqttConfig:
-    """``cfg`` with the broker's siot preset carried over when it has none of its own (topics siot/<source>;
-    its default policy is change, see :func:`resolve`)."""
-    if broker_preset == "siot" and not cfg.preset:
-        return dataclasses.replace(cfg, preset="siot")
-    return cfg
 
 
 def resolve(cfg: MqttConfig) -> MqttConfig:
@@ -174,6 +169,18 @@ def _json(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def result_fields(source: str, frame: Frame | None, seq: int, extra: dict[str, Any]) -> dict[str, Any]:
+    """The fields a result's messages carry: source, frame (the frame's index, else the source's own count
+    ``seq``), timestamp (the frame's media time, else now), sent_at (now: when the result is published, wall
+    clock) and ``extra`` but images (no base64 on MQTT)."""
+    now = time.time()
+    fields: dict[str, Any] = {"source": source, "frame": frame.index if frame else seq,
+                              "timestamp": frame.timestamp_s if frame else round(now, 3),
+                              "sent_at": round(now, 6)}
+    fields.update((k, v) for k, v in extra.items() if k != "image")
+    return fields
+
+
 def result_messages(cfg: MqttConfig, result: Result, label: str, fields: dict[str, Any],
                     previous_labels: set[str]) -> list[Message]:
     """The messages of one published result. ``fields``: source, frame, timestamp (+ extra JSON keys).
@@ -218,6 +225,8 @@ def label_payload(cfg: MqttConfig, result: Result, label: str, fields: dict[str,
     values = {"label": label, "message": message, "score": top_score(result, label),
               "count": result.counts().get(label, 0), "source": fields["source"], "frame": fields["frame"],
               "timestamp": fields["timestamp"]}
+    if "sent_at" in fields:
+        values["sent_at"] = fields["sent_at"]
     if cfg.payload == "json":
         return _json(values)
     return cfg.template.format_map(values).encode("utf-8")
@@ -298,6 +307,18 @@ def event_messages(cfg: MqttConfig, event: dict[str, Any], source: str) -> list[
     return [] if name is None else [Message(name, _json({**event, "source": source}), cfg.qos, False)]
 
 
+def clearable(cfg: MqttConfig, message: Message) -> bool:
+    """Whether ``message`` leaves a retained value that :func:`clear_messages` removes when retain is turned
+    off (labels, counts, targets, stats): not the status and state, which are always retained."""
+    return message.retain and message.topic != topic(cfg, "status") and (
+        "state" not in TOPICS[cfg.preset] or command_source(cfg, message.topic, "state") is None)
+
+
+def clear_messages(topics: set[str]) -> list[Message]:
+    """Empty retained messages: the broker forgets what it kept on each of ``topics`` (MQTT 3.1.1)."""
+    return [Message(name, b"", 1, True) for name in sorted(topics)]
+
+
 def status_message(cfg: MqttConfig, online: bool) -> Message:
     """``{prefix}/status`` online/offline, retained, QoS 1 (also the last will)."""
     return Message(str(topic(cfg, "status")), b"online" if online else b"offline", 1, True)
@@ -322,6 +343,7 @@ LABEL_JSON_SCHEMA: dict[str, Any] = {
         "score": {"type": "number", "minimum": 0, "maximum": 1}, "count": {"type": "integer", "minimum": 0},
         "source": {"type": "string"}, "frame": {"type": "integer", "minimum": 0},
         "timestamp": {"type": "number"},
+        "sent_at": {"type": "number", "description": "Unix time (s) the server published it"},
     },
     "additionalProperties": False,
 }
@@ -350,3 +372,15 @@ REPLY_SCHEMA: dict[str, Any] = {
                    "error": {"type": "string"}, "message": {"type": "string"}},
     "if": {"properties": {"ok": {"const": False}}}, "then": {"required": ["ok", "error", "message"]},
 }
+
+
+_SOURCE = re.compile(r"[^\s/+#\x00-\x1f]{1,64}")  # one topic level: no separator, wildcard, space or control
+
+
+def check_source(name: str, *, field: str = "source") -> str:
+    """``name`` when it can be a source, the ``<source>`` level of the topics (教室, door-2, 3班: 1–64
+    characters without spaces, '/', '+' or '#'); InputError naming ``field`` otherwise."""
+    if not _SOURCE.fullmatch(name):
+        raise InputError(f"{field} must be 1–64 characters without spaces, '/', '+' or '#' (e.g. 教室 or "
+                         f"door-2), got {name[:80]!r}")
+    return name

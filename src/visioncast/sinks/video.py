@@ -18,7 +18,7 @@ import numpy as np
 
 from visioncast.errors import SinkError
 from visioncast.sinks.bus import Delivery
-from visioncast.sources.image import IMAGE_SUFFIXES
+from visioncast.sources.image import WRITABLE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,9 @@ class VideoFileSink:
         self.path = Path(path).expanduser()
         suffix = self.path.suffix.lower()
         self.still = still
-        if still and suffix not in IMAGE_SUFFIXES:
+        if still and suffix not in WRITABLE_SUFFIXES:
             raise SinkError(
-                f"output for an image source must be an image file ({', '.join(IMAGE_SUFFIXES)}), "
+                f"output for an image source must be an image file ({', '.join(WRITABLE_SUFFIXES)}), "
                 f"got '{self.path.name}'"
             )
         if not still and suffix not in FOURCC:

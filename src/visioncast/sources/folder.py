@@ -1,8 +1,10 @@
 """Still images as a source: one image file, or a folder of images played in name order. I/O: reads files.
 
 A folder plays as a sequence at ``fps`` frames per second of media time (default 1), so events and dwell times
-have a time base. An unreadable image inside a folder is counted in ``bad_frames`` and skipped; a single image
-that cannot be read is a SourceError at open time.
+have a time base. Which of a folder's files are images is the decoder's to say, from their data
+(:func:`folder_files` lists every file but hidden ones): a file that is not an image it decodes (a GIF, a
+text file, a damaged photo) is counted in ``bad_frames`` and skipped; a single image that cannot be read is a
+SourceError at open time.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from visioncast.core.types import Frame
 from visioncast.errors import InputError, SourceError
-from visioncast.sources.image import IMAGE_SUFFIXES, read_image
+from visioncast.sources.image import read_image
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ class ImageFilesSource:
 
     def __init__(self, paths: Sequence[Path], *, name: str, fps: float = 1.0) -> None:
         if not paths:
-            raise SourceError(f"'{name}' holds no image files (expected {', '.join(IMAGE_SUFFIXES)})")
+            raise SourceError(f"'{name}' holds no files (expected images: JPEG, PNG, HEIC, …)")
         self.paths = list(paths)
         self.name = name
         self.fps = fps
@@ -70,10 +72,15 @@ class ImageFilesSource:
         self.close()
 
 
+def folder_files(folder: Path) -> list[Path]:
+    """The files of ``folder`` in name order, every one but hidden ones (a name starting with '.', such as
+    macOS's .DS_Store and ._IMG_0001.HEIC copies): whether each is an image is for the decoder to say."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.is_file())
+
+
 def open_images(path: str | Path, *, fps: float = 1.0) -> ImageFilesSource:
     """An image file or a folder of images (sorted by name) as a source."""
     path = Path(path).expanduser()
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        return ImageFilesSource(files, name=path.name or str(path), fps=fps)
+        return ImageFilesSource(folder_files(path), name=path.name or str(path), fps=fps)
     return ImageFilesSource([path], name=path.name, fps=fps)

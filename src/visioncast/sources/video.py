@@ -1,13 +1,14 @@
 """Video files in: OpenCV decoding into Frames with their media timestamps. I/O: reads files.
 
 ``open_video(path)`` checks the file opens and has frames before anything else runs, so a truncated or
-non-video file is refused with a clear SourceError up front. A frame that cannot be decoded in the middle of a
-file (the container says more frames follow) is counted in ``bad_frames`` and skipped, up to
-``MAX_BAD_IN_ROW`` in a row; ``stop()`` ends the iteration from another thread. ``start_frame`` skips the
-frames before it (grabbed, not converted) while keeping the file's frame indices and timestamps: a video job
-resumed after a server restart goes on where it stopped. ``max_pixels`` bounds every decoded frame, whatever
-the container's header said (an upload may claim 640×480 and carry 10000×10000 frames): a frame over it ends
-the iteration with a TooLargeError naming its size.
+non-video file is refused with a clear SourceError up front; so is a still image under a video's name (FFmpeg
+would open a renamed JPEG as a video of frames it cannot seek back to, and the run would end with 0 frames). A
+frame that cannot be decoded in the middle of a file (the container says more frames follow) is counted in
+``bad_frames`` and skipped, up to ``MAX_BAD_IN_ROW`` in a row; ``stop()`` ends the iteration from another
+thread. ``start_frame`` skips the frames before it (grabbed, not converted) while keeping the file's frame
+indices and timestamps: a video job resumed after a server restart goes on where it stopped. ``max_pixels``
+bounds every decoded frame, whatever the container's header said (an upload may claim 640×480 and carry
+10000×10000 frames): a frame over it ends the iteration with a TooLargeError naming its size.
 
 Files are decoded on one thread (``CAP_PROP_N_THREADS`` = 1): the model already keeps the cores busy, and
 FFmpeg's own decoder threads cost CPU in hand-offs — on vtest.avi (768×576) one thread took 1.5 instead of
@@ -25,6 +26,7 @@ import numpy as np
 
 from visioncast.core.types import Frame
 from visioncast.errors import SourceError, TooLargeError
+from visioncast.sources.image import FORMATS, image_kind
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 MAX_BAD_IN_ROW = 25
@@ -45,7 +47,8 @@ class VideoFileSource:
             raise SourceError(f"video file not found: '{self.path}'")
         self._cap = _open_capture(self.path)
         if not self._cap.isOpened():
-            raise SourceError(f"cannot open '{self.path.name}' as a video (OpenCV could not decode it)")
+            why = _container_problem(self.path) or "OpenCV could not decode it"
+            raise SourceError(f"cannot open '{self.path.name}' as a video ({why})")
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS)) or 25.0
         self.frame_count: int | None = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)))
         self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
@@ -99,13 +102,18 @@ class VideoFileSource:
 
 
 def open_video(path: str | Path) -> VideoFileSource:
-    """Open a video file; SourceError when it is missing, undecodable or has no frame."""
+    """Open a video file; SourceError when it is missing, a still image, undecodable or has no frame."""
+    kind = image_kind(path)
+    if kind in FORMATS:  # not GIF: FFmpeg plays an animated GIF
+        raise SourceError(f"'{Path(path).name}' is not a video: it is a {kind} image (give it an image "
+                          f"name such as .jpg to run on it as a still)")
     source = VideoFileSource(path)
     ok, _ = source._cap.read()
     if not ok:
         source.close()
         raise SourceError(f"'{source.name}' contains no decodable video frame")
-    source._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+    source._cap.release()  # opened again rather than sought back: some demuxers (a still GIF) say they
+    source._cap = _open_capture(source.path)  # went back to frame 0 and then read nothing
     return source
 
 
@@ -118,3 +126,29 @@ def _open_capture(path: Path) -> cv2.VideoCapture:
             return cap
         cap.release()
     return cv2.VideoCapture(str(path))
+
+
+def _container_problem(path: Path) -> str:
+    """Why an MP4/MOV file does not open, read from its top-level boxes ('' when nothing is seen wrong): the
+    one line of ours FFmpeg's "moov atom not found" becomes (its own log is silenced, cli/main.py)."""
+    if path.suffix.lower() not in (".mp4", ".mov", ".m4v"):
+        return ""
+    kinds: set[bytes] = set()
+    pos = 0
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            while pos + 8 <= size and len(kinds) < 64:
+                fh.seek(pos)
+                head = fh.read(16)
+                box, kind = int.from_bytes(head[:4], "big"), head[4:8]
+                box = int.from_bytes(head[8:16], "big") if box == 1 else (size - pos if box == 0 else box)
+                if box < 8:
+                    break
+                kinds.add(kind)
+                pos += box
+    except OSError:
+        return ""
+    if b"ftyp" in kinds and b"moov" not in kinds:
+        return "it has no 'moov' index: the recording was cut off or the file is incomplete"
+    return ""

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from visioncast.tasks.base import Task, TaskOptions, run_stages
 from visioncast.tasks.classify import Classifier, ClassifySpec
-from visioncast.tasks.detect import DetectOptions, Detector
+from visioncast.tasks.detect import Detector
 from visioncast.tasks.family import FAMILIES, detect_family, make_decoder
 
 __all__ = [
     "FAMILIES",
     "Classifier",
     "ClassifySpec",
-    "DetectOptions",
     "Detector",
+    "Task",
+    "TaskOptions",
     "detect_family",
     "make_decoder",
+    "run_stages",
 ]

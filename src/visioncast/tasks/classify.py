@@ -14,9 +14,8 @@ import cv2
 import numpy as np
 
 from visioncast.core.types import Classification, Result
-from visioncast.errors import InputError
 from visioncast.runtimes.base import Runtime
-from visioncast.tasks.base import Prepared, run_stages
+from visioncast.tasks.base import Prepared, TaskBase, TaskOptions
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -66,9 +65,9 @@ def to_probabilities(raw: np.ndarray) -> np.ndarray:
     return softmax(raw)
 
 
-class Classifier:
+class Classifier(TaskBase):
     """A classifier model as a :class:`~visioncast.tasks.base.Task`: ``classifier(image)`` →
-    Result(task="classify") with the ``top`` classes; ``prepare(image, top)`` sets k per call."""
+    Result(task="classify") with the ``top`` classes (``TaskOptions.top`` per call)."""
 
     task = "classify"
 
@@ -78,7 +77,7 @@ class Classifier:
         self.spec = spec
         self.labels = tuple(labels)
         self.name = name
-        self.top = top
+        self.options = TaskOptions(top=top)
         self._input = runtime.inputs[0].name
         self._mean = np.array(spec.mean or (0, 0, 0), np.float32) * 255
         self._inv_std = 1 / (np.array(spec.std or (1, 1, 1), np.float32) * 255)
@@ -100,27 +99,15 @@ class Classifier:
         x = x[None] if self.spec.nhwc else x.transpose(2, 0, 1)[None]
         return np.ascontiguousarray(x)
 
-    def prepare(self, image: np.ndarray, top: int | None = None) -> Prepared:
-        """BGR uint8 H×W×3 image → the model's feeds; context = how many classes to keep."""
-        k = self.top if top is None else top
-        if k < 1:
-            raise InputError(f"top must be at least 1, got {k}")
-        return Prepared({self._input: self.preprocess(image)}, (image.shape[1], image.shape[0]), k)
-
-    def infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return self.runtime.run(feeds)
+    def prepare(self, image: np.ndarray, options: TaskOptions | None = None) -> Prepared:
+        """BGR uint8 H×W×3 image → the model's feeds; the options say how many classes to keep."""
+        return Prepared({self._input: self.preprocess(image)}, (image.shape[1], image.shape[0]),
+                        options=self.resolve(options))
 
     def postprocess(self, outputs: list[np.ndarray], prepared: Prepared) -> Result:
         """Outputs → Result with the top-k classes, best first."""
         probs = to_probabilities(outputs[0].reshape(-1))
-        ids = np.argsort(-probs, kind="stable")[: min(prepared.context, len(probs))]
+        ids = np.argsort(-probs, kind="stable")[: min(prepared.options.top or 1, len(probs))]
         names = tuple(self.labels[i] if i < len(self.labels) else f"class{i}" for i in ids)
         cls = Classification(ids, probs[ids], names)
         return Result("classify", self.name, *prepared.image_wh, classification=cls)
-
-    def classify(self, image: np.ndarray, top: int | None = None) -> Result:
-        """The three stages on one image, keeping ``top`` classes (default: the classifier's)."""
-        return run_stages(self, image, lambda img: self.prepare(img, top))
-
-    def __call__(self, image: np.ndarray) -> Result:
-        return run_stages(self, image)

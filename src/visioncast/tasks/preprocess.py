@@ -12,18 +12,26 @@ def letterbox_image(
     image: np.ndarray, size_wh: tuple[int, int], *, center: bool, fill: int = 114
 ) -> tuple[np.ndarray, Letterbox]:
     """Resize ``image`` (bilinear, as YOLOX and Ultralytics do) keeping its aspect into a ``size_wh`` canvas
-    filled with ``fill``; returns (canvas, geometry)."""
+    filled with ``fill``; returns (canvas, geometry). The resize writes straight into the canvas (its rows
+    are one block whenever the image fills the width) and only the padding strips are filled."""
     h, w = image.shape[:2]
     box = Letterbox.fit(w, h, size_wh[0], size_wh[1], center=center)
     new_w, new_h = box.resized_size
-    resized = image
-    if (new_w, new_h) != (w, h):
-        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    canvas = np.full((size_wh[1], size_wh[0], 3), fill, dtype=np.uint8)
     # Centred padding rounds like Ultralytics: left/top get the floor of the half after a −0.1 nudge.
     left = round(box.pad_x - 0.1) if center else 0
     top = round(box.pad_y - 0.1) if center else 0
-    canvas[top : top + new_h, left : left + new_w] = resized
+    canvas = np.empty((size_wh[1], size_wh[0], 3), dtype=np.uint8)
+    canvas[:top] = fill
+    canvas[top + new_h :] = fill
+    canvas[top : top + new_h, :left] = fill
+    canvas[top : top + new_h, left + new_w :] = fill
+    inner = canvas[top : top + new_h, left : left + new_w]
+    if (new_w, new_h) == (w, h):
+        inner[...] = image
+    elif inner.flags.c_contiguous:
+        cv2.resize(image, (new_w, new_h), dst=inner, interpolation=cv2.INTER_LINEAR)
+    else:
+        inner[...] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     if center:
         box = Letterbox(box.src_w, box.src_h, box.dst_w, box.dst_h, box.scale, float(left), float(top))
     return canvas, box

@@ -19,6 +19,7 @@ import numpy as np
 
 from visioncast.core.boxes import Letterbox, clip_xyxy, cxcywh_to_xyxy
 from visioncast.errors import ModelError
+from visioncast.runtimes.base import ImageInput
 from visioncast.tasks.detect import Candidates
 from visioncast.tasks.preprocess import letterbox_image, to_nchw
 
@@ -32,7 +33,12 @@ def grid_cells(width: int, height: int, strides: tuple[int, ...] = STRIDES) -> i
 
 @dataclass
 class _LetterboxDecoder:
-    """Common preparation of single-input YOLO models."""
+    """Common preparation of single-input YOLO models.
+
+    ``folded``: the runtime converts the image itself (colour order, scale, layout folded into its graph at
+    load, :func:`visioncast.runtimes.fold_image_input`), so ``prepare`` hands it the letterboxed uint8 canvas
+    as it is, 1×H×W×3, instead of a float32 1×3×H×W tensor.
+    """
 
     input_name: str
     input_size: tuple[int, int]
@@ -41,10 +47,16 @@ class _LetterboxDecoder:
     fill: int
     scale: float
     family: str = ""
+    folded: bool = False
+
+    def image_input(self) -> ImageInput:
+        """What the runtime must convert for ``folded`` feeds."""
+        return ImageInput(self.input_name, self.input_size, self.rgb, self.scale)
 
     def prepare(self, image: np.ndarray) -> tuple[dict[str, np.ndarray], Letterbox]:
         canvas, box = letterbox_image(image, self.input_size, center=self.center, fill=self.fill)
-        return {self.input_name: to_nchw(canvas, rgb=self.rgb, scale=self.scale)}, box
+        tensor = canvas[None] if self.folded else to_nchw(canvas, rgb=self.rgb, scale=self.scale)
+        return {self.input_name: tensor}, box
 
 
 def _pick(boxes_xyxy: np.ndarray, cls_scores: np.ndarray, obj: np.ndarray | None, conf: float) -> Candidates:

@@ -18,11 +18,10 @@ from visioncast.core.boxes import Letterbox, batched_nms, cxcywh_to_xyxy
 from visioncast.core.types import Detections, Result
 from visioncast.errors import ModelError
 from visioncast.runtimes.base import Runtime
-from visioncast.tasks.base import Prepared
-from visioncast.tasks.detect import DetectOptions
+from visioncast.tasks.base import Prepared, TaskBase, TaskOptions
+from visioncast.tasks.detect import DEFAULT_OPTIONS
 from visioncast.tasks.family import describe_io, input_size
 from visioncast.tasks.preprocess import letterbox_image, to_nchw
-from visioncast.tasks.staged import StagedTask
 
 DEFAULT_KPT_SHAPE = (17, 3)
 
@@ -53,19 +52,19 @@ def is_ultralytics_pose(runtime: Runtime) -> bool:
     return c == 4 + 1 + 17 * 3 and (n is None or n > c)
 
 
-class UltralyticsPose(StagedTask):
+class UltralyticsPose(TaskBase):
     """Ultralytics pose export: ``pose(image)`` → Result(task="pose"), people with K keypoints each."""
 
     task = "pose"
     family = "ultralytics-pose"
 
     def __init__(self, runtime: Runtime, labels: Sequence[str] = ("person",), *, name: str = "pose",
-                 options: DetectOptions | None = None) -> None:
+                 options: TaskOptions | None = None) -> None:
         if not is_ultralytics_pose(runtime):
             raise ModelError(f"not an Ultralytics pose export: {describe_io(runtime)}")
         self.runtime, self.name = runtime, name
         self.labels = tuple(labels) or ("person",)
-        self.options = options or DetectOptions()
+        self.options = options.over(DEFAULT_OPTIONS) if options else DEFAULT_OPTIONS
         self.kpts, self.dims = kpt_shape(runtime)
         channels = runtime.outputs[0].static_dim(1)
         self.nc = channels - 4 - self.kpts * self.dims if channels else len(self.labels)
@@ -75,19 +74,20 @@ class UltralyticsPose(StagedTask):
         self._input = runtime.inputs[0].name
         self.input_size = input_size(runtime, runtime.inputs[0])
 
-    def prepare(self, image: np.ndarray) -> Prepared:
+    def prepare(self, image: np.ndarray, options: TaskOptions | None = None) -> Prepared:
         canvas, box = letterbox_image(image, self.input_size, center=True, fill=114)
         return Prepared({self._input: to_nchw(canvas, rgb=True, scale=1 / 255)}, (image.shape[1],
-                        image.shape[0]), box)
+                        image.shape[0]), box, self.resolve(options))
 
     def postprocess(self, outputs: list[np.ndarray], prepared: Prepared) -> Result:
         out = outputs[0][0]  # (4 + nc + K·D, N)
         expected = 4 + self.nc + self.kpts * self.dims
         if out.shape[0] != expected:
             raise ModelError(f"Ultralytics pose output must have {expected} rows, got {out.shape[0]}")
-        opts, box = self.options, prepared.context
+        opts, box = prepared.options, prepared.context
+        conf, iou = opts.conf or 0.0, opts.iou or 0.0
         scores = out[4 : 4 + self.nc]
-        cols = np.flatnonzero(scores.max(axis=0) >= opts.conf)
+        cols = np.flatnonzero(scores.max(axis=0) >= conf)
         kept = out[:, cols].T
         cid = kept[:, 4 : 4 + self.nc].argmax(axis=1)
         score = kept[np.arange(len(cols)), 4 + cid].astype(np.float32)
@@ -95,7 +95,7 @@ class UltralyticsPose(StagedTask):
             mask = np.isin(cid, np.asarray(opts.classes))
             kept, cid, score = kept[mask], cid[mask], score[mask]
         xyxy = cxcywh_to_xyxy(kept[:, :4])
-        order = batched_nms(xyxy, score, cid, opts.iou)[: opts.max_det]
+        order = batched_nms(xyxy, score, cid, iou)[: opts.max_det]
         kp = kept[order, 4 + self.nc :].reshape(-1, self.kpts, self.dims)
         w, h = prepared.image_wh
         names = tuple(self.labels[c] if c < len(self.labels) else f"class{c}" for c in cid[order])

@@ -16,9 +16,10 @@ import onnx
 
 from visioncast.atomic import write_atomic
 from visioncast.errors import ModelError
-from visioncast.models.registry import classify_spec_from, find_model
+from visioncast.models.registry import classify_spec_from, find_model, people_detector
 from visioncast.runtimes import open_runtime
 from visioncast.tasks.classify import Classifier
+from visioncast.tasks.people import PeopleFinder, biggest_square
 from visioncast.teach.graph import cut_features, pose_features
 
 
@@ -26,7 +27,8 @@ from visioncast.teach.graph import cut_features, pose_features
 class ExtractorSpec:
     """A registry model and how its features are read: ``kind`` "image" — the tensor ``tensor`` (the pooled
     vector before the logits); "pose" — the keypoints of a MoveNet model, normalised for position and scale
-    (:func:`~visioncast.teach.graph.pose_features`), the image padded to a square first."""
+    (:func:`~visioncast.teach.graph.pose_features`), of the biggest person's square (the whole image padded
+    to a square when no one is found), as the taught model answers (tasks/people.py)."""
 
     model: str
     kind: str = "image"
@@ -68,6 +70,7 @@ class FeatureExtractor:
         self.runtime = open_runtime(path, threads=threads)
         self._prepare = Classifier(self.runtime, classify_spec_from(self.runtime), (), name=name)
         self._input = self.runtime.inputs[0].name
+        self._people = PeopleFinder(people_detector(threads=threads)) if self.kind == "pose" else None
 
     @property
     def size(self) -> int:
@@ -76,11 +79,15 @@ class FeatureExtractor:
 
     def features(self, image: np.ndarray) -> np.ndarray:
         """One BGR uint8 image → its (D,) float32 feature vector."""
+        if self._people is not None:
+            image = biggest_square(image, self._people.find(image), max(self._prepare.spec.size_wh))
         out = self.runtime.run({self._input: self._prepare.preprocess(image)})[0]
         return np.asarray(out, np.float32).reshape(-1)
 
     def close(self) -> None:
         self.runtime.close()
+        if self._people is not None:
+            self._people.detector.runtime.close()
 
 
 def _write_once(path: Path, data: bytes) -> None:

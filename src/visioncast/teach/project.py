@@ -32,9 +32,10 @@ import cv2
 import numpy as np
 
 from visioncast.atomic import write_atomic
-from visioncast.errors import InputError, NotFoundError, TooLargeError
+from visioncast.errors import InputError, NotFoundError, TooLargeError, VisioncastError
+from visioncast.jpeg import encode_jpeg
+from visioncast.models.labels import check_labels
 from visioncast.sources.image import decode_image
-from visioncast.teach.train import check_labels
 
 KINDS = ("image", "pose")
 SAMPLE_SIDE = 480
@@ -46,10 +47,13 @@ _ID = re.compile(r"[0-9a-f]{6,32}")
 
 @dataclass(frozen=True)
 class StoreLimits:
-    """max_projects: per owner; max_import_mb: an imported zip (compressed and unpacked)."""
+    """The ``teach`` section of the config: max_projects and max_client_mb (disk) per owner;
+    max_import_mb: an imported zip (compressed and unpacked); max_import_pixels: its images in all."""
 
     max_projects: int = 20
     max_import_mb: float = 100.0
+    max_client_mb: float = 200.0
+    max_import_pixels: int = 400_000_000
 
 
 def _check_id(value: str, what: str) -> str:
@@ -60,15 +64,10 @@ def _check_id(value: str, what: str) -> str:
 
 def encode_sample(image: np.ndarray) -> bytes:
     """A sample as kept: shrunk to at most SAMPLE_SIDE pixels on its longer side, JPEG."""
-    h, w = image.shape[:2]
-    scale = SAMPLE_SIDE / max(h, w)
-    if scale < 1:
-        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
-                           interpolation=cv2.INTER_AREA)
-    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise InputError("the sample could not be encoded as JPEG")
-    return jpeg.tobytes()
+    try:
+        return encode_jpeg(image, JPEG_QUALITY, max_side=SAMPLE_SIDE)
+    except VisioncastError as exc:
+        raise InputError("the sample could not be encoded as JPEG") from exc
 
 
 class ProjectStore:
@@ -138,9 +137,9 @@ class ProjectStore:
             names = [c["name"] for c in project["classes"]]
             if len(names) >= MAX_CLASSES:
                 raise InputError(f"a project holds at most {MAX_CLASSES} classes")
-            (label,) = check_labels([name])
-            if label in names:
-                raise InputError(f"class name {label!r} is already in this project")
+            if name.strip() in names:
+                raise InputError(f"class name {name.strip()!r} is already in this project")
+            (label,) = check_labels([name], existing=names)
             cls = {"id": secrets.token_hex(4), "name": label}
             (self.folder(pid) / "samples" / cls["id"]).mkdir()
             project["classes"].append(cls)
@@ -173,13 +172,16 @@ class ProjectStore:
 
     def add_sample(self, pid: str, cid: str, data: bytes, *, max_pixels: int) -> str:
         """Decode ``data`` (any supported image), store it re-encoded; the new sample id."""
-        image = decode_image(data, name="sample", max_pixels=max_pixels)
+        jpeg = encode_sample(decode_image(data, name="sample", max_pixels=max_pixels))
         with self._lock:
-            self._class(self.load(pid), cid)
+            project = self.load(pid)
+            self._class(project, cid)
             if len(self.samples(pid, cid)) >= MAX_SAMPLES:
                 raise InputError(f"a class holds at most {MAX_SAMPLES} samples; delete some first")
+            if self.usage(project.get("owner", "")) + len(jpeg) > self.limits.max_client_mb * 1024 * 1024:
+                raise TooLargeError(self._full_message(), code="teach_full")
             sid = secrets.token_hex(6)
-            write_atomic(self.folder(pid) / "samples" / cid / f"{sid}.jpg", encode_sample(image))
+            write_atomic(self.folder(pid) / "samples" / cid / f"{sid}.jpg", jpeg)
             self._untrain(pid)
         return sid
 
@@ -218,6 +220,13 @@ class ProjectStore:
             project["trained"] = {"at": time.time(), **report}
             self._save(project)
 
+    def mark_used(self, pid: str, model: str) -> None:
+        """The teacher made the project's model one of the server's models (``model``)."""
+        with self._lock:
+            project = self.load(pid)
+            project["used"] = model
+            self._save(project)
+
     def model_path(self, pid: str) -> Path:
         project = self.load(pid)
         path = self.folder(pid) / "model.onnx"
@@ -238,66 +247,17 @@ class ProjectStore:
                     zf.write(self.sample_path(pid, cls["id"], sid), f"samples/{cls['id']}/{sid}.jpg")
         return buf.getvalue()
 
-    def import_zip(self, data: bytes, *, owner: str, max_pixels: int) -> dict[str, Any]:
-        """A new project from an exported zip; InputError/TooLargeError naming what is wrong, nothing left."""
-        limit = int(self.limits.max_import_mb * 1024 * 1024)
-        if len(data) > limit:
-            raise TooLargeError(f"the project zip is {len(data) / 1e6:.0f} MB; the limit is "
-                                f"{self.limits.max_import_mb:.0f} MB")
-        try:
-            zf = zipfile.ZipFile(io.BytesIO(data))
-        except zipfile.BadZipFile as exc:
-            raise InputError(f"expected a project .zip exported by visioncast, got an unreadable file: "
-                             f"{exc}") from exc
-        with zf:
-            if sum(i.file_size for i in zf.infolist()) > limit:
-                raise TooLargeError(f"the project zip unpacks to more than "
-                                    f"{self.limits.max_import_mb:.0f} MB")
-            meta = self._read_meta(zf)
-            with self._staging() as stage:
-                project = self._unpack(zf, meta, stage, max_pixels=max_pixels)
-                project["owner"] = owner
-                (stage / "project.json").write_text(json.dumps(project, ensure_ascii=False, indent=1),
-                                                    encoding="utf-8")
-                with self._lock:
-                    self._check_quota(owner)
-                    stage.rename(self.root / project["id"])
-        return project
+    # -- the owner's disk budget ---------------------------------------------------------------------------
+    def usage(self, owner: str) -> int:
+        """Bytes on disk of ``owner``'s projects."""
+        total = 0
+        for project in self.projects(owner):
+            total += sum(f.stat().st_size for f in (self.root / project["id"]).rglob("*") if f.is_file())
+        return total
 
-    @staticmethod
-    def _read_meta(zf: zipfile.ZipFile) -> dict[str, Any]:
-        try:
-            meta = json.loads(zf.read("project.json").decode("utf-8"))
-        except KeyError as exc:
-            raise InputError("the zip holds no project.json: export a project from visioncast") from exc
-        except ValueError as exc:
-            raise InputError(f"the zip's project.json is not valid JSON: {exc}") from exc
-        if not isinstance(meta, dict) or not isinstance(meta.get("classes"), list):
-            raise InputError("the zip's project.json has no list of classes")
-        return meta
-
-    def _unpack(self, zf: zipfile.ZipFile, meta: dict[str, Any], stage: Path, *,
-                max_pixels: int) -> dict[str, Any]:
-        names = check_labels(str(c.get("name", "")) for c in meta["classes"] if isinstance(c, dict))
-        if len(names) != len(meta["classes"]) or len(names) > MAX_CLASSES:
-            raise InputError(f"the zip's project.json must list 1-{MAX_CLASSES} classes with names")
-        classes = []
-        for old, name in zip(meta["classes"], names, strict=True):
-            cls = {"id": secrets.token_hex(4), "name": name}
-            (stage / "samples" / cls["id"]).mkdir(parents=True)
-            prefix = f"samples/{old.get('id', '')}/"
-            members = [i for i in zf.infolist() if i.filename.startswith(prefix) and not i.is_dir()]
-            for info in members[:MAX_SAMPLES]:
-                image = decode_image(zf.read(info), name=info.filename, max_pixels=max_pixels)
-                sid = secrets.token_hex(6)
-                (stage / "samples" / cls["id"] / f"{sid}.jpg").write_bytes(encode_sample(image))
-            classes.append(cls)
-        kind = meta.get("kind", "image")
-        if kind not in KINDS:
-            raise InputError(f"the zip's project kind must be one of {', '.join(KINDS)}, got {kind!r}")
-        name = str(meta.get("name", "imported")).strip()[:64] or "imported"
-        return {"id": stage.name.removeprefix(".import-"), "name": name, "kind": kind, "owner": "",
-                "created": time.time(), "classes": classes, "trained": None}
+    def _full_message(self) -> str:
+        return (f"your teaching projects already take the {self.limits.max_client_mb:g} MB each person may "
+                "use (teach.max_client_mb); delete samples or a project first")
 
     @contextlib.contextmanager
     def _staging(self) -> Iterator[Path]:

@@ -9,7 +9,7 @@ one (``origin: taught``), so ``-m NAME`` finds it on every channel.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 
 from visioncast.atomic import write_atomic
-from visioncast.errors import InputError
+from visioncast.models.labels import check_labels
 from visioncast.models.registry import ModelInfo, check_model_name, find_model, register_model
 from visioncast.teach.extractor import FeatureExtractor
 from visioncast.teach.graph import with_head
@@ -52,29 +52,17 @@ class TrainReport:
         return out
 
 
-def check_labels(labels: Iterable[str]) -> tuple[str, ...]:
-    """Class names: non-empty after trimming, at most 64 characters, no duplicates (InputError naming it)."""
-    seen: list[str] = []
-    for raw in labels:
-        name = raw.strip()
-        if not name or len(name) > 64:
-            raise InputError(f"a class name must be 1-64 characters, got {raw!r}")
-        if name in seen:
-            raise InputError(f"class name {name!r} is given twice")
-        seen.append(name)
-    return tuple(seen)
-
-
 def teach(samples: Mapping[str, Sequence[np.ndarray]], extractor: FeatureExtractor, *,
           held_out: float = 0.2, seed: int = 0) -> tuple[onnx.ModelProto, TrainReport]:
     """Train a classifier of ``samples`` (class name → BGR images) on ``extractor``'s features."""
-    labels = check_labels(samples)
-    check_classes({label: len(samples[label]) for label in labels})
+    given = list(samples)
+    labels = check_labels(given)  # NFC: the name the model keeps may differ from the key given
+    check_classes({label: len(samples[key]) for label, key in zip(labels, given, strict=True)})
     t0 = time.perf_counter()
     feats: list[np.ndarray] = []
     ys: list[int] = []
-    for i, label in enumerate(labels):
-        for image in samples[label]:
+    for i, key in enumerate(given):
+        for image in samples[key]:
             feats.append(extractor.features(image))
             ys.append(i)
     y = np.asarray(ys, np.int64)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,8 @@ ACTIONS = {"开心": Action(YELLOW, 90, "你好 :)"), "愤怒": Action(RED, 0),
 SETTINGS = BoardSettings(broker="192.0.2.2", port=1884, user="板子", password=TRICKY,
                          topic="visioncast/教室/label", wifi_ssid='教室 "wifi"', wifi_password="x\\y",
                          actions=ACTIONS)
+OBLOQ_TRICKY = TRICKY.replace("\n", " ")  # the OBLOQ's serial commands cannot carry a line break
+OBLOQ_SETTINGS = replace(SETTINGS, password=OBLOQ_TRICKY)
 WAIT_S = 10
 
 
@@ -119,7 +123,7 @@ def test_the_arduino_table_and_servo_maths_compile_as_cpp(tmp_path: Path) -> Non
     """The sketch's table, NO_SERVO and turnServo's duty formula, cut out and compiled with g++ (the ESP32
     core itself cannot be installed offline): each row reads back, 0°/90°/180° give 0.5/1.5/2.5 ms."""
     _, text = generate("esp32-arduino", SETTINGS)
-    head = text[text.index("const int SERVO_PIN"):text.index("WiFiClient net;")]
+    head = text[text.index("const int SERVO_PIN"):text.index("// ---- link watch")]
     source = tmp_path / "table.cpp"
     source.write_text("#include <cstdint>\n#include <cstdio>\n" + head + """
 uint32_t dutyOf(int16_t angle) {
@@ -138,14 +142,16 @@ int main() {
     lines = out.stdout.decode("utf-8").splitlines()
     assert lines == ["开心|255|200|0|90|你好 :)", "愤怒|255|0|0|0|-", 'say "hi"|1|2|3|-1|a"b\\',
                      "none|0|0|0|-1|-", " ".join(str(us * 16384 // 20000) for us in (500, 1500, 2500))]
-    assert "if (a.servo != NO_SERVO) turnServo(a.servo);" in text
+    assert "if (a->servo != NO_SERVO) turnServo(a->servo);" in text
 
 
 OBLOQ = """
 const calls = [];
-let callback = null;
+const callbacks = {};
+let forever = null;
+let now = 0;
 const SerialPin = {P1: "P1", P2: "P2"};
-const TOPIC = {topic_1: "topic_1"};
+const TOPIC = {topic_1: "topic_1", topic_2: "topic_2"};
 const AnalogPin = new Proxy({}, {get: (_t, name) => name});
 const IconNames = new Proxy({}, {get: (_t, name) => name});
 const DFRobotWiFiIoTUART = {
@@ -153,49 +159,70 @@ const DFRobotWiFiIoTUART = {
   WIFISetup: (...a) => calls.push(["wifi", ...a]),
   mqttSetup: (...a) => calls.push(["mqtt", ...a]),
   mqttAddTopic: (...a) => calls.push(["topic", ...a]),
-  mqttCallbackUserMore: (topic, f) => { callback = f; },
+  mqttCallbackUserMore: (topic, f) => { callbacks[topic] = f; },
+  mqttSendMessageMore: (message, topic) => calls.push(["send", message, topic]),
 };
+const control = {deviceSerialNumber: () => 1234};
+const input = {runningTime: () => now};
 const pins = {servoWritePin: (pin, angle) => calls.push(["servo", pin, angle])};
 const basic = {
   showString: (s) => calls.push(["string", s]),
   showNumber: (n) => calls.push(["number", n]),
   showIcon: (i) => calls.push(["icon", i]),
+  showLeds: (_leds) => calls.push(["leds"]),
   clearScreen: () => calls.push(["clear"]),
+  forever: (f) => { forever = f; },
+  pause: (ms) => { now += ms; },
 };
+"""
+ANSWERING = """
+for (const m of MESSAGES) { callbacks.topic_1(m); forever(); }
 """
 
 
-def run_makecode(text: str, messages: list[str], tmp_path: Path) -> list[list[Any]]:
-    """The calls the program makes when it starts and then receives ``messages``."""
-    script = tmp_path / "program.js"
-    script.write_text(OBLOQ + text + f"\nfor (const m of {json.dumps(messages)}) callback(m);\n"
-                      "console.log(JSON.stringify(calls));\n", encoding="utf-8")
-    out = subprocess.run(["node", str(script)], capture_output=True, check=True, timeout=WAIT_S,
+def as_javascript(text: str) -> str:
+    """The MakeCode TypeScript as JavaScript for Node: the parameter types of its function declarations
+    dropped (the only TypeScript it has; tree-sitter checks it as TypeScript)."""
+    return re.sub(r"^function \w+\(.*\) \{$",
+                  lambda m: re.sub(r"(\w+): (?:string|boolean|number)\b", r"\1", m.group(0)), text,
+                  flags=re.MULTILINE)
+
+
+def run_makecode(text: str, messages: list[str], tmp_path: Path, script: str = ANSWERING) -> list[list[Any]]:
+    """The calls the program makes when it starts and then, by default, receives each of ``messages`` and
+    runs its forever loop once (``script``: other JavaScript driving ``callbacks``, ``forever`` and
+    ``now``)."""
+    path = tmp_path / "program.js"
+    path.write_text(OBLOQ + as_javascript(text) + f"\nconst MESSAGES = {json.dumps(messages)};\n" + script
+                    + "\nconsole.log(JSON.stringify(calls));\n", encoding="utf-8")
+    out = subprocess.run(["node", str(path)], capture_output=True, check=True, timeout=WAIT_S,
                          encoding="utf-8")
     return json.loads(out.stdout)
 
 
 def test_makecode_program_parses() -> None:
-    name, text = generate("microbit-obloq", SETTINGS)
+    name, text = generate("microbit-obloq", OBLOQ_SETTINGS)
     assert name == "microbit_obloq.ts"
     assert parse_errors(text.encode("utf-8"), "typescript") == []
-    assert "pins.servoWritePin(AnalogPin.P0, 90)" in text
+    assert "if (turn) pins.servoWritePin(AnalogPin.P0, 90)" in text
     assert text.splitlines()[1:6] == [  # what its screen shows, in a comment at the top
         "// The micro:bit has no RGB LED (the colours are ignored). What its screen shows:",
-        '//   "开心" → icon Happy', '//   "愤怒" → icon Angry', '//   "say \\"hi\\"" → text a"b\\',
+        '//   "开心" → icon Happy', '//   "愤怒" → icon Angry',
+        '//   "say \\"hi\\"" → text "a\\"b\\\\"',
         '//   "none" → clear']
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 def test_makecode_program_runs_with_the_settings_and_acts_on_each_label(tmp_path: Path) -> None:
-    _, text = generate("microbit-obloq", SETTINGS)
+    _, text = generate("microbit-obloq", OBLOQ_SETTINGS)
     calls = run_makecode(text, ["开心", "愤怒", 'say "hi"', "none", "something else"], tmp_path)
-    assert calls[:3] == [["wifi", "P1", "P2", '教室 "wifi"', "x\\y"],
-                         ["mqtt", "板子", TRICKY, "siot/board", "Siot", "192.0.2.2"],
-                         ["topic", "topic_1", "visioncast/教室/label"]]
+    assert calls[:4] == [["wifi", "P1", "P2", '教室 "wifi"', "x\\y"],
+                         ["mqtt", "板子", OBLOQ_TRICKY, "siot/board", "Siot", "192.0.2.2"],
+                         ["topic", "topic_1", "visioncast/教室/label"],
+                         ["topic", "topic_2", "board/mb-1234/ping"]]
     # The servo turns before the screen changes; Chinese labels show an icon that means them, an ASCII text
     # is shown as given; none and anything else clear the screen and leave the servo alone.
-    assert calls[3:] == [["servo", "P0", 90], ["icon", "Happy"], ["servo", "P0", 0], ["icon", "Angry"],
+    assert calls[4:] == [["servo", "P0", 90], ["icon", "Happy"], ["servo", "P0", 0], ["icon", "Angry"],
                          ["string", 'a"b\\'], ["clear"], ["clear"]]
 
 
@@ -234,6 +261,11 @@ def test_a_table_without_angles_never_drives_a_servo(tmp_path: Path) -> None:
      "servo pin for unihiker-m10 must be one of 0, 2, 3, 8, 9, 10, 16, got 21"),
     ("microbit-obloq", BoardSettings(broker="h", actions={"a": Action()}, servo_pin=1),
      "servo pin for microbit-obloq must be one of 0, 8, 12"),
+    ("microbit-obloq", SETTINGS, r"password for the micro:bit \+ OBLOQ must not hold '\\n'"),
+    ("microbit-obloq", BoardSettings(broker="h", actions={"a|b": Action()}),
+     r"label 'a\|b' for the micro:bit \+ OBLOQ must not hold '\|'"),
+    ("microbit-obloq", BoardSettings(broker="h", wifi_ssid="a,b", actions={"a": Action()}),
+     "wifi_ssid for the micro:bit"),
 ])
 def test_bad_settings_are_input_errors(board: str, settings: BoardSettings, message: str) -> None:
     with pytest.raises(InputError, match=message):

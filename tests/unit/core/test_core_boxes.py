@@ -93,3 +93,32 @@ def test_batched_nms_keeps_classes_apart_with_negative_coordinates():
     boxes = np.array([[60, 60, 100, 100], [-40, -40, 0, 0], [-50, -50, -45, -45]], np.float32)
     kept = batched_nms(boxes, np.array([0.9, 0.8, 0.7]), np.array([0, 1, 0]), 0.5)
     assert sorted(kept.tolist()) == [0, 1, 2]
+
+
+def textbook_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
+    """The greedy loop, one best box at a time, on iou_matrix's values: the reference nms must equal."""
+    order = list(np.argsort(-scores, kind="stable"))
+    keep: list[int] = []
+    while order:
+        best = order.pop(0)
+        keep.append(int(best))
+        order = [i for i in order if iou_matrix(boxes[best], boxes[i])[0, 0] <= np.float32(iou_threshold)]
+    return keep
+
+
+@pytest.mark.parametrize("block", [256, 3])
+def test_nms_equals_the_textbook_loop_on_random_crowds(block, monkeypatch):
+    """Clusters of overlapping boxes with tied scores, every threshold, and blocks smaller than the input
+    (where earlier blocks' kept boxes must suppress later ones)."""
+    import visioncast.core.boxes as boxes_module  # noqa: PLC0415 — the block size is patched for this test
+
+    monkeypatch.setattr(boxes_module, "NMS_BLOCK", block)
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        n = int(rng.integers(1, 40))
+        xy = (rng.random((n, 2)) * 30).astype(np.float32)
+        boxes = np.concatenate([xy, xy + 5 + rng.random((n, 2)).astype(np.float32) * 20], axis=1)
+        scores = rng.choice(np.array([0.3, 0.5, 0.9], np.float32), n) if n % 2 else \
+            rng.random(n).astype(np.float32)
+        for threshold in (0.0, 0.3, 0.45, 0.7, 1.0):
+            assert nms(boxes, scores, threshold).tolist() == textbook_nms(boxes, scores, threshold)

@@ -12,6 +12,7 @@ from visioncast.core.payload import RESULT_SCHEMA, SCHEMA_VERSION, result_from_p
 from visioncast.core.types import Classification, Detections, Result
 from visioncast.errors import InputError
 from visioncast.sources.image import read_image
+from visioncast.tasks.base import TaskOptions
 
 VALIDATOR = Draft202012Validator(RESULT_SCHEMA)
 
@@ -22,13 +23,13 @@ def test_schema_is_a_valid_draft_2020_12_schema():
 
 @pytest.fixture(scope="module")
 def detect_payload(detector, data_dir):
-    result = detector.detect(read_image(data_dir / "bus.jpg"))
+    result = detector(read_image(data_dir / "bus.jpg"))
     return json.loads(json.dumps(result_to_payload(result, source="test", frame=0, timestamp=1.5)))
 
 
 @pytest.fixture(scope="module")
 def classify_payload(classifier, data_dir):
-    result = classifier.classify(read_image(data_dir / "cifar10" / "cifar10_00_3.png"), top=3)
+    result = classifier(read_image(data_dir / "cifar10" / "cifar10_00_3.png"), TaskOptions(top=3))
     return json.loads(json.dumps(result_to_payload(result)))
 
 
@@ -75,6 +76,28 @@ def test_detect_round_trip_with_tracks_and_keypoints():
     np.testing.assert_allclose(back.detections.keypoints, dets.keypoints)
     assert payload["detections"][0]["box"] == [1.2, 2.0, 30.5, 40.0]
     assert payload["detections"][0]["score"] == 0.8765
+
+
+def test_segment_round_trip_with_polygons_and_area():
+    outline = np.array([[10.04, 5], [40, 5], [40, 30.26], [10, 30]], np.float32)
+    dets = Detections([[10, 5, 41, 31]], [1], [0.9], ["person"], polygons=((outline, outline[:3] + 1),),
+                      area=np.array([800]))
+    payload = result_to_payload(Result("segment", "selfie", 64, 48, dets))
+    VALIDATOR.validate(payload)
+    assert payload["detections"][0]["polygons"][0][0] == [10.0, 5.0]
+    assert payload["detections"][0]["area"] == 800
+    back = result_from_payload(json.loads(json.dumps(payload)))
+    assert back.task == "segment"
+    assert result_to_payload(back) == payload
+    assert back.detections.areas() == {"person": 800}
+    assert len(back.detections.polygons[0]) == 2
+
+
+def test_detections_refuse_polygons_or_areas_that_do_not_match_the_boxes():
+    with pytest.raises(InputError, match=r"detections\.polygons must have 1 entries, got 0"):
+        Detections([[0, 0, 1, 1]], [0], [0.5], ["a"], polygons=())
+    with pytest.raises(InputError, match=r"detections\.area must be 1 pixel counts"):
+        Detections([[0, 0, 1, 1]], [0], [0.5], ["a"], area=np.array([-3]))
 
 
 def test_classify_round_trip():

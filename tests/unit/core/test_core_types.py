@@ -84,7 +84,7 @@ def test_classification_refuses_malformed_values(args, message):
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"task": "segment"}, "result.task must be one of"),
+    ({"task": "track"}, "result.task must be one of"),
     ({"width": 0}, "result size must be positive, got 0×10"),
     ({"task": "detect", "detections": None}, "a detect result needs detections"),
     ({"task": "classify", "classification": None}, "a classify result needs a classification"),

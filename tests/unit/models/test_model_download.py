@@ -71,7 +71,7 @@ def test_pull_classifier_recognises_task_and_keeps_other_entries(served, tmp_pat
     assert index["tiny-classifier"]["labels"] == str(labels.resolve())
     model = load_model("tiny-classifier", cache_dir=cache)
     assert isinstance(model, Classifier)
-    assert model.classify(np.zeros((8, 8, 3), np.uint8)).classification.top_label == "愤怒"
+    assert model(np.zeros((8, 8, 3), np.uint8)).classification.top_label == "愤怒"
 
 
 def test_sha256_mismatch_leaves_nothing(served, tmp_path):

@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 
 from visioncast import config
-from visioncast.server import create_app
-from visioncast.server.access import ROLES, access, role_of
+from visioncast.server.app import create_app
+from visioncast.server.auth.access import ROLES, access, role_of
 
 TEACHER_ONLY = {
     ("/api/v1/mqtt", "GET"), ("/api/v1/mqtt", "PUT"), ("/mqtt", "GET"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from visioncast.server.job_store import JobStore
+from visioncast.server.videos.store import JobStore
 
 
 @pytest.mark.parametrize("tail", ["", "{\"frame\": 3, \"time", "not json\n"])

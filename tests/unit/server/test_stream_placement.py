@@ -15,9 +15,9 @@ import pytest
 from visioncast.config import PipelineConfig
 from visioncast.core.types import Detections, Frame, Result
 from visioncast.errors import InputError
+from visioncast.scale.pipeline_actor import Outbox, Shipped
 from visioncast.scale.stream import JPEG_IDLE_S, RayStream
-from visioncast.scale.stream_actor import Outbox, Shipped
-from visioncast.server.stream_registry import stream_placement
+from visioncast.server.streams.registry import stream_placement
 from visioncast.sinks.bus import Delivery, Dispatcher
 from visioncast.sinks.mjpeg import MjpegBroadcaster
 

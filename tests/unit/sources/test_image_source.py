@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from visioncast.errors import InputError, TooLargeError, UnsupportedMediaError
-from visioncast.sources.image import decode_image, image_frame, read_image
+from visioncast.sources.image import UnsupportedImageError, decode_image, image_frame, read_image
 
 
 def encode(ext: str, image: np.ndarray) -> bytes:
@@ -38,7 +38,8 @@ def test_gray_png_becomes_three_channels():
     ("data", "error", "message"),
     [
         (b"", InputError, "upload is empty"),
-        (b"hello, world", UnsupportedMediaError, "upload must be a JPEG/PNG/BMP/WebP/TIFF image, got text"),
+        (b"hello, world", UnsupportedMediaError,
+         "upload must be a JPEG/PNG/BMP/WebP/TIFF/HEIC/AVIF image, got text"),
         (b"\x00\x01\x02\xff" * 10, UnsupportedMediaError, "got unrecognised binary data"),
     ],
 )
@@ -50,8 +51,11 @@ def test_bad_bytes(data, error, message):
 def test_a_real_image_of_another_format_is_named():
     buf = io.BytesIO()
     Image.new("RGB", (4, 4)).save(buf, format="GIF")
-    with pytest.raises(UnsupportedMediaError, match="upload must be a JPEG/PNG/BMP/WebP/TIFF image, got GIF"):
+    with pytest.raises(UnsupportedImageError,
+                       match="upload must be a JPEG/PNG/BMP/WebP/TIFF/HEIC/AVIF image, got GIF") as caught:
         decode_image(buf.getvalue(), name="upload")
+    assert caught.value.kind == "GIF"
+    assert caught.value.code == "image_unsupported"
 
 
 def test_pixel_limit_is_checked_before_decoding():

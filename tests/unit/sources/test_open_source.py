@@ -7,10 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from visioncast.errors import SourceError
 from visioncast.sources import open_source
-from visioncast.sources.folder import ImageFilesSource
+from visioncast.sources.folder import ImageFilesSource, folder_files
 from visioncast.sources.video import VideoFileSource
 
 
@@ -59,3 +60,37 @@ def test_not_a_video_or_image(tmp_path: Path) -> None:
     broken.write_bytes(b"\xff\xd8 nope")
     with pytest.raises(SourceError, match="cannot read image source"):
         open_source(str(broken))
+
+
+def test_a_folder_lists_every_file_but_hidden_ones(data_dir: Path, tmp_path: Path) -> None:
+    shutil.copy(data_dir / "zidane.heic", tmp_path / "a.heic")
+    Image.new("RGB", (8, 8)).save(tmp_path / "b.gif")
+    (tmp_path / "c.txt").write_text("notes", encoding="utf-8")
+    shutil.copy(data_dir / "motion_photo.jpg", tmp_path / "d.jpg")
+    (tmp_path / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    assert [p.name for p in folder_files(tmp_path)] == ["a.heic", "b.gif", "c.txt", "d.jpg"]
+    folder = open_source(str(tmp_path))
+    assert [f.source for f in folder] == ["a.heic", "d.jpg"]
+    assert folder.counters()["bad_frames"] == 2
+
+
+def test_an_empty_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / ".hidden.jpg").write_bytes(b"")
+    with pytest.raises(SourceError, match="holds no files"):
+        open_source(str(tmp_path))
+
+
+def test_a_still_image_under_a_video_name_is_not_a_video(data_dir: Path, tmp_path: Path) -> None:
+    for source, name in (("bus.jpg", "renamed.mp4"), ("zidane.heic", "clip.mov")):
+        shutil.copy(data_dir / source, tmp_path / name)
+        with pytest.raises(SourceError, match=re.escape(f"'{name}' is not a video: it is a ")):
+            open_source(str(tmp_path / name))
+
+
+def test_a_still_gif_plays_its_one_frame(tmp_path: Path) -> None:
+    """FFmpeg reads a GIF (animated ones are videos); after the first-frame check it still has its frame."""
+    Image.new("RGB", (32, 24), (200, 40, 40)).save(tmp_path / "still.gif")
+    with open_source(str(tmp_path / "still.gif")) as src:
+        frames = list(src)
+    assert len(frames) == 1
+    assert frames[0].image.shape == (24, 32, 3)

@@ -10,6 +10,7 @@ from tiny_onnx import classifier_model, constant_model
 from visioncast.errors import InputError, ModelError
 from visioncast.models import load_model
 from visioncast.tasks import Classifier, ClassifySpec
+from visioncast.tasks.base import TaskOptions
 from visioncast.tasks.classify import IMAGENET_MEAN, IMAGENET_STD, to_probabilities
 
 
@@ -17,14 +18,14 @@ def test_softmax_top_k_and_default_labels(tmp_path):
     logits = [0.5, 3.0, 0.1, -1.0, 0.0]
     model = load_model(classifier_model(tmp_path / "c.onnx", logits), task="classify")
     assert isinstance(model, Classifier)
-    result = model.classify(np.zeros((20, 30, 3), np.uint8), top=3)
+    result = model(np.zeros((20, 30, 3), np.uint8), TaskOptions(top=3))
     cls = result.classification
     probs = np.exp(logits) / np.exp(logits).sum()
     assert cls.class_id.tolist() == [1, 0, 2]
     np.testing.assert_allclose(cls.score, probs[[1, 0, 2]], rtol=1e-5)
     assert cls.labels == ("automobile", "airplane", "bird")  # CIFAR-10 names by default
     assert (result.width, result.height) == (30, 20)
-    assert model.classify(np.zeros((8, 8, 3), np.uint8), top=50).classification.class_id.size == 5
+    assert model(np.zeros((8, 8, 3), np.uint8), TaskOptions(top=50)).classification.class_id.size == 5
 
 
 def test_a_labels_file_names_every_class(tmp_path):
@@ -32,7 +33,7 @@ def test_a_labels_file_names_every_class(tmp_path):
     labels.write_text("\ufeff开心\n\n愤怒\n平静\n", encoding="utf-8")  # a BOM and a blank line are ignored
     model = load_model(classifier_model(tmp_path / "c.onnx", [0, 1, 2]), task="classify", labels=labels)
     assert model.labels == ("开心", "愤怒", "平静")
-    result = model.classify(np.zeros((8, 8, 3), np.uint8), top=3)
+    result = model(np.zeros((8, 8, 3), np.uint8), TaskOptions(top=3))
     assert result.classification.labels == ("平静", "愤怒", "开心")
     labels.write_text("开心\n愤怒\n", encoding="utf-8")
     with pytest.raises(ModelError, match=r"labels file '.*three\.txt' has 2 labels but model 'c' has 3"):
@@ -41,7 +42,7 @@ def test_a_labels_file_names_every_class(tmp_path):
 
 def test_top_must_be_positive(classifier):
     with pytest.raises(InputError, match="top must be at least 1, got 0"):
-        classifier.classify(np.zeros((32, 32, 3), np.uint8), top=0)
+        classifier(np.zeros((32, 32, 3), np.uint8), TaskOptions(top=0))
 
 
 def test_preprocess_rgb_mean_std_nchw(classifier):
@@ -65,7 +66,7 @@ def test_uint8_nhwc_classifier(tmp_path):
     assert model.spec == ClassifySpec((16, 24), nhwc=True, dtype="uint8", mean=None, std=None)
     x = model.preprocess(np.full((48, 32, 3), 7, np.uint8))
     assert (x.shape, x.dtype, int(x.max())) == ((1, 24, 16, 3), np.uint8, 7)
-    cls = model.classify(np.zeros((48, 32, 3), np.uint8), top=2).classification
+    cls = model(np.zeros((48, 32, 3), np.uint8), TaskOptions(top=2)).classification
     assert cls.labels == ("bicycle", "car")
     np.testing.assert_allclose(cls.score, [200 / 255, 55 / 255], rtol=1e-6)
 

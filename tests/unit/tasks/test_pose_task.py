@@ -21,13 +21,6 @@ from visioncast.tasks.yolo_pose import UltralyticsPose
 K = {name: i for i, name in enumerate(COCO_KEYPOINTS)}
 
 
-@pytest.fixture(scope="module")
-def movenet() -> MoveNetPose:
-    model = load_model("movenet-lightning")
-    assert isinstance(model, MoveNetPose)
-    return model
-
-
 def test_movenet_is_a_task_with_17_keypoints_in_pixels_on_a_real_photo(movenet, data_dir):
     image = cv2.imread(str(data_dir / "squat.jpg"))
     assert isinstance(movenet, Task)
@@ -110,7 +103,7 @@ def test_follow_crops_around_the_previous_body_and_resets(tmp_path):
     yx[[5, 6], 0], yx[[11, 12], 0] = 0.45, 0.55  # shoulders above hips
     yx[[5, 11], 1], yx[[6, 12], 1] = 0.48, 0.52
     yx[:, 2] = 0.9
-    task = MoveNetPose(open_runtime(movenet_graph(tmp_path, yx)), name="tiny").follower()
+    task = MoveNetPose(open_runtime(movenet_graph(tmp_path, yx)), name="tiny").for_stream()
     image = np.zeros((400, 400, 3), np.uint8)
     first = task.prepare(image)
     assert first.context == Crop(0, 0, 400)

@@ -39,3 +39,21 @@ def test_letterbox_centres_and_fills() -> None:
     assert (canvas[:16] == 114).all()
     assert (canvas[48:] == 114).all()
     assert (canvas[16:48] == 200).all()
+
+
+@pytest.mark.parametrize(("src_wh", "size_wh", "center"), [
+    ((768, 576), (416, 416), False), ((768, 576), (640, 640), True), ((300, 700), (64, 64), True),
+    ((64, 48), (64, 64), True), ((33, 17), (32, 32), False)])
+def test_letterbox_equals_resize_then_paste(src_wh, size_wh, center) -> None:
+    """The resize written straight into the canvas (full-width rows) or pasted (side padding, no resize):
+    the same pixels as resizing apart and copying into a filled canvas."""
+    import cv2  # noqa: PLC0415
+
+    image = np.random.default_rng(5).integers(0, 256, (src_wh[1], src_wh[0], 3), dtype=np.uint8)
+    canvas, box = letterbox_image(image, size_wh, center=center, fill=114)
+    new_w, new_h = box.resized_size
+    want = np.full((size_wh[1], size_wh[0], 3), 114, np.uint8)
+    left, top = int(box.pad_x), int(box.pad_y)
+    want[top : top + new_h, left : left + new_w] = cv2.resize(image, (new_w, new_h),
+                                                              interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(canvas, want)

@@ -11,6 +11,7 @@ from PIL import Image
 from tiny_onnx import constant_model
 from visioncast.errors import ModelError
 from visioncast.models import load_model
+from visioncast.tasks.base import TaskOptions
 from visioncast.tasks.classify import Classifier
 from visioncast.tasks.ultralytics_classify import UltralyticsClassifier, resize_shorter_center_crop
 
@@ -28,7 +29,7 @@ def test_recognised_with_chinese_names_and_imgsz_from_metadata(tmp_path):
     assert isinstance(model, UltralyticsClassifier)
     assert model.labels == ("石头", "剪刀", "布")
     assert model.spec.size_wh == (48, 48)
-    result = model.classify(np.zeros((30, 90, 3), np.uint8), top=3)
+    result = model(np.zeros((30, 90, 3), np.uint8), TaskOptions(top=3))
     assert result.classification.labels == ("剪刀", "布", "石头")
     # the export ends in a softmax: the outputs are the probabilities
     np.testing.assert_allclose(result.classification.score, [0.7, 0.2, 0.1], atol=1e-6)

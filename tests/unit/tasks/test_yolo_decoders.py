@@ -17,7 +17,7 @@ import pytest
 from tiny_onnx import constant_model, yolov3_zoo_model
 from visioncast.errors import ModelError
 from visioncast.models import load_model
-from visioncast.tasks import DetectOptions, Detector
+from visioncast.tasks import Detector, TaskOptions
 
 IMAGE = np.full((64, 128, 3), 90, np.uint8)
 TOL = 1e-3
@@ -100,10 +100,10 @@ def models(tmp_path_factory):
     }
 
 
-def detect(path, options: DetectOptions | None = None, **kwargs) -> tuple[Detector, object]:
+def detect(path, options: TaskOptions | None = None, **kwargs) -> tuple[Detector, object]:
     detector = load_model(path, task="detect", **kwargs)
     assert isinstance(detector, Detector)
-    return detector, detector.detect(IMAGE, options or DetectOptions(conf=0.25, iou=0.45)).detections
+    return detector, detector(IMAGE, options or TaskOptions(conf=0.25, iou=0.45)).detections
 
 
 def assert_detections(dets, expected, picks=None) -> None:
@@ -127,10 +127,10 @@ def test_decoder_gives_exact_original_pixel_boxes(models, family, expected):
 
 @pytest.mark.parametrize("family", ["yolox", "ultralytics", "yolov5"])
 @pytest.mark.parametrize(("options", "picks"), [
-    (DetectOptions(conf=0.25, iou=0.45, classes=(1,)), [1, 3]),
-    (DetectOptions(conf=0.25, iou=0.45, classes=(2, 0)), [0, 2]),
-    (DetectOptions(conf=0.25, iou=0.45, max_det=2), [0, 1]),
-    (DetectOptions(conf=0.65, iou=0.45), [0, 1]),
+    (TaskOptions(conf=0.25, iou=0.45, classes=(1,)), [1, 3]),
+    (TaskOptions(conf=0.25, iou=0.45, classes=(2, 0)), [0, 2]),
+    (TaskOptions(conf=0.25, iou=0.45, max_det=2), [0, 1]),
+    (TaskOptions(conf=0.65, iou=0.45), [0, 1]),
 ], ids=["class-1", "classes-2-0", "max-det-2", "conf-0.65"])
 def test_decoder_filters(models, family, options, picks):
     expected = YOLOX_EXPECTED if family == "yolox" else CENTRED_EXPECTED
@@ -139,9 +139,9 @@ def test_decoder_filters(models, family, options, picks):
 
 @pytest.mark.parametrize("family", ["yolox", "ultralytics", "yolov5"])
 def test_low_conf_keeps_d_and_loose_iou_keeps_b(models, family):
-    _, low = detect(models[family], DetectOptions(conf=0.15, iou=0.45))
+    _, low = detect(models[family], TaskOptions(conf=0.15, iou=0.45))
     np.testing.assert_allclose(sorted(low.score), [0.2, 0.5, 0.6, 0.7, 0.9], atol=TOL)
-    _, loose = detect(models[family], DetectOptions(conf=0.25, iou=0.95))
+    _, loose = detect(models[family], TaskOptions(conf=0.25, iou=0.95))
     np.testing.assert_allclose(sorted(loose.score), [0.5, 0.6, 0.7, 0.8, 0.9], atol=TOL)
 
 
@@ -151,10 +151,10 @@ ZOO_B, ZOO_C = ([64, 0, 128, 32], 0.6, 1), ([0, 32, 32, 64], 0.2, 2)
 
 
 @pytest.mark.parametrize(("options", "expected"), [
-    (DetectOptions(conf=0.25), [ZOO_A, ZOO_A1, ZOO_B]),
-    (DetectOptions(conf=0.1), [ZOO_A, ZOO_A1, ZOO_B, ZOO_C]),
-    (DetectOptions(conf=0.25, classes=(1,)), [ZOO_A1, ZOO_B]),
-    (DetectOptions(conf=0.25, max_det=1), [ZOO_A]),
+    (TaskOptions(conf=0.25), [ZOO_A, ZOO_A1, ZOO_B]),
+    (TaskOptions(conf=0.1), [ZOO_A, ZOO_A1, ZOO_B, ZOO_C]),
+    (TaskOptions(conf=0.25, classes=(1,)), [ZOO_A1, ZOO_B]),
+    (TaskOptions(conf=0.25, max_det=1), [ZOO_A]),
 ], ids=["conf-0.25", "conf-0.1-clipped", "class-1", "max-det-1"])
 def test_yolov3_zoo_decoder_reads_indices_and_feeds_image_shape(models, options, expected):
     """Boxes are image_shape (h, w) × fractions inside the graph, so a swapped h/w would move every box."""
@@ -195,8 +195,15 @@ def test_prepare_layout_colour_order_scale_and_padding(models, family):
     blue = np.zeros((64, 128, 3), np.uint8)
     blue[:, :, 0] = 255
     detector = load_model(models[family], task="detect")
+    name = detector.runtime.inputs[0].name
+    assert detector.decoder.folded  # the runtime converts: the decoder feeds the letterboxed uint8 image
+    canvas, folded_box = detector.decoder.prepare(blue)
+    detector.decoder.folded = False  # what the graph's prefix receives converted (tests/unit/runtimes)
     feeds, box = detector.decoder.prepare(blue)
-    x = feeds[detector.runtime.inputs[0].name]
+    assert folded_box == box
+    np.testing.assert_array_equal(canvas[name][0].transpose(2, 0, 1)[::-1 if rgb else 1] * np.float32(scale),
+                                  feeds[name][0])
+    x = feeds[name]
     assert x.shape == (1, 3, 64, 64)
     assert x.dtype == np.float32
     blue_channel = 2 if rgb else 0

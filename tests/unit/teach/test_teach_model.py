@@ -12,6 +12,9 @@ from tests.teach_samples import DATA, class_samples, pose_samples
 
 from visioncast.errors import InputError, ModelError
 from visioncast.models import list_models, load_model
+from visioncast.models.registry import people_detector
+from visioncast.tasks.base import TaskOptions
+from visioncast.tasks.people import PeopleClassifier, PeopleFinder, biggest_square
 from visioncast.teach import FeatureExtractor, save_taught, teach
 from visioncast.teach.graph import normalise_keypoints, with_head
 from visioncast.teach.head import LinearHead
@@ -45,7 +48,7 @@ def test_saved_model_answers_as_the_head_on_the_extractor_features(taught, extra
     clf = load_model("课堂-表情", cache_dir=tmp_path)
     assert clf.labels == ("公交车", "球员", "足球", "街道")
     image = class_samples(3, seed=99)["足球"][0]
-    result = clf.classify(image, top=4)
+    result = clf(image, TaskOptions(top=4))
     assert result.classification is not None
     assert result.classification.labels[0] == "足球"
     # the graph's Gemm + Softmax equal the numpy head on the extractor's own features
@@ -90,11 +93,16 @@ def test_held_out_accuracy_on_handwritten_digits(extractor: FeatureExtractor) ->
 
 def test_pose_features_in_the_graph_equal_the_numpy_reference(tmp_path: Path) -> None:
     """The uint8 → MoveNet → normalisation graph answers what normalise_keypoints makes of MoveNet's own
-    keypoints; moving and scaling the person does not change the position features much."""
+    keypoints of the biggest person's square; moving and scaling the person does not change the position
+    features much."""
     pose = FeatureExtractor("movenet-lightning", cache_dir=tmp_path, threads=1)
     movenet = load_model("movenet-lightning")
     image = cv2.imread(str(DATA / "squat.jpg"))
-    feeds = pose._prepare.preprocess(image)
+    people = PeopleFinder(people_detector()).find(image)
+    assert len(people) == 1
+    square = biggest_square(image, people, 192)
+    assert square.shape == (192, 192, 3)
+    feeds = pose._prepare.preprocess(square)
     keypoints = movenet.runtime.run({movenet.runtime.inputs[0].name: feeds.astype(np.int32)})[0]
     np.testing.assert_allclose(pose.features(image), normalise_keypoints(keypoints), atol=1e-5)
     assert pose.features(image).shape == (51,)
@@ -104,12 +112,22 @@ def test_pose_features_in_the_graph_equal_the_numpy_reference(tmp_path: Path) ->
 
 def test_a_pose_model_tells_squatting_from_standing(tmp_path: Path) -> None:
     pose = FeatureExtractor("movenet-lightning", cache_dir=tmp_path, threads=1)
-    model, report = teach(pose_samples(10), pose)
+    model, report = teach(pose_samples(16), pose)  # 3 held out per class (2 were too few to say)
     assert report.evaluation.accuracy == 1.0
     save_taught(model, "姿势", cache_dir=tmp_path)
     clf = load_model("姿势", cache_dir=tmp_path)
-    assert clf.spec.pad_square
+    assert isinstance(clf, PeopleClassifier)  # a taught pose model answers for every person
+    assert clf.classifier.spec.pad_square
     squat = cv2.imread(str(DATA / "squat.jpg"))
-    result = clf.classify(squat, top=2)
+    result = clf(squat, TaskOptions(top=2))
     assert result.classification is not None
     assert result.classification.labels[0] == "蹲"
+    assert result.counts() == {"蹲": 1}
+    stand = cv2.imread(str(DATA / "zidane.jpg"))[:, 650:1250]  # the standing man, as in pose_samples
+    stand = cv2.resize(stand, (round(600 * 610 / 720), 610))
+    both = np.hstack([squat, stand])  # two people: one squats, one stands (the bigger box)
+    two = clf(both, TaskOptions(top=2))
+    assert two.counts() == {"蹲": 1, "站": 1}  # the per-label person count a board shows
+    assert two.detections is not None
+    areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in two.detections.xyxy]
+    assert two.classification.labels[0] == two.detections.labels[int(np.argmax(areas))]  # the biggest

@@ -1,6 +1,7 @@
 // The API reference page: reads /openapi.json (generated from the routes themselves) and shows every operation,
 // grouped by tag, with its parameters, body and answers. Offline: no Swagger, no CDN.
 import {getJson, showError, t} from "./app.js";
+import {has} from "./i18n.js";
 
 const toc = document.getElementById("api-toc");
 const ops = document.getElementById("api-ops");
@@ -25,7 +26,8 @@ function paramsTable(params) {
     (k) => el("th", {scope: "col", textContent: t(k)})));
   const rows = params.map((p) => el("tr", {},
     el("td", {}, el("code", {textContent: p.name}), p.required ? " *" : ""),
-    el("td", {textContent: p.in}), el("td", {textContent: schemaText(p.schema)}),
+    el("td", {textContent: has(`api.in_${p.in}`) ? t(`api.in_${p.in}`) : p.in}),
+    el("td", {textContent: schemaText(p.schema)}),
     el("td", {textContent: p.description || ""})));
   return el("div", {className: "table-wrap"}, el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
 }
@@ -63,11 +65,13 @@ function render(spec) {
     }
   }
   const links = [];
+  const names = new Map((spec.tags || []).map((tag) => [tag.name, tag["x-displayName"] || tag.name]));
   for (const [tag, items] of groups) {
+    const name = names.get(tag) || tag;  // the page's language (/openapi.json?lang=zh)
     const section = el("section", {className: "panel", id: `tag-${tag}`},
-      el("h2", {textContent: `${tag} (${items.length})`}), ...items);
+      el("h2", {textContent: `${name} (${items.length})`}), ...items);
     ops.append(section);
-    links.push(el("li", {}, el("a", {href: `#tag-${tag}`, textContent: tag})));
+    links.push(el("li", {}, el("a", {href: `#tag-${tag}`, textContent: name})));
   }
   const schemas = Object.entries(spec.components?.schemas || {});
   if (schemas.length) {

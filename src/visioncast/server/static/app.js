@@ -115,31 +115,58 @@ export function showError(box, error) {
   text.className = "error-text";
   text.textContent = typeof error === "string" ? error : error.message || String(error);
   box.replaceChildren(text);
-  if (error.detail && error.detail !== text.textContent) {
-    const details = document.createElement("details");
-    const summary = document.createElement("summary");
-    summary.textContent = t("error.details");
-    const detail = document.createElement("code");
-    detail.textContent = error.detail;
-    details.append(summary, detail);
-    box.append(details);
-  }
+  if (error.detail && error.detail !== text.textContent) box.append(foldedDetail(error.detail));
   box.dataset.code = error.code || "";
   box.hidden = false;
   reveal(box);
 }
 
+/** The server's own (English, technical) words folded away under "Details", for beside a message in the
+ * page's language. */
+export function foldedDetail(text) {
+  const details = document.createElement("details");
+  const summary = document.createElement("summary");
+  summary.textContent = t("error.details");
+  const detail = document.createElement("code");
+  detail.textContent = text;
+  details.append(summary, detail);
+  return details;
+}
+
 /** Mark a button busy (disabled + aria-busy + a busy label) or give it back its label. */
+/** Whether this page may ask for the live camera: browsers give it only to https pages and localhost. */
+export function cameraUsable() {
+  return Boolean(window.isSecureContext && navigator.mediaDevices?.getUserMedia);
+}
+
+/** Reveal the line of _camera_note.html that fits this connection; marks <body> with no-live-camera when the
+ *  camera cannot be used, so live-only controls step aside for the photo ones (app.css). */
+export function showCameraNote() {
+  const usable = cameraUsable();
+  const note = document.getElementById("camera-note");
+  note?.querySelector(".camera-ok")?.toggleAttribute("hidden", !usable);
+  note?.querySelector(".camera-off")?.toggleAttribute("hidden", usable);
+  document.body.classList.toggle("no-live-camera", !usable);
+  return usable;
+}
+
 export function setBusy(button, busy, busyLabel = t("common.working")) {
   if (busy) {
     button.dataset.label ??= button.textContent;
     button.textContent = busyLabel;
+    // disabling drops the focus to <body>: a keyboard user gets it back on the button when the work ends
+    if (document.activeElement === button) button.dataset.refocus = "1";
   } else if (button.dataset.label) {
     button.textContent = button.dataset.label;
     delete button.dataset.label;
   }
   button.disabled = busy;
   button.setAttribute("aria-busy", String(busy));
+  if (!busy && button.dataset.refocus) {
+    delete button.dataset.refocus;
+    const lost = !document.activeElement || document.activeElement === document.body;
+    if (lost && !button.disabled) button.focus({preventScroll: true});
+  }
 }
 
 /** Bring `element` into view (a result, an error) unless it is already fully visible. */

@@ -78,6 +78,7 @@ function requestBody() {
     labels[row.dataset.label] = action;
   }
   const body = {board, labels, source: boardSource()};
+  if (document.body.dataset.project) body.project = document.body.dataset.project;  // teach.js sets it
   if (WIFI_BOARDS.includes(board)) {
     if ($("wifi-ssid").value) body.wifi_ssid = $("wifi-ssid").value;
     if ($("wifi-password").value) body.wifi_password = $("wifi-password").value;

@@ -5,7 +5,7 @@
 // viewers can watch. A stopped stream and an unknown one say so in place of the video; Stop is on the page.
 // Streams page: Start sends one Idempotency-Key per press and stays off until the answer.
 import {colorFor, getJson, labelName, setBusy, showError, t} from "./app.js";
-import {lang} from "./i18n.js";
+import {lang, listText} from "./i18n.js";
 
 const POLL_MS = 500;
 const HISTORY = 240;
@@ -101,7 +101,7 @@ function drawChart(canvas, legend, history, labels) {
   ctx.clearRect(0, 0, width, height);
   ctx.strokeStyle = "#d0d5dc";
   ctx.fillStyle = "#4a5361";
-  ctx.font = `13px "VC WenQuanYi", system-ui, sans-serif`;
+  ctx.font = `13px "VC Noto Sans SC", system-ui, sans-serif`;
   for (let i = 0; i <= 4; i += 1) {
     const y = bottom - (i / 4) * (bottom - 10);
     ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(width, y); ctx.stroke();
@@ -220,7 +220,7 @@ function streamRow(s, refresh) {
   const link = document.createElement("a");
   link.href = `/streams/${encodeURIComponent(s.id)}`;
   link.textContent = s.name;
-  const now = Object.entries(s.stats.counts).map(([k, v]) => `${k} ${v}`).join(", ") || "–";
+  const now = listText(Object.entries(s.stats.counts).map(([k, v]) => `${labelName(k)} ${v}`)) || "–";
   const state = t(`dash.state.${s.state}`) + (s.placement?.where === "ray" ? ` · ${t("dash.cluster")}` : "");
   const cells = [link, s.source, state, s.stats.fps.toFixed(1), now];
   for (const content of cells) {
@@ -257,7 +257,7 @@ function startList(form) {
   const body = document.getElementById("streams");
   const button = document.getElementById("start");
   const rows = (id) => document.getElementById(id).value.split("\n").map((s) => s.trim()).filter(Boolean);
-  form.addEventListener("submit", async (event) => {
+  form?.addEventListener("submit", async (event) => {  // the start form: the teacher's only
     event.preventDefault();
     if (button.disabled) return;
     setBusy(button, true, t("dash.starting"));
@@ -299,4 +299,4 @@ function startList(form) {
 const dashboard = document.getElementById("dashboard");
 const form = document.getElementById("start-form");
 if (dashboard) startDashboard(dashboard);
-if (form) startList(form);
+else startList(form);

@@ -5,8 +5,8 @@
 // Pages import these from ./app.js.
 import {labelName, palette} from "./i18n.js";
 
-/** The CSS family of the CJK web font visioncast serves (static/fonts/, declared in app.css). */
-export const FONT_FAMILY = "VC WenQuanYi";
+/** The CSS family of the CJK web font visioncast serves (static/fonts/cjk/fonts.css). */
+export const FONT_FAMILY = "VC Noto Sans SC";
 const FONT_STACK = `"${FONT_FAMILY}", system-ui, "Noto Sans", sans-serif`;  // as app.css: CJK from the web font
 
 /** The colour of a class id: the server's palette (visioncast.draw), the same in images, AVIs and pages. */
@@ -122,6 +122,32 @@ function drawKeypoints(ctx, {box, keypoints}, scale) {
   ctx.lineWidth = 2;
 }
 
+/** As visioncast.draw.MASK_ALPHA: how much of a mask's colour covers the picture. */
+const MASK_ALPHA = 0.45;
+
+/** The mask outlines (`polygons`: [[[x, y], …], …] in payload pixels) of `detections`, filled in their class
+ * colours at MASK_ALPHA and outlined, at `scale`; returns how many outlines were drawn. */
+function drawMasks(ctx, detections, scale) {
+  let drawn = 0;
+  for (const det of detections) {
+    if (!det.polygons || !det.polygons.length) continue;
+    const path = new Path2D();
+    for (const poly of det.polygons) {
+      poly.forEach(([x, y], i) => (i ? path.lineTo(x * scale, y * scale) : path.moveTo(x * scale, y * scale)));
+      path.closePath();
+      drawn += 1;
+    }
+    const color = colorFor(det.class_id);
+    ctx.globalAlpha = MASK_ALPHA;
+    ctx.fillStyle = color;
+    ctx.fill(path, "evenodd");
+    ctx.globalAlpha = 1;
+    ctx.strokeStyle = color;
+    ctx.stroke(path);
+  }
+  return drawn;
+}
+
 /**
  * Draw `image` (an <img>, canvas or bitmap of the size the server saw; null: a plain background) and the
  * detections of `payload` (an API answer: {width, height, detections: [{box: [x1, y1, x2, y2], class_id, label, score}]}) on `canvas`.
@@ -130,7 +156,8 @@ function drawKeypoints(ctx, {box, keypoints}, scale) {
  * pose and face answers). Options: labels / scores (tags on the boxes); keep(det) → false leaves a detection
  * out (the live confidence and class filters). Tags never cover each other: a tag that finds no free spot is
  * left out (the legend and the table still name it); they are drawn last, over the keypoints. Sets
- * data-boxes (the count drawn), data-keypoints (keypoints drawn), data-tags ("shown"/"hidden"),
+ * data-boxes (the count drawn), data-keypoints (keypoints drawn), data-masks (segmentation outlines drawn:
+ * `polygons` of segment answers, filled in the class colour at MASK_ALPHA under the boxes), data-tags ("shown"/"hidden"),
  * data-tags-hidden, data-tag-rects (JSON) and data-scale. Returns {boxes, keypoints, scale}.
  */
 export function drawDetections(canvas, image, payload, {labels = true, scores = true, keep = null} = {}) {
@@ -151,6 +178,7 @@ export function drawDetections(canvas, image, payload, {labels = true, scores = 
   ctx.lineWidth = 2;
   ctx.font = `600 ${TAG.font}px ${FONT_STACK}`;
   const detections = (payload.detections || []).filter((det) => !keep || keep(det));
+  const masks = drawMasks(ctx, detections, scale);
   const tags = [];
   for (const det of detections) {
     const box = det.box.map((v) => v * scale);
@@ -165,6 +193,7 @@ export function drawDetections(canvas, image, payload, {labels = true, scores = 
   const {placed, hidden} = drawTags(ctx, tags, {width: cssWidth, height: cssHeight});
   canvas.dataset.boxes = String(detections.length);
   canvas.dataset.keypoints = String(keypoints);
+  canvas.dataset.masks = String(masks);
   canvas.dataset.tags = labels || scores ? "shown" : "hidden";
   canvas.dataset.tagsHidden = String(hidden);
   canvas.dataset.tagRects = JSON.stringify(placed.map((r) => [r.x, r.y, r.w, r.h].map(Math.round)));

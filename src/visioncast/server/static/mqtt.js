@@ -1,6 +1,7 @@
 // The MQTT push settings page: load the settings, PUT them on Connect, show the connection state and the last
 // pushed message live (polls GET /api/v1/mqtt once a second while the page is visible).
-import {failureOf, setBusy, showError, t} from "./app.js";
+import {failureOf, foldedDetail, setBusy, showError, t} from "./app.js";
+import {has, listText} from "./i18n.js";
 
 const form = document.getElementById("mqtt-form");
 const api = form.dataset.api;
@@ -25,13 +26,44 @@ function fill(settings) {
   for (const element of form.elements) {
     if (!element.name || element.type === "submit" || element.type === "button") continue;
     element.disabled = element.name in fixed;
-    element.title = fixed[element.name] ? t("mqtt.fixed_by", {where: fixed[element.name]}) : "";
+    element.title = fixed[element.name] ? t("mqtt.fixed_by", {where: fixedBy(settings, element.name)}) : "";
   }
   const note = document.getElementById("fixed");
   const names = Object.keys(fixed);
   note.hidden = names.length === 0;
-  note.textContent = t("mqtt.fixed_note", {list: names.map((name) => `${name} (${fixed[name]})`).join("; ")});
+  note.textContent = t("mqtt.fixed_note",
+    {list: listText(names.map((name) => t("mqtt.fixed_item", {name, where: fixedBy(settings, name)})))});
+  form.elements.port.readOnly = false;
+  showPolicyFields();
+  showPortField();
+  form.dataset.filled = "true";  // the saved settings are shown (tests wait for it before typing)
 }
+
+/** With no host the server's own broker is used, on its port (not the port setting): the field shows that
+ * port, read-only, and is not saved; with a host it holds the saved port again. */
+let savedPort = "";
+function showPortField() {
+  const port = form.elements.port;
+  const embedded = form.elements.host.value.trim() === "" && !port.disabled;
+  if (embedded && !port.readOnly) savedPort = port.value;
+  if (!embedded && port.readOnly) port.value = savedPort;
+  if (embedded) port.value = form.dataset.brokerPort;
+  port.readOnly = embedded;
+  document.getElementById("port-hint").hidden = !embedded;
+}
+form.elements.host.addEventListener("input", showPortField);
+
+/** Show only the settings of the chosen policy: debounce and window for "change", the rate for "rate"
+ * (the policy "" is the preset's default: change for siot, every otherwise). */
+function showPolicyFields() {
+  const policy = form.elements.policy.value || (form.elements.preset.value === "siot" ? "change" : "every");
+  for (const [name, used] of [["debounce_frames", policy === "change"], ["window", policy === "change"],
+    ["max_rate_hz", policy === "rate"]]) {
+    form.elements[name].closest(".field").hidden = !used;
+  }
+}
+form.elements.policy.addEventListener("change", showPolicyFields);
+form.elements.preset.addEventListener("change", showPolicyFields);
 
 /** An Error naming `field` in the page's words; the field is marked invalid and focused. */
 function fieldError(field, message) {
@@ -58,7 +90,7 @@ function readForm() {
   const password = form.elements.password;
   if (!password.disabled && password.value !== "") out.password = password.value;
   for (const name of NUMBERS) {
-    if (form.elements[name].disabled) continue;
+    if (form.elements[name].disabled || form.elements[name].readOnly) continue;
     const text = form.elements[name].value.trim();
     checkField(form.elements[name]);
     out[name] = Number(text);
@@ -75,6 +107,19 @@ function readForm() {
   return out;
 }
 
+/** Where a fixed setting is set, in the page's words (the server's English when it sends no code). */
+function fixedBy(settings, name) {
+  const code = (settings.fixed_by || {})[name];
+  return has(`mqtt.fixed.${code}`) ? t(`mqtt.fixed.${code}`) : settings.fixed[name];
+}
+
+/** Why push is not connected, in the page's words by the status's stable code; the server's own (English)
+ * sentence folded under it. */
+function showReason(box, status) {
+  const key = `mqtt.reason.${status.error_code}`;
+  box.replaceChildren(has(key) ? t(key) : t("mqtt.not_connected"), " ", foldedDetail(status.error));
+}
+
 function showStatus(status) {
   const ok = status.enabled && status.connected;
   const failed = status.enabled && !status.connected;
@@ -84,9 +129,8 @@ function showStatus(status) {
   state.classList.toggle("failed", failed);
   connect.textContent = ok ? t("mqtt.connected") : t("mqtt.connect");
   if (ok) state.textContent = t("mqtt.connected_to", {broker: status.broker});
-  else if (status.enabled) {
-    state.textContent = status.error ? t("mqtt.not_connected", {reason: status.error}) : t("mqtt.connecting");
-  } else state.textContent = t("mqtt.off");
+  else if (status.enabled && status.error) showReason(state, status);
+  else state.textContent = status.enabled ? t("mqtt.connecting") : t("mqtt.off");
   disconnect.disabled = !status.enabled;
   const last = status.last_message;
   document.getElementById("last-topic").textContent = last

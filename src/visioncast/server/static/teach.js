@@ -1,7 +1,9 @@
 // The teach page: projects of classes, samples recorded from the camera while "Record" is held (or uploaded),
 // training on the server, a live try with the camera and making the model one of the server's models.
 // Everything goes through /api/v1/teach/…; the browser's projects are those of its vc_client cookie.
-import {ApiError, failureOf, postImage, setBusy, showError, t} from "./app.js";
+// Without the live camera (plain http on the LAN), each class and the try take photos with the phone's own
+// camera (<input type=file capture>), and the live-only buttons step aside (body.no-live-camera, app.css).
+import {ApiError, failureOf, postImage, setBusy, showCameraNote, showError, t} from "./app.js";
 import {bindBoardForm, boardSource, showBoardActions} from "./board_code.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,7 +17,7 @@ const STORE_KEY = "visioncast.teach.project";
 const errorBox = $("error");
 const video = $("camera");
 const grabber = document.createElement("canvas");
-const state = {project: null, stream: null, trying: false, recording: null};
+const state = {project: null, stream: null, trying: false, recording: null, live: showCameraNote()};
 
 async function api(method, url, body) {
   const init = {method, headers: {Accept: "application/json"}};
@@ -66,6 +68,7 @@ function showProject(project) {
   state.project = project;
   const has = Boolean(project);
   for (const id of ["workspace", "train-panel", "delete-project", "export"]) $(id).hidden = !has;
+  $("camera-dock").hidden = !has || !state.live;
   $("project-name").hidden = has;
   $("project-kind").hidden = has;
   $("create-project").hidden = has;
@@ -76,6 +79,7 @@ function showProject(project) {
     return;
   }
   localStorage.setItem(STORE_KEY, project.id);
+  document.body.dataset.project = project.id;  // the board program follows this project's tries
   $("export").href = `${API}/projects/${project.id}/export`;
   renderClasses();
   showReport(project.trained);
@@ -137,23 +141,41 @@ function classCard(cls) {
   record.textContent = t("teach.hold_to_record");
   record.setAttribute("aria-pressed", "false");
   bindRecord(record, cls);
-  const upload = document.createElement("input");
-  upload.type = "file";
-  upload.accept = "image/*";
-  upload.multiple = true;
-  upload.setAttribute("aria-label", t("teach.upload_for", {name: cls.name}));
-  upload.addEventListener("change", () => uploadFiles(cls, [...upload.files]).finally(() => { upload.value = ""; }));
+  record.classList.add("live-only");
   const remove = document.createElement("button");
   remove.type = "button";
+  remove.className = "small";
   remove.textContent = t("teach.delete_class");
+  remove.setAttribute("aria-label", t("teach.delete_class_named", {name: cls.name}));
   remove.addEventListener("click", () => deleteClass(cls));
-  actions.append(record, remove);
+  head.append(remove);
+  actions.append(record, ...fileButton(cls, "photo", t("teach.take_photo")),
+    ...fileButton(cls, "pick", t("teach.choose_pictures")));
   const thumbs = document.createElement("ul");
   thumbs.className = "thumbs";
   thumbs.setAttribute("aria-label", t("teach.samples_of", {name: cls.name}));
   thumbs.append(...cls.samples.map((sid) => thumb(cls, sid)));
-  card.append(head, actions, upload, thumbs);
+  card.append(head, actions, thumbs);
   return card;
+}
+
+/** A file input drawn as a button: "photo" opens the phone's camera (works over plain http too), "pick"
+ *  chooses pictures. */
+function fileButton(cls, kind, text) {
+  const input = document.createElement("input");
+  input.type = "file";
+  input.id = `${kind}-${cls.id}`;
+  input.className = "visually-hidden file-button-input";
+  input.accept = kind === "photo" ? "image/*" : "image/*,.heic,.heif,.avif";
+  if (kind === "photo") input.setAttribute("capture", "environment");
+  else input.multiple = true;
+  input.addEventListener("change", () => uploadFiles(cls, [...input.files]).finally(() => { input.value = ""; }));
+  const label = document.createElement("label");
+  label.htmlFor = input.id;
+  label.className = `button-link secondary${kind === "photo" && !state.live ? " strong" : ""}`;
+  label.textContent = text;
+  label.title = t(kind === "photo" ? "teach.photo_for" : "teach.upload_for", {name: cls.name});
+  return [input, label];
 }
 
 function renderClasses() {
@@ -197,6 +219,7 @@ async function startCamera() {
     return false;
   }
   video.srcObject = state.stream;
+  video.hidden = false;
   await video.play();
   $("camera-status").textContent = t("teach.camera_on", {width: video.videoWidth, height: video.videoHeight});
   $("start-camera").textContent = t("teach.camera_running");
@@ -267,7 +290,10 @@ function showReport(report) {
   const table = $("confusion");
   table.querySelectorAll("tr").forEach((row) => row.remove());
   const header = table.insertRow();
-  header.append(document.createElement("th"));
+  const corner = document.createElement("th");
+  corner.scope = "col";
+  corner.textContent = t("teach.confusion_corner");
+  header.append(corner);
   for (const label of report.labels) {
     const th = document.createElement("th");
     th.scope = "col";
@@ -313,6 +339,8 @@ function showGuess(answer) {
   const percent = Math.round(best.score * 100);
   $("try-label").textContent = t(sure ? "teach.guess" : "teach.not_sure", {label: best.label, percent});
   $("try-label").classList.toggle("unsure", !sure);
+  $("dock-guess").textContent = $("try-label").textContent;  // under the camera, in view while trying
+  $("dock-guess").hidden = !state.trying;
   $("try-bars").replaceChildren(...answer.predictions.map((p) => {
     const item = document.createElement("li");
     item.className = "bar-item";
@@ -330,7 +358,6 @@ async function tryLive() {
   state.trying = true;
   $("try").disabled = true;
   $("stop-try").disabled = false;
-  $("try-label").scrollIntoView({behavior: "smooth", block: "nearest"});
   while (state.trying && state.project?.trained) {
     if (!video.videoWidth) { await new Promise((r) => requestAnimationFrame(r)); continue; }
     try {
@@ -346,6 +373,7 @@ async function tryLive() {
 
 function stopTry() {
   state.trying = false;
+  $("dock-guess").hidden = true;
   $("try").disabled = false;
   $("stop-try").disabled = true;
 }
@@ -403,7 +431,15 @@ $("start-camera").addEventListener("click", startCamera);
 $("train").addEventListener("click", train);
 $("try").addEventListener("click", tryLive);
 $("stop-try").addEventListener("click", stopTry);
-$("use-form").addEventListener("submit", useModel);
+$("use-form")?.addEventListener("submit", useModel);  // teachers only
+$("try-photo").addEventListener("change", async (event) => {
+  const file = event.target.files[0];
+  if (!file) return;
+  try {
+    const params = {top: 3, source: boardSource()};
+    showGuess(await postImage(`${API}/projects/${state.project.id}/classify`, file, {params}));
+  } catch (err) { fail(err); } finally { event.target.value = ""; }
+});
 bindBoardForm(errorBox);
 window.addEventListener("pagehide", () => state.stream?.getTracks().forEach((t) => t.stop()));
 

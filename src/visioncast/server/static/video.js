@@ -12,7 +12,7 @@
 // The "Find" switch (find.js) picks what the job finds in every frame (&task=detect|pose|face): boxes,
 // skeletons or face landmarks, drawn on the canvas as the detect page draws them.
 import {
-  drawDetections, failureOf, fitToScreen, getJson, reveal, setBusy, showError, t,
+  drawDetections, failureOf, fitToScreen, foldedDetail, getJson, reveal, setBusy, showError, t,
 } from "./app.js";
 import {bindFind} from "./find.js";
 import {runPreview} from "./video_preview.js";
@@ -145,7 +145,7 @@ function attach(job) {
   $("job-name").textContent = `“${job.name}”`;
   $("render-progress").value = 0;
   $("render-text").textContent = "";
-  $("downloads").hidden = true;
+  for (const id of ["downloads", "webm-item", "avi-item"]) $(id).hidden = true;
   view.dataset.ahead = "0";
   view.dataset.waits = "0";
   view.dataset.playing = "source";
@@ -197,6 +197,7 @@ async function recheck(id) {
     $("job-state").textContent = stateWord("gone");
     $("job-state").dataset.state = "gone";
     $("save").disabled = true;
+    $("save-avi").disabled = true;
     $("cancel").disabled = true;
     status("");
     showError(errorBox, err);
@@ -221,13 +222,27 @@ function updateJob(job) {
   const done = job.state === "done";
   const finished = FINAL.includes(job.state);
   $("save").disabled = !done || state.rendering;
+  $("save-avi").disabled = !done || state.rendering;
   $("save-hint").textContent = done ? t("video.save_now") : t("video.save_later");
   $("cancel").disabled = finished;
   if (job.state === "failed") showError(errorBox, {message: t("video.job_failed"), detail: job.error || ""});
   if (finished) { state.ended = true; resumeIfWaiting(); }
   if (job.render && job.render.state === "done" && !state.rendering) showSaved(API, job.id);
   if (job.render_webm && job.render_webm.state === "done" && !state.rendering) showSavedWebm(API, job.id);
+  else if (done && ["queued", "running"].includes(job.render_webm?.state)) offerWebmSoon(job.id);
   refreshUploadButton();
+}
+
+// The phone video is closed just after the job ends (or rendered then, after a resume): show its link once it is.
+let webmTimer = null;
+function offerWebmSoon(id) {
+  clearTimeout(webmTimer);
+  webmTimer = setTimeout(async () => {
+    if (state.job?.id !== id || state.rendering) return;
+    try {
+      updateJob(await api(`/${encodeURIComponent(id)}`));
+    } catch { /* the next status tells */ }
+  }, 1000);
 }
 
 function onResult(result) {
@@ -351,7 +366,10 @@ video.addEventListener("error", () => {
     return;
   }
   startPreview();
-  playCopy(state.job.id).catch((err) => status(t("video.copy_failed", {reason: err.message})));
+  playCopy(state.job.id).catch((err) => {  // the server's reason (English) folded under the sentence
+    status(t("video.copy_failed"));
+    $("player-status").append(" ", foldedDetail(err.detail || err.message));
+  });
 });
 
 // ---- the preview: frames drawn by the server, while the browser cannot play the video ---------------------
@@ -413,7 +431,8 @@ window.addEventListener("resize", () => { if (state.job) fitToScreen(view, state
 
 // ---- save as video ------------------------------------------------------------------------------------------
 
-$("save").addEventListener("click", () => saveVideo(API, state, errorBox));
+$("save").addEventListener("click", () => saveVideo(API, state, errorBox, "webm"));
+$("save-avi").addEventListener("click", () => saveVideo(API, state, errorBox, "avi"));
 
 $("cancel").addEventListener("click", async () => {
   const button = $("cancel");

@@ -2,6 +2,7 @@
 // (GET …/frames/<n>.jpg, boxes, skeletons and landmarks included), each once its result exists, paced at the
 // video's frame rate; Pause holds it (state.userPaused); it ends when live() turns false (the WebM copy plays).
 // view.dataset.frame and data-waits follow the same rules as the player's: nothing is drawn before its result.
+// data-held counts the loop's turns on hold (paused): each one is proof that nothing was drawn meanwhile.
 import {countKeypoints, drawDetections, t} from "./app.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -19,6 +20,7 @@ export async function runPreview({state, view, api, shown, status, live}) {
     const total = state.job.frames_total;
     if (state.userPaused || (state.ended && total !== null && index >= total)) {
       if (!state.userPaused) status(t("video.ended"));
+      else view.dataset.held = String(Number(view.dataset.held || 0) + 1);
       await sleep(200);
       continue;
     }

@@ -48,20 +48,22 @@ function recentRow(API, entry, job) {
   const cells = [name,
     t(`video.state.${job ? job.state : "gone"}`),
     job ? t("video.frames_of", {done: job.frames_done, total: job.frames_total ?? "?"}) : "–"];
-  const files = document.createElement("span");
-  if (job?.render?.state === "done") files.append(link(`${API}/${entry.id}/video.avi`, "AVI", true), " ");
-  if (job?.render_webm?.state === "done") files.append(link(`${API}/${entry.id}/video.webm`, "WebM", true));
+  const files = document.createElement("span");  // the WebM (phones play it) first
+  if (job?.render_webm?.state === "done") files.append(link(`${API}/${entry.id}/video.webm`, "WebM", true), " ");
+  if (job?.render?.state === "done") files.append(link(`${API}/${entry.id}/video.avi`, "AVI", true));
   cells.push(files.childNodes.length ? files : "–");
   const remove = document.createElement("button");
   remove.type = "button";
   remove.textContent = t("video.recent_remove");
   remove.addEventListener("click", () => forgetJob(API, entry.id));
   cells.push(remove);
-  for (const content of cells) {
+  const labels = [null, "video.job", "video.recent_progress", "video.recent_files", null];
+  cells.forEach((content, i) => {
     const cell = document.createElement("td");
+    if (labels[i]) cell.dataset.label = t(labels[i]);  // shown before the value on a phone (media.css)
     cell.append(content);
     row.append(cell);
-  }
+  });
   return row;
 }
 

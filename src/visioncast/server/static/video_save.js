@@ -1,6 +1,8 @@
-// Saving on the video page: ask the server to draw the boxes into the video (POST …/render, polled for its
-// progress), offer the AVI with its size and start its download; then the same as WebM (POST …/render-webm),
-// which browsers and phones play, offered beside it with its size. state is the page's: job and rendering.
+// Saving on the video page. "Save the video" offers first the annotated WebM, which phones and browsers play:
+// the server writes it while the job runs, so it is usually ready when the job ends (POST …/render-webm
+// reports it, or renders it when a frame failed or the job was resumed). "Save as AVI" draws the boxes into
+// an AVI (POST …/render, polled for its progress). Each shows its link with its size and starts its download.
+// state is the page's: job and rendering.
 import {formatBytes, getJson, setBusy, showError, t} from "./app.js";
 
 const $ = (id) => document.getElementById(id);
@@ -21,8 +23,7 @@ export async function showSaved(api, id) {
   const link = $("download");
   link.href = `${api}/${id}/video.avi`;
   $("downloads").hidden = false;
-  $("render-progress").value = 1;
-  $("render-text").textContent = t("video.saved");
+  $("avi-item").hidden = false;
   $("download-size").textContent = await sizeOf(link.href);
 }
 
@@ -30,6 +31,7 @@ export async function showSaved(api, id) {
 export async function showSavedWebm(api, id) {
   const link = $("download-webm");
   link.href = `${api}/${id}/video.webm`;
+  $("downloads").hidden = false;
   $("webm-item").hidden = false;
   $("download-webm-size").textContent = await sizeOf(link.href);
 }
@@ -45,23 +47,31 @@ async function render(url, words) {
   }
 }
 
-/** Render the annotated video of state.job as AVI (downloaded at once), then as WebM (offered beside it). */
-export async function saveVideo(api, state, errorBox) {
+const KINDS = {
+  webm: {button: "save", path: "render-webm", words: "video.rendering_webm", show: showSavedWebm,
+    link: "download-webm", saved: "video.saved_webm"},
+  avi: {button: "save-avi", path: "render", words: "video.rendering", show: showSaved, link: "download",
+    saved: "video.saved"},
+};
+
+/** Save the annotated video of state.job as `kind` (webm: for phones, first; avi): wait until it is made,
+ * offer its link and start its download. */
+export async function saveVideo(api, state, errorBox, kind = "webm") {
+  const how = KINDS[kind];
   state.rendering = true;
-  setBusy($("save"), true, t("video.saving_short"));
+  setBusy($(how.button), true, t("video.saving_short"));
   showError(errorBox, null);
   try {
-    await render(`${api}/${state.job.id}/render`, "video.rendering");
-    await showSaved(api, state.job.id);
-    $("download").click();
-    await render(`${api}/${state.job.id}/render-webm`, "video.rendering_webm");
-    await showSavedWebm(api, state.job.id);
-    $("render-text").textContent = t("video.saved_both");
+    await render(`${api}/${state.job.id}/${how.path}`, how.words);
+    await how.show(api, state.job.id);
+    $("render-progress").value = 1;
+    $("render-text").textContent = t(how.saved);
+    $(how.link).click();
   } catch (err) {
     showError(errorBox, err);
   } finally {
     state.rendering = false;
-    setBusy($("save"), false);
-    $("save").disabled = state.job.state !== "done";
+    setBusy($(how.button), false);
+    for (const other of Object.values(KINDS)) $(other.button).disabled = state.job.state !== "done";
   }
 }

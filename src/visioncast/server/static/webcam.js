@@ -6,12 +6,15 @@
 // person was in the last frame) or /face (landmarks) instead; with MQTT push on, pose and face answers also
 // move visioncast/webcam/target/x|y|size (examples/fan_follow_face.py).
 import {
-  drawDetections, fillLegend, fitToScreen, formatMs, postImage, reveal, setBusy, showError, t, whenFontReady,
+  drawDetections, fillLegend, fitToScreen, formatMs, postImage, reveal, setBusy, showCameraNote, showError, t,
+  whenFontReady,
 } from "./app.js";
 import {bindFind, describeFound} from "./find.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("camera-form");
+// the live section's heading, buttons, status and figures under the view: all on a 768 px laptop screen
+const RESERVE_PX = 340;
 const find = bindFind(form, {conf: $("conf"), confOutput: $("conf-value")});
 const video = $("camera");
 const view = $("view");
@@ -60,7 +63,6 @@ function stopCamera() {
 async function startCamera() {
   showError(errorBox, null);
   if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    $("insecure").hidden = false;
     showError(errorBox, t("webcam.error.insecure"));
     return;
   }
@@ -83,7 +85,7 @@ async function startCamera() {
   $("play").disabled = true;
   $("start").textContent = t("webcam.restart");
   setStatus(t("webcam.on", {w: video.videoWidth, h: video.videoHeight}));
-  fitToScreen(view, video.videoWidth, video.videoHeight);
+  fitToScreen(view, video.videoWidth, video.videoHeight, RESERVE_PX);
   reveal($("live"));
   loop(state.generation);
 }
@@ -136,7 +138,7 @@ function redraw() {
   const tags = $("show-tags").checked;
   const {shot, answer} = state.last;
   drawDetections(view, shot, answer, {labels: tags, scores: tags});
-  const found = describeFound(answer.task, (answer.detections || []).length);
+  const found = describeFound(answer.task, (answer.detections || []).length, answer);
   view.setAttribute("aria-label", found ? t("webcam.view_found", {found}) : t("webcam.view_label"));
 }
 
@@ -145,6 +147,7 @@ function show(shot, answer, latencyMs) {
   redraw();
   fillLegend($("legend"), answer.detections || []);
   state.frames += 1;
+  if (state.frames === 1) reveal($("live"));  // now with its legend and figures: all of it on screen
   view.dataset.frames = String(state.frames);
   const now = performance.now();
   state.answeredAt.push(now);
@@ -190,7 +193,7 @@ $("play").addEventListener("click", () => {
   else loop(state.generation);
 });
 
-if (!window.isSecureContext) $("insecure").hidden = false;
+showCameraNote();
 window.addEventListener("pagehide", stopCamera);
-window.addEventListener("resize", () => fitToScreen(view, video.videoWidth, video.videoHeight));
+window.addEventListener("resize", () => fitToScreen(view, video.videoWidth, video.videoHeight, RESERVE_PX));
 whenFontReady(redraw);

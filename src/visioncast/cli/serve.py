@@ -69,6 +69,7 @@ class ServeContext:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     server: HttpServer | None = None
     broker: BrokerHandle | None = None
+    stopping: bool = False
     stops: list[tuple[str, Callable[[], str | None]]] = field(default_factory=list)
 
     def on_stop(self, name: str, stop: Callable[[], str | None]) -> None:
@@ -281,8 +282,20 @@ def show_requests(out: TextIO) -> None:
     access_log.propagate = False
 
 
-def _raise_interrupt(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+def stop_on_signal(ctx: ServeContext) -> Callable[[int, Any], None]:
+    """The handler of Ctrl-C and SIGTERM. While the port is open it asks the HTTP loop to end, and
+    ``serve_forever`` returns. Before that (models loading), and on a second signal, it raises
+    KeyboardInterrupt to stop whatever runs. Not raising while serving also keeps the exit status 0: CPython
+    exits by SIGINT at the end when a KeyboardInterrupt passed through an ``exec`` of a string (a dataclass or
+    namedtuple being made), even one that was caught."""
+
+    def handle(signum: int, _frame: Any) -> None:
+        if ctx.server is None or ctx.stopping:
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+        ctx.stopping = True
+        ctx.server.interrupt()
+
+    return handle
 
 
 def run(args: argparse.Namespace) -> int:
@@ -293,9 +306,9 @@ def run(args: argparse.Namespace) -> int:
     ctx = ServeContext(args, cfg, create_app(cfg))
     show_requests(ctx.out)
     services = ctx.app.extensions[SERVICES]
+    handler = stop_on_signal(ctx)  # from the start: a SIGTERM while loading stops what has started, in order
+    previous = {name: signal.signal(getattr(signal, name), handler) for name in ("SIGINT", *STOP_SIGNALS)}
     try:
-        for name in STOP_SIGNALS:  # from the start: a SIGTERM while loading stops what has started, in order
-            signal.signal(getattr(signal, name), _raise_interrupt)
         for step in STARTUP:
             step(ctx)
         ctx.on_stop("pipelines and video jobs", services.stop_producers)
@@ -303,7 +316,8 @@ def run(args: argparse.Namespace) -> int:
         ctx.on_stop("the HTTP server", ctx.server.stop)
         for step in AFTER_LISTEN:
             step(ctx)
-        ctx.server.serve_forever()
+        ctx.server.serve_forever()  # returns when a signal asks it to
+        print("stopping…", file=ctx.out, flush=True)
     except KeyboardInterrupt:
         print("stopping…", file=ctx.out, flush=True)
     finally:
@@ -311,4 +325,6 @@ def run(args: argparse.Namespace) -> int:
         ctx.stop_all()
         services.close()  # whatever a step left (nothing, normally)
         print(f"stopped in {time.perf_counter() - t0:.1f} s", file=ctx.out, flush=True)
+        for name, before in previous.items():
+            signal.signal(getattr(signal, name), before)
     return 0

@@ -119,12 +119,12 @@ class HttpServer:
         # requests handed to the workers, not yet answered: their work and the loop's future of it
         self._queued: dict[Future[Answer], tuple[Request, asyncio.Future[Answer]]] = {}
         self._closing = False
+        self._interrupted = False
         self._listener: asyncio.Server | None = None
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
-        self._lock = threading.Lock()
 
     # ---- the Gate of every connection (called in the loop thread) -----------------------------------------
     def refuse_client(self, client: str) -> bool:
@@ -220,18 +220,21 @@ class HttpServer:
         return self
 
     def serve_forever(self) -> None:
-        """Serve requests in this thread until :meth:`stop` (or Ctrl-C, which propagates)."""
+        """Serve requests in this thread until :meth:`stop` or :meth:`interrupt` (Ctrl-C propagates)."""
         if self._sock is None:
             self.start()
         sock = self._sock
         assert sock is not None  # made by start()
         # The first-byte peek waits with add_reader, which Windows' default (proactor) loop lacks.
-        loop = self._loop = asyncio.SelectorEventLoop() if self.ssl_context else asyncio.new_event_loop()
+        loop = asyncio.SelectorEventLoop() if self.ssl_context else asyncio.new_event_loop()
         try:
             if self.ssl_context is None:
                 self._listener = loop.run_until_complete(loop.create_server(self._new_connection, sock=sock))
             else:
                 loop.create_task(self._accept_both(sock))
+            self._loop = loop
+            if self._interrupted:  # before the loop was known: its stop was not queued
+                loop.call_soon(self._stop_loop, loop)
             self._ready.set()
             loop.run_forever()
         finally:
@@ -289,13 +292,22 @@ class HttpServer:
         self._ready.wait(STOP_TIMEOUT_S)
         return self
 
-    def stop(self) -> None:
-        """Stop listening, close every connection (live answers end), and let running requests finish."""
-        with self._lock:
-            loop, self._loop = self._loop, None
+    def interrupt(self) -> None:
+        """Have :meth:`serve_forever` return soon, as if it ended by itself: safe from any thread and from a
+        signal handler on the serving thread, also before the loop runs."""
+        self._interrupted = True  # set before reading _loop; serve_forever sets _loop before reading this
+        loop = self._loop
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed in between
-                loop.call_soon_threadsafe(loop.stop)
+                loop.call_soon_threadsafe(self._stop_loop, loop)
+
+    def _stop_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self._closing:  # a late stop must not end _close_all's own runs of the loop
+            loop.stop()
+
+    def stop(self) -> None:
+        """Stop listening, close every connection (live answers end), and let running requests finish."""
+        self.interrupt()
         if self._thread is not None:
             self._thread.join(STOP_TIMEOUT_S)
             self._thread = None

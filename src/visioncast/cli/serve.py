@@ -307,7 +307,9 @@ def run(args: argparse.Namespace) -> int:
     show_requests(ctx.out)
     services = ctx.app.extensions[SERVICES]
     handler = stop_on_signal(ctx)  # from the start: a SIGTERM while loading stops what has started, in order
-    previous = {name: signal.signal(getattr(signal, name), handler) for name in ("SIGINT", *STOP_SIGNALS)}
+    # Ctrl-C too, unless the server was started with it ignored (`serve &` in a script, nohup), as Python does
+    names = [*(["SIGINT"] if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else []), *STOP_SIGNALS]
+    previous = {name: signal.signal(getattr(signal, name), handler) for name in names}
     try:
         for step in STARTUP:
             step(ctx)

@@ -8,6 +8,9 @@ Chromium.
 * ``page`` (1280×900 desktop) and ``phone_page`` (390×844, touch, 3× pixels): fresh contexts per test with
   10 s timeouts. Uncaught page errors fail the test (``page.errors`` lists them).
 * ``api_log(page)`` — a list that records every request to ``/api/`` (method and URL) from now on.
+* ``served_with_push(data, wait_s)`` — what `visioncast serve` starts: the app with its own broker (managed
+  Mosquitto when installed, else the embedded one) and its push connected to it, on a real HTTP server;
+  yields (server, broker handle).
 * ``screenshot(page, name)`` — saves ``tests/artifacts/<name>.png`` (full page) and returns its path.
 
 Every test in tests/e2e is marked ``browser``.
@@ -15,6 +18,7 @@ Every test in tests/e2e is marked ``browser``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,11 +26,14 @@ from typing import Any
 
 import cv2
 import pytest
+from tests.mqtt_peers import free_port
 from tests.teach_samples import jitter
 
 from visioncast import config
+from visioncast.broker import BrokerHandle, open_broker
 from visioncast.server.app import create_app
 from visioncast.server.health import warm_up
+from visioncast.server.push import routes as push
 from visioncast.server.wsgi import HttpServer
 from visioncast.sources.video import open_video
 
@@ -70,6 +77,24 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer
     finally:
         server.stop()
         app.extensions["visioncast"].close()
+
+
+@contextlib.contextmanager
+def served_with_push(data: Path, wait_s: float) -> Iterator[tuple[HttpServer, BrokerHandle]]:
+    cfg = config.load(env={}, overrides={"data_dir": str(data), "broker.host": "127.0.0.1",
+                                         "broker.port": free_port()})
+    app = create_app(cfg)
+    warm_up(app)
+    with open_broker(cfg.broker, data_dir=data) as handle:
+        sink = push.start(app, handle)
+        assert sink is not None
+        assert sink.wait_connected(wait_s)
+        server = HttpServer(app, "127.0.0.1", 0, workers=4).start_in_thread()
+        try:
+            yield server, handle
+        finally:
+            server.stop()
+            app.extensions["visioncast"].close()
 
 
 @pytest.fixture(scope="session")

@@ -9,14 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.mqtt_peers import Subscriber, free_port
-
-from visioncast import config
-from visioncast.broker import open_broker
-from visioncast.server.app import create_app
-from visioncast.server.health import warm_up
-from visioncast.server.push import routes as push
-from visioncast.server.wsgi import HttpServer
+from tests.e2e.conftest import served_with_push
+from tests.mqtt_peers import Subscriber
 
 WAIT_S = 20.0
 RESULT = "visioncast/detect/result"
@@ -26,23 +20,12 @@ RESULT = "visioncast/detect/result"
 def pushing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The app with its broker and its push connected to it, on a real HTTP server, and a subscriber with
     the boards' login to everything the detect page publishes."""
-    data = tmp_path_factory.mktemp("push")
-    cfg = config.load(env={}, overrides={"data_dir": str(data), "broker.host": "127.0.0.1",
-                                         "broker.port": free_port()})
-    app = create_app(cfg)
-    warm_up(app)
-    with open_broker(cfg.broker, data_dir=data) as handle:
-        sink = push.start(app, handle)
-        assert sink is not None
-        assert sink.wait_connected(WAIT_S)
-        server = HttpServer(app, "127.0.0.1", 0, workers=4).start_in_thread()
+    with served_with_push(tmp_path_factory.mktemp("push"), WAIT_S) as (server, handle):
         board = Subscriber(handle.port, "visioncast/detect/#", handle.username, handle.password)
         try:
             yield {"url": server.url, "board": board}
         finally:
             board.close()
-            server.stop()
-            app.extensions["visioncast"].close()
 
 
 def set_slider(page: Any, value: float) -> None:

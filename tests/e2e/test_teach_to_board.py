@@ -14,15 +14,7 @@ from typing import Any
 
 import pytest
 from tests.boards.micropython import Board
-from tests.e2e.conftest import PHONE, new_teach_project, open_teach_page
-from tests.mqtt_peers import free_port
-
-from visioncast import config
-from visioncast.broker import open_broker
-from visioncast.server.app import create_app
-from visioncast.server.health import warm_up
-from visioncast.server.push import routes as push
-from visioncast.server.wsgi import HttpServer
+from tests.e2e.conftest import PHONE, new_teach_project, open_teach_page, served_with_push
 
 RED = (255, 0, 0)
 FAST = {"KEEPALIVE_S": 4, "PING_S": 1, "DEAD_S": 3, "IO_TIMEOUT_S": 2, "BACKOFF_MAX_S": 1,
@@ -39,21 +31,8 @@ def duty_of(angle: float) -> int:
 def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The app with its broker (managed Mosquitto when installed, else the embedded one) and its push
     connected to it, on a real HTTP server: what `visioncast serve` starts."""
-    data = tmp_path_factory.mktemp("classroom")
-    cfg = config.load(env={}, overrides={"data_dir": str(data), "broker.host": "127.0.0.1",
-                                         "broker.port": free_port()})
-    app = create_app(cfg)
-    warm_up(app)
-    with open_broker(cfg.broker, data_dir=data) as handle:
-        sink = push.start(app, handle)
-        assert sink is not None
-        assert sink.wait_connected(BOARD_WAIT_S)
-        server = HttpServer(app, "127.0.0.1", 0, workers=4).start_in_thread()
-        try:
-            yield {"url": server.url, "broker": handle}
-        finally:
-            server.stop()
-            app.extensions["visioncast"].close()
+    with served_with_push(tmp_path_factory.mktemp("classroom"), BOARD_WAIT_S) as (server, handle):
+        yield {"url": server.url, "broker": handle}
 
 
 def class_count(page: Any, name: str, at_least: int) -> None:

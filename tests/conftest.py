@@ -4,12 +4,13 @@ server's app (``make_app``) and a real ``visioncast serve`` process (``serve``).
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from mqtt_peers import free_port
 
 # The tests run on onnxruntime, whose answers they were written against: the configured default engine is
 # "auto" (measured per model and machine, models/choice.py; OpenVINO is installed with the test extras), which
@@ -21,13 +22,6 @@ os.environ.update(ENGINE)
 
 DATA = Path(__file__).parent / "data"
 ARTIFACTS = Path(__file__).parent / "artifacts"
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -22,11 +23,36 @@ import pytest
 WAIT_S = 10.0
 
 
+PORTS_FROM = 20000  # test servers' ports: from here to the start of the OS's ephemeral range
+_ports = random.Random()  # seeded from the OS: two runs on one machine choose different ports
+_given: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port that nothing holds on any address right now, below the OS's ephemeral range and not given
+    before in this process. A port from ``bind(0)`` is an ephemeral one, which the OS may hand to any
+    outgoing connection (a client of another test, another process) between the test choosing it and its
+    server binding it: the server then finds it taken."""
+    top = _ephemeral_start()
+    for _ in range(500):
+        port = _ports.randrange(PORTS_FROM, top)
+        if port in _given:
+            continue
+        with socket.socket() as s:  # no SO_REUSEADDR: a port in TIME_WAIT counts as held
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
+    raise RuntimeError(f"no free TCP port between {PORTS_FROM} and {top}")
+
+
+def _ephemeral_start() -> int:
+    """The first port the OS gives outgoing connections (Linux: ip_local_port_range; IANA's 49152 else)."""
+    with contextlib.suppress(OSError, ValueError):
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    return 49152
 
 
 def wait_port(port: int, timeout_s: float = WAIT_S, host: str = "127.0.0.1") -> None:
@@ -91,6 +117,7 @@ class Subscriber:
     def __init__(self, port: int, topic_filter: str, user: str = "", password: str = "",
                  transport: str = "tcp", *, host: str = "127.0.0.1") -> None:
         self.messages: list[tuple[str, bytes]] = []
+        self.retained: list[tuple[str, bytes]] = []  # those the broker marked retained: kept, not live
         self._cond = threading.Condition()
         self.client = client(transport)
         if user:
@@ -109,6 +136,8 @@ class Subscriber:
     def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
         with self._cond:
             self.messages.append((msg.topic, bytes(msg.payload)))
+            if msg.retain:
+                self.retained.append((msg.topic, bytes(msg.payload)))
             self._cond.notify_all()
 
     def payloads(self, topic: str) -> list[bytes]:
@@ -124,6 +153,9 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        # The client holds this subscriber (its on_message) and this subscriber the client: left so, only the
+        # cycle collector frees them, in any order, and a socket it frees before the client is "unclosed".
+        self.client.on_message = None
 
 
 def login_result(port: int, user: str, password: str, transport: str = "tcp") -> str:

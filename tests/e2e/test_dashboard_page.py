@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import free_port
 from tests.mjpeg_source import MjpegCamera, clip_jpegs
+from tests.mqtt_peers import free_port
 
 from visioncast import config
 from visioncast.server.app import create_app

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 from cli_run import cli_env
-from tests.conftest import free_port
-from tests.mqtt_peers import Subscriber, client, login_result, wait_port
+from tests.mqtt_peers import Subscriber, client, free_port, login_result, wait_port
 
 from visioncast.broker.mosquitto import find_mosquitto
 

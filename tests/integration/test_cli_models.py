@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 from cli_run import cli_env, run_cli, stderr_lines
-from tests.conftest import free_port
+from tests.mqtt_peers import free_port
 
 from local_http import serve_directory
 from visioncast.models import choice as engine_choice

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import validate
-from tests.conftest import free_port
-from tests.mqtt_peers import Subscriber, mosquitto
+from tests.mqtt_peers import Subscriber, free_port, mosquitto
 
 from visioncast import config
 from visioncast.config import PipelineConfig

@@ -15,7 +15,7 @@ import cv2
 import pytest
 from PIL import Image
 from tests.apps import app_for
-from tests.conftest import free_port
+from tests.mqtt_peers import free_port
 
 from visioncast.cli.infer import sample_image
 from visioncast.cli.main import main as cli_main

@@ -46,13 +46,14 @@ def detect(app: Flask, image: Path, source: str = "door") -> None:
 def retained(port: int, topic_filter: str, user: str = "", password: str = "") -> dict[str, bytes]:
     """What the broker keeps under ``topic_filter`` for a client that connects now: a new subscriber, then a
     sentinel it publishes itself (the broker sends the retained messages of a subscription before it
-    handles a later publish of the same client)."""
+    handles a later publish of the same client). Only messages marked retained: the embedded broker
+    acknowledges a publish before it forwards it, so a push the server just flushed can still arrive live."""
     sub = Subscriber(port, topic_filter, user, password)
     try:
         sub.client.subscribe(SENTINEL, qos=1)
         sub.client.publish(SENTINEL, b"x", qos=1)
         sub.wait_for(lambda msgs: any(t == SENTINEL for t, _ in msgs), WAIT_S)
-        return {t: p for t, p in sub.messages if t != SENTINEL}
+        return dict(sub.retained)
     finally:
         sub.close()
 

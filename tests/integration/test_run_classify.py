@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import validate
-from tests.conftest import free_port
 from tests.integration.cli_run import cli_env, run_cli
-from tests.mqtt_peers import Subscriber, mosquitto
+from tests.mqtt_peers import Subscriber, free_port, mosquitto
 
 from visioncast.core.payload import RESULT_SCHEMA
 from visioncast.models.labels import CIFAR10

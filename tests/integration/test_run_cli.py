@@ -9,8 +9,7 @@ from pathlib import Path
 import cv2
 import pytest
 from cli_run import run_cli, stderr_lines
-from tests.conftest import free_port
-from tests.mqtt_peers import Subscriber, mosquitto
+from tests.mqtt_peers import Subscriber, free_port, mosquitto
 
 from visioncast.cli.main import build_parser
 from visioncast.cli.run import overrides

@@ -15,8 +15,7 @@ import cv2
 import numpy as np
 import pytest
 from cli_run import run_cli
-from tests.conftest import free_port
-from tests.mqtt_peers import Subscriber, mosquitto
+from tests.mqtt_peers import Subscriber, free_port, mosquitto
 
 from visioncast import config
 from visioncast.core.payload import RESULT_SCHEMA

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 import requests
-from tests.conftest import free_port
+from tests.mqtt_peers import free_port
 
 from visioncast import config
 from visioncast.cli.main import main as cli_main

@@ -15,8 +15,8 @@ from pathlib import Path
 from queue import Empty, Queue
 
 import requests
-from tests.conftest import free_port
 from tests.integration.test_serve_cli import _end
+from tests.mqtt_peers import free_port
 
 WAIT_S = 10
 

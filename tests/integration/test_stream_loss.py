@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.conftest import free_port
 from tests.mjpeg_source import MjpegCamera, clip_jpegs
+from tests.mqtt_peers import free_port
 
 from visioncast.config import PipelineConfig
 from visioncast.models import load_model

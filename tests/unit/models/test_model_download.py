@@ -9,7 +9,7 @@ import socket
 
 import numpy as np
 import pytest
-from tests.conftest import free_port
+from tests.mqtt_peers import free_port
 
 from local_http import serve_directory
 from tiny_onnx import classifier_model

@@ -34,13 +34,20 @@ def served(data: Path, embedded: BrokerHandle | None, **flags: Any) -> Flask:
     return app
 
 
-def detect(app: Flask, image: Path, source: str = "door") -> None:
+def detect(app: Flask, image: Path, source: str = "door", board: Subscriber | None = None) -> None:
+    """POST ``image`` to /detect; when it returns the broker has the push (QoS 1) or was handed it. With
+    ``board`` (subscribed to the source's topics), also wait until the broker forwarded its last message,
+    the count of persons (bus.jpg): the embedded broker acknowledges a message before it handles it."""
+    seen = len(board.messages) if board is not None else 0
     resp = app.test_client().post(f"/api/v1/detect?source={source}", data=image.read_bytes(),
                                   content_type="image/jpeg")
     assert resp.status_code == 200, resp.json
     sink = push.sink_of(app.extensions["visioncast"])
     assert sink is not None
     assert sink.flush(WAIT_S), "the broker has everything (QoS 1) or was handed it"
+    if board is not None:
+        last = f"visioncast/{source}/count/person"
+        board.wait_for(lambda msgs: any(t == last for t, _ in msgs[seen:]), WAIT_S)
 
 
 def retained(port: int, topic_filter: str, user: str = "", password: str = "") -> dict[str, bytes]:
@@ -138,22 +145,27 @@ def test_labels_and_counts_are_retained_by_default_and_cleared_when_retain_goes_
         tmp_path: Path, data_dir: Path, push_broker: tuple[int, dict[str, Any]]) -> None:
     port, flags = push_broker
     app = served(tmp_path / "data", None, **flags, **{"mqtt.qos": 1})
-    try:  # QoS 1: a flushed push is one the broker acknowledged, so it holds what was retained
-        detect(app, data_dir / "bus.jpg")
+    board = Subscriber(port, "visioncast/door/#")  # sees each push once the broker has handled it
+    try:
+        detect(app, data_dir / "bus.jpg", board=board)
         kept = retained(port, "visioncast/door/#")
         assert kept["visioncast/door/label"] == b"person"
         assert int(kept["visioncast/door/count/person"]) >= 3
         assert "visioncast/door/result" not in kept, "the result JSON is never retained"
 
+        seen = len(board.messages)
         resp = app.test_client().put("/api/v1/mqtt", json={"retain": False})
         assert resp.status_code == 200, resp.json
         assert resp.json["settings"]["retain"] is False
+        clears = {("visioncast/door/label", b""), ("visioncast/door/count/person", b"")}
+        board.wait_for(lambda msgs: clears <= set(msgs[seen:]), WAIT_S)  # forwarded: handled
         assert retained(port, "visioncast/door/#") == {}
         wait_online(port, "visioncast/server/status")
 
-        detect(app, data_dir / "bus.jpg")
+        detect(app, data_dir / "bus.jpg", board=board)
         assert retained(port, "visioncast/door/#") == {}, "with retain off nothing new is kept"
     finally:
+        board.close()
         app.extensions["visioncast"].close()
 
 
